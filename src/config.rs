@@ -1,0 +1,1 @@
+//! Every limit and default, documented in one place.

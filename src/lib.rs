@@ -1,0 +1,22 @@
+//! pushwire: the four ways a web server pushes data to clients, by hand.
+//!
+//! Ajax polling, HTTP long-polling, Server-Sent Events and WebSocket
+//! (RFC 6455), implemented at the protocol level in one single-threaded
+//! `mio` event loop, all four draining the same pub/sub channels.
+//!
+//! The crate is layered; dependencies point down only:
+//!
+//! ```text
+//! server      the reactor: mio::Poll, sockets, the clock, writev
+//! ----------- no I/O below this line -------------------------------
+//! engine      the connection state machines, routing, fan-out
+//! broker      channels, history rings, subscriber sets, ids
+//! http ws sse json   sans-IO protocol codecs
+//! timer       the hierarchical timing wheel
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+
+pub use config::Config;
