@@ -1,1 +1,126 @@
 //! Every limit and default, documented in one place.
+//!
+//! A [`Config`] is what the CLI flags fill in and what an embedder builds by
+//! hand. Every bound on memory or time that a client can push against lives
+//! here, with its default and the reply a client gets when it hits it:
+//!
+//! | field                | default      | flag                   | what the client sees        |
+//! |----------------------|--------------|------------------------|-----------------------------|
+//! | `max_connections`    | 10000        | `--max-connections`    | `503`, then close           |
+//! | `max_header_bytes`   | 8192         | `--max-header-bytes`   | `431`, then close           |
+//! | `max_uri_bytes`      | 4096         | `--max-uri-bytes`      | `414`, then close           |
+//! | `max_body_bytes`     | 1 MiB        | `--max-body-bytes`     | `413`, then close           |
+//! | `history`            | 1024         | `--history`            | `"gap":true` past it        |
+//! | `header_timeout`     | 10 s         | `--header-timeout`     | `408`, then close           |
+//! | `body_timeout`       | 30 s         | `--body-timeout`       | `408`, then close           |
+//! | `idle_timeout`       | 60 s         | `--idle-timeout`       | silent close                |
+//! | `longpoll_max`       | 120 s        | `--longpoll-max`       | `timeout=` clamped to it    |
+//! | `linger`             | 2 s          | `--linger`             | how long a closing socket drains input |
+//!
+//! The defaults follow nginx where nginx has the same knob
+//! (`client_header_timeout` 60 s there; 10 s here because a push server
+//! holds many connections and a slow header is more likely an attack),
+//! `large_client_header_buffers` 8 KiB, `client_max_body_size` 1 MiB.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Who may read subscribe responses across origins, and publish from a page.
+///
+/// Browsers send a cross-site `POST` without asking first (a "simple"
+/// request), so CORS alone would not stop a page on another site from
+/// publishing into a server on the user's machine. pushwire therefore
+/// refuses a publish whose `Origin` is neither its own nor explicitly listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AllowOrigin {
+    /// `*`: any page may read subscribe responses; only same-origin pages
+    /// (and non-browser clients, which send no `Origin`) may publish.
+    Any,
+    /// An explicit list of origins (`https://example.com`), each allowed to
+    /// read and to publish.
+    List(Vec<String>),
+}
+
+impl AllowOrigin {
+    /// Whether `origin` is explicitly listed (never true for [`AllowOrigin::Any`]).
+    pub fn lists(&self, origin: &[u8]) -> bool {
+        match self {
+            AllowOrigin::Any => false,
+            AllowOrigin::List(list) => list.iter().any(|o| o.as_bytes() == origin),
+        }
+    }
+}
+
+/// Every setting of a pushwire server. `Config::default()` is what
+/// `cargo run --release` uses.
+///
+/// ```
+/// let mut config = pushwire::Config::default();
+/// config.history = 16;
+/// config.max_body_bytes = 64 * 1024;
+/// assert_eq!(config.listen.port(), 8080);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on (`--listen`, default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// Listen backlog handed to `listen(2)` (`--backlog`, default 1024).
+    pub backlog: i32,
+    /// Open connections at most (`--max-connections`, default 10000); one
+    /// more gets `503` and is closed. Lowered at start if the open-file
+    /// limit cannot hold this many.
+    pub max_connections: usize,
+    /// Largest request head, request line and headers included
+    /// (`--max-header-bytes`, default 8192): `431`.
+    pub max_header_bytes: usize,
+    /// Longest request target (`--max-uri-bytes`, default 4096): `414`.
+    pub max_uri_bytes: usize,
+    /// Largest request body, after chunked decoding
+    /// (`--max-body-bytes`, default 1 MiB): `413`.
+    pub max_body_bytes: usize,
+    /// Messages kept per channel (`--history`, default 1024). A client
+    /// resuming from an id older than that is told `"gap":true`.
+    pub history: usize,
+    /// Time from the first byte of a request to the end of its head
+    /// (`--header-timeout`, default 10 s): `408`.
+    pub header_timeout: Duration,
+    /// Time from the end of a request head to the end of its body
+    /// (`--body-timeout`, default 30 s): `408`.
+    pub body_timeout: Duration,
+    /// How long a keep-alive connection may sit between requests
+    /// (`--idle-timeout`, default 60 s) before it is closed.
+    pub idle_timeout: Duration,
+    /// Upper bound for a long-poll's `timeout=` (`--longpoll-max`, default 120 s).
+    pub longpoll_max: Duration,
+    /// How long a connection that is being closed after an error keeps
+    /// reading (and discarding) input so that the error response is not
+    /// destroyed by a TCP reset (`--linger`, default 2 s).
+    pub linger: Duration,
+    /// Bearer token required by `POST /pub/*` (`--publish-token`); `None`:
+    /// no token needed.
+    pub publish_token: Option<String>,
+    /// Who may read subscribe responses and publish cross-site
+    /// (`--allow-origin`, default `*`).
+    pub allow_origin: AllowOrigin,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            backlog: 1024,
+            max_connections: 10_000,
+            max_header_bytes: 8192,
+            max_uri_bytes: 4096,
+            max_body_bytes: 1024 * 1024,
+            history: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            longpoll_max: Duration::from_secs(120),
+            linger: Duration::from_secs(2),
+            publish_token: None,
+            allow_origin: AllowOrigin::Any,
+        }
+    }
+}

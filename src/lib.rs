@@ -14,9 +14,18 @@
 //! http ws sse json   sans-IO protocol codecs
 //! timer       the hierarchical timing wheel
 //! ```
-#![forbid(unsafe_code)]
+// `unsafe` appears only in `server::sys` (rlimit and signal calls).
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;
 
+pub mod broker;
+pub mod engine;
+pub mod http;
+pub mod json;
+pub mod server;
+pub mod timer;
+
 pub use config::Config;
+pub use server::{Hub, Server};

@@ -1,0 +1,226 @@
+//! Command-line flags, parsed with the standard library only.
+
+use std::fmt;
+use std::time::Duration;
+
+use pushwire::config::AllowOrigin;
+use pushwire::Config;
+
+pub const USAGE: &str = "\
+pushwire: Ajax polling, long-polling, Server-Sent Events and WebSocket,
+by hand, in one event loop.
+
+Usage: pushwire [OPTIONS]
+
+Options (durations are seconds, decimals allowed: 0.5):
+  --listen ADDR             address to listen on [default: 127.0.0.1:8080]
+  --backlog N               listen backlog [default: 1024]
+  --max-connections N       open connections at most; one more gets 503 [default: 10000]
+  --max-header-bytes N      largest request head; 431 past it [default: 8192]
+  --max-uri-bytes N         longest request target; 414 past it [default: 4096]
+  --max-body-bytes N        largest request body; 413 past it [default: 1048576]
+  --history N               messages kept per channel [default: 1024]
+  --header-timeout SECS     time to send a request head; 408 past it [default: 10]
+  --body-timeout SECS       time to send a request body; 408 past it [default: 30]
+  --idle-timeout SECS       keep-alive connection idle time [default: 60]
+  --longpoll-max SECS       largest long-poll timeout [default: 120]
+  --linger SECS             how long a closing connection drains input [default: 2]
+  --publish-token TOKEN     require Authorization: Bearer TOKEN to publish
+  --allow-origin LIST       origins allowed cross-site, comma-separated, or * [default: *]
+  -h, --help                print this help
+  -V, --version             print the version
+";
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    Serve(Box<Config>),
+    Help,
+    Version,
+}
+
+/// A command-line mistake; printed with a hint, exit status 2.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CliError(pub String);
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn bad(flag: &str, value: &str, what: &str) -> CliError {
+    CliError(format!("invalid value '{value}' for {flag}: {what}"))
+}
+
+fn number(flag: &str, value: &str) -> Result<usize, CliError> {
+    value
+        .parse::<usize>()
+        .map_err(|_| bad(flag, value, "expected a whole number"))
+}
+
+fn positive(flag: &str, value: &str) -> Result<usize, CliError> {
+    match number(flag, value)? {
+        0 => Err(bad(flag, value, "must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+/// Seconds as a decimal number (`0.5`, `10`), at least a millisecond.
+pub fn seconds(flag: &str, value: &str) -> Result<Duration, CliError> {
+    let secs: f64 = value
+        .parse()
+        .map_err(|_| bad(flag, value, "expected seconds, like 10 or 0.5"))?;
+    if !secs.is_finite() || !(0.001..=31_536_000.0).contains(&secs) {
+        return Err(bad(
+            flag,
+            value,
+            "must be between 0.001 and 31536000 seconds",
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError> {
+    let mut config = Config::default();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            _ => {}
+        }
+        if !flag.starts_with("--") {
+            return Err(CliError(format!("unexpected argument '{arg}'")));
+        }
+        let mut value = || -> Result<String, CliError> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => args
+                    .next()
+                    .ok_or_else(|| CliError(format!("{flag} needs a value"))),
+            }
+        };
+        match flag.as_str() {
+            "--listen" => {
+                let v = value()?;
+                config.listen = v
+                    .parse()
+                    .map_err(|_| bad(&flag, &v, "expected IP:PORT, like 127.0.0.1:8080"))?;
+            }
+            "--backlog" => {
+                let v = value()?;
+                config.backlog =
+                    i32::try_from(positive(&flag, &v)?).map_err(|_| bad(&flag, &v, "too large"))?;
+            }
+            "--max-connections" => config.max_connections = positive(&flag, &value()?)?,
+            "--max-header-bytes" => config.max_header_bytes = positive(&flag, &value()?)?,
+            "--max-uri-bytes" => config.max_uri_bytes = positive(&flag, &value()?)?,
+            "--max-body-bytes" => config.max_body_bytes = number(&flag, &value()?)?,
+            "--history" => config.history = positive(&flag, &value()?)?,
+            "--header-timeout" => config.header_timeout = seconds(&flag, &value()?)?,
+            "--body-timeout" => config.body_timeout = seconds(&flag, &value()?)?,
+            "--idle-timeout" => config.idle_timeout = seconds(&flag, &value()?)?,
+            "--longpoll-max" => config.longpoll_max = seconds(&flag, &value()?)?,
+            "--linger" => config.linger = seconds(&flag, &value()?)?,
+            "--publish-token" => {
+                let v = value()?;
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(bad(&flag, &v, "expected printable ASCII without spaces"));
+                }
+                config.publish_token = Some(v);
+            }
+            "--allow-origin" => {
+                let v = value()?;
+                config.allow_origin = if v.trim() == "*" {
+                    AllowOrigin::Any
+                } else {
+                    let list: Vec<String> = v
+                        .split(',')
+                        .map(|o| o.trim().trim_end_matches('/').to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect();
+                    if list.is_empty() || list.iter().any(|o| !o.contains("://")) {
+                        return Err(bad(
+                            &flag,
+                            &v,
+                            "expected * or origins like https://example.com",
+                        ));
+                    }
+                    AllowOrigin::List(list)
+                };
+            }
+            _ => return Err(CliError(format!("unknown option '{flag}'"))),
+        }
+    }
+    Ok(Command::Serve(Box::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<Config, CliError> {
+        match parse(args.iter().map(|s| s.to_string()))? {
+            Command::Serve(config) => Ok(*config),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_flags_give_the_defaults() {
+        let config = serve(&[]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.max_connections, 10_000);
+    }
+
+    #[test]
+    fn flags_take_space_or_equals_and_decimal_seconds() {
+        let config = serve(&[
+            "--listen=127.0.0.1:0",
+            "--header-timeout",
+            "0.5",
+            "--history",
+            "4",
+        ])
+        .unwrap();
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.header_timeout, Duration::from_millis(500));
+        assert_eq!(config.history, 4);
+        let config = serve(&[
+            "--allow-origin",
+            "https://a.example, http://b.example:8080/",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.allow_origin,
+            AllowOrigin::List(vec![
+                "https://a.example".into(),
+                "http://b.example:8080".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_the_flag() {
+        for (args, needle) in [
+            (&["--nope"][..], "unknown option '--nope'"),
+            (&["--history"], "--history needs a value"),
+            (&["--history", "x"], "invalid value 'x' for --history"),
+            (&["--history", "0"], "must be at least 1"),
+            (&["--header-timeout", "-1"], "between 0.001"),
+            (&["--header-timeout", "nan"], "between 0.001"),
+            (&["--listen", "localhost"], "expected IP:PORT"),
+            (&["--allow-origin", "example.com"], "expected * or origins"),
+            (&["stray"], "unexpected argument 'stray'"),
+        ] {
+            let err = serve(args).unwrap_err().0;
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+}

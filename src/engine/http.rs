@@ -1,0 +1,621 @@
+//! Requests: reading heads and bodies, routing, and the HTTP endpoints.
+//!
+//! | method | path              | answer                                   |
+//! |--------|-------------------|------------------------------------------|
+//! | GET    | `/`               | plain-text index of the endpoints        |
+//! | POST   | `/pub/{channel}`  | `202 {"id":N}`                           |
+//! | GET    | `/pub/{channel}`  | channel info, `404` if unknown           |
+//! | GET    | `/poll/{channel}` | `{"last_id":N,"messages":[...]}` at once |
+//! | OPTIONS| any               | `204`, the CORS preflight                |
+
+use std::time::Instant;
+
+use crate::broker::{valid_channel_name, ConnId, Transport};
+use crate::config::AllowOrigin;
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::request::{parse_decimal, HeadLimits, MAX_HEADERS};
+use crate::http::response::{write_response, Connection};
+use crate::http::{parse_head, BodyFraming, HttpError, Method, RequestHead};
+use crate::json;
+
+use super::conn::{BodyReader, BodyUse, PendingBody, Reply, State};
+use super::{Engine, OUTPUT_HIGH_WATER};
+
+/// The plain-text index served at `/`.
+const INDEX: &str = "pushwire: four ways to push data to a client\n\
+\n\
+POST /pub/{channel}                  publish the body; answers {\"id\":N}\n\
+GET  /pub/{channel}                  channel info\n\
+GET  /poll/{channel}?since=ID        Ajax polling: answers at once\n\
+\n\
+Channel names are 1-128 bytes of [A-Za-z0-9._~-]. Message ids start at 1.\n";
+
+/// Allowed methods per endpoint, for `405` answers (RFC 9110 section 15.5.6).
+const ALLOW_GET: &[u8] = b"GET, HEAD, OPTIONS";
+const ALLOW_PUB: &[u8] = b"GET, HEAD, POST, OPTIONS";
+
+/// Largest chunk-extension or trailer section accepted in a chunked body.
+const MAX_TRAILER: usize = 4096;
+
+/// What a step of request processing did with the input.
+enum Progress {
+    /// Consumed this many bytes; go on with the rest.
+    Continue(usize),
+    /// Consumed this many bytes; wait for more input.
+    Stop(usize),
+}
+
+impl Reply {
+    fn connection(self) -> Connection {
+        if !self.keep_alive {
+            Connection::Close
+        } else if self.http10 {
+            Connection::KeepAlive
+        } else {
+            Connection::Default
+        }
+    }
+}
+
+/// The routes, with their channel names.
+enum Route<'a> {
+    Index,
+    Publish(&'a str),
+    Poll(&'a str),
+    NotFound,
+}
+
+fn route(path: &str) -> Route<'_> {
+    if path == "/" {
+        return Route::Index;
+    }
+    let Some((prefix, channel)) = path.get(1..).and_then(|p| p.split_once('/')) else {
+        return Route::NotFound;
+    };
+    match prefix {
+        "pub" => Route::Publish(channel),
+        "poll" => Route::Poll(channel),
+        _ => Route::NotFound,
+    }
+}
+
+/// The value of `key` in a query string (`a=1&since=3`), first one wins.
+fn query_param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+/// Parses `since=` (absent: `default`); `Err` for anything but digits.
+fn since_param(query: &str, default: u64) -> Result<u64, ()> {
+    match query_param(query, "since") {
+        None => Ok(default),
+        Some(v) => parse_decimal(v.as_bytes()).ok_or(()),
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths,
+/// so a wrong token reveals nothing through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Engine {
+    /// Consumes as much of `input` as the connection's state allows;
+    /// returns how many bytes were used. The rest is kept by the caller.
+    pub(super) fn process(&mut self, id: ConnId, input: &[u8], now: Instant) -> usize {
+        let mut used = 0;
+        loop {
+            let Some(conn) = self.conns.get(id) else {
+                return input.len();
+            };
+            let rest = input.get(used..).unwrap_or(&[]);
+            if rest.is_empty() {
+                return used;
+            }
+            let progress = match conn.state {
+                State::Idle | State::Head => self.read_head(id, rest, now),
+                State::Body(_) => self.read_body(id, rest, now),
+                State::Closing | State::Lingering => return input.len(),
+            };
+            match progress {
+                Progress::Continue(n) => used += n,
+                Progress::Stop(n) => return used + n,
+            }
+            let Some(conn) = self.conns.get(id) else {
+                return input.len();
+            };
+            if !conn.reads_requests() || conn.out.len() >= OUTPUT_HIGH_WATER {
+                return used;
+            }
+        }
+    }
+
+    fn read_head(&mut self, id: ConnId, input: &[u8], now: Instant) -> Progress {
+        if let Some(conn) = self.conns.get_mut(id) {
+            if matches!(conn.state, State::Idle) {
+                // The header timeout counts from the first byte of the
+                // request, so a client dribbling bytes cannot extend it.
+                conn.state = State::Head;
+                self.set_timer(id, now + self.config.header_timeout);
+            }
+        }
+        let limits = HeadLimits {
+            max_header_bytes: self.config.max_header_bytes,
+            max_uri_bytes: self.config.max_uri_bytes,
+        };
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        match parse_head(input, &mut headers, limits) {
+            Ok(None) => Progress::Stop(0),
+            Err(e) => {
+                self.fail(id, e.status(), &e.to_string(), now);
+                Progress::Stop(input.len())
+            }
+            Ok(Some(head)) => {
+                let n = head.head_len;
+                self.on_head(id, &head, input.get(n..).unwrap_or(&[]), now);
+                Progress::Continue(n)
+            }
+        }
+    }
+
+    fn on_head(&mut self, id: ConnId, head: &RequestHead<'_, '_>, body_start: &[u8], now: Instant) {
+        let reply = Reply {
+            keep_alive: head.keep_alive,
+            http10: head.minor_version == 0,
+            head_only: head.method == Method::Head,
+        };
+        let has_body = match head.framing {
+            BodyFraming::None | BodyFraming::Length(0) => false,
+            BodyFraming::Length(n) if n > self.config.max_body_bytes as u64 => {
+                return self.fail(id, 413, &HttpError::BodyTooLarge.to_string(), now);
+            }
+            BodyFraming::Length(_) | BodyFraming::Chunked => true,
+        };
+        if head.method == Method::Options {
+            self.preflight(id, head, reply, now);
+            return self.expect_body(id, head, reply, BodyUse::Discard, now);
+        }
+        match route(head.path) {
+            Route::Publish(channel) if head.method == Method::Post => {
+                if let Some(refusal) = self.publish_refusal(head, channel) {
+                    let (status, reason) = refusal;
+                    return self.fail(id, status, reason, now);
+                }
+                let usage = BodyUse::Publish {
+                    channel: channel.into(),
+                    cors: self.cors_origin(head).map(Into::into),
+                };
+                if head.expect_continue && body_start.is_empty() && has_body {
+                    // RFC 9110 section 10.1.1: the client waits for this
+                    // before sending the body (curl does above 1 KiB).
+                    if let Some(conn) = self.conns.get_mut(id) {
+                        conn.out.write_with(|out| {
+                            out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n")
+                        });
+                    }
+                    self.mark_ready(id);
+                }
+                self.expect_body(id, head, reply, usage, now);
+            }
+            Route::Publish(channel) if matches!(head.method, Method::Get | Method::Head) => {
+                self.channel_info(id, head, reply, channel, now);
+                self.expect_body(id, head, reply, BodyUse::Discard, now);
+            }
+            Route::Poll(channel) if matches!(head.method, Method::Get | Method::Head) => {
+                self.poll(id, head, reply, channel, now);
+                self.expect_body(id, head, reply, BodyUse::Discard, now);
+            }
+            Route::Index if matches!(head.method, Method::Get | Method::Head) => {
+                self.respond(
+                    id,
+                    reply,
+                    200,
+                    "text/plain; charset=utf-8",
+                    &[],
+                    INDEX.as_bytes(),
+                    now,
+                );
+                self.expect_body(id, head, reply, BodyUse::Discard, now);
+            }
+            Route::Publish(_) => self.method_not_allowed(id, head, reply, ALLOW_PUB, now),
+            Route::Poll(_) | Route::Index => {
+                self.method_not_allowed(id, head, reply, ALLOW_GET, now)
+            }
+            Route::NotFound => {
+                self.respond_text(id, reply, 404, "no such endpoint (GET / lists them)", now);
+                self.expect_body(id, head, reply, BodyUse::Discard, now);
+            }
+        }
+    }
+
+    /// After the response to a request with a body was queued (or before a
+    /// publish), reads the body: to publish it, or to skip it.
+    fn expect_body(
+        &mut self,
+        id: ConnId,
+        head: &RequestHead<'_, '_>,
+        reply: Reply,
+        usage: BodyUse,
+        now: Instant,
+    ) {
+        let reader = match head.framing {
+            BodyFraming::None | BodyFraming::Length(0) => {
+                return match usage {
+                    BodyUse::Publish { channel, cors } => {
+                        self.finish_publish(id, reply, &channel, cors.as_deref(), &[], now)
+                    }
+                    BodyUse::Discard => self.request_done(id, reply, now),
+                };
+            }
+            BodyFraming::Length(n) => BodyReader::Length(n),
+            BodyFraming::Chunked => {
+                BodyReader::Chunked(ChunkedDecoder::new(self.config.max_body_bytes, MAX_TRAILER))
+            }
+        };
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if !conn.reads_requests() {
+            // The answer already closes the connection; the body is not read.
+            return;
+        }
+        conn.state = State::Body(Box::new(PendingBody {
+            reply,
+            reader,
+            body: Vec::new(),
+            usage,
+        }));
+        self.set_timer(id, now + self.config.body_timeout);
+    }
+
+    fn read_body(&mut self, id: ConnId, input: &[u8], now: Instant) -> Progress {
+        let max_body = self.config.max_body_bytes;
+        let Some(conn) = self.conns.get_mut(id) else {
+            return Progress::Stop(input.len());
+        };
+        let State::Body(pending) = &mut conn.state else {
+            return Progress::Stop(0);
+        };
+        let discard = matches!(pending.usage, BodyUse::Discard);
+        let (used, done) = match &mut pending.reader {
+            BodyReader::Length(remaining) => {
+                let take = usize::try_from(*remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(input.len());
+                if !discard {
+                    pending
+                        .body
+                        .extend_from_slice(input.get(..take).unwrap_or(&[]));
+                }
+                *remaining -= take as u64;
+                (take, *remaining == 0)
+            }
+            BodyReader::Chunked(decoder) => {
+                let result = if discard {
+                    let mut sink = Vec::new();
+                    decoder.decode(input, &mut sink)
+                } else {
+                    decoder.decode(input, &mut pending.body)
+                };
+                match result {
+                    Ok(p) => (p.consumed, p.done),
+                    Err(e) => {
+                        let status = e.status();
+                        let reason = e.to_string();
+                        self.fail(id, status, &reason, now);
+                        return Progress::Stop(input.len());
+                    }
+                }
+            }
+        };
+        debug_assert!(pending.body.len() <= max_body);
+        if !done {
+            return Progress::Stop(used);
+        }
+        let State::Body(pending) = std::mem::replace(&mut conn.state, State::Idle) else {
+            return Progress::Stop(used);
+        };
+        let PendingBody {
+            reply, body, usage, ..
+        } = *pending;
+        match usage {
+            BodyUse::Publish { channel, cors } => {
+                self.finish_publish(id, reply, &channel, cors.as_deref(), &body, now);
+            }
+            BodyUse::Discard => self.request_done(id, reply, now),
+        }
+        Progress::Continue(used)
+    }
+
+    /// `401`/`403`/`400` for a publish that must not happen, `None` if it may.
+    fn publish_refusal(
+        &self,
+        head: &RequestHead<'_, '_>,
+        channel: &str,
+    ) -> Option<(u16, &'static str)> {
+        if !valid_channel_name(channel) {
+            return Some((400, "channel names are 1-128 bytes of [A-Za-z0-9._~-]"));
+        }
+        if let Some(token) = &self.config.publish_token {
+            let given = head
+                .header("authorization")
+                .and_then(|v| v.strip_prefix(b"Bearer "));
+            if !given.is_some_and(|g| constant_time_eq(g, token.as_bytes())) {
+                return Some((401, "publishing needs Authorization: Bearer <token>"));
+            }
+        }
+        if let Some(origin) = head.header("origin") {
+            // A browser page may POST cross-site without a preflight; only
+            // our own origin and explicitly listed ones may publish.
+            let own = head
+                .header("host")
+                .is_some_and(|host| origin.strip_prefix(b"http://") == Some(host));
+            if !own && !self.config.allow_origin.lists(origin) {
+                return Some((403, "cross-site publish refused (see --allow-origin)"));
+            }
+        }
+        None
+    }
+
+    fn finish_publish(
+        &mut self,
+        id: ConnId,
+        reply: Reply,
+        channel: &str,
+        cors: Option<&[u8]>,
+        body: &[u8],
+        now: Instant,
+    ) {
+        let Ok(data) = std::str::from_utf8(body) else {
+            self.respond_text(id, reply, 400, "message data must be UTF-8 text", now);
+            return self.request_done(id, reply, now);
+        };
+        match self.publish(channel, data, now) {
+            Ok(message_id) => {
+                let mut body = std::mem::take(&mut self.scratch);
+                body.clear();
+                body.extend_from_slice(b"{\"id\":");
+                json::write_u64(&mut body, message_id);
+                body.push(b'}');
+                let extra: &[(&str, &[u8])] = match cors {
+                    Some(origin) => &[("Access-Control-Allow-Origin", origin), ("Vary", b"Origin")],
+                    None => &[],
+                };
+                self.respond(id, reply, 202, "application/json", extra, &body, now);
+                self.scratch = body;
+            }
+            Err(e) => self.respond_text(id, reply, 400, &e.to_string(), now),
+        }
+        self.request_done(id, reply, now);
+    }
+
+    fn channel_info(
+        &mut self,
+        id: ConnId,
+        head: &RequestHead<'_, '_>,
+        reply: Reply,
+        channel: &str,
+        now: Instant,
+    ) {
+        if !valid_channel_name(channel) {
+            return self.respond_text(
+                id,
+                reply,
+                400,
+                "channel names are 1-128 bytes of [A-Za-z0-9._~-]",
+                now,
+            );
+        }
+        let Some(ch) = self
+            .broker
+            .find(channel)
+            .and_then(|c| self.broker.channel(c))
+        else {
+            return self.respond_text(id, reply, 404, "no such channel", now);
+        };
+        let mut body = std::mem::take(&mut self.scratch);
+        body.clear();
+        body.extend_from_slice(b"{\"last_id\":");
+        json::write_u64(&mut body, ch.last_id());
+        body.extend_from_slice(b",\"history\":");
+        json::write_u64(&mut body, ch.backlog(0).len() as u64);
+        body.extend_from_slice(b",\"subscribers\":{\"ws\":");
+        json::write_u64(&mut body, ch.subscriber_count(Transport::Ws) as u64);
+        body.extend_from_slice(b",\"sse\":");
+        json::write_u64(&mut body, ch.subscriber_count(Transport::Sse) as u64);
+        body.extend_from_slice(b",\"longpoll\":");
+        json::write_u64(&mut body, ch.subscriber_count(Transport::LongPoll) as u64);
+        body.extend_from_slice(b"}}");
+        self.respond_cors(id, head, reply, 200, "application/json", &body, now);
+        self.scratch = body;
+    }
+
+    fn poll(
+        &mut self,
+        id: ConnId,
+        head: &RequestHead<'_, '_>,
+        reply: Reply,
+        channel: &str,
+        now: Instant,
+    ) {
+        if !valid_channel_name(channel) {
+            return self.respond_text(
+                id,
+                reply,
+                400,
+                "channel names are 1-128 bytes of [A-Za-z0-9._~-]",
+                now,
+            );
+        }
+        // Poll without `since` means "everything in history" (API.md).
+        let Ok(since) = since_param(head.query, 0) else {
+            return self.respond_text(id, reply, 400, "since must be a message id (digits)", now);
+        };
+        let mut body = std::mem::take(&mut self.scratch);
+        body.clear();
+        let backlog = self.broker.backlog(channel, since);
+        json::write_batch(
+            &mut body,
+            backlog.last_id,
+            backlog.gap,
+            backlog.iter().map(|m| &m.json[..]),
+        );
+        self.respond_cors(id, head, reply, 200, "application/json", &body, now);
+        self.scratch = body;
+    }
+
+    /// `Access-Control-Allow-Origin` for a response to this request: `*`,
+    /// or the request's `Origin` when it is on the list.
+    fn cors_origin<'h>(&self, head: &'h RequestHead<'_, '_>) -> Option<&'h [u8]> {
+        match &self.config.allow_origin {
+            AllowOrigin::Any => Some(b"*"),
+            list => head.header("origin").filter(|o| list.lists(o)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn respond_cors(
+        &mut self,
+        id: ConnId,
+        head: &RequestHead<'_, '_>,
+        reply: Reply,
+        status: u16,
+        content_type: &str,
+        body: &[u8],
+        now: Instant,
+    ) {
+        let origin = self.cors_origin(head);
+        let mut extra: [(&str, &[u8]); 3] = [("Cache-Control", b"no-cache"), ("", b""), ("", b"")];
+        let mut n = 1;
+        if let Some(origin) = origin {
+            extra[1] = ("Access-Control-Allow-Origin", origin);
+            n = 2;
+            if origin != b"*" {
+                extra[2] = ("Vary", b"Origin");
+                n = 3;
+            }
+        }
+        self.respond(
+            id,
+            reply,
+            status,
+            content_type,
+            extra.get(..n).unwrap_or(&[]),
+            body,
+            now,
+        );
+    }
+
+    /// `OPTIONS`: the CORS preflight (Fetch standard, "CORS protocol").
+    fn preflight(&mut self, id: ConnId, head: &RequestHead<'_, '_>, reply: Reply, now: Instant) {
+        let origin = self.cors_origin(head).unwrap_or(b"null");
+        let extra: [(&str, &[u8]); 5] = [
+            ("Access-Control-Allow-Origin", origin),
+            ("Access-Control-Allow-Methods", b"GET, HEAD, POST, OPTIONS"),
+            (
+                "Access-Control-Allow-Headers",
+                b"Authorization, Content-Type, Last-Event-ID",
+            ),
+            ("Access-Control-Max-Age", b"600"),
+            ("Vary", b"Origin"),
+        ];
+        self.respond(
+            id,
+            reply,
+            204,
+            "text/plain; charset=utf-8",
+            &extra,
+            b"",
+            now,
+        );
+    }
+
+    fn method_not_allowed(
+        &mut self,
+        id: ConnId,
+        head: &RequestHead<'_, '_>,
+        reply: Reply,
+        allow: &[u8],
+        now: Instant,
+    ) {
+        let reason = b"method not allowed here\n";
+        self.respond(
+            id,
+            reply,
+            405,
+            "text/plain; charset=utf-8",
+            &[("Allow", allow)],
+            reason,
+            now,
+        );
+        self.expect_body(id, head, reply, BodyUse::Discard, now);
+    }
+
+    fn respond_text(&mut self, id: ConnId, reply: Reply, status: u16, reason: &str, now: Instant) {
+        let mut body = std::mem::take(&mut self.scratch);
+        body.clear();
+        body.extend_from_slice(reason.as_bytes());
+        body.push(b'\n');
+        self.respond(
+            id,
+            reply,
+            status,
+            "text/plain; charset=utf-8",
+            &[],
+            &body,
+            now,
+        );
+        self.scratch = body;
+    }
+
+    /// Queues a complete response.
+    #[allow(clippy::too_many_arguments)]
+    fn respond(
+        &mut self,
+        id: ConnId,
+        reply: Reply,
+        status: u16,
+        content_type: &str,
+        extra: &[(&str, &[u8])],
+        body: &[u8],
+        now: Instant,
+    ) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        conn.out.write_with(|out| {
+            write_response(
+                out,
+                status,
+                content_type,
+                extra,
+                body,
+                reply.connection(),
+                reply.head_only,
+            )
+        });
+        if conn.has(super::conn::flag::PEER_CLOSED) || !reply.keep_alive {
+            return self.close_after_output(id, now);
+        }
+        self.mark_ready(id);
+    }
+
+    /// The request is answered and its body read: back to waiting for the
+    /// next one (keep-alive), or closing.
+    fn request_done(&mut self, id: ConnId, reply: Reply, now: Instant) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if !conn.reads_requests() {
+            return;
+        }
+        if !reply.keep_alive {
+            return self.close_after_output(id, now);
+        }
+        conn.state = State::Idle;
+        self.set_timer(id, now + self.config.idle_timeout);
+    }
+}

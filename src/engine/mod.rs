@@ -1,0 +1,387 @@
+//! The sans-IO server: every connection's state machine, the broker and the
+//! timer wheel, driven by bytes and clock values.
+//!
+//! The [`Engine`] never touches a socket and never reads the clock. The
+//! reactor (or a test, or a fuzzer, or an embedder's own event loop) tells
+//! it what happened, and asks it what to do:
+//!
+//! ```text
+//! reactor                              engine
+//!   accept()            ── open(now) ──▶  new connection (503 if full)
+//!   read() -> bytes     ── receive() ──▶  parse, route, publish, respond
+//!   read() -> EOF       ── peer_closed()▶
+//!   poll timeout        ── advance() ──▶  header/idle/linger deadlines
+//!                       ◀─ pop_ready() ─  a connection has something to do
+//!                       ◀─ next_step() ─  Write / Wait / Shutdown / Close
+//!   writev(fill())      ── written(n) ─▶  drop what the kernel took
+//! ```
+//!
+//! Every publish, whatever its source (an HTTP `POST`, a WebSocket text
+//! frame, the embedder's [`crate::Hub`]), goes through [`Engine::publish`],
+//! which appends to the channel's history and queues the message's shared
+//! bytes on every subscriber.
+
+mod conn;
+mod http;
+pub mod output;
+
+use std::io::IoSlice;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::broker::{valid_channel_name, Broker, ChannelId, ConnId, Message};
+use crate::config::Config;
+use crate::http::response::write_error;
+use crate::timer::Wheel;
+
+use conn::{flag, Conn, State};
+
+/// Connections accepted past `max_connections` only to be told `503`: at
+/// most this many at a time; beyond that the reactor closes at once.
+pub const REJECT_SLACK: usize = 64;
+
+/// Output bytes above which a connection's further pipelined requests wait
+/// until the client has read some answers.
+const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+
+/// Timer wheel resolution.
+pub const TICK: Duration = Duration::from_millis(4);
+
+/// What the reactor should do next for a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Output is queued: gather it with [`Engine::fill`] and write it.
+    Write,
+    /// Nothing to send; keep reading.
+    Wait,
+    /// Everything is sent and the connection is ending: shut down the
+    /// write side, keep reading, and call [`Engine::shut_down`].
+    Shutdown,
+    /// Close the socket now and call [`Engine::remove`].
+    Close,
+}
+
+/// Why a publish was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublishError {
+    /// The channel name is not 1-128 bytes of `[A-Za-z0-9._~-]`.
+    InvalidChannel,
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PublishError::InvalidChannel => {
+                f.write_str("channel names are 1-128 bytes of [A-Za-z0-9._~-]")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+/// The whole server below the sockets.
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    conns: Slab<Conn>,
+    broker: Broker,
+    wheel: Wheel<ConnId>,
+    ready: Vec<ConnId>,
+    fired: Vec<ConnId>,
+    /// Reused scratch buffer for response bodies.
+    scratch: Vec<u8>,
+}
+
+impl Engine {
+    /// An engine with `config`'s limits; `now` starts its clock.
+    pub fn new(config: Config, now: Instant) -> Engine {
+        Engine {
+            broker: Broker::new(config.history),
+            config,
+            conns: Slab::new(),
+            wheel: Wheel::new(now, TICK),
+            ready: Vec::new(),
+            fired: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Lowers the connection limit (when the open-file limit is lower).
+    pub fn set_max_connections(&mut self, max: usize) {
+        self.config.max_connections = max;
+    }
+
+    /// The broker, for reading channel state.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// Open connections, those being refused with `503` included.
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Whether even a `503` cannot be afforded now: the reactor should
+    /// close a new connection without a word.
+    pub fn saturated(&self) -> bool {
+        self.conns.len() >= self.config.max_connections.saturating_add(REJECT_SLACK)
+    }
+
+    /// A new connection. Past `max_connections` it is opened only to send
+    /// `503` and close.
+    pub fn open(&mut self, now: Instant) -> ConnId {
+        let full = self.conns.len() >= self.config.max_connections;
+        let id = self.conns.insert(Conn::new());
+        if full {
+            self.fail(id, 503, "server at its connection limit", now);
+        } else {
+            self.set_timer(id, now + self.config.idle_timeout);
+        }
+        id
+    }
+
+    /// Bytes arrived on a connection.
+    pub fn receive(&mut self, id: ConnId, data: &[u8], now: Instant) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if matches!(conn.state, State::Closing | State::Lingering) {
+            return; // input after an error or during linger is dropped
+        }
+        if conn.inbuf.is_empty() {
+            let used = self.process(id, data, now);
+            self.keep_unconsumed(id, data.get(used..).unwrap_or(&[]));
+        } else {
+            let mut buf = std::mem::take(&mut conn.inbuf);
+            buf.extend_from_slice(data);
+            let used = self.process(id, &buf, now);
+            buf.drain(..used.min(buf.len()));
+            if let Some(conn) = self.conns.get_mut(id) {
+                if !buf.is_empty() {
+                    conn.inbuf = buf;
+                }
+            }
+        }
+    }
+
+    fn keep_unconsumed(&mut self, id: ConnId, rest: &[u8]) {
+        if rest.is_empty() {
+            return;
+        }
+        if let Some(conn) = self.conns.get_mut(id) {
+            if !matches!(conn.state, State::Closing | State::Lingering) {
+                conn.inbuf.extend_from_slice(rest);
+            }
+        }
+    }
+
+    /// The peer closed its side (read returned 0).
+    pub fn peer_closed(&mut self, id: ConnId, _now: Instant) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        conn.flags |= flag::PEER_CLOSED;
+        match conn.state {
+            // A half-closed client still gets the answers it asked for.
+            State::Closing if !conn.out.is_empty() => {}
+            _ if !conn.out.is_empty() && conn.reads_requests() => conn.state = State::Closing,
+            _ => conn.flags |= flag::CLOSE_NOW,
+        }
+        self.mark_ready(id);
+    }
+
+    /// Whether the reactor should read from the connection now. False while
+    /// its unsent output is large: the client must read first.
+    pub fn wants_input(&self, id: ConnId) -> bool {
+        self.conns.get(id).is_some_and(|c| {
+            !c.has(flag::CLOSE_NOW | flag::PEER_CLOSED)
+                && (c.out.len() < OUTPUT_HIGH_WATER || !c.reads_requests())
+        })
+    }
+
+    /// Fires every deadline that is due.
+    pub fn advance(&mut self, now: Instant) {
+        let mut fired = std::mem::take(&mut self.fired);
+        self.wheel.advance(now, &mut fired);
+        for id in fired.drain(..) {
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.timer = None;
+                self.on_deadline(id, now);
+            }
+        }
+        self.fired = fired;
+    }
+
+    /// The earliest time [`Engine::advance`] has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.wheel.next_expiry()
+    }
+
+    fn on_deadline(&mut self, id: ConnId, now: Instant) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        match conn.state {
+            State::Idle | State::Closing | State::Lingering => {
+                conn.flags |= flag::CLOSE_NOW;
+                self.mark_ready(id);
+            }
+            State::Head | State::Body(_) => {
+                self.fail(id, 408, "request took too long", now);
+            }
+        }
+    }
+
+    /// The next connection with something to do, if any.
+    pub fn pop_ready(&mut self) -> Option<ConnId> {
+        let id = self.ready.pop()?;
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.flags &= !flag::READY;
+        }
+        Some(id)
+    }
+
+    /// Puts a connection on the ready list (the reactor does this when a
+    /// socket that had a backlog becomes writable again).
+    pub fn wake(&mut self, id: ConnId) {
+        self.mark_ready(id);
+    }
+
+    fn mark_ready(&mut self, id: ConnId) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            if !conn.has(flag::READY) {
+                conn.flags |= flag::READY;
+                self.ready.push(id);
+            }
+        }
+    }
+
+    /// What the reactor should do for `id` now.
+    pub fn next_step(&self, id: ConnId) -> Step {
+        let Some(conn) = self.conns.get(id) else {
+            return Step::Close;
+        };
+        if conn.has(flag::CLOSE_NOW) {
+            Step::Close
+        } else if !conn.out.is_empty() {
+            Step::Write
+        } else if matches!(conn.state, State::Closing) {
+            if conn.has(flag::PEER_CLOSED) {
+                Step::Close
+            } else {
+                Step::Shutdown
+            }
+        } else {
+            Step::Wait
+        }
+    }
+
+    /// Fills `iov` with the connection's unsent bytes; returns how many
+    /// slices were used.
+    pub fn fill<'a>(&'a self, id: ConnId, iov: &mut [IoSlice<'a>]) -> usize {
+        self.conns.get(id).map_or(0, |c| c.out.fill(iov))
+    }
+
+    /// Unsent bytes of a connection.
+    pub fn unsent(&self, id: ConnId) -> usize {
+        self.conns.get(id).map_or(0, |c| c.out.len())
+    }
+
+    /// The kernel took `n` bytes of the connection's output.
+    pub fn written(&mut self, id: ConnId, n: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        let was_throttled = conn.out.len() >= OUTPUT_HIGH_WATER;
+        conn.out.consume(n);
+        let resume = was_throttled && conn.out.len() < OUTPUT_HIGH_WATER && !conn.inbuf.is_empty();
+        if resume && conn.reads_requests() {
+            let buf = std::mem::take(&mut conn.inbuf);
+            self.receive(id, &buf, now);
+        }
+    }
+
+    /// The reactor shut down the write side: linger until EOF or the timer.
+    pub fn shut_down(&mut self, id: ConnId, now: Instant) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.state = State::Lingering;
+            conn.inbuf = Vec::new();
+            self.set_timer(id, now + self.config.linger);
+        }
+    }
+
+    /// The reactor closed the socket: forget the connection.
+    pub fn remove(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.try_remove(id) else {
+            return;
+        };
+        if let Some(handle) = conn.timer {
+            self.wheel.cancel(handle);
+        }
+        if let Some(sub) = conn.subscription {
+            self.broker.unsubscribe(sub);
+        }
+        if conn.has(flag::READY) {
+            self.ready.retain(|&r| r != id);
+        }
+    }
+
+    /// Publishes `data` on `channel` and delivers it to every subscriber;
+    /// returns the message id.
+    pub fn publish(
+        &mut self,
+        channel: &str,
+        data: &str,
+        now: Instant,
+    ) -> Result<u64, PublishError> {
+        if !valid_channel_name(channel) {
+            return Err(PublishError::InvalidChannel);
+        }
+        let (channel_id, message) = self.broker.publish(channel, data);
+        self.deliver(channel_id, &message, now);
+        Ok(message.id)
+    }
+
+    /// Hands a new message to the channel's waiting subscribers.
+    fn deliver(&mut self, _channel: ChannelId, _message: &Rc<Message>, _now: Instant) {}
+
+    /// Replaces the connection's deadline.
+    fn set_timer(&mut self, id: ConnId, deadline: Instant) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if let Some(old) = conn.timer.take() {
+            self.wheel.cancel(old);
+        }
+        conn.timer = Some(self.wheel.insert(deadline, id));
+    }
+
+    /// Answers with an error status and closes: the request can't be trusted.
+    fn fail(&mut self, id: ConnId, status: u16, reason: &str, now: Instant) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        conn.inbuf = Vec::new();
+        conn.out
+            .write_with(|out| write_error(out, status, reason, true));
+        self.close_after_output(id, now);
+    }
+
+    /// Sends what is queued, then closes (with a bounded linger).
+    fn close_after_output(&mut self, id: ConnId, now: Instant) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.state = State::Closing;
+            conn.inbuf = Vec::new();
+        }
+        self.set_timer(id, now + self.config.linger);
+        self.mark_ready(id);
+    }
+}

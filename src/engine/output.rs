@@ -1,0 +1,163 @@
+//! A connection's unsent bytes: owned responses and shared message bytes.
+//!
+//! Responses made for one connection (a poll answer, an error) are owned
+//! bytes; consecutive ones are written into the same buffer, so that the
+//! answers to pipelined requests leave in one write. Published messages are
+//! shared (`Rc<[u8]>`): ten thousand SSE subscribers hold ten thousand
+//! pointers to one encoded event, not ten thousand copies. The reactor
+//! gathers the queue into `IoSlice`s and sends it with one `writev`.
+//!
+//! An empty queue owns no memory: an idle connection costs nothing here.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+use std::rc::Rc;
+
+/// One piece of output.
+#[derive(Debug)]
+enum Chunk {
+    Owned(Vec<u8>),
+    Shared(Rc<[u8]>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(v) => v,
+            Chunk::Shared(rc) => rc,
+        }
+    }
+}
+
+/// Owned chunks smaller than this are extended in place rather than queued
+/// as a new chunk, so small responses coalesce into one buffer.
+const COALESCE: usize = 16 * 1024;
+
+/// The unsent bytes of one connection, oldest first.
+#[derive(Debug, Default)]
+pub struct OutQueue {
+    chunks: VecDeque<Chunk>,
+    /// Bytes of the front chunk already sent.
+    sent: usize,
+    /// Unsent bytes in all.
+    len: usize,
+}
+
+impl OutQueue {
+    /// Unsent bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends bytes produced by `write` (a response writer) to the queue,
+    /// reusing the last owned buffer when it is small.
+    pub fn write_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let reuse = matches!(self.chunks.back(), Some(Chunk::Owned(v)) if v.len() < COALESCE);
+        if !reuse {
+            self.chunks.push_back(Chunk::Owned(Vec::new()));
+        }
+        if let Some(Chunk::Owned(buf)) = self.chunks.back_mut() {
+            let before = buf.len();
+            write(buf);
+            self.len += buf.len() - before;
+        }
+    }
+
+    /// Appends shared bytes (an encoded message) without copying them.
+    pub fn push_shared(&mut self, bytes: Rc<[u8]>) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.len += bytes.len();
+        self.chunks.push_back(Chunk::Shared(bytes));
+    }
+
+    /// Fills `iov` with the unsent bytes, oldest first; returns how many
+    /// slices were filled.
+    pub fn fill<'a>(&'a self, iov: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for (i, (chunk, slot)) in self.chunks.iter().zip(iov.iter_mut()).enumerate() {
+            let bytes = chunk.bytes();
+            let bytes = if i == 0 {
+                bytes.get(self.sent..).unwrap_or(&[])
+            } else {
+                bytes
+            };
+            *slot = IoSlice::new(bytes);
+            n += 1;
+        }
+        n
+    }
+
+    /// Drops the first `n` unsent bytes (what a write accepted). When the
+    /// queue empties, its memory is given back.
+    pub fn consume(&mut self, mut n: usize) {
+        n = n.min(self.len);
+        self.len -= n;
+        while n > 0 {
+            let Some(front) = self.chunks.front() else {
+                break;
+            };
+            let left = front.bytes().len().saturating_sub(self.sent);
+            if n < left {
+                self.sent += n;
+                return;
+            }
+            n -= left;
+            self.sent = 0;
+            self.chunks.pop_front();
+        }
+        if self.len == 0 {
+            self.chunks = VecDeque::new();
+            self.sent = 0;
+        }
+    }
+
+    /// Drops everything unsent.
+    pub fn clear(&mut self) {
+        *self = OutQueue::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gather(q: &OutQueue) -> Vec<u8> {
+        let mut iov = [IoSlice::new(&[]); 8];
+        let n = q.fill(&mut iov);
+        iov[..n].iter().flat_map(|s| s.iter().copied()).collect()
+    }
+
+    #[test]
+    fn small_responses_coalesce_and_shared_bytes_are_not_copied() {
+        let mut q = OutQueue::default();
+        q.write_with(|b| b.extend_from_slice(b"one "));
+        q.write_with(|b| b.extend_from_slice(b"two "));
+        let shared: Rc<[u8]> = Rc::from(&b"event "[..]);
+        q.push_shared(Rc::clone(&shared));
+        q.write_with(|b| b.extend_from_slice(b"three"));
+        assert_eq!(q.chunks.len(), 3);
+        assert_eq!(Rc::strong_count(&shared), 2);
+        assert_eq!(gather(&q), b"one two event three");
+        assert_eq!(q.len(), 19);
+    }
+
+    #[test]
+    fn partial_writes_resume_where_they_stopped() {
+        let mut q = OutQueue::default();
+        q.write_with(|b| b.extend_from_slice(b"abc"));
+        q.push_shared(Rc::from(&b"defg"[..]));
+        for (n, rest) in [(1, &b"bcdefg"[..]), (3, b"efg"), (2, b"g"), (1, b"")] {
+            q.consume(n);
+            assert_eq!(gather(&q), rest);
+            assert_eq!(q.len(), rest.len());
+        }
+        assert!(q.is_empty() && q.chunks.capacity() == 0);
+    }
+}

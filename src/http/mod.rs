@@ -1,0 +1,29 @@
+//! HTTP/1.1 (RFC 9112), sans-IO: request heads, bodies, responses.
+//!
+//! `httparse` does the tokenising; this module adds the rules that make a
+//! server safe to put behind (or in front of) other HTTP software, where
+//! httparse is lenient on purpose:
+//!
+//! - `Host` is required on HTTP/1.1, exactly once (RFC 9112 section 3.2).
+//! - Message framing (RFC 9112 section 6.3): `Transfer-Encoding` and
+//!   `Content-Length` together are a smuggling attempt, `400` and close;
+//!   several `Content-Length` values must agree; a transfer coding other
+//!   than `chunked` is `501`.
+//! - Limits: head size (`431`), target length (`414`), body size (`413`),
+//!   a `POST` without a length (`411`).
+//!
+//! A request on the wire, as curl sends it:
+//!
+//! ```text
+//! POST /pub/news HTTP/1.1\r\n
+//! Host: 127.0.0.1:8080\r\n
+//! Content-Length: 5\r\n
+//! \r\n
+//! hello
+//! ```
+
+pub mod chunked;
+pub mod request;
+pub mod response;
+
+pub use request::{parse_head, BodyFraming, HttpError, Method, RequestHead};

@@ -1,0 +1,179 @@
+//! Response heads and bodies (RFC 9112 sections 4 and 6).
+//!
+//! A response is a status line, header fields, a blank line and a body whose
+//! length the client must be able to find (section 6.3): every response here
+//! carries `Content-Length`, except the endless Server-Sent Events stream.
+//!
+//! ```text
+//! HTTP/1.1 202 Accepted\r\n
+//! Content-Type: application/json\r\n
+//! Content-Length: 9\r\n
+//! \r\n
+//! {"id":17}
+//! ```
+
+use crate::json::write_u64;
+
+/// What the `Connection` header of a response says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connection {
+    /// Nothing: HTTP/1.1 keeps the connection by default.
+    Default,
+    /// `Connection: keep-alive`, needed for HTTP/1.0 clients that asked for it.
+    KeepAlive,
+    /// `Connection: close`: the server closes after this response.
+    Close,
+}
+
+/// The reason phrase for the status codes this server sends.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        202 => "Accepted",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// Writes `HTTP/1.1 <status> <reason>\r\n`.
+pub fn write_status_line(out: &mut Vec<u8>, status: u16) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    write_u64(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes one header field, `name: value\r\n`.
+pub fn write_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes `Content-Length: n\r\n`.
+pub fn write_content_length(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(b"Content-Length: ");
+    write_u64(out, n as u64);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the `Connection` field (if any) and the blank line that ends the head.
+pub fn end_head(out: &mut Vec<u8>, connection: Connection) {
+    match connection {
+        Connection::Default => {}
+        Connection::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+        Connection::Close => out.extend_from_slice(b"Connection: close\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A whole response with a body: status line, `Content-Type`,
+/// `Content-Length`, the `extra` fields, `Connection`, body. With
+/// `head_only` (a `HEAD` request) the body is left out but its length is
+/// still announced (RFC 9110 section 9.3.2).
+pub fn write_response(
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &str,
+    extra: &[(&str, &[u8])],
+    body: &[u8],
+    connection: Connection,
+    head_only: bool,
+) {
+    write_status_line(out, status);
+    write_header(out, "Content-Type", content_type.as_bytes());
+    write_content_length(out, body.len());
+    for (name, value) in extra {
+        write_header(out, name, value);
+    }
+    end_head(out, connection);
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+}
+
+/// A plain-text refusal: `status`, the reason on one line, and
+/// `Connection: close` when `close` (the request could not be trusted).
+pub fn write_error(out: &mut Vec<u8>, status: u16, reason: &str, close: bool) {
+    write_status_line(out, status);
+    out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
+    write_content_length(out, reason.len() + 1);
+    if status == 426 {
+        // RFC 6455 section 4.4: tell the client which version we speak.
+        write_header(out, "Sec-WebSocket-Version", b"13");
+        write_header(out, "Upgrade", b"websocket");
+    }
+    end_head(
+        out,
+        if close {
+            Connection::Close
+        } else {
+            Connection::Default
+        },
+    );
+    out.extend_from_slice(reason.as_bytes());
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_responses_are_well_formed_and_close() {
+        let mut out = Vec::new();
+        write_error(&mut out, 431, "request header fields too large", true);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.1 431 Request Header Fields Too Large\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: 32\r\n\
+             Connection: close\r\n\r\n\
+             request header fields too large\n"
+        );
+    }
+
+    #[test]
+    fn head_responses_announce_the_length_but_send_no_body() {
+        let mut out = Vec::new();
+        write_response(
+            &mut out,
+            200,
+            "application/json",
+            &[],
+            b"{}",
+            Connection::Default,
+            true,
+        );
+        assert!(out.ends_with(b"Content-Length: 2\r\n\r\n"));
+    }
+
+    #[test]
+    fn every_status_sent_has_a_reason_phrase() {
+        for status in [
+            100, 101, 200, 202, 204, 400, 401, 403, 404, 405, 408, 411, 413, 414, 426, 431, 500,
+            501, 503,
+        ] {
+            assert_ne!(reason_phrase(status), "Unknown", "{status}");
+        }
+    }
+}

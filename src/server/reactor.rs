@@ -1,0 +1,334 @@
+//! The loop: one thread, one `mio::Poll` (epoll, edge-triggered).
+//!
+//! Each pass: wait for readiness or the next deadline, read every readable
+//! socket into the one shared read buffer and hand the bytes to the engine,
+//! fire due deadlines, then write out whatever the engine queued, many
+//! pieces per `writev`. Interest in WRITABLE is registered only while a
+//! connection has output the kernel would not take.
+//!
+//! Edge-triggered readiness means a socket is reported once per change, so
+//! a reader must drain it. A read shorter than the buffer proves the
+//! socket was empty at that moment; anything that arrives later raises a
+//! new edge, so the usual extra `read` that returns `WouldBlock` is skipped.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::Shutdown;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::broker::ConnId;
+use crate::config::Config;
+use crate::engine::{Engine, Step};
+
+use super::Inbox;
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+
+/// The one read buffer shared by every connection.
+const READ_BUFFER: usize = 64 * 1024;
+/// Reads per connection per pass before others get a turn.
+const READS_PER_PASS: usize = 16;
+/// Slices per `writev`.
+const IOV_MAX: usize = 64;
+/// How long to stop accepting after running out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A connection's socket and what the reactor registered for it.
+#[derive(Debug)]
+struct Socket {
+    stream: TcpStream,
+    writable: bool,
+    read_paused: bool,
+}
+
+/// The event loop's state.
+#[derive(Debug)]
+pub(super) struct Reactor {
+    poll: Poll,
+    listener: TcpListener,
+    waker: Arc<Waker>,
+    engine: Engine,
+    sockets: Vec<Option<Socket>>,
+    /// Connections to read again without waiting for an event.
+    again: Vec<ConnId>,
+    accept_paused_until: Option<Instant>,
+}
+
+impl Reactor {
+    pub fn new(mut listener: TcpListener, config: Config) -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok(Reactor {
+            poll,
+            listener,
+            waker,
+            engine: Engine::new(config, Instant::now()),
+            sockets: Vec::new(),
+            again: Vec::new(),
+            accept_paused_until: None,
+        })
+    }
+
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
+    }
+
+    pub fn run(mut self, inbox: &Mutex<Inbox>) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut buf = vec![0u8; READ_BUFFER].into_boxed_slice();
+        let mut readable = Vec::new();
+        loop {
+            let timeout = self.timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            let now = Instant::now();
+            let mut stop = false;
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(now),
+                    WAKER => stop |= self.drain_inbox(inbox, now),
+                    Token(id) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            readable.push(id);
+                        }
+                        if event.is_writable() {
+                            self.engine_ready(id);
+                        }
+                    }
+                }
+            }
+            readable.append(&mut self.again);
+            for id in readable.drain(..) {
+                self.read(id, &mut buf, now);
+            }
+            if self.accept_paused_until.is_some_and(|t| t <= now) {
+                self.accept_paused_until = None;
+                self.accept(now);
+            }
+            self.engine.advance(now);
+            while let Some(id) = self.engine.pop_ready() {
+                self.flush(id, now);
+            }
+            if stop {
+                return Ok(());
+            }
+        }
+    }
+
+    fn timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.again.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let deadline = match (self.engine.next_deadline(), self.accept_paused_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // Round up to whole milliseconds (epoll's unit), so that the loop
+        // does not wake a hair early and spin until the deadline.
+        deadline.map(|d| {
+            let wait = d.saturating_duration_since(now);
+            let ms = wait.as_nanos().div_ceil(1_000_000);
+            Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+        })
+    }
+
+    /// A writable edge: let the flush pass try again.
+    fn engine_ready(&mut self, id: ConnId) {
+        if let Some(Some(sock)) = self.sockets.get_mut(id) {
+            if sock.writable {
+                self.engine.wake(id);
+            }
+        }
+    }
+
+    fn drain_inbox(&mut self, inbox: &Mutex<Inbox>, now: Instant) -> bool {
+        let (publishes, stop) = {
+            let mut inbox = inbox.lock().unwrap_or_else(PoisonError::into_inner);
+            (std::mem::take(&mut inbox.publishes), inbox.stop)
+        };
+        for (channel, data) in publishes {
+            // The hub checked the name already; a refusal cannot happen.
+            let _ = self.engine.publish(&channel, &data, now);
+        }
+        stop
+    }
+
+    fn accept(&mut self, now: Instant) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _peer)) => self.admit(stream, now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) => {
+                    // EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending
+                    // connections stay in the backlog. Stop accepting for
+                    // a moment instead of spinning on the same error, and
+                    // keep serving the open connections meanwhile.
+                    if !is_resource_exhaustion(&e) {
+                        eprintln!("pushwire: accept failed: {e}");
+                    }
+                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, mut stream: TcpStream, now: Instant) {
+        if self.engine.saturated() {
+            return; // dropped: closed without a word
+        }
+        let _ = stream.set_nodelay(true);
+        let id = self.engine.open(now);
+        if self
+            .poll
+            .registry()
+            .register(&mut stream, Token(id), Interest::READABLE)
+            .is_err()
+        {
+            self.engine.remove(id);
+            return;
+        }
+        if self.sockets.len() <= id {
+            self.sockets.resize_with(id + 1, || None);
+        }
+        if let Some(slot) = self.sockets.get_mut(id) {
+            *slot = Some(Socket {
+                stream,
+                writable: false,
+                read_paused: false,
+            });
+        }
+    }
+
+    fn read(&mut self, id: ConnId, buf: &mut [u8], now: Instant) {
+        for _ in 0..READS_PER_PASS {
+            let Some(Some(sock)) = self.sockets.get_mut(id) else {
+                return;
+            };
+            if !self.engine.wants_input(id) {
+                sock.read_paused = true;
+                return;
+            }
+            match sock.stream.read(buf) {
+                Ok(0) => {
+                    self.engine.peer_closed(id, now);
+                    return;
+                }
+                Ok(n) => {
+                    self.engine.receive(id, buf.get(..n).unwrap_or(&[]), now);
+                    if n < buf.len() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.close(id);
+                    return;
+                }
+            }
+        }
+        // Still more to read: come back after the others had their turn.
+        self.again.push(id);
+    }
+
+    fn flush(&mut self, id: ConnId, now: Instant) {
+        loop {
+            let Some(Some(sock)) = self.sockets.get_mut(id) else {
+                self.engine.remove(id);
+                return;
+            };
+            match self.engine.next_step(id) {
+                Step::Write => {
+                    let mut iov = [IoSlice::new(&[]); IOV_MAX];
+                    let n = self.engine.fill(id, &mut iov);
+                    let slices = iov.get(..n).unwrap_or(&[]);
+                    let total: usize = slices.iter().map(|s| s.len()).sum();
+                    match sock.stream.write_vectored(slices) {
+                        Ok(0) => return self.close(id),
+                        Ok(k) => {
+                            self.engine.written(id, k, now);
+                            if k < total {
+                                // The send buffer is full: wait for the
+                                // writable edge instead of a write that
+                                // would only say WouldBlock.
+                                return self.want_writable(id, true);
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return self.want_writable(id, true);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return self.close(id),
+                    }
+                }
+                Step::Wait => {
+                    if sock.read_paused && self.engine.wants_input(id) {
+                        sock.read_paused = false;
+                        self.again.push(id);
+                    }
+                    return self.want_writable(id, false);
+                }
+                Step::Shutdown => {
+                    let _ = sock.stream.shutdown(Shutdown::Write);
+                    self.engine.shut_down(id, now);
+                    if sock.read_paused {
+                        sock.read_paused = false;
+                        self.again.push(id);
+                    }
+                    return self.want_writable(id, false);
+                }
+                Step::Close => return self.close(id),
+            }
+        }
+    }
+
+    fn want_writable(&mut self, id: ConnId, writable: bool) {
+        let Some(Some(sock)) = self.sockets.get_mut(id) else {
+            return;
+        };
+        if sock.writable == writable {
+            return;
+        }
+        let interest = if writable {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if self
+            .poll
+            .registry()
+            .reregister(&mut sock.stream, Token(id), interest)
+            .is_ok()
+        {
+            sock.writable = writable;
+        }
+    }
+
+    fn close(&mut self, id: ConnId) {
+        if let Some(slot) = self.sockets.get_mut(id) {
+            // Dropping the stream closes the descriptor, which also takes
+            // it out of the epoll set.
+            *slot = None;
+        }
+        self.engine.remove(id);
+    }
+}
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
