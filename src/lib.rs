@@ -18,5 +18,6 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod http;
 
 pub use config::Config;
