@@ -19,5 +19,6 @@
 
 pub mod config;
 pub mod http;
+pub mod json;
 
 pub use config::Config;
