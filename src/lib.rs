@@ -20,5 +20,6 @@
 pub mod config;
 pub mod http;
 pub mod json;
+pub mod sse;
 
 pub use config::Config;
