@@ -18,13 +18,13 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod config;
-
 pub mod broker;
+pub mod config;
 pub mod engine;
 pub mod http;
 pub mod json;
 pub mod server;
+pub mod sse;
 pub mod timer;
 
 pub use config::Config;

@@ -377,9 +377,7 @@ impl Engine {
             Ok(message_id) => {
                 let mut body = std::mem::take(&mut self.scratch);
                 body.clear();
-                body.extend_from_slice(b"{\"id\":");
-                json::write_u64(&mut body, message_id);
-                body.push(b'}');
+                json::write_published(&mut body, message_id);
                 let extra: &[(&str, &[u8])] = match cors {
                     Some(origin) => &[("Access-Control-Allow-Origin", origin), ("Vary", b"Origin")],
                     None => &[],
@@ -416,19 +414,16 @@ impl Engine {
         else {
             return self.respond_text(id, reply, 404, "no such channel", now);
         };
+        let info = json::ChannelInfo {
+            last_id: ch.last_id(),
+            history: ch.backlog(0).len() as u64,
+            ws: ch.subscriber_count(Transport::Ws) as u64,
+            sse: ch.subscriber_count(Transport::Sse) as u64,
+            longpoll: ch.subscriber_count(Transport::LongPoll) as u64,
+        };
         let mut body = std::mem::take(&mut self.scratch);
         body.clear();
-        body.extend_from_slice(b"{\"last_id\":");
-        json::write_u64(&mut body, ch.last_id());
-        body.extend_from_slice(b",\"history\":");
-        json::write_u64(&mut body, ch.backlog(0).len() as u64);
-        body.extend_from_slice(b",\"subscribers\":{\"ws\":");
-        json::write_u64(&mut body, ch.subscriber_count(Transport::Ws) as u64);
-        body.extend_from_slice(b",\"sse\":");
-        json::write_u64(&mut body, ch.subscriber_count(Transport::Sse) as u64);
-        body.extend_from_slice(b",\"longpoll\":");
-        json::write_u64(&mut body, ch.subscriber_count(Transport::LongPoll) as u64);
-        body.extend_from_slice(b"}}");
+        json::write_channel_info(&mut body, &info);
         self.respond_cors(id, head, reply, 200, "application/json", &body, now);
         self.scratch = body;
     }
