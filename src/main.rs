@@ -2,6 +2,7 @@
 
 mod cli;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use pushwire::server::sys;
@@ -44,14 +45,17 @@ fn main() -> ExitCode {
         );
     }
     let addr = server.local_addr();
-    println!(
-        "pushwire {} listening on http://{addr}",
-        env!("CARGO_PKG_VERSION")
+    // `write!`, not `println!`: a parent that stopped reading our stdout
+    // must not take the server down with a broken-pipe panic.
+    let _ = write!(
+        std::io::stdout(),
+        "pushwire {version} listening on http://{addr}\n  \
+         publish:  curl -d 'hello' http://{addr}/pub/demo\n  \
+         poll:     curl 'http://{addr}/poll/demo?since=0'\n  \
+         info:     curl http://{addr}/pub/demo\n  \
+         index:    curl http://{addr}/\n",
+        version = env!("CARGO_PKG_VERSION")
     );
-    println!("  publish:  curl -d 'hello' http://{addr}/pub/demo");
-    println!("  poll:     curl 'http://{addr}/poll/demo?since=0'");
-    println!("  info:     curl http://{addr}/pub/demo");
-    println!("  index:    curl http://{addr}/");
     let hub = server.hub();
     std::thread::spawn(move || {
         if sys::wait_for_termination().is_ok() {
