@@ -26,6 +26,7 @@ pub mod json;
 pub mod server;
 pub mod sse;
 pub mod timer;
+pub mod ws;
 
 pub use config::Config;
 pub use server::{Hub, Server};

@@ -1,0 +1,201 @@
+//! Close frames and status codes (RFC 6455 sections 5.5.1 and 7.4).
+//!
+//! A Close frame's payload is either empty, or a 2-byte big-endian status
+//! code followed by a UTF-8 reason:
+//!
+//! ```text
+//! 88 00                       Close, no status (reported as 1005 locally)
+//! 88 02 03 e8                 Close, 1000 (normal closure)
+//! 88 06 03 e9 62 79 65 21     Close, 1001 (going away), reason "bye!"
+//! 88 01 03                    invalid: 1 byte cannot hold a code -> 1002
+//! ```
+//!
+//! Which codes may appear on the wire (RFC 6455 section 7.4.1 and 7.4.2,
+//! plus the IANA "WebSocket Close Code Number Registry"):
+//!
+//! ```text
+//! 0-999        never used                                    invalid
+//! 1000-1003    normal, going away, protocol error, unsupported valid
+//! 1004         reserved                                      invalid
+//! 1005, 1006   "no status" / "abnormal": local-only markers  invalid
+//! 1007-1011    invalid data, policy, too big, extension,
+//!              internal error                                valid
+//! 1012-1014    service restart, try again later, bad gateway
+//!              (registered with IANA)                        valid
+//! 1015         "TLS handshake failed": local-only marker     invalid
+//! 1016-2999    reserved for future protocol use              invalid
+//! 3000-3999    registered by libraries and frameworks        valid
+//! 4000-4999    private use                                   valid
+//! 5000-        undefined                                     invalid
+//! ```
+//!
+//! A Close with an invalid code fails the connection with 1002; a reason
+//! that is not UTF-8 fails it with 1007. The Autobahn suite's cases 7.7.*
+//! and 7.9.* check the codes in this table (its current invalid list is
+//! 0, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999).
+
+use super::error::WsError;
+use super::frame::{write_frame, Opcode, MAX_CONTROL_PAYLOAD};
+
+/// 1000: the purpose of the connection has been fulfilled.
+pub const NORMAL: u16 = 1000;
+/// 1001: the endpoint is going away (server shutdown, page navigation).
+pub const GOING_AWAY: u16 = 1001;
+/// 1002: the peer broke the protocol.
+pub const PROTOCOL_ERROR: u16 = 1002;
+/// 1003: the endpoint cannot accept this type of data (e.g. binary).
+pub const UNSUPPORTED: u16 = 1003;
+/// 1005: no status code was present. Local only, never sent.
+pub const NO_STATUS: u16 = 1005;
+/// 1006: the connection dropped without a Close frame. Local only.
+pub const ABNORMAL: u16 = 1006;
+/// 1007: a message's data was inconsistent with its type (bad UTF-8).
+pub const INVALID_DATA: u16 = 1007;
+/// 1008: a message violated the endpoint's policy.
+pub const POLICY: u16 = 1008;
+/// 1009: a message was too big to process.
+pub const TOO_BIG: u16 = 1009;
+/// 1010: (client) the server did not negotiate a required extension.
+pub const MANDATORY_EXTENSION: u16 = 1010;
+/// 1011: an unexpected condition on the server.
+pub const INTERNAL: u16 = 1011;
+/// 1012: the service is restarting (IANA registry).
+pub const SERVICE_RESTART: u16 = 1012;
+/// 1013: try again later, e.g. overload (IANA registry).
+pub const TRY_AGAIN_LATER: u16 = 1013;
+/// 1014: a gateway got an invalid response upstream (IANA registry).
+pub const BAD_GATEWAY: u16 = 1014;
+
+/// Whether `code` may appear in a Close frame on the wire (see the table in
+/// the module docs).
+///
+/// ```
+/// use pushwire::ws::close;
+///
+/// assert!(close::is_valid_code(1000));
+/// assert!(close::is_valid_code(4999));
+/// assert!(!close::is_valid_code(1005));
+/// assert!(!close::is_valid_code(2000));
+/// ```
+pub fn is_valid_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// Parses a received Close payload into its code and reason.
+///
+/// An empty payload gives `(None, "")`.
+///
+/// ```
+/// use pushwire::ws::{close, WsError};
+///
+/// assert_eq!(close::parse_close_payload(b""), Ok((None, "")));
+/// assert_eq!(close::parse_close_payload(b"\x03\xe9bye!"), Ok((Some(1001), "bye!")));
+/// assert_eq!(close::parse_close_payload(b"\x03"), Err(WsError::CloseFrameTooShort));
+/// assert_eq!(close::parse_close_payload(b"\x03\xed"), Err(WsError::InvalidCloseCode(1005)));
+/// ```
+pub fn parse_close_payload(payload: &[u8]) -> Result<(Option<u16>, &str), WsError> {
+    match payload {
+        [] => Ok((None, "")),
+        [_] => Err(WsError::CloseFrameTooShort),
+        [hi, lo, reason @ ..] => {
+            let code = u16::from_be_bytes([*hi, *lo]);
+            if !is_valid_code(code) {
+                return Err(WsError::InvalidCloseCode(code));
+            }
+            let reason = std::str::from_utf8(reason).map_err(|_| WsError::InvalidCloseReason)?;
+            Ok((Some(code), reason))
+        }
+    }
+}
+
+/// Appends a Close frame with `code` and `reason`.
+///
+/// The reason is cut at a character boundary so the payload fits the 125
+/// bytes a control frame may carry. `mask` is `None` for a server.
+/// To send a Close with no status at all, use
+/// `write_frame(out, Opcode::Close, &[], mask)`.
+///
+/// ```
+/// use pushwire::ws::close;
+///
+/// let mut out = Vec::new();
+/// close::write_close(&mut out, close::GOING_AWAY, "bye!", None);
+/// assert_eq!(out, [0x88, 0x06, 0x03, 0xe9, b'b', b'y', b'e', b'!']);
+/// ```
+pub fn write_close(out: &mut Vec<u8>, code: u16, reason: &str, mask: Option<[u8; 4]>) {
+    let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+    let mut cut = reason.len().min(MAX_CONTROL_PAYLOAD - 2);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let reason = reason.as_bytes().get(..cut).unwrap_or(&[]);
+    let len = 2 + reason.len();
+    if let Some([hi, lo]) = payload.get_mut(..2) {
+        [*hi, *lo] = code.to_be_bytes();
+    }
+    if let Some(dst) = payload.get_mut(2..len) {
+        dst.copy_from_slice(reason);
+    }
+    write_frame(out, Opcode::Close, payload.get(..len).unwrap_or(&[]), mask);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_code_validity_follows_rfc_6455_and_the_iana_registry() {
+        let valid = [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999,
+            4000, 4999,
+        ];
+        let invalid = [
+            0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ];
+        for code in valid {
+            assert!(is_valid_code(code), "{code} should be valid");
+        }
+        for code in invalid {
+            assert!(!is_valid_code(code), "{code} should be invalid");
+        }
+    }
+
+    #[test]
+    fn autobahn_7_7_codes_are_accepted_and_7_9_codes_rejected() {
+        for code in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
+        ] {
+            let payload = u16::to_be_bytes(code);
+            assert_eq!(parse_close_payload(&payload), Ok((Some(code), "")));
+        }
+        for code in [0, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999] {
+            let payload = u16::to_be_bytes(code);
+            assert_eq!(
+                parse_close_payload(&payload),
+                Err(WsError::InvalidCloseCode(code))
+            );
+        }
+    }
+
+    #[test]
+    fn close_reason_must_be_utf8() {
+        assert_eq!(
+            parse_close_payload(
+                b"\x03\xe8\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"
+            ),
+            Err(WsError::InvalidCloseReason)
+        );
+    }
+
+    #[test]
+    fn long_reason_is_cut_at_a_char_boundary_to_fit_125_bytes() {
+        let reason = "é".repeat(100); // 200 bytes
+        let mut out = Vec::new();
+        write_close(&mut out, NORMAL, &reason, None);
+        assert_eq!(out[1] as usize, out.len() - 2);
+        assert!(out.len() - 2 <= 125);
+        let (code, text) = parse_close_payload(&out[2..]).unwrap();
+        assert_eq!(code, Some(NORMAL));
+        assert_eq!(text.len(), 122);
+    }
+}
