@@ -139,6 +139,25 @@ pub fn write_close(out: &mut Vec<u8>, code: u16, reason: &str, mask: Option<[u8;
     write_frame(out, Opcode::Close, payload.get(..len).unwrap_or(&[]), mask);
 }
 
+/// Appends the Close that answers a received one (RFC 6455 section 5.5.1:
+/// the reply "typically echos the status code it received"): the same code
+/// with no reason, or an empty Close if the peer sent no code.
+///
+/// ```
+/// use pushwire::ws::close;
+///
+/// let mut out = Vec::new();
+/// close::write_close_reply(&mut out, Some(4000), None);
+/// close::write_close_reply(&mut out, None, None);
+/// assert_eq!(out, [0x88, 0x02, 0x0f, 0xa0, 0x88, 0x00]);
+/// ```
+pub fn write_close_reply(out: &mut Vec<u8>, received: Option<u16>, mask: Option<[u8; 4]>) {
+    match received {
+        Some(code) => write_close(out, code, "", mask),
+        None => write_frame(out, Opcode::Close, &[], mask),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
