@@ -458,6 +458,30 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn written_header_decodes_to_itself_fed_whole_or_bytewise(
+            fin in proptest::bool::ANY,
+            op in proptest::sample::select(vec![
+                Opcode::Continuation, Opcode::Text, Opcode::Binary,
+                Opcode::Close, Opcode::Ping, Opcode::Pong,
+            ]),
+            key in proptest::option::of(proptest::prelude::any::<[u8; 4]>()),
+            len in proptest::prop_oneof![
+                0u64..=125, 126u64..=65535, 65536u64..=(u64::MAX >> 1)
+            ],
+        ) {
+            let fin = fin || op.is_control();
+            let len = if op.is_control() { len % 126 } else { len };
+            let role = if key.is_some() { Role::Server } else { Role::Client };
+            let mut out = Vec::new();
+            write_header(&mut out, fin, op, key, len);
+            let expected = FrameHeader { fin, rsv: 0, opcode: op, mask: key, payload_len: len };
+            proptest::prop_assert_eq!(parse_header(&out, role), Ok(Some((expected, out.len()))));
+            proptest::prop_assert_eq!(decode_bytewise(&out, role), Ok(Some((expected, out.len()))));
+        }
+    }
+
     #[test]
     fn opcode_round_trips_and_reserved_values_have_none() {
         for v in 0u8..=0xFF {

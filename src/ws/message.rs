@@ -242,7 +242,8 @@ impl MessageReader {
             self.take_payload(&frame, chunk, completes_frame)?;
             pos += take;
             frame.remaining -= take as u64;
-            frame.offset += take;
+            // Only `offset % 4` matters for the mask, and 2^64 is a multiple of 4.
+            frame.offset = frame.offset.wrapping_add(take);
             if !completes_frame {
                 self.frame = Some(frame);
                 return Ok((pos, None));
