@@ -32,10 +32,11 @@ use crate::engine::{PublishError, REJECT_SLACK};
 /// listener, the epoll instance, the waker, stdio, some slack.
 const RESERVED_FDS: u64 = 16;
 
-/// A bound server, ready to [`run`](Server::run).
+/// A bound server, ready to [`run`](Server::run). It is `Send`: bind it
+/// on one thread, run it on another.
 #[derive(Debug)]
 pub struct Server {
-    reactor: reactor::Reactor,
+    bound: reactor::Bound,
     hub: Hub,
     local_addr: SocketAddr,
     max_connections: usize,
@@ -57,13 +58,13 @@ impl Server {
         let max_connections = config.max_connections;
         let listener = listener::bind(config.listen, config.backlog)?;
         let local_addr = listener.local_addr()?;
-        let reactor = reactor::Reactor::new(listener, config)?;
+        let bound = reactor::Bound::new(listener, config)?;
         let hub = Hub {
             inbox: Arc::new(Mutex::new(Inbox::default())),
-            waker: reactor.waker(),
+            waker: bound.waker(),
         };
         Ok(Server {
-            reactor,
+            bound,
             hub,
             local_addr,
             max_connections,
@@ -89,7 +90,7 @@ impl Server {
 
     /// Runs the event loop on this thread until [`Hub::stop`].
     pub fn run(self) -> io::Result<()> {
-        self.reactor.run(&self.hub.inbox)
+        self.bound.run(&self.hub.inbox)
     }
 }
 

@@ -47,10 +47,9 @@ struct Socket {
 
 /// The event loop's state.
 #[derive(Debug)]
-pub(super) struct Reactor {
+struct Reactor {
     poll: Poll,
     listener: TcpListener,
-    waker: Arc<Waker>,
     engine: Engine,
     sockets: Vec<Option<Socket>>,
     /// Connections to read again without waiting for an event.
@@ -58,20 +57,28 @@ pub(super) struct Reactor {
     accept_paused_until: Option<Instant>,
 }
 
-impl Reactor {
-    pub fn new(mut listener: TcpListener, config: Config) -> io::Result<Reactor> {
+/// What the loop needs before it runs: all of it `Send`, so a server can
+/// be bound on one thread and run on another. The engine (which holds
+/// `Rc`s) is made inside [`Bound::run`], on the loop's own thread.
+#[derive(Debug)]
+pub(super) struct Bound {
+    poll: Poll,
+    listener: TcpListener,
+    waker: Arc<Waker>,
+    config: Config,
+}
+
+impl Bound {
+    pub fn new(mut listener: TcpListener, config: Config) -> io::Result<Bound> {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        Ok(Reactor {
+        Ok(Bound {
             poll,
             listener,
             waker,
-            engine: Engine::new(config, Instant::now()),
-            sockets: Vec::new(),
-            again: Vec::new(),
-            accept_paused_until: None,
+            config,
         })
     }
 
@@ -79,7 +86,22 @@ impl Reactor {
         Arc::clone(&self.waker)
     }
 
-    pub fn run(mut self, inbox: &Mutex<Inbox>) -> io::Result<()> {
+    /// Runs the loop on this thread until the inbox says stop.
+    pub fn run(self, inbox: &Mutex<Inbox>) -> io::Result<()> {
+        Reactor {
+            poll: self.poll,
+            listener: self.listener,
+            engine: Engine::new(self.config, Instant::now()),
+            sockets: Vec::new(),
+            again: Vec::new(),
+            accept_paused_until: None,
+        }
+        .run(inbox)
+    }
+}
+
+impl Reactor {
+    fn run(mut self, inbox: &Mutex<Inbox>) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut buf = vec![0u8; READ_BUFFER].into_boxed_slice();
         let mut readable = Vec::new();

@@ -1,0 +1,231 @@
+//! Every refusal over real TCP: the status, a short reason, and the
+//! connection closed where the request cannot be trusted.
+
+mod common;
+
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{read_response, read_until_closed, TestServer};
+
+/// Sends `raw`, reads everything until the server closes, and returns the
+/// status line's code and the text. Fails if the server keeps the
+/// connection open.
+fn refused(server: &TestServer, raw: &[u8]) -> (u16, String) {
+    let mut stream = server.connect();
+    stream.write_all(raw).unwrap();
+    let all = read_until_closed(&mut stream).expect("the server closes the connection");
+    let text = String::from_utf8_lossy(&all).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+#[test]
+fn malformed_and_unframeable_requests_are_refused_and_closed() {
+    let server = TestServer::start(&["--max-body-bytes", "100"]);
+    let cases: &[(&[u8], u16, &str)] = &[
+        (b"GARBAGE\r\n\r\n", 400, "malformed"),
+        (b"GET / HTTP/1.1\r\n\r\n", 400, "without Host"),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            400,
+            "more than one Host",
+        ),
+        (
+            b"POST /pub/a HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
+            400,
+            "not a number",
+        ),
+        (
+            b"POST /pub/a HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+            400,
+            "differ",
+        ),
+        (
+            b"POST /pub/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+            501,
+            "chunked",
+        ),
+        (
+            b"POST /pub/a HTTP/1.1\r\nHost: a\r\n\r\n",
+            411,
+            "Content-Length",
+        ),
+        (
+            b"POST /pub/a HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n",
+            413,
+            "too large",
+        ),
+        (
+            b"POST /pub/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n",
+            413,
+            "large",
+        ),
+        (
+            b"POST /pub/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+            "chunk",
+        ),
+    ];
+    for (raw, status, reason) in cases {
+        let (got, text) = refused(&server, raw);
+        assert_eq!(got, *status, "{}: {text}", String::from_utf8_lossy(raw));
+        assert!(text.contains("Connection: close\r\n"), "{text}");
+        assert!(text.contains(reason), "{text}");
+    }
+    // Nothing was published by any of them.
+    assert_eq!(server.get("/pub/a").status, 404);
+}
+
+#[test]
+fn long_targets_get_414_and_large_heads_get_431() {
+    let server = TestServer::start(&["--max-header-bytes", "1024", "--max-uri-bytes", "256"]);
+    let target = format!("/poll/{}", "a".repeat(300));
+    let (status, _) = refused(
+        &server,
+        format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(),
+    );
+    assert_eq!(status, 414);
+    let head = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(1100)
+    );
+    assert_eq!(refused(&server, head.as_bytes()).0, 431);
+    // Just under both limits is fine.
+    let ok = format!(
+        "GET /poll/{} HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+        "a".repeat(100),
+        "b".repeat(500)
+    );
+    assert_eq!(server.exchange(ok.as_bytes()).status, 200);
+}
+
+#[test]
+fn the_default_limits_are_the_documented_ones() {
+    let server = TestServer::start(&[]);
+    let head = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+        "b".repeat(8192)
+    );
+    assert_eq!(refused(&server, head.as_bytes()).0, 431);
+    let target = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(4097));
+    assert_eq!(refused(&server, target.as_bytes()).0, 414);
+    let body = format!(
+        "POST /pub/a HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+        1024 * 1024 + 1
+    );
+    assert_eq!(refused(&server, body.as_bytes()).0, 413);
+    let fits = "x".repeat(1024 * 1024);
+    assert_eq!(server.post("/pub/a", &fits).status, 202);
+}
+
+#[test]
+fn wrong_paths_and_methods_keep_the_connection() {
+    let server = TestServer::start(&[]);
+    let stream = server.connect();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    writer
+        .write_all(b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut reader).unwrap().status, 404);
+    writer
+        .write_all(b"DELETE /pub/a HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let response = read_response(&mut reader).unwrap();
+    assert_eq!(response.status, 405);
+    assert_eq!(response.header("allow"), Some("GET, HEAD, POST, OPTIONS"));
+    writer
+        .write_all(b"POST /poll/a HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nxx")
+        .unwrap();
+    assert_eq!(read_response(&mut reader).unwrap().status, 405);
+    writer
+        .write_all(b"GET /poll/bad%20name HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut reader).unwrap().status, 400);
+    writer
+        .write_all(b"GET /poll/a?since=-1 HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut reader).unwrap().status, 400);
+    writer
+        .write_all(b"POST /pub/a HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n\xff\xfe")
+        .unwrap();
+    let response = read_response(&mut reader).unwrap();
+    assert_eq!(
+        (response.status, response.text()),
+        (400, "message data must be UTF-8 text\n".into())
+    );
+    // Still the same connection, still serving.
+    writer
+        .write_all(b"GET /poll/a HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut reader).unwrap().status, 200);
+}
+
+#[test]
+fn the_connection_limit_answers_503_and_frees_up_again() {
+    let server = TestServer::start(&["--max-connections", "3"]);
+    let held: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = server.connect();
+            // A completed request proves the server counted the connection.
+            s.write_all(b"GET /poll/a HTTP/1.1\r\nHost: a\r\n\r\n")
+                .unwrap();
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            assert_eq!(read_response(&mut reader).unwrap().status, 200);
+            s
+        })
+        .collect();
+    let (status, text) = refused(&server, b"GET /poll/a HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(status, 503, "{text}");
+    drop(held);
+    // Once they are gone, new connections are served again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut s = server.connect();
+        s.write_all(b"GET /poll/a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        if all.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served again");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_low_open_file_limit_lowers_the_connection_limit_at_start() {
+    // `ulimit -n 100` in the shell sets soft and hard limits, so the
+    // server cannot raise its own: it must say so and lower the limit.
+    let mut shell = Command::new("sh");
+    shell.args([
+        "-c",
+        r#"ulimit -n 100 && exec "$0" "$@""#,
+        env!("CARGO_BIN_EXE_pushwire"),
+    ]);
+    let server = TestServer::start_with(shell, &["--max-connections", "5000"]);
+    // 100 descriptors, less 64 for 503 answers and 16 for the server
+    // itself: 20 connections.
+    let held: Vec<TcpStream> = (0..19).map(|_| server.connect()).collect();
+    let mut last = server.connect();
+    last.write_all(b"GET /poll/a HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        read_response(&mut BufReader::new(last.try_clone().unwrap()))
+            .unwrap()
+            .status,
+        200
+    );
+    let (status, _) = refused(&server, b"GET /poll/a HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(status, 503);
+    drop((held, last));
+    let stderr = server.stop_and_stderr();
+    assert!(
+        stderr.contains("holds only 20 connections; --max-connections lowered from 5000"),
+        "{stderr}"
+    );
+}
