@@ -7,6 +7,9 @@
 //!    │                                       ▼
 //!    └──────────── respond ◀──────────── Body (body timer)
 //!
+//!   GET /longpoll with nothing new ──▶ Parked (deadline timer)
+//!        ──(publish or deadline: answer)──▶ Idle
+//!
 //!   any error / Connection: close ──▶ Closing ──(output sent)──▶ Lingering ──▶ closed
 //! ```
 //!
@@ -64,6 +67,14 @@ pub(crate) struct PendingBody {
     pub usage: BodyUse,
 }
 
+/// A parked long-poll: what its answer needs.
+#[derive(Debug)]
+pub(crate) struct Parked {
+    pub reply: Reply,
+    /// `Access-Control-Allow-Origin` for the answer.
+    pub cors: Option<Box<[u8]>>,
+}
+
 /// Where a connection is in its life.
 #[derive(Debug)]
 pub(crate) enum State {
@@ -73,6 +84,8 @@ pub(crate) enum State {
     Head,
     /// A request body is arriving.
     Body(Box<PendingBody>),
+    /// A long-poll waiting for a message or its deadline.
+    Parked(Box<Parked>),
     /// Sending what is queued, then closing.
     Closing,
     /// Write side shut down; reading and discarding until EOF or the timer.
@@ -87,6 +100,9 @@ pub(crate) mod flag {
     pub const CLOSE_NOW: u8 = 2;
     /// The peer sent EOF.
     pub const PEER_CLOSED: u8 = 4;
+    /// Buffered input waits to be processed (pipelined requests behind a
+    /// long-poll, or behind output that was too large).
+    pub const RESUME: u8 = 8;
 }
 
 /// One connection.

@@ -13,13 +13,13 @@ use std::time::Instant;
 use crate::broker::{valid_channel_name, ConnId, Transport};
 use crate::config::AllowOrigin;
 use crate::http::chunked::ChunkedDecoder;
-use crate::http::request::{parse_decimal, HeadLimits, MAX_HEADERS};
+use crate::http::request::{HeadLimits, MAX_HEADERS};
 use crate::http::response::{write_response, Connection};
 use crate::http::{parse_head, BodyFraming, HttpError, Method, RequestHead};
 use crate::json;
 
 use super::conn::{BodyReader, BodyUse, PendingBody, Reply, State};
-use super::{Engine, OUTPUT_HIGH_WATER};
+use super::{query, Engine, OUTPUT_HIGH_WATER};
 
 /// The plain-text index served at `/`.
 const INDEX: &str = "pushwire: four ways to push data to a client\n\
@@ -27,12 +27,17 @@ const INDEX: &str = "pushwire: four ways to push data to a client\n\
 POST /pub/{channel}                  publish the body; answers {\"id\":N}\n\
 GET  /pub/{channel}                  channel info\n\
 GET  /poll/{channel}?since=ID        Ajax polling: answers at once\n\
+GET  /longpoll/{channel}?since=ID&timeout=SECS\n\
+                                     long-polling: answers when there is news\n\
 \n\
 Channel names are 1-128 bytes of [A-Za-z0-9._~-]. Message ids start at 1.\n";
 
 /// Allowed methods per endpoint, for `405` answers (RFC 9110 section 15.5.6).
 const ALLOW_GET: &[u8] = b"GET, HEAD, OPTIONS";
 const ALLOW_PUB: &[u8] = b"GET, HEAD, POST, OPTIONS";
+
+/// The reason given for an invalid channel name.
+const BAD_CHANNEL: &str = "channel names are 1-128 bytes of [A-Za-z0-9._~-]";
 
 /// Largest chunk-extension or trailer section accepted in a chunked body.
 const MAX_TRAILER: usize = 4096;
@@ -46,7 +51,7 @@ enum Progress {
 }
 
 impl Reply {
-    fn connection(self) -> Connection {
+    pub(super) fn connection(self) -> Connection {
         if !self.keep_alive {
             Connection::Close
         } else if self.http10 {
@@ -62,6 +67,7 @@ enum Route<'a> {
     Index,
     Publish(&'a str),
     Poll(&'a str),
+    LongPoll(&'a str),
     NotFound,
 }
 
@@ -75,24 +81,8 @@ fn route(path: &str) -> Route<'_> {
     match prefix {
         "pub" => Route::Publish(channel),
         "poll" => Route::Poll(channel),
+        "longpoll" => Route::LongPoll(channel),
         _ => Route::NotFound,
-    }
-}
-
-/// The value of `key` in a query string (`a=1&since=3`), first one wins.
-fn query_param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v)
-}
-
-/// Parses `since=` (absent: `default`); `Err` for anything but digits.
-fn since_param(query: &str, default: u64) -> Result<u64, ()> {
-    match query_param(query, "since") {
-        None => Ok(default),
-        Some(v) => parse_decimal(v.as_bytes()).ok_or(()),
     }
 }
 
@@ -118,6 +108,9 @@ impl Engine {
             let progress = match conn.state {
                 State::Idle | State::Head => self.read_head(id, rest, now),
                 State::Body(_) => self.read_body(id, rest, now),
+                // Requests pipelined behind a parked long-poll wait in the
+                // connection's buffer until it is answered.
+                State::Parked(_) => Progress::Stop(0),
                 State::Closing | State::Lingering => return input.len(),
             };
             match progress {
@@ -208,6 +201,16 @@ impl Engine {
                 self.poll(id, head, reply, channel, now);
                 self.expect_body(id, head, reply, BodyUse::Discard, now);
             }
+            Route::LongPoll(channel) if matches!(head.method, Method::Get | Method::Head) => {
+                if !valid_channel_name(channel) {
+                    self.respond_text(id, reply, 400, BAD_CHANNEL, now);
+                } else if has_body {
+                    self.respond_text(id, reply, 400, "a long-poll request has no body", now);
+                } else {
+                    return self.longpoll(id, head, reply, channel, now);
+                }
+                self.expect_body(id, head, reply, BodyUse::Discard, now);
+            }
             Route::Index if matches!(head.method, Method::Get | Method::Head) => {
                 self.respond(
                     id,
@@ -221,7 +224,7 @@ impl Engine {
                 self.expect_body(id, head, reply, BodyUse::Discard, now);
             }
             Route::Publish(_) => self.method_not_allowed(id, head, reply, ALLOW_PUB, now),
-            Route::Poll(_) | Route::Index => {
+            Route::Poll(_) | Route::LongPoll(_) | Route::Index => {
                 self.method_not_allowed(id, head, reply, ALLOW_GET, now)
             }
             Route::NotFound => {
@@ -337,7 +340,7 @@ impl Engine {
         channel: &str,
     ) -> Option<(u16, &'static str)> {
         if !valid_channel_name(channel) {
-            return Some((400, "channel names are 1-128 bytes of [A-Za-z0-9._~-]"));
+            return Some((400, BAD_CHANNEL));
         }
         if let Some(token) = &self.config.publish_token {
             let given = head
@@ -399,13 +402,7 @@ impl Engine {
         now: Instant,
     ) {
         if !valid_channel_name(channel) {
-            return self.respond_text(
-                id,
-                reply,
-                400,
-                "channel names are 1-128 bytes of [A-Za-z0-9._~-]",
-                now,
-            );
+            return self.respond_text(id, reply, 400, BAD_CHANNEL, now);
         }
         let Some(ch) = self
             .broker
@@ -424,7 +421,7 @@ impl Engine {
         let mut body = std::mem::take(&mut self.scratch);
         body.clear();
         json::write_channel_info(&mut body, &info);
-        self.respond_cors(id, head, reply, 200, "application/json", &body, now);
+        self.respond_json(id, reply, self.cors_origin(head), &body, now);
         self.scratch = body;
     }
 
@@ -437,17 +434,12 @@ impl Engine {
         now: Instant,
     ) {
         if !valid_channel_name(channel) {
-            return self.respond_text(
-                id,
-                reply,
-                400,
-                "channel names are 1-128 bytes of [A-Za-z0-9._~-]",
-                now,
-            );
+            return self.respond_text(id, reply, 400, BAD_CHANNEL, now);
         }
         // Poll without `since` means "everything in history" (API.md).
-        let Ok(since) = since_param(head.query, 0) else {
-            return self.respond_text(id, reply, 400, "since must be a message id (digits)", now);
+        let since = match query::since(head.query) {
+            Ok(since) => since.unwrap_or(0),
+            Err(reason) => return self.respond_text(id, reply, 400, reason, now),
         };
         let mut body = std::mem::take(&mut self.scratch);
         body.clear();
@@ -458,50 +450,35 @@ impl Engine {
             backlog.gap,
             backlog.iter().map(|m| &m.json[..]),
         );
-        self.respond_cors(id, head, reply, 200, "application/json", &body, now);
+        self.respond_json(id, reply, self.cors_origin(head), &body, now);
         self.scratch = body;
     }
 
     /// `Access-Control-Allow-Origin` for a response to this request: `*`,
     /// or the request's `Origin` when it is on the list.
-    fn cors_origin<'h>(&self, head: &'h RequestHead<'_, '_>) -> Option<&'h [u8]> {
+    pub(super) fn cors_origin<'h>(&self, head: &'h RequestHead<'_, '_>) -> Option<&'h [u8]> {
         match &self.config.allow_origin {
             AllowOrigin::Any => Some(b"*"),
             list => head.header("origin").filter(|o| list.lists(o)),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn respond_cors(
+    /// Queues a JSON answer (poll, long-poll, channel info) with
+    /// `Cache-Control: no-cache` and the CORS origin, if any.
+    pub(super) fn respond_json(
         &mut self,
         id: ConnId,
-        head: &RequestHead<'_, '_>,
         reply: Reply,
-        status: u16,
-        content_type: &str,
+        cors: Option<&[u8]>,
         body: &[u8],
         now: Instant,
     ) {
-        let origin = self.cors_origin(head);
-        let mut extra: [(&str, &[u8]); 3] = [("Cache-Control", b"no-cache"), ("", b""), ("", b"")];
-        let mut n = 1;
-        if let Some(origin) = origin {
-            extra[1] = ("Access-Control-Allow-Origin", origin);
-            n = 2;
-            if origin != b"*" {
-                extra[2] = ("Vary", b"Origin");
-                n = 3;
-            }
-        }
-        self.respond(
-            id,
-            reply,
-            status,
-            content_type,
-            extra.get(..n).unwrap_or(&[]),
-            body,
-            now,
-        );
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        conn.out
+            .write_with(|out| write_json_response(out, reply, cors, body));
+        self.after_response(id, reply, now);
     }
 
     /// `OPTIONS`: the CORS preflight (Fetch standard, "CORS protocol").
@@ -549,7 +526,14 @@ impl Engine {
         self.expect_body(id, head, reply, BodyUse::Discard, now);
     }
 
-    fn respond_text(&mut self, id: ConnId, reply: Reply, status: u16, reason: &str, now: Instant) {
+    pub(super) fn respond_text(
+        &mut self,
+        id: ConnId,
+        reply: Reply,
+        status: u16,
+        reason: &str,
+        now: Instant,
+    ) {
         let mut body = std::mem::take(&mut self.scratch);
         body.clear();
         body.extend_from_slice(reason.as_bytes());
@@ -592,7 +576,17 @@ impl Engine {
                 reply.head_only,
             )
         });
-        if conn.has(super::conn::flag::PEER_CLOSED) || !reply.keep_alive {
+        self.after_response(id, reply, now);
+    }
+
+    /// A response was queued: close after it if the exchange ends the
+    /// connection, otherwise just get it written.
+    pub(super) fn after_response(&mut self, id: ConnId, reply: Reply, now: Instant) {
+        let peer_closed = self
+            .conns
+            .get(id)
+            .is_some_and(|c| c.has(super::conn::flag::PEER_CLOSED));
+        if peer_closed || !reply.keep_alive {
             return self.close_after_output(id, now);
         }
         self.mark_ready(id);
@@ -600,7 +594,7 @@ impl Engine {
 
     /// The request is answered and its body read: back to waiting for the
     /// next one (keep-alive), or closing.
-    fn request_done(&mut self, id: ConnId, reply: Reply, now: Instant) {
+    pub(super) fn request_done(&mut self, id: ConnId, reply: Reply, now: Instant) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
@@ -613,4 +607,33 @@ impl Engine {
         conn.state = State::Idle;
         self.set_timer(id, now + self.config.idle_timeout);
     }
+}
+
+/// A whole JSON response: `200`, `application/json`, `no-cache`, and the
+/// CORS origin (with `Vary: Origin` when it is not `*`).
+pub(super) fn write_json_response(
+    out: &mut Vec<u8>,
+    reply: Reply,
+    cors: Option<&[u8]>,
+    body: &[u8],
+) {
+    let mut extra: [(&str, &[u8]); 3] = [("Cache-Control", b"no-cache"), ("", b""), ("", b"")];
+    let mut n = 1;
+    if let Some(origin) = cors {
+        extra[1] = ("Access-Control-Allow-Origin", origin);
+        n = 2;
+        if origin != b"*" {
+            extra[2] = ("Vary", b"Origin");
+            n = 3;
+        }
+    }
+    write_response(
+        out,
+        200,
+        "application/json",
+        extra.get(..n).unwrap_or(&[]),
+        body,
+        reply.connection(),
+        reply.head_only,
+    );
 }

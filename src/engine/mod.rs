@@ -23,7 +23,9 @@
 
 mod conn;
 mod http;
+mod longpoll;
 pub mod output;
+mod query;
 
 use std::io::IoSlice;
 use std::rc::Rc;
@@ -91,6 +93,8 @@ pub struct Engine {
     wheel: Wheel<ConnId>,
     ready: Vec<ConnId>,
     fired: Vec<ConnId>,
+    /// Reused list of the long-polls a publish answers.
+    waiters: Vec<ConnId>,
     /// Reused scratch buffer for response bodies.
     scratch: Vec<u8>,
 }
@@ -105,6 +109,7 @@ impl Engine {
             wheel: Wheel::new(now, TICK),
             ready: Vec::new(),
             fired: Vec::new(),
+            waiters: Vec::new(),
             scratch: Vec::new(),
         }
     }
@@ -176,10 +181,19 @@ impl Engine {
         if rest.is_empty() {
             return;
         }
-        if let Some(conn) = self.conns.get_mut(id) {
-            if !matches!(conn.state, State::Closing | State::Lingering) {
-                conn.inbuf.extend_from_slice(rest);
-            }
+        let limit = self.config.max_header_bytes;
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if matches!(conn.state, State::Closing | State::Lingering) {
+            return;
+        }
+        conn.inbuf.extend_from_slice(rest);
+        // A head in progress is bounded by the parser (431); input held
+        // behind a parked long-poll is bounded here.
+        if conn.inbuf.len() > limit.saturating_mul(2) {
+            conn.flags |= flag::CLOSE_NOW;
+            self.mark_ready(id);
         }
     }
 
@@ -237,6 +251,7 @@ impl Engine {
             State::Head | State::Body(_) => {
                 self.fail(id, 408, "request took too long", now);
             }
+            State::Parked(_) => self.longpoll_timed_out(id, now),
         }
     }
 
@@ -264,8 +279,20 @@ impl Engine {
         }
     }
 
-    /// What the reactor should do for `id` now.
-    pub fn next_step(&self, id: ConnId) -> Step {
+    /// What the reactor should do for `id` now. Input that was held back
+    /// (requests pipelined behind a long-poll, or behind too much unsent
+    /// output) is processed here first, outside any publish.
+    pub fn next_step(&mut self, id: ConnId, now: Instant) -> Step {
+        let resume = self.conns.get(id).is_some_and(|c| {
+            c.has(flag::RESUME) && c.reads_requests() && c.out.len() < OUTPUT_HIGH_WATER
+        });
+        if resume {
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.flags &= !flag::RESUME;
+                let buf = std::mem::take(&mut conn.inbuf);
+                self.receive(id, &buf, now);
+            }
+        }
         let Some(conn) = self.conns.get(id) else {
             return Step::Close;
         };
@@ -296,16 +323,14 @@ impl Engine {
     }
 
     /// The kernel took `n` bytes of the connection's output.
-    pub fn written(&mut self, id: ConnId, n: usize, now: Instant) {
+    pub fn written(&mut self, id: ConnId, n: usize) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
         let was_throttled = conn.out.len() >= OUTPUT_HIGH_WATER;
         conn.out.consume(n);
-        let resume = was_throttled && conn.out.len() < OUTPUT_HIGH_WATER && !conn.inbuf.is_empty();
-        if resume && conn.reads_requests() {
-            let buf = std::mem::take(&mut conn.inbuf);
-            self.receive(id, &buf, now);
+        if was_throttled && conn.out.len() < OUTPUT_HIGH_WATER && !conn.inbuf.is_empty() {
+            conn.flags |= flag::RESUME;
         }
     }
 
@@ -351,7 +376,9 @@ impl Engine {
     }
 
     /// Hands a new message to the channel's waiting subscribers.
-    fn deliver(&mut self, _channel: ChannelId, _message: &Rc<Message>, _now: Instant) {}
+    fn deliver(&mut self, channel: ChannelId, message: &Rc<Message>, now: Instant) {
+        self.answer_parked(channel, message, now);
+    }
 
     /// Replaces the connection's deadline.
     fn set_timer(&mut self, id: ConnId, deadline: Instant) {

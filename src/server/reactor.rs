@@ -271,7 +271,7 @@ impl Reactor {
                 self.engine.remove(id);
                 return;
             };
-            match self.engine.next_step(id) {
+            match self.engine.next_step(id, now) {
                 Step::Write => {
                     let mut iov = [IoSlice::new(&[]); IOV_MAX];
                     let n = self.engine.fill(id, &mut iov);
@@ -280,7 +280,7 @@ impl Reactor {
                     match sock.stream.write_vectored(slices) {
                         Ok(0) => return self.close(id),
                         Ok(k) => {
-                            self.engine.written(id, k, now);
+                            self.engine.written(id, k);
                             if k < total {
                                 // The send buffer is full: wait for the
                                 // writable edge instead of a write that

@@ -1,0 +1,189 @@
+//! Long-polling over real TCP: parking, answering by publish and by
+//! deadline, fan-out to many parked requests, disconnects, keep-alive.
+
+mod common;
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{read_response, Response, TestServer};
+
+fn send(stream: &mut TcpStream, path: &str) {
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+        .unwrap();
+}
+
+fn parked(server: &TestServer, channel: &str) -> u64 {
+    let info = server.get(&format!("/pub/{channel}"));
+    if info.status == 404 {
+        return 0;
+    }
+    info.json()["subscribers"]["longpoll"].as_u64().unwrap()
+}
+
+/// Waits until the server reports `n` parked long-polls on `channel`.
+fn wait_parked(server: &TestServer, channel: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while parked(server, channel) != n {
+        assert!(Instant::now() < deadline, "never reached {n} parked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_parked_long_poll_is_answered_by_a_publish() {
+    let server = TestServer::start(&[]);
+    let mut stream = server.connect();
+    send(&mut stream, "/longpoll/lp?timeout=20");
+    wait_parked(&server, "lp", 1);
+    assert_eq!(server.publish("lp", "news"), 1);
+    let response = read_response(&mut BufReader::new(stream)).unwrap();
+    assert_eq!(
+        response.json(),
+        serde_json::json!({"last_id":1,"messages":[{"id":1,"data":"news"}]})
+    );
+    assert_eq!(parked(&server, "lp"), 0);
+}
+
+#[test]
+fn something_newer_than_since_is_answered_at_once() {
+    let server = TestServer::start(&[]);
+    server.publish("now", "a");
+    server.publish("now", "b");
+    let started = Instant::now();
+    let batch = server.get("/longpoll/now?since=1&timeout=20").json();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(batch["messages"][0]["id"], 2);
+    // Without `since`, only what comes from now on: this one parks.
+    let mut stream = server.connect();
+    send(&mut stream, "/longpoll/now?timeout=20");
+    wait_parked(&server, "now", 1);
+    server.publish("now", "c");
+    let batch = read_response(&mut BufReader::new(stream)).unwrap().json();
+    assert_eq!(batch["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(batch["messages"][0]["data"], "c");
+}
+
+#[test]
+fn ten_thousand_parked_long_polls_are_answered_by_one_publish() {
+    // Each connection costs this process one descriptor; raise our own
+    // soft limit to the hard one and use fewer if even that is too low.
+    let limit = pushwire::server::sys::raise_fd_limit().unwrap_or(1024);
+    let n = 10_000usize.min(limit.saturating_sub(100) as usize);
+    if n < 10_000 {
+        eprintln!("open-file limit {limit}: using {n} long-polls instead of 10000");
+    }
+    let server = TestServer::start(&["--max-connections", "12000"]);
+    let mut streams: Vec<TcpStream> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut stream = server.connect();
+        send(&mut stream, "/longpoll/many?timeout=60");
+        streams.push(stream);
+    }
+    wait_parked(&server, "many", n as u64);
+    assert_eq!(server.publish("many", "to all"), 1);
+    let mut first: Option<Vec<u8>> = None;
+    for stream in streams {
+        let response: Response = read_response(&mut BufReader::new(stream)).unwrap();
+        assert_eq!(response.status, 200);
+        match &first {
+            None => {
+                assert_eq!(response.json()["messages"][0]["id"], 1);
+                first = Some(response.body);
+            }
+            Some(body) => assert_eq!(&response.body, body),
+        }
+    }
+    wait_parked(&server, "many", 0);
+}
+
+#[test]
+fn the_deadline_answers_with_nothing_within_a_tick() {
+    let server = TestServer::start(&[]);
+    server.publish("t", "old");
+    let started = Instant::now();
+    let response = server.get("/longpoll/t?since=1&timeout=0.5");
+    let elapsed = started.elapsed();
+    assert_eq!(
+        response.json(),
+        serde_json::json!({"last_id":1,"messages":[]})
+    );
+    // Never early; late only by scheduling (a generous bound, not a speed test).
+    assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+}
+
+#[test]
+fn timeout_is_clamped_to_longpoll_max_and_validated() {
+    let server = TestServer::start(&["--longpoll-max", "0.3"]);
+    let started = Instant::now();
+    assert_eq!(
+        server.get("/longpoll/c?timeout=60").json()["messages"],
+        serde_json::json!([])
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    for bad in [
+        "timeout=-1",
+        "timeout=abc",
+        "timeout=1e3",
+        "since=-3",
+        "since=x",
+    ] {
+        let response = server.get(&format!("/longpoll/c?{bad}"));
+        assert_eq!(response.status, 400, "{bad}");
+    }
+}
+
+#[test]
+fn a_client_that_disconnects_while_parked_is_removed_at_once() {
+    let server = TestServer::start(&[]);
+    let mut streams: Vec<TcpStream> = (0..3).map(|_| server.connect()).collect();
+    for s in &mut streams {
+        send(s, "/longpoll/gone?timeout=60");
+    }
+    wait_parked(&server, "gone", 3);
+    streams.truncate(1);
+    wait_parked(&server, "gone", 1);
+    drop(streams);
+    // The last one gone and no message ever published: the channel too.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.get("/pub/gone").status != 404 {
+        assert!(Instant::now() < deadline, "channel never forgotten");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn keep_alive_carries_the_next_long_poll_and_pipelined_requests_wait() {
+    let server = TestServer::start(&[]);
+    let stream = server.connect();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    // A long-poll with a poll pipelined behind it: the poll is answered
+    // only after the long-poll, in order.
+    writer
+        .write_all(b"GET /longpoll/k?timeout=20 HTTP/1.1\r\nHost: t\r\n\r\nGET /poll/k HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    wait_parked(&server, "k", 1);
+    server.publish("k", "one");
+    let first = read_response(&mut reader).unwrap().json();
+    assert_eq!(first["messages"][0]["data"], "one");
+    let second = read_response(&mut reader).unwrap().json();
+    assert_eq!(second["last_id"], 1);
+    // The client's next long-poll on the same connection.
+    writer
+        .write_all(b"GET /longpoll/k?since=1&timeout=20 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    wait_parked(&server, "k", 1);
+    server.publish("k", "two");
+    assert_eq!(
+        read_response(&mut reader).unwrap().json()["messages"][0]["id"],
+        2
+    );
+}
