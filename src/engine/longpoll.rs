@@ -39,6 +39,9 @@ use super::conn::{flag, Parked, Reply, State};
 use super::http::write_json_response;
 use super::{query, Engine};
 
+/// A long-poll answer made for one combination of head fields.
+type BuiltAnswer = (Reply, Option<Box<[u8]>>, Rc<[u8]>);
+
 /// `timeout=` when the client gives none (API.md).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -106,7 +109,7 @@ impl Engine {
         json::write_batch(&mut body, message.id, false, [&message.json[..]]);
         // The answers differ only in a few head fields (Connection, the
         // CORS origin, HEAD); usually all are the same, built once.
-        let mut built: Vec<(Reply, Option<Box<[u8]>>, Rc<[u8]>)> = Vec::new();
+        let mut built: Vec<BuiltAnswer> = Vec::new();
         for &id in &parked {
             let Some(conn) = self.conns.get_mut(id) else {
                 continue;
