@@ -17,12 +17,14 @@
 //! bytes (`Rc<[u8]>`), never a copy: publishing to ten thousand subscribers
 //! writes the JSON once.
 
+use std::cell::OnceCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use slab::Slab;
 
-use crate::json;
+use crate::http::response::write_chunk;
+use crate::{json, sse};
 
 /// A connection, as the engine numbers them.
 pub type ConnId = usize;
@@ -53,6 +55,8 @@ pub struct Message {
     pub data: Box<str>,
     /// `{"id":N,"data":"..."}`, the item of poll and long-poll batches.
     pub json: Rc<[u8]>,
+    /// The SSE event as one chunk of a chunked body, made on first use.
+    sse: OnceCell<Rc<[u8]>>,
 }
 
 impl Message {
@@ -63,7 +67,21 @@ impl Message {
             id,
             data: data.into(),
             json: item.into(),
+            sse: OnceCell::new(),
         }
+    }
+
+    /// The message as an SSE event (`id:`, `data:` lines, blank line),
+    /// framed as one HTTP chunk: encoded once, on first use, and shared by
+    /// every SSE subscriber from then on.
+    pub fn sse_chunk(&self) -> &Rc<[u8]> {
+        self.sse.get_or_init(|| {
+            let mut event = Vec::with_capacity(self.data.len() + 24);
+            sse::write_event(&mut event, self.id, None, &self.data);
+            let mut chunk = Vec::with_capacity(event.len() + 12);
+            write_chunk(&mut chunk, &event);
+            chunk.into()
+        })
     }
 }
 

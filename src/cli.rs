@@ -24,6 +24,10 @@ Options (durations are seconds, decimals allowed: 0.5):
   --body-timeout SECS       time to send a request body; 408 past it [default: 30]
   --idle-timeout SECS       keep-alive connection idle time [default: 60]
   --longpoll-max SECS       largest long-poll timeout [default: 120]
+  --max-backlog-bytes N     unsent bytes a slow SSE/WebSocket subscriber may owe [default: 1048576]
+  --sse-retry MILLIS        retry: sent at the start of an SSE stream [default: 2000]
+  --heartbeat SECS          comment sent on an SSE stream idle this long [default: 15]
+  --sse-max-age SECS        end SSE streams this old, 0 = never [default: 0]
   --linger SECS             how long a closing connection drains input [default: 2]
   --publish-token TOKEN     require Authorization: Bearer TOKEN to publish
   --allow-origin LIST       origins allowed cross-site, comma-separated, or * [default: *]
@@ -128,6 +132,17 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             "--idle-timeout" => config.idle_timeout = seconds(&flag, &value()?)?,
             "--longpoll-max" => config.longpoll_max = seconds(&flag, &value()?)?,
             "--linger" => config.linger = seconds(&flag, &value()?)?,
+            "--max-backlog-bytes" => config.max_backlog_bytes = positive(&flag, &value()?)?,
+            "--sse-retry" => config.sse_retry_ms = number(&flag, &value()?)? as u64,
+            "--heartbeat" => config.heartbeat = seconds(&flag, &value()?)?,
+            "--sse-max-age" => {
+                let v = value()?;
+                config.sse_max_age = if v == "0" {
+                    None
+                } else {
+                    Some(seconds(&flag, &v)?)
+                };
+            }
             "--publish-token" => {
                 let v = value()?;
                 if v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()) {

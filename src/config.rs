@@ -15,6 +15,10 @@
 //! | `body_timeout`       | 30 s         | `--body-timeout`       | `408`, then close           |
 //! | `idle_timeout`       | 60 s         | `--idle-timeout`       | silent close                |
 //! | `longpoll_max`       | 120 s        | `--longpoll-max`       | `timeout=` clamped to it    |
+//! | `max_backlog_bytes`  | 1 MiB        | `--max-backlog-bytes`  | stream closed (SSE), close 1008 (WebSocket) |
+//! | `sse_retry_ms`       | 2000 ms      | `--sse-retry`          | `retry:` at stream start    |
+//! | `heartbeat`          | 15 s         | `--heartbeat`          | `: keep-alive` when idle    |
+//! | `sse_max_age`        | none         | `--sse-max-age`        | stream ended, client reconnects |
 //! | `linger`             | 2 s          | `--linger`             | how long a closing socket drains input |
 //!
 //! The defaults follow nginx where nginx has the same knob
@@ -96,6 +100,20 @@ pub struct Config {
     /// reading (and discarding) input so that the error response is not
     /// destroyed by a TCP reset (`--linger`, default 2 s).
     pub linger: Duration,
+    /// Unsent bytes a streaming subscriber (SSE, WebSocket) may fall
+    /// behind by before it is cut off (`--max-backlog-bytes`, default
+    /// 1 MiB). History keeps the messages, so a reconnect loses nothing.
+    pub max_backlog_bytes: usize,
+    /// The `retry:` an SSE stream starts with, in milliseconds
+    /// (`--sse-retry`, default 2000): how long EventSource waits before it
+    /// reconnects.
+    pub sse_retry_ms: u64,
+    /// A comment is sent on an SSE stream idle this long (`--heartbeat`,
+    /// default 15 s), so proxies do not time it out.
+    pub heartbeat: Duration,
+    /// SSE streams are ended cleanly at this age (`--sse-max-age`, default
+    /// `None`: never); EventSource reconnects with `Last-Event-ID`.
+    pub sse_max_age: Option<Duration>,
     /// Bearer token required by `POST /pub/*` (`--publish-token`); `None`:
     /// no token needed.
     pub publish_token: Option<String>,
@@ -119,6 +137,10 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(60),
             longpoll_max: Duration::from_secs(120),
             linger: Duration::from_secs(2),
+            max_backlog_bytes: 1024 * 1024,
+            sse_retry_ms: 2000,
+            heartbeat: Duration::from_secs(15),
+            sse_max_age: None,
             publish_token: None,
             allow_origin: AllowOrigin::Any,
         }

@@ -10,6 +10,9 @@
 //!   GET /longpoll with nothing new ──▶ Parked (deadline timer)
 //!        ──(publish or deadline: answer)──▶ Idle
 //!
+//!   GET /sse ──▶ Streaming (heartbeat / max-age timer)
+//!        ──(max-age: last chunk)──▶ Idle
+//!
 //!   any error / Connection: close ──▶ Closing ──(output sent)──▶ Lingering ──▶ closed
 //! ```
 //!
@@ -18,6 +21,8 @@
 //! closes or the linger timer fires. Closing at once would let the kernel
 //! answer unread input with a reset, which can destroy the error response
 //! before the client reads it (the reason nginx has `lingering_close`).
+
+use std::time::Instant;
 
 use crate::broker::Subscription;
 use crate::http::chunked::ChunkedDecoder;
@@ -75,6 +80,19 @@ pub(crate) struct Parked {
     pub cors: Option<Box<[u8]>>,
 }
 
+/// An SSE stream: how it is framed and its clock.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    /// The request, for what follows the stream's end (keep-alive or not).
+    pub reply: Reply,
+    /// HTTP/1.0 client: the stream is close-delimited, not chunked.
+    pub http10: bool,
+    /// When something was last queued (an event or a heartbeat).
+    pub last_sent: Instant,
+    /// When the stream is ended (`--sse-max-age`).
+    pub ends_at: Option<Instant>,
+}
+
 /// Where a connection is in its life.
 #[derive(Debug)]
 pub(crate) enum State {
@@ -86,6 +104,8 @@ pub(crate) enum State {
     Body(Box<PendingBody>),
     /// A long-poll waiting for a message or its deadline.
     Parked(Box<Parked>),
+    /// A Server-Sent Events stream.
+    Streaming(Box<Stream>),
     /// Sending what is queued, then closing.
     Closing,
     /// Write side shut down; reading and discarding until EOF or the timer.

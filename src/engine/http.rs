@@ -29,6 +29,7 @@ GET  /pub/{channel}                  channel info\n\
 GET  /poll/{channel}?since=ID        Ajax polling: answers at once\n\
 GET  /longpoll/{channel}?since=ID&timeout=SECS\n\
                                      long-polling: answers when there is news\n\
+GET  /sse/{channel}                  Server-Sent Events (Last-Event-ID or ?since=ID)\n\
 \n\
 Channel names are 1-128 bytes of [A-Za-z0-9._~-]. Message ids start at 1.\n";
 
@@ -68,6 +69,7 @@ enum Route<'a> {
     Publish(&'a str),
     Poll(&'a str),
     LongPoll(&'a str),
+    Sse(&'a str),
     NotFound,
 }
 
@@ -82,6 +84,7 @@ fn route(path: &str) -> Route<'_> {
         "pub" => Route::Publish(channel),
         "poll" => Route::Poll(channel),
         "longpoll" => Route::LongPoll(channel),
+        "sse" => Route::Sse(channel),
         _ => Route::NotFound,
     }
 }
@@ -110,7 +113,7 @@ impl Engine {
                 State::Body(_) => self.read_body(id, rest, now),
                 // Requests pipelined behind a parked long-poll wait in the
                 // connection's buffer until it is answered.
-                State::Parked(_) => Progress::Stop(0),
+                State::Parked(_) | State::Streaming(_) => Progress::Stop(0),
                 State::Closing | State::Lingering => return input.len(),
             };
             match progress {
@@ -211,6 +214,16 @@ impl Engine {
                 }
                 self.expect_body(id, head, reply, BodyUse::Discard, now);
             }
+            Route::Sse(channel) if matches!(head.method, Method::Get | Method::Head) => {
+                if !valid_channel_name(channel) {
+                    self.respond_text(id, reply, 400, BAD_CHANNEL, now);
+                } else if has_body {
+                    self.respond_text(id, reply, 400, "an event-stream request has no body", now);
+                } else {
+                    return self.sse(id, head, reply, channel, now);
+                }
+                self.expect_body(id, head, reply, BodyUse::Discard, now);
+            }
             Route::Index if matches!(head.method, Method::Get | Method::Head) => {
                 self.respond(
                     id,
@@ -224,7 +237,7 @@ impl Engine {
                 self.expect_body(id, head, reply, BodyUse::Discard, now);
             }
             Route::Publish(_) => self.method_not_allowed(id, head, reply, ALLOW_PUB, now),
-            Route::Poll(_) | Route::LongPoll(_) | Route::Index => {
+            Route::Poll(_) | Route::LongPoll(_) | Route::Sse(_) | Route::Index => {
                 self.method_not_allowed(id, head, reply, ALLOW_GET, now)
             }
             Route::NotFound => {

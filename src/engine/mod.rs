@@ -26,6 +26,7 @@ mod http;
 mod longpoll;
 pub mod output;
 mod query;
+mod stream;
 
 use std::io::IoSlice;
 use std::rc::Rc;
@@ -97,6 +98,8 @@ pub struct Engine {
     waiters: Vec<ConnId>,
     /// Reused scratch buffer for response bodies.
     scratch: Vec<u8>,
+    /// The SSE heartbeat comment, chunked and bare, shared by every stream.
+    heartbeat: (Rc<[u8]>, Rc<[u8]>),
 }
 
 impl Engine {
@@ -111,6 +114,7 @@ impl Engine {
             fired: Vec::new(),
             waiters: Vec::new(),
             scratch: Vec::new(),
+            heartbeat: stream::heartbeat_bytes(),
         }
     }
 
@@ -252,6 +256,7 @@ impl Engine {
                 self.fail(id, 408, "request took too long", now);
             }
             State::Parked(_) => self.longpoll_timed_out(id, now),
+            State::Streaming(_) => self.stream_deadline(id, now),
         }
     }
 
@@ -378,6 +383,7 @@ impl Engine {
     /// Hands a new message to the channel's waiting subscribers.
     fn deliver(&mut self, channel: ChannelId, message: &Rc<Message>, now: Instant) {
         self.answer_parked(channel, message, now);
+        self.feed_streams(channel, message, now);
     }
 
     /// Replaces the connection's deadline.

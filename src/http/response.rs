@@ -177,3 +177,49 @@ mod tests {
         }
     }
 }
+
+/// Writes one chunk of a chunked body (RFC 9112 section 7.1): the size in
+/// hex, CRLF, the bytes, CRLF. An empty `data` would end the body, so it
+/// writes nothing.
+pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let mut digits = [0u8; 16];
+    let mut n = data.len();
+    let mut i = digits.len();
+    while n > 0 || i == digits.len() {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[n % 16];
+        n /= 16;
+    }
+    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The last chunk: the end of a chunked body, no trailers.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+    use crate::http::chunked::ChunkedDecoder;
+
+    #[test]
+    fn chunks_decode_back_with_our_own_decoder() {
+        let mut wire = Vec::new();
+        for part in [&b"a"[..], &[b'x'; 255][..], &[b'y'; 4096][..], b""] {
+            write_chunk(&mut wire, part);
+        }
+        wire.extend_from_slice(LAST_CHUNK);
+        assert!(wire.starts_with(b"1\r\na\r\nff\r\n"));
+        let mut body = Vec::new();
+        let progress = ChunkedDecoder::new(1 << 20, 64)
+            .decode(&wire, &mut body)
+            .unwrap();
+        assert!(progress.done && progress.consumed == wire.len());
+        assert_eq!(body.len(), 1 + 255 + 4096);
+    }
+}

@@ -2,6 +2,8 @@
 //! ephemeral port, and a small HTTP/1.1 client that reads raw bytes.
 #![allow(dead_code)]
 
+pub mod events;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStderr, Command, Stdio};
