@@ -697,7 +697,10 @@ mod tests {
         assert_eq!(wheel.cancel(a), Some('a'));
         assert_eq!(wheel.cancel(c), Some('c'));
         assert_eq!(wheel.len(), 1);
-        assert_eq!(advance(&mut wheel, start + Duration::from_secs(7200)), ['b']);
+        assert_eq!(
+            advance(&mut wheel, start + Duration::from_secs(7200)),
+            ['b']
+        );
         assert_eq!(wheel.cancel(b), None);
     }
 
@@ -791,7 +794,10 @@ mod tests {
         assert_eq!(wheel.next_expiry(), Some(edge + Duration::from_nanos(1)));
         assert_eq!(advance(&mut wheel, edge + Duration::from_nanos(1)), [1]);
         assert!(advance(&mut wheel, edge + Duration::from_nanos(TOP_SLOT_SPAN - 1)).is_empty());
-        assert_eq!(advance(&mut wheel, edge + Duration::from_nanos(TOP_SLOT_SPAN)), [2]);
+        assert_eq!(
+            advance(&mut wheel, edge + Duration::from_nanos(TOP_SLOT_SPAN)),
+            [2]
+        );
     }
 
     #[test]
@@ -1017,7 +1023,11 @@ mod tests {
         wheel.advance(now, &mut fired);
         for id in fired {
             let deadline = model.live.remove(&id);
-            prop_assert!(deadline.is_some(), "timer {} fired twice or after cancel", id);
+            prop_assert!(
+                deadline.is_some(),
+                "timer {} fired twice or after cancel",
+                id
+            );
             prop_assert!(deadline.unwrap_or(now) <= now, "timer {} fired early", id);
         }
         for (id, deadline) in &model.live {
