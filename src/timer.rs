@@ -1118,6 +1118,32 @@ mod tests {
         ]
     }
 
+    /// A case the model test once shrank to (timers inserted in the past
+    /// must fire on an advance that lands before the wheel's own time).
+    #[test]
+    fn regression_past_deadlines_fire_after_a_backwards_advance() {
+        let mut ops = vec![Op::Insert(-1); 22];
+        ops.extend(
+            [
+                63,
+                27027085,
+                3634860058245,
+                10831425463256,
+                5747704444,
+                1611501076,
+                -1257946204,
+            ]
+            .into_iter()
+            .chain([40705562, 58810442, 16034098854661, 10492482141749])
+            .map(Op::Insert),
+        );
+        ops.push(Op::Advance(279959744));
+        ops.push(Op::Insert(7623098081));
+        ops.push(Op::Insert(-1328312554));
+        ops.push(Op::Advance(-2628624));
+        run_model(Duration::from_nanos(1), ops).unwrap();
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 

@@ -386,13 +386,16 @@ impl Engine {
         self.feed_streams(channel, message, now);
     }
 
-    /// Replaces the connection's deadline.
+    /// Replaces the connection's deadline (one per connection, whatever
+    /// its state: moving it is O(1) and keeps the handle).
     fn set_timer(&mut self, id: ConnId, deadline: Instant) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        if let Some(old) = conn.timer.take() {
-            self.wheel.cancel(old);
+        if let Some(handle) = conn.timer {
+            if self.wheel.reschedule(handle, deadline) {
+                return;
+            }
         }
         conn.timer = Some(self.wheel.insert(deadline, id));
     }

@@ -2,7 +2,7 @@
 //! independent of the crate's own codecs: a chunked-body reader (RFC 9112
 //! section 7.1) and an event-stream parser (WHATWG HTML section 9.2.6).
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead};
 
 /// One dispatched event.
 #[derive(Clone, Debug, PartialEq, Eq)]
