@@ -111,6 +111,28 @@ impl TestServer {
         serde_json::from_slice(&response.body).unwrap()
     }
 
+    /// How many subscribers of `kind` (`ws`, `sse`, `longpoll`) wait on
+    /// `channel`, from `GET /pub/{channel}` (0 for an unknown channel).
+    pub fn subscribers(&self, channel: &str, kind: &str) -> u64 {
+        let info = self.get(&format!("/pub/{channel}"));
+        if info.status == 404 {
+            return 0;
+        }
+        info.json()["subscribers"][kind].as_u64().unwrap()
+    }
+
+    /// Waits (at most 30 s) until `n` subscribers of `kind` wait on `channel`.
+    pub fn wait_subscribers(&self, channel: &str, kind: &str, n: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.subscribers(channel, kind) != n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never reached {n} {kind} subscribers on {channel}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Stops the server and returns what it wrote to stderr.
     pub fn stop_and_stderr(mut self) -> String {
         let _ = self.child.kill();
