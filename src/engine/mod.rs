@@ -387,6 +387,13 @@ impl Engine {
         Ok(message.id)
     }
 
+    /// Publishes into a channel known by id (a WebSocket subscriber's).
+    fn publish_in(&mut self, channel: ChannelId, data: &str, now: Instant) {
+        if let Some(message) = self.broker.publish_in(channel, data) {
+            self.deliver(channel, &message, now);
+        }
+    }
+
     /// Hands a new message to the channel's waiting subscribers.
     fn deliver(&mut self, channel: ChannelId, message: &Rc<Message>, now: Instant) {
         self.answer_parked(channel, message, now);
@@ -427,5 +434,24 @@ impl Engine {
         }
         self.set_timer(id, now + self.config.linger);
         self.mark_ready(id);
+    }
+}
+#[cfg(test)]
+mod tests {
+    use std::mem::size_of;
+
+    /// Every idle connection costs its `Conn`, and a WebSocket its
+    /// `WsConn` too: keep them small (issue 7 aims at 256 bytes of resident
+    /// memory per idle connection, everything included).
+    #[test]
+    fn idle_connection_state_stays_small() {
+        assert!(
+            size_of::<super::conn::Conn>() <= 120,
+            "{}",
+            size_of::<super::conn::Conn>()
+        );
+        assert!(size_of::<super::websocket::WsConn>() <= 32);
+        assert!(size_of::<super::conn::State>() <= 16);
+        assert!(size_of::<Option<crate::broker::Subscription>>() <= 12);
     }
 }

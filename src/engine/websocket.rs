@@ -53,13 +53,14 @@ pub(crate) enum Mode {
     Channel { json: bool },
 }
 
-/// A WebSocket connection's state.
+/// A WebSocket connection's state: 32 bytes while idle. The frame reader
+/// (128 bytes, plus any partial message) exists only while a frame or a
+/// fragmented message is in progress; between messages it is dropped, so
+/// ten thousand idle subscribers do not each carry one.
 #[derive(Debug)]
 pub(crate) struct WsConn {
-    pub reader: MessageReader,
+    pub reader: Option<Box<MessageReader>>,
     pub mode: Mode,
-    /// The channel name, to publish client text frames.
-    pub channel: Option<Box<str>>,
     /// When a frame last arrived.
     pub last_heard: Instant,
     /// A ping went out and nothing came back yet.
@@ -119,7 +120,6 @@ impl Engine {
             Some(_) => Mode::Channel { json },
             None => Mode::Echo,
         };
-        let max_message = self.config.max_message_bytes;
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
@@ -136,9 +136,8 @@ impl Engine {
             conn.subscription = self.broker.subscribe(channel_id, Transport::Ws, id);
         }
         conn.state = State::WebSocket(Box::new(WsConn {
-            reader: MessageReader::new(Role::Server, max_message),
+            reader: None,
             mode,
-            channel: channel.map(Into::into),
             last_heard: now,
             ping_sent: false,
         }));
@@ -150,6 +149,7 @@ impl Engine {
     /// Frames from the client. Returns the bytes consumed; stops early (to
     /// be resumed) when the answers queued so far are too large.
     pub(super) fn read_frames(&mut self, id: ConnId, input: &[u8], now: Instant) -> (usize, bool) {
+        let max_message = self.config.max_message_bytes;
         let mut used = 0;
         loop {
             let Some(conn) = self.conns.get_mut(id) else {
@@ -164,7 +164,10 @@ impl Engine {
                 return (used, false);
             }
             let rest = input.get(used..).unwrap_or(&[]);
-            let (n, event) = match wsc.reader.read(rest) {
+            let reader = wsc
+                .reader
+                .get_or_insert_with(|| Box::new(MessageReader::new(Role::Server, max_message)));
+            let (n, event) = match reader.read(rest) {
                 Ok(step) => step,
                 Err(e) => {
                     self.close_ws(id, e.close_code(), &e.to_string(), now);
@@ -177,6 +180,10 @@ impl Engine {
                 wsc.ping_sent = false;
             }
             let Some(event) = event else {
+                // All input taken: between messages, the reader goes.
+                if wsc.reader.as_ref().is_some_and(|r| r.is_idle()) {
+                    wsc.reader = None;
+                }
                 return (used, true);
             };
             let mode = wsc.mode;
@@ -186,10 +193,11 @@ impl Engine {
                         ws::write_frame(out, Opcode::Text, text.as_bytes(), None)
                     }),
                     Mode::Channel { .. } => {
-                        let channel = wsc.channel.clone().unwrap_or_default();
                         // The sender is a subscriber too: it gets its own
                         // message back, with the id it was given.
-                        let _ = self.publish(&channel, &text, now);
+                        if let Some(sub) = conn.subscription {
+                            self.publish_in(sub.channel, &text, now);
+                        }
                     }
                 },
                 WsEvent::Binary(data) => match mode {
