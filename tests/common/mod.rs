@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod events;
+pub mod tools;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -108,6 +109,34 @@ impl TestServer {
         let response = self.get(&path);
         assert_eq!(response.status, 200, "{}", response.text());
         serde_json::from_slice(&response.body).unwrap()
+    }
+
+    /// How many subscribers of `kind` (`"ws"`, `"sse"`, `"longpoll"`)
+    /// `channel` has now, from `GET /pub/{channel}` (0 for an unknown one).
+    pub fn subscribers(&self, channel: &str, kind: &str) -> u64 {
+        let info = self.get(&format!("/pub/{channel}"));
+        if info.status == 404 {
+            return 0;
+        }
+        info.json()["subscribers"][kind]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {kind} count in {}", info.text()))
+    }
+
+    /// Waits (up to `limit`) until `channel` has `n` subscribers of `kind`.
+    pub fn wait_subscribers(&self, channel: &str, kind: &str, n: u64, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let now = self.subscribers(channel, kind);
+            if now == n {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{channel} has {now} {kind} subscribers, never {n} within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Stops the server and returns what it wrote to stderr.
