@@ -79,3 +79,65 @@ fn event_source_reconnects_with_last_event_id_and_gets_every_message_once() {
         "only {published_while_away} messages were published between streams"
     );
 }
+
+/// What the WebSocket test publishes as message `i`: as [`message`], and
+/// one of 80 KB, which needs the 64-bit payload length (RFC 6455 5.2).
+fn ws_message(i: u64) -> String {
+    if i == 20 {
+        "big ".repeat(20_000)
+    } else {
+        message(i)
+    }
+}
+
+/// What `ws.mjs` sends from the page once it holds every message.
+const FROM_BROWSER: &str = "from the browser ✓ 😀";
+
+#[test]
+#[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
+fn browser_websocket_receives_published_messages_and_publishes_its_own() {
+    let server = TestServer::start(&[]);
+    let count = 40;
+    let mut command = node_script("ws.mjs");
+    command.args([&server.url(""), "live", &count.to_string()]);
+    let browser = spawn(command);
+    // `since` omitted: only what is published from now on, so wait for both.
+    server.wait_subscribers("live", "ws", 2, Duration::from_secs(30));
+    for i in 1..=count {
+        assert_eq!(server.publish("live", &ws_message(i)), i);
+    }
+    let result = browser.finish(SCRIPT_LIMIT);
+    let mut plain: Vec<String> = (1..=count).map(ws_message).collect();
+    plain.push(FROM_BROWSER.to_owned());
+    assert_eq!(
+        result["protocols"],
+        serde_json::json!(["", "pushwire.json"])
+    );
+    assert_eq!(result["plain"], serde_json::json!(plain));
+    // Compared as JSON values: key order and escaping are the server's.
+    let frames: Vec<serde_json::Value> = result["json"]
+        .as_array()
+        .expect("json frames")
+        .iter()
+        .map(|f| serde_json::from_str(f.as_str().unwrap()).expect("a JSON frame"))
+        .collect();
+    let expected: Vec<serde_json::Value> = plain
+        .iter()
+        .zip(1..)
+        .map(|(data, id)| serde_json::json!({"id": id, "data": data}))
+        .collect();
+    assert_eq!(frames, expected);
+    assert_eq!(
+        result["closes"],
+        serde_json::json!([{"code":1000,"wasClean":true},{"code":1000,"wasClean":true}])
+    );
+    assert_eq!(result["refused"]["code"], 1003, "{}", result["refused"]);
+    assert_eq!(result["errors"], 0);
+    // The browser's own frame was published into the channel.
+    let poll = server.poll("live", Some(count));
+    assert_eq!(
+        poll["messages"],
+        serde_json::json!([{"id": count + 1, "data": FROM_BROWSER}])
+    );
+    server.wait_subscribers("live", "ws", 0, Duration::from_secs(10));
+}
