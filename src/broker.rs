@@ -24,7 +24,7 @@ use std::rc::Rc;
 use slab::Slab;
 
 use crate::http::response::write_chunk;
-use crate::{json, sse};
+use crate::{json, sse, ws};
 
 /// A connection, as the engine numbers them.
 pub type ConnId = usize;
@@ -57,6 +57,11 @@ pub struct Message {
     pub json: Rc<[u8]>,
     /// The SSE event as one chunk of a chunked body, made on first use.
     sse: OnceCell<Rc<[u8]>>,
+    /// A WebSocket text frame carrying the data, made on first use.
+    ws_text: OnceCell<Rc<[u8]>>,
+    /// A WebSocket text frame carrying the `pushwire.json` envelope
+    /// (the same bytes as `json`), made on first use.
+    ws_json: OnceCell<Rc<[u8]>>,
 }
 
 impl Message {
@@ -68,7 +73,26 @@ impl Message {
             data: data.into(),
             json: item.into(),
             sse: OnceCell::new(),
+            ws_text: OnceCell::new(),
+            ws_json: OnceCell::new(),
         }
+    }
+
+    /// The message as one unmasked WebSocket text frame (RFC 6455 section
+    /// 5.6): the data itself, or with `json` the `{"id":N,"data":"..."}`
+    /// envelope of the `pushwire.json` subprotocol. Encoded once, on first
+    /// use, and shared by every WebSocket subscriber from then on.
+    pub fn ws_frame(&self, json: bool) -> &Rc<[u8]> {
+        let (cell, payload) = if json {
+            (&self.ws_json, &self.json[..])
+        } else {
+            (&self.ws_text, self.data.as_bytes())
+        };
+        cell.get_or_init(|| {
+            let mut frame = Vec::with_capacity(payload.len() + 10);
+            ws::write_frame(&mut frame, ws::Opcode::Text, payload, None);
+            frame.into()
+        })
     }
 
     /// The message as an SSE event (`id:`, `data:` lines, blank line),

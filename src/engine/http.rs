@@ -30,6 +30,9 @@ GET  /poll/{channel}?since=ID        Ajax polling: answers at once\n\
 GET  /longpoll/{channel}?since=ID&timeout=SECS\n\
                                      long-polling: answers when there is news\n\
 GET  /sse/{channel}                  Server-Sent Events (Last-Event-ID or ?since=ID)\n\
+GET  /ws/{channel}                   WebSocket: channel messages as text frames;\n\
+                                     subprotocol pushwire.json for {\"id\",\"data\"} frames\n\
+GET  /echo                           WebSocket echo (text and binary)\n\
 \n\
 Channel names are 1-128 bytes of [A-Za-z0-9._~-]. Message ids start at 1.\n";
 
@@ -70,12 +73,16 @@ enum Route<'a> {
     Poll(&'a str),
     LongPoll(&'a str),
     Sse(&'a str),
+    WebSocket(&'a str),
+    Echo,
     NotFound,
 }
 
 fn route(path: &str) -> Route<'_> {
-    if path == "/" {
-        return Route::Index;
+    match path {
+        "/" => return Route::Index,
+        "/echo" => return Route::Echo,
+        _ => {}
     }
     let Some((prefix, channel)) = path.get(1..).and_then(|p| p.split_once('/')) else {
         return Route::NotFound;
@@ -85,6 +92,7 @@ fn route(path: &str) -> Route<'_> {
         "poll" => Route::Poll(channel),
         "longpoll" => Route::LongPoll(channel),
         "sse" => Route::Sse(channel),
+        "ws" => Route::WebSocket(channel),
         _ => Route::NotFound,
     }
 }
@@ -114,6 +122,10 @@ impl Engine {
                 // Requests pipelined behind a parked long-poll wait in the
                 // connection's buffer until it is answered.
                 State::Parked(_) | State::Streaming(_) => Progress::Stop(0),
+                State::WebSocket(_) => match self.read_frames(id, rest, now) {
+                    (n, true) => Progress::Continue(n),
+                    (n, false) => Progress::Stop(n),
+                },
                 State::Closing | State::Lingering => return input.len(),
             };
             match progress {
@@ -224,6 +236,11 @@ impl Engine {
                 }
                 self.expect_body(id, head, reply, BodyUse::Discard, now);
             }
+            Route::WebSocket(channel) if !valid_channel_name(channel) => {
+                self.fail(id, 400, BAD_CHANNEL, now);
+            }
+            Route::WebSocket(channel) => self.upgrade(id, head, Some(channel), now),
+            Route::Echo => self.upgrade(id, head, None, now),
             Route::Index if matches!(head.method, Method::Get | Method::Head) => {
                 self.respond(
                     id,

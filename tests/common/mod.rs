@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod tools;
+pub mod wsclient;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
