@@ -50,12 +50,20 @@ export async function withPage(html, timeoutMs, body) {
     process.exit(3);
   }, timeoutMs);
   let context;
+  // The Rust test stops a run it gave up on with SIGTERM: close Chromium
+  // (it must not outlive us; its profile may, on that failure path).
+  process.once('SIGTERM', async () => {
+    if (context) await context.close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+    process.exit(143);
+  });
   try {
     // A persistent context is how playwright takes a --user-data-dir: a
     // fresh one per run, so no state leaks between tests.
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
+      handleSIGTERM: false,
       args: ARGS,
     });
     const page = context.pages()[0] ?? (await context.newPage());

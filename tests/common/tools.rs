@@ -75,8 +75,8 @@ pub fn python_script(script: &str) -> Command {
 pub struct Running {
     shown: String,
     child: Child,
-    stdout: JoinHandle<String>,
-    stderr: JoinHandle<String>,
+    stdout: Option<JoinHandle<String>>,
+    stderr: Option<JoinHandle<String>>,
 }
 
 /// Starts `command` with its output captured, drained on threads so that
@@ -101,15 +101,15 @@ pub fn spawn(mut command: Command) -> Running {
     Running {
         shown,
         child,
-        stdout,
-        stderr,
+        stdout: Some(stdout),
+        stderr: Some(stderr),
     }
 }
 
 impl Running {
-    /// Waits for the script (killing it, by its own pid, after `limit`),
-    /// requires exit status 0 and returns its last stdout line parsed as
-    /// JSON. Its output is shown when anything goes wrong.
+    /// Waits for the script (stopping it after `limit`), requires exit
+    /// status 0 and returns its last stdout line parsed as JSON. Its output
+    /// is shown when anything goes wrong.
     pub fn finish(mut self, limit: Duration) -> serde_json::Value {
         let deadline = Instant::now() + limit;
         let status = loop {
@@ -117,15 +117,14 @@ impl Running {
                 break Some(status);
             }
             if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
+                self.stop();
                 break None;
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        let shown = self.shown;
-        let stdout = self.stdout.join().unwrap();
-        let stderr = self.stderr.join().unwrap();
+        let shown = std::mem::take(&mut self.shown);
+        let stdout = self.stdout.take().unwrap().join().unwrap();
+        let stderr = self.stderr.take().unwrap().join().unwrap();
         let Some(status) = status else {
             panic!("{shown} ran longer than {limit:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
         };
@@ -139,6 +138,33 @@ impl Running {
                 "{shown}: last stdout line is not JSON ({e})\nstdout:\n{stdout}\nstderr:\n{stderr}"
             )
         })
+    }
+
+    /// Ends the child by its own pid: SIGTERM first, so that node's
+    /// playwright closes the Chromium it launched, then SIGKILL.
+    fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A test that fails before [`Running::finish`] leaves no client behind.
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
