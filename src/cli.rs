@@ -181,19 +181,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                 config.allow_origin = if v.trim() == "*" {
                     AllowOrigin::Any
                 } else {
-                    let list: Vec<String> = v
-                        .split(',')
-                        .map(|o| o.trim().trim_end_matches('/').to_owned())
-                        .filter(|o| !o.is_empty())
-                        .collect();
-                    if list.is_empty() || list.iter().any(|o| !o.contains("://")) {
-                        return Err(bad(
-                            &flag,
-                            &v,
-                            "expected * or origins like https://example.com",
-                        ));
-                    }
-                    AllowOrigin::List(list)
+                    AllowOrigin::List(origins(&flag, &v)?)
                 };
             }
             _ => return Err(CliError(format!("unknown option '{flag}'"))),

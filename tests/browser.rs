@@ -50,7 +50,7 @@ fn event_source_reconnects_with_last_event_id_and_gets_every_message_once() {
     let mut command = node_script("sse.mjs");
     command.args([&server.url(""), "news", &count.to_string()]);
     let browser = spawn(command);
-    server.wait_subscribers("news", "sse", 1, Duration::from_secs(30));
+    server.wait_subscribers("news", "sse", 1);
     let mut published_while_away = 0;
     for i in 1..=count {
         if server.subscribers("news", "sse") == 0 {
@@ -102,7 +102,7 @@ fn browser_websocket_receives_published_messages_and_publishes_its_own() {
     command.args([&server.url(""), "live", &count.to_string()]);
     let browser = spawn(command);
     // `since` omitted: only what is published from now on, so wait for both.
-    server.wait_subscribers("live", "ws", 2, Duration::from_secs(30));
+    server.wait_subscribers("live", "ws", 2);
     for i in 1..=count {
         assert_eq!(server.publish("live", &ws_message(i)), i);
     }
@@ -139,5 +139,5 @@ fn browser_websocket_receives_published_messages_and_publishes_its_own() {
         poll["messages"],
         serde_json::json!([{"id": count + 1, "data": FROM_BROWSER}])
     );
-    server.wait_subscribers("live", "ws", 0, Duration::from_secs(10));
+    server.wait_subscribers("live", "ws", 0);
 }

@@ -11,25 +11,6 @@ use std::time::{Duration, Instant};
 use common::wsclient::{masked_frame, upgrade_request, WsClient};
 use common::{read_response, TestServer};
 
-fn ws_count(server: &TestServer, channel: &str) -> u64 {
-    let info = server.get(&format!("/pub/{channel}"));
-    if info.status == 404 {
-        return 0;
-    }
-    info.json()["subscribers"]["ws"].as_u64().unwrap()
-}
-
-fn wait_ws(server: &TestServer, channel: &str, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ws_count(server, channel) != n {
-        assert!(
-            Instant::now() < deadline,
-            "never reached {n} WebSocket subscribers"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn the_handshake_answers_101_with_the_rfc_accept_key() {
     let server = TestServer::start(&[]);
@@ -195,7 +176,7 @@ fn channel_messages_arrive_as_text_frames_and_json_envelopes() {
         "/ws/news",
         "Sec-WebSocket-Protocol: pushwire.json\r\n",
     );
-    wait_ws(&server, "news", 2);
+    server.wait_subscribers("news", "ws", 2);
     server.publish("news", "hello \"world\"");
     assert_eq!(plain.read_data().text(), "hello \"world\"");
     let envelope: serde_json::Value = serde_json::from_str(json.read_data().text()).unwrap();
@@ -215,7 +196,7 @@ fn channel_messages_arrive_as_text_frames_and_json_envelopes() {
     // A binary frame on a channel socket: close 1003.
     plain.send(true, 2, b"\x00\x01");
     assert_eq!(plain.read_data().close_code(), Some(1003));
-    wait_ws(&server, "news", 1);
+    server.wait_subscribers("news", "ws", 1);
 }
 
 #[test]
@@ -284,7 +265,7 @@ fn a_slow_subscriber_gets_1008_while_others_keep_receiving_and_loses_nothing() {
         "/ws/s",
         "Sec-WebSocket-Protocol: pushwire.json\r\n",
     );
-    wait_ws(&server, "s", 2);
+    server.wait_subscribers("s", "ws", 2);
     let total = 600u64;
     let body = "y".repeat(16 * 1024);
     let addr = server.addr;
@@ -307,7 +288,7 @@ fn a_slow_subscriber_gets_1008_while_others_keep_receiving_and_loses_nothing() {
         assert_eq!(envelope["id"], want);
     }
     publisher.join().unwrap();
-    wait_ws(&server, "s", 1);
+    server.wait_subscribers("s", "ws", 1);
     // The slow one: its frames up to the cut, then close 1008, then EOF.
     let mut slow = WsClient {
         reader: BufReader::new(slow_stream.try_clone().unwrap()),
@@ -352,7 +333,7 @@ fn a_slow_subscriber_gets_1008_while_others_keep_receiving_and_loses_nothing() {
 fn shutdown_sends_close_1001_to_open_websockets() {
     let server = TestServer::start(&[]);
     let mut client = WsClient::connect(&server, "/ws/bye", "");
-    wait_ws(&server, "bye", 1);
+    server.wait_subscribers("bye", "ws", 1);
     let status = Command::new("kill")
         .args(["-TERM", &server.pid().to_string()])
         .status()

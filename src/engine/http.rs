@@ -2,7 +2,8 @@
 //!
 //! | method | path              | answer                                   |
 //! |--------|-------------------|------------------------------------------|
-//! | GET    | `/`               | plain-text index of the endpoints        |
+//! | GET    | `/`               | the demo page (HTML)                     |
+//! | GET    | `/help`           | plain-text index of the endpoints        |
 //! | POST   | `/pub/{channel}`  | `202 {"id":N}`                           |
 //! | GET    | `/pub/{channel}`  | channel info, `404` if unknown           |
 //! | GET    | `/poll/{channel}` | `{"last_id":N,"messages":[...]}` at once |
@@ -21,9 +22,14 @@ use crate::json;
 use super::conn::{BodyReader, BodyUse, PendingBody, Reply, State};
 use super::{query, Engine, OUTPUT_HIGH_WATER};
 
-/// The plain-text index served at `/`.
+/// The demo page served at `/`: the four techniques side by side on one
+/// channel, one self-contained file (no external assets, no build step).
+const DEMO: &str = include_str!("demo.html");
+
+/// The plain-text index served at `/help`.
 const INDEX: &str = "pushwire: four ways to push data to a client\n\
 \n\
+GET  /                               the demo page: all four side by side\n\
 POST /pub/{channel}                  publish the body; answers {\"id\":N}\n\
 GET  /pub/{channel}                  channel info\n\
 GET  /poll/{channel}?since=ID        Ajax polling: answers at once\n\
@@ -68,6 +74,7 @@ impl Reply {
 
 /// The routes, with their channel names.
 enum Route<'a> {
+    Demo,
     Index,
     Publish(&'a str),
     Poll(&'a str),
@@ -80,7 +87,8 @@ enum Route<'a> {
 
 fn route(path: &str) -> Route<'_> {
     match path {
-        "/" => return Route::Index,
+        "/" => return Route::Demo,
+        "/help" => return Route::Index,
         "/echo" => return Route::Echo,
         _ => {}
     }
@@ -241,6 +249,18 @@ impl Engine {
             }
             Route::WebSocket(channel) => self.upgrade(id, head, Some(channel), now),
             Route::Echo => self.upgrade(id, head, None, now),
+            Route::Demo if matches!(head.method, Method::Get | Method::Head) => {
+                self.respond(
+                    id,
+                    reply,
+                    200,
+                    "text/html; charset=utf-8",
+                    &[],
+                    DEMO.as_bytes(),
+                    now,
+                );
+                self.expect_body(id, head, reply, BodyUse::Discard, now);
+            }
             Route::Index if matches!(head.method, Method::Get | Method::Head) => {
                 self.respond(
                     id,
@@ -254,7 +274,7 @@ impl Engine {
                 self.expect_body(id, head, reply, BodyUse::Discard, now);
             }
             Route::Publish(_) => self.method_not_allowed(id, head, reply, ALLOW_PUB, now),
-            Route::Poll(_) | Route::LongPoll(_) | Route::Sse(_) | Route::Index => {
+            Route::Poll(_) | Route::LongPoll(_) | Route::Sse(_) | Route::Index | Route::Demo => {
                 self.method_not_allowed(id, head, reply, ALLOW_GET, now)
             }
             Route::NotFound => {
