@@ -141,3 +141,41 @@ fn browser_websocket_receives_published_messages_and_publishes_its_own() {
     );
     server.wait_subscribers("live", "ws", 0);
 }
+
+#[test]
+#[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
+fn the_demo_page_shows_a_message_published_from_it_in_all_four_panels() {
+    let server = TestServer::start(&[]);
+    // Messages from before the page opened must not show up: every panel
+    // starts at "now".
+    server.publish("demo", "before the page");
+    let shot = std::env::temp_dir().join(format!("pushwire-demo-{}.png", std::process::id()));
+    let mut command = node_script("demo.mjs");
+    command.args([server.url("").trim_end_matches('/'), shot.to_str().unwrap()]);
+    let result = spawn(command).finish(SCRIPT_LIMIT);
+    let expected = vec![
+        (2, "hello from the page #1".to_string()),
+        (3, "second, ünïcödé ✓ #2".to_string()),
+        (4, "over the WebSocket #3".to_string()),
+    ];
+    for panel in ["poll", "longpoll", "sse", "ws"] {
+        assert_eq!(id_data_pairs(&result[panel]), expected, "{panel}: {result}");
+    }
+    // The costs the page counts tell the techniques apart.
+    assert!(
+        result["poll_stats"]["empty responses"].as_u64().unwrap() >= 1,
+        "{result}"
+    );
+    assert!(
+        result["longpoll_stats"]["requests"].as_u64().unwrap() >= 4,
+        "{result}"
+    );
+    assert_eq!(result["sse_stats"]["connections"], 1);
+    assert_eq!(result["ws_stats"]["connections"], 1);
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"));
+    if let Ok(dest) = std::env::var("PUSHWIRE_DEMO_SCREENSHOT") {
+        std::fs::copy(&shot, dest).unwrap();
+    }
+    let _ = std::fs::remove_file(shot);
+}

@@ -43,8 +43,17 @@ function servePage(html) {
 /// its result as one JSON line on stdout. Everything is torn down after,
 /// and a run that outlives `timeoutMs` fails.
 export async function withPage(html, timeoutMs, body) {
+  return withSite(await servePage(html), timeoutMs, body);
+}
+
+/// Like withPage, but opens a page the server under test serves itself
+/// (pushwire's demo page at `/`).
+export async function withUrl(url, timeoutMs, body) {
+  return withSite({ url, close: () => {} }, timeoutMs, body);
+}
+
+async function withSite(site, timeoutMs, body) {
   const profile = mkdtempSync(join(tmpdir(), 'pushwire-chromium-'));
-  const site = await servePage(html);
   const timer = setTimeout(() => {
     console.error(`browser test timed out after ${timeoutMs} ms`);
     process.exit(3);
