@@ -11,6 +11,8 @@ pushwire: Ajax polling, long-polling, Server-Sent Events and WebSocket,
 by hand, in one event loop.
 
 Usage: pushwire [OPTIONS]
+       pushwire sub ws|sse|longpoll|poll URL [--since ID] [--count N]   (sub --help)
+       pushwire pub URL MESSAGE [--token TOKEN]
 
 Options (durations are seconds, decimals allowed: 0.5):
   --listen ADDR             address to listen on [default: 127.0.0.1:8080]
