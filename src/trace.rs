@@ -41,7 +41,7 @@
 //! [#5] -> sse retry: 2000 ms
 //! [#5] -> sse id=7 data: 1 line, 5 bytes "hello"
 //! [#5] -> sse comment ": keep-alive"
-//! [#5] -> sse id=7 event=gap data: 1 line, 23 bytes "{"since":7,"oldest":9}"
+//! [#5] -> sse id=7 event=gap data: 1 line, 22 bytes "{"since":7,"oldest":9}"
 //! [#5] -> end of chunked body
 //! [#5] connection closed
 //! ```
@@ -1872,6 +1872,62 @@ mod tests {
         );
         tracer.take_lines(&mut lines);
         assert_eq!(lines.len(), 8);
+    }
+
+    #[test]
+    fn module_doc_example_is_what_the_tracer_prints() {
+        let mut tracer = Tracer::new();
+        tracer.opened(3);
+        tracer.observe(3, Direction::In, HANDSHAKE);
+        tracer.observe(3, Direction::Out, SWITCHING);
+        let hello = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        tracer.observe(3, Direction::In, &hello);
+        let mut frames = Vec::new();
+        write_frame(&mut frames, Opcode::Text, b"Hello", None);
+        tracer.observe(3, Direction::Out, &frames);
+        frames.clear();
+        write_close(
+            &mut frames,
+            close::NORMAL,
+            "",
+            Some([0x0a, 0x0b, 0x0c, 0x0d]),
+        );
+        tracer.observe(3, Direction::In, &frames);
+        frames.clear();
+        write_close(&mut frames, close::NORMAL, "", None);
+        tracer.observe(3, Direction::Out, &frames);
+        tracer.closed(3);
+
+        tracer.opened(5);
+        let request = b"GET /sse/news HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+        tracer.observe(5, Direction::In, request);
+        let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+                        Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+        let mut events = Vec::new();
+        crate::sse::write_retry(&mut events, 2000);
+        crate::sse::write_event(&mut events, 7, None, "hello");
+        crate::sse::write_comment(&mut events, "keep-alive");
+        crate::sse::write_gap(&mut events, 7, 9);
+        write_chunk(&mut out, &events);
+        out.extend_from_slice(LAST_CHUNK);
+        tracer.observe(5, Direction::Out, &out);
+        tracer.closed(5);
+        let mut lines = Vec::new();
+        tracer.take_lines(&mut lines);
+
+        // The first ```text block of the module docs.
+        let source = include_str!("trace.rs");
+        let documented: Vec<&str> = source
+            .lines()
+            .skip_while(|line| *line != "//! ```text")
+            .skip(1)
+            .take_while(|line| *line != "//! ```")
+            .map(|line| line.trim_start_matches("//! "))
+            .collect();
+        assert_eq!(lines, documented);
     }
 
     fn all_scripts() -> Vec<Script> {
