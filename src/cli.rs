@@ -36,6 +36,7 @@ Options (durations are seconds, decimals allowed: 0.5):
   --linger SECS             how long a closing connection drains input [default: 2]
   --publish-token TOKEN     require Authorization: Bearer TOKEN to publish
   --allow-origin LIST       origins allowed cross-site, comma-separated, or * [default: *]
+  --trace                   print every head, SSE event and WebSocket frame to stderr
   -h, --help                print this help
   -V, --version             print the version
 ";
@@ -120,6 +121,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             _ => {}
+        }
+        if flag == "--trace" {
+            config.trace = true;
+            continue;
         }
         if !flag.starts_with("--") {
             return Err(CliError(format!("unexpected argument '{arg}'")));

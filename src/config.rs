@@ -126,6 +126,10 @@ pub struct Config {
     /// Origins allowed to open a WebSocket (`--allow-ws-origin`); `None`
     /// (the default) allows all. A browser `Origin` not listed gets `403`.
     pub allow_ws_origin: Option<Vec<String>>,
+    /// Print every request and response head, SSE event and WebSocket
+    /// frame header, per connection, to stderr (`--trace`, default off).
+    /// Off, it costs one branch per read and per write.
+    pub trace: bool,
     /// Bearer token required by `POST /pub/*` (`--publish-token`); `None`:
     /// no token needed.
     pub publish_token: Option<String>,
@@ -156,6 +160,7 @@ impl Default for Config {
             max_message_bytes: 1024 * 1024,
             ping_interval: Duration::from_secs(30),
             allow_ws_origin: None,
+            trace: false,
             publish_token: None,
             allow_origin: AllowOrigin::Any,
         }

@@ -39,6 +39,7 @@ use crate::broker::{valid_channel_name, Broker, ChannelId, ConnId, Message};
 use crate::config::Config;
 use crate::http::response::write_error;
 use crate::timer::Wheel;
+use crate::trace::{Direction, Tracer};
 
 use conn::{flag, Conn, State};
 
@@ -101,12 +102,15 @@ pub struct Engine {
     scratch: Vec<u8>,
     /// The SSE heartbeat comment, chunked and bare, shared by every stream.
     heartbeat: (Rc<[u8]>, Rc<[u8]>),
+    /// The wire tracer, when `--trace` is on.
+    tracer: Option<Box<Tracer>>,
 }
 
 impl Engine {
     /// An engine with `config`'s limits; `now` starts its clock.
     pub fn new(config: Config, now: Instant) -> Engine {
         Engine {
+            tracer: None,
             broker: Broker::new(config.history),
             config,
             conns: Slab::new(),
@@ -116,6 +120,21 @@ impl Engine {
             waiters: Vec::new(),
             scratch: Vec::new(),
             heartbeat: stream::heartbeat_bytes(),
+        }
+        .with_tracer()
+    }
+
+    fn with_tracer(mut self) -> Engine {
+        if self.config.trace {
+            self.tracer = Some(Box::new(Tracer::new()));
+        }
+        self
+    }
+
+    /// Moves the wire tracer's lines (with `--trace`) into `out`.
+    pub fn take_trace(&mut self, out: &mut Vec<String>) {
+        if let Some(tracer) = &mut self.tracer {
+            tracer.take_lines(out);
         }
     }
 
@@ -150,6 +169,9 @@ impl Engine {
     pub fn open(&mut self, now: Instant) -> ConnId {
         let full = self.conns.len() >= self.config.max_connections;
         let id = self.conns.insert(Conn::new());
+        if let Some(tracer) = &mut self.tracer {
+            tracer.opened(id);
+        }
         if full {
             self.fail(id, 503, "server at its connection limit", now);
         } else {
@@ -160,6 +182,13 @@ impl Engine {
 
     /// Bytes arrived on a connection.
     pub fn receive(&mut self, id: ConnId, data: &[u8], now: Instant) {
+        if let Some(tracer) = &mut self.tracer {
+            tracer.observe(id, Direction::In, data);
+        }
+        self.process_input(id, data, now);
+    }
+
+    fn process_input(&mut self, id: ConnId, data: &[u8], now: Instant) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
@@ -302,7 +331,7 @@ impl Engine {
             if let Some(conn) = self.conns.get_mut(id) {
                 conn.flags &= !flag::RESUME;
                 let buf = std::mem::take(&mut conn.inbuf);
-                self.receive(id, &buf, now);
+                self.process_input(id, &buf, now);
             }
         }
         let Some(conn) = self.conns.get(id) else {
@@ -339,6 +368,10 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
+        if let Some(tracer) = &mut self.tracer {
+            conn.out
+                .visit_prefix(n, |bytes| tracer.observe(id, Direction::Out, bytes));
+        }
         let was_throttled = conn.out.len() >= OUTPUT_HIGH_WATER;
         conn.out.consume(n);
         if was_throttled && conn.out.len() < OUTPUT_HIGH_WATER && !conn.inbuf.is_empty() {
@@ -360,6 +393,9 @@ impl Engine {
         let Some(conn) = self.conns.try_remove(id) else {
             return;
         };
+        if let Some(tracer) = &mut self.tracer {
+            tracer.closed(id);
+        }
         if let Some(handle) = conn.timer {
             self.wheel.cancel(handle);
         }

@@ -94,6 +94,25 @@ impl OutQueue {
         n
     }
 
+    /// Calls `visit` on the first `n` unsent bytes, in pieces, oldest first
+    /// (the wire tracer sees what a write took before it is dropped).
+    pub fn visit_prefix(&self, mut n: usize, mut visit: impl FnMut(&[u8])) {
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            if n == 0 {
+                return;
+            }
+            let bytes = chunk.bytes();
+            let bytes = if i == 0 {
+                bytes.get(self.sent..).unwrap_or(&[])
+            } else {
+                bytes
+            };
+            let take = bytes.len().min(n);
+            visit(bytes.get(..take).unwrap_or(&[]));
+            n -= take;
+        }
+    }
+
     /// Drops the first `n` unsent bytes (what a write accepted). When the
     /// queue empties, its memory is given back.
     pub fn consume(&mut self, mut n: usize) {
