@@ -1298,6 +1298,12 @@ fn push_hex(out: &mut String, bytes: &[u8], separator: &str) {
     }
 }
 
+impl std::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracer").finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2004,11 +2010,5 @@ mod tests {
         fn garbage_gives_the_same_lines_whole_and_byte_by_byte(script in garbage_script()) {
             prop_assert_eq!(bytewise(&script), whole(&script));
         }
-    }
-}
-
-impl std::fmt::Debug for Tracer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tracer").finish_non_exhaustive()
     }
 }
