@@ -385,6 +385,9 @@ impl Sub {
                     let Some(event) = event else { break };
                     let mut reply = Vec::new();
                     match event {
+                        WsEvent::Text(text) if json && text.starts_with("{\"gap\":true") => {
+                            eprintln!("pushwire sub: gap: {text}");
+                        }
                         WsEvent::Text(text) if json => {
                             match pushwire::json::parse_item(text.as_bytes()) {
                                 Ok((id, data)) => self.show(Some(id), &data)?,

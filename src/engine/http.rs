@@ -440,6 +440,7 @@ impl Engine {
                 body.clear();
                 json::write_published(&mut body, message_id);
                 let extra: &[(&str, &[u8])] = match cors {
+                    Some(b"*") => &[("Access-Control-Allow-Origin", b"*")],
                     Some(origin) => &[("Access-Control-Allow-Origin", origin), ("Vary", b"Origin")],
                     None => &[],
                 };

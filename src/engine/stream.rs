@@ -221,7 +221,8 @@ impl Engine {
         let Some(State::Streaming(stream)) = self.conns.get(id).map(|c| &c.state) else {
             return;
         };
-        let next_beat = stream.last_sent.max(now - TICK) + heartbeat;
+        // A whole interval after the last thing sent; never in the past.
+        let next_beat = (stream.last_sent + heartbeat).max(now + TICK);
         let deadline = stream.ends_at.map_or(next_beat, |end| end.min(next_beat));
         self.set_timer(id, deadline);
     }

@@ -16,7 +16,10 @@
 //! Channel messages reach a `/ws/` subscriber as one text frame each: the
 //! data, or with the `pushwire.json` subprotocol the JSON envelope
 //! `{"id":N,"data":"..."}`, so that a client can resume with `?since=N`.
-//! Both frames are encoded once per message and shared.
+//! Both frames are encoded once per message and shared. When `?since=`
+//! is older than history, a `pushwire.json` client first gets
+//! `{"gap":true,"since":N,"oldest":M}` (messages N+1 to M-1 are lost); a
+//! plain client, whose frames carry no ids, cannot resume exactly anyway.
 //!
 //! **Keep-alive**: a connection that has been silent for `--ping-interval`
 //! is pinged; if nothing at all (a pong or any other frame) arrives within
@@ -129,7 +132,16 @@ impl Engine {
             // `?since=` replays what the client missed, from history.
             let channel_id = self.broker.find_or_create(name);
             if let Some(since) = since {
-                for message in self.broker.backlog(name, since).iter() {
+                let backlog = self.broker.backlog(name, since);
+                if backlog.gap && json {
+                    // Some messages after `since` left history: say so
+                    // (as poll's "gap":true and SSE's `event: gap` do).
+                    let oldest = backlog.iter().next().map_or(backlog.last_id + 1, |m| m.id);
+                    let gap = format!("{{\"gap\":true,\"since\":{since},\"oldest\":{oldest}}}");
+                    conn.out
+                        .write_with(|out| ws::write_frame(out, Opcode::Text, gap.as_bytes(), None));
+                }
+                for message in backlog.iter() {
                     conn.out.push_shared(Rc::clone(message.ws_frame(json)));
                 }
             }
