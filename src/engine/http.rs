@@ -20,7 +20,7 @@ use crate::http::{parse_head, BodyFraming, HttpError, Method, RequestHead};
 use crate::json;
 
 use super::conn::{BodyReader, BodyUse, PendingBody, Reply, State};
-use super::{query, Engine, OUTPUT_HIGH_WATER};
+use super::{query, Engine, PublishError, OUTPUT_HIGH_WATER};
 
 /// The demo page served at `/`: the four techniques side by side on one
 /// channel, one self-contained file (no external assets, no build step).
@@ -446,6 +446,9 @@ impl Engine {
                 };
                 self.respond(id, reply, 202, "application/json", extra, &body, now);
                 self.scratch = body;
+            }
+            Err(e @ PublishError::TooManyChannels) => {
+                self.respond_text(id, reply, 503, &e.to_string(), now)
             }
             Err(e) => self.respond_text(id, reply, 400, &e.to_string(), now),
         }

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::broker::{valid_channel_name, Broker, ChannelId, ConnId, Message};
+use crate::broker::{valid_channel_name, Broker, BrokerLimits, ChannelId, ConnId, Message};
 use crate::config::Config;
 use crate::http::response::write_error;
 use crate::timer::Wheel;
@@ -50,6 +50,9 @@ pub const REJECT_SLACK: usize = 64;
 /// Output bytes above which a connection's further pipelined requests wait
 /// until the client has read some answers.
 const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+
+/// The reason given when `max_channels` refuses a new channel.
+pub(crate) const TOO_MANY_CHANNELS: &str = "too many channels (see --max-channels)";
 
 /// Timer wheel resolution.
 pub const TICK: Duration = Duration::from_millis(4);
@@ -73,6 +76,8 @@ pub enum Step {
 pub enum PublishError {
     /// The channel name is not 1-128 bytes of `[A-Za-z0-9._~-]`.
     InvalidChannel,
+    /// The channel does not exist and `max_channels` do.
+    TooManyChannels,
 }
 
 impl std::fmt::Display for PublishError {
@@ -81,6 +86,7 @@ impl std::fmt::Display for PublishError {
             PublishError::InvalidChannel => {
                 f.write_str("channel names are 1-128 bytes of [A-Za-z0-9._~-]")
             }
+            PublishError::TooManyChannels => f.write_str("too many channels (see --max-channels)"),
         }
     }
 }
@@ -111,7 +117,11 @@ impl Engine {
     pub fn new(config: Config, now: Instant) -> Engine {
         Engine {
             tracer: None,
-            broker: Broker::new(config.history),
+            broker: Broker::new(BrokerLimits {
+                history: config.history,
+                max_channels: config.max_channels,
+                max_history_bytes: config.max_history_bytes,
+            }),
             config,
             conns: Slab::new(),
             wheel: Wheel::new(now, TICK),
@@ -418,7 +428,10 @@ impl Engine {
         if !valid_channel_name(channel) {
             return Err(PublishError::InvalidChannel);
         }
-        let (channel_id, message) = self.broker.publish(channel, data);
+        let (channel_id, message) = self
+            .broker
+            .publish(channel, data)
+            .map_err(|_| PublishError::TooManyChannels)?;
         self.deliver(channel_id, &message, now);
         Ok(message.id)
     }

@@ -42,7 +42,7 @@ use crate::http::{Method, RequestHead};
 use crate::ws::{self, close, HandshakeRequest, MessageReader, Opcode, Role, WsEvent};
 
 use super::conn::{flag, State};
-use super::{query, Engine, TICK};
+use super::{query, Engine, TICK, TOO_MANY_CHANNELS};
 
 /// The subprotocol of `/ws/`: frames carry `{"id":N,"data":"..."}`.
 pub const JSON_PROTOCOL: &str = "pushwire.json";
@@ -119,6 +119,11 @@ impl Engine {
             Err(reason) => return self.fail(id, 400, reason, now),
         };
         let json = accepted.protocol == Some(JSON_PROTOCOL);
+        let channel_id = match channel.map(|name| self.broker.find_or_create(name)) {
+            Some(Err(_)) => return self.fail(id, 503, TOO_MANY_CHANNELS, now),
+            Some(Ok(channel_id)) => Some(channel_id),
+            None => None,
+        };
         let mode = match channel {
             Some(_) => Mode::Channel { json },
             None => Mode::Echo,
@@ -128,9 +133,8 @@ impl Engine {
         };
         conn.out
             .write_with(|out| ws::write_response(out, &accepted));
-        if let Some(name) = channel {
+        if let (Some(name), Some(channel_id)) = (channel, channel_id) {
             // `?since=` replays what the client missed, from history.
-            let channel_id = self.broker.find_or_create(name);
             if let Some(since) = since {
                 let backlog = self.broker.backlog(name, since);
                 if backlog.gap && json {
