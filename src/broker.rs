@@ -514,7 +514,7 @@ mod tests {
     fn backlog_returns_what_came_after_since() {
         let mut broker = Broker::new(limits(8));
         for i in 0..5 {
-            broker.publish("a", &i.to_string());
+            broker.publish("a", &i.to_string()).unwrap();
         }
         assert_eq!(ids(&broker.backlog("a", 0)), [1, 2, 3, 4, 5]);
         assert_eq!(ids(&broker.backlog("a", 3)), [4, 5]);
@@ -529,7 +529,7 @@ mod tests {
     fn eviction_is_reported_as_a_gap_across_the_ring_boundary() {
         let mut broker = Broker::new(limits(4));
         for i in 0..10 {
-            broker.publish("a", &i.to_string());
+            broker.publish("a", &i.to_string()).unwrap();
         }
         // History holds 7..=10 now, possibly wrapped in the ring.
         let b = broker.backlog("a", 0);
