@@ -254,6 +254,12 @@ impl Reactor {
         }
     }
 
+    /// Reads what the socket has, hands it to the engine, then writes this
+    /// connection's answers at once: everything one read brought in is
+    /// handled first and all the answers leave in one write (the "cork"),
+    /// and a response buffer is freed (and reused by the next connection)
+    /// before the next socket is read, so a burst of requests does not
+    /// hold a burst of buffers.
     fn read(&mut self, id: ConnId, buf: &mut [u8], now: Instant) {
         for _ in 0..READS_PER_PASS {
             let Some(Some(sock)) = self.sockets.get_mut(id) else {
@@ -261,29 +267,27 @@ impl Reactor {
             };
             if !self.engine.wants_input(id) {
                 sock.read_paused = true;
-                return;
+                return self.flush(id, now);
             }
             match sock.stream.read(buf) {
                 Ok(0) => {
                     self.engine.peer_closed(id, now);
-                    return;
+                    return self.flush(id, now);
                 }
                 Ok(n) => {
                     self.engine.receive(id, buf.get(..n).unwrap_or(&[]), now);
                     if n < buf.len() {
-                        return;
+                        return self.flush(id, now);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return self.flush(id, now),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.close(id);
-                    return;
-                }
+                Err(_) => return self.close(id),
             }
         }
         // Still more to read: come back after the others had their turn.
         self.again.push(id);
+        self.flush(id, now);
     }
 
     fn flush(&mut self, id: ConnId, now: Instant) {
