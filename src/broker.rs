@@ -185,6 +185,11 @@ impl Channel {
         self.last_id
     }
 
+    /// The id of the oldest message still in history, 0 if none.
+    pub fn oldest_id(&self) -> u64 {
+        self.history.front().map_or(0, |m| m.id)
+    }
+
     /// Messages after `since`. A `since` ahead of `last_id` (a client that
     /// outlived a server restart) is treated as `last_id`: nothing is
     /// missed, and the `last_id` in the answer resynchronises the client.

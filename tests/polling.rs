@@ -365,3 +365,24 @@ fn the_demo_page_and_the_endpoint_index_are_served() {
         assert!(help.contains(endpoint), "{endpoint} missing from /help");
     }
 }
+
+#[test]
+fn a_kept_poll_answer_never_outlives_a_change_to_the_channel() {
+    // Poll answers are kept and shared while they stay true: a publish on
+    // the channel, or an eviction caused by another channel, must show.
+    let server = TestServer::start(&["--max-history-bytes", "10000"]);
+    let data = "z".repeat(1000);
+    server.publish("a", &data);
+    for _ in 0..3 {
+        assert_eq!(ids(&server.poll("a", Some(0))), [1]);
+    }
+    server.publish("a", &data);
+    assert_eq!(ids(&server.poll("a", Some(0))), [1, 2]);
+    // Publishing on b evicts a's oldest message (the byte bound).
+    server.publish("b", &data);
+    let after = server.poll("a", Some(0));
+    assert_eq!((ids(&after), after["gap"].as_bool()), (vec![2], Some(true)));
+    // HTTP/1.0 and HEAD get answers of their own shape.
+    let old = server.exchange(b"GET /poll/a?since=0 HTTP/1.0\r\n\r\n");
+    assert_eq!(old.header("connection"), Some("close"));
+}

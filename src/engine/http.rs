@@ -9,9 +9,10 @@
 //! | GET    | `/poll/{channel}` | `{"last_id":N,"messages":[...]}` at once |
 //! | OPTIONS| any               | `204`, the CORS preflight                |
 
+use std::rc::Rc;
 use std::time::Instant;
 
-use crate::broker::{valid_channel_name, ConnId, Transport};
+use crate::broker::{valid_channel_name, ChannelId, ConnId, Transport};
 use crate::config::AllowOrigin;
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{HeadLimits, MAX_HEADERS};
@@ -45,6 +46,48 @@ Channel names are 1-128 bytes of [A-Za-z0-9._~-]. Message ids start at 1.\n";
 /// Allowed methods per endpoint, for `405` answers (RFC 9110 section 15.5.6).
 const ALLOW_GET: &[u8] = b"GET, HEAD, OPTIONS";
 const ALLOW_PUB: &[u8] = b"GET, HEAD, POST, OPTIONS";
+
+/// Largest poll answer body kept for reuse.
+const MAX_KEPT_ANSWER: usize = 64 * 1024;
+
+/// What makes two poll answers the same bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct AnswerKey {
+    channel: ChannelId,
+    last_id: u64,
+    oldest: u64,
+    since: u64,
+    reply: Reply,
+}
+
+/// The last few poll answers, shared by every poller that asks the same
+/// question. An answer stops matching as soon as a publish moves the
+/// channel's last id, so nothing needs invalidating.
+#[derive(Debug, Default)]
+pub(super) struct KeptAnswers {
+    entries: Vec<(AnswerKey, Rc<[u8]>)>,
+    next: usize,
+}
+
+impl KeptAnswers {
+    const SLOTS: usize = 8;
+
+    fn find(&self, key: &AnswerKey) -> Option<Rc<[u8]>> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, b)| Rc::clone(b))
+    }
+
+    fn keep(&mut self, key: AnswerKey, bytes: Rc<[u8]>) {
+        if self.entries.len() < Self::SLOTS {
+            self.entries.push((key, bytes));
+        } else if let Some(slot) = self.entries.get_mut(self.next) {
+            *slot = (key, bytes);
+            self.next = (self.next + 1) % Self::SLOTS;
+        }
+    }
+}
 
 /// The reason given for an invalid channel name.
 const BAD_CHANNEL: &str = "channel names are 1-128 bytes of [A-Za-z0-9._~-]";
@@ -503,6 +546,29 @@ impl Engine {
             Ok(since) => since.unwrap_or(0),
             Err(reason) => return self.respond_text(id, reply, 400, reason, now),
         };
+        let cors = self.cors_origin(head);
+        // Pollers of a channel mostly ask the same question ("anything
+        // after the last id?") and get the same bytes: answers are kept,
+        // shared, until a publish changes the channel's last id.
+        let key = self.broker.find(channel).and_then(|ch| {
+            let channel = self.broker.channel(ch)?;
+            let cacheable = cors.is_none() || cors == Some(b"*");
+            cacheable.then_some(AnswerKey {
+                channel: ch,
+                last_id: channel.last_id(),
+                // Eviction by the global byte bound moves the oldest id
+                // without a publish on this channel.
+                oldest: channel.oldest_id(),
+                since: since.min(channel.last_id()),
+                reply,
+            })
+        });
+        if let Some(bytes) = key.and_then(|k| self.answers.find(&k)) {
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.out.push_shared(bytes);
+            }
+            return self.after_response(id, reply, now);
+        }
         let mut body = std::mem::take(&mut self.scratch);
         body.clear();
         let backlog = self.broker.backlog(channel, since);
@@ -512,7 +578,19 @@ impl Engine {
             backlog.gap,
             backlog.iter().map(|m| &m.json[..]),
         );
-        self.respond_json(id, reply, self.cors_origin(head), &body, now);
+        match key {
+            Some(key) if body.len() <= MAX_KEPT_ANSWER => {
+                let mut response = Vec::with_capacity(body.len() + 160);
+                write_json_response(&mut response, reply, cors, &body);
+                let bytes: Rc<[u8]> = response.into();
+                self.answers.keep(key, Rc::clone(&bytes));
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.out.push_shared(bytes);
+                }
+                self.after_response(id, reply, now);
+            }
+            _ => self.respond_json(id, reply, cors, &body, now),
+        }
         self.scratch = body;
     }
 

@@ -110,6 +110,8 @@ pub struct Engine {
     heartbeat: (Rc<[u8]>, Rc<[u8]>),
     /// The wire tracer, when `--trace` is on.
     tracer: Option<Box<Tracer>>,
+    /// Recent poll answers, shared while they stay true.
+    answers: http::KeptAnswers,
 }
 
 impl Engine {
@@ -130,6 +132,7 @@ impl Engine {
             waiters: Vec::new(),
             scratch: Vec::new(),
             heartbeat: stream::heartbeat_bytes(),
+            answers: http::KeptAnswers::default(),
         }
         .with_tracer()
     }

@@ -74,6 +74,16 @@ impl OutQueue {
         }
     }
 
+    /// Appends an owned buffer as a piece of its own, without copying it
+    /// (a large echoed message).
+    pub fn push_owned(&mut self, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.len += bytes.len();
+        self.chunks.push_back(Chunk::Owned(bytes));
+    }
+
     /// Appends shared bytes (an encoded message) without copying them.
     pub fn push_shared(&mut self, bytes: Rc<[u8]>) {
         if bytes.is_empty() {

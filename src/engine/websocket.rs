@@ -42,6 +42,7 @@ use crate::http::{Method, RequestHead};
 use crate::ws::{self, close, HandshakeRequest, MessageReader, Opcode, Role, WsEvent};
 
 use super::conn::{flag, State};
+use super::output::OutQueue;
 use super::{query, Engine, TICK, TOO_MANY_CHANNELS};
 
 /// The subprotocol of `/ws/`: frames carry `{"id":N,"data":"..."}`.
@@ -205,9 +206,7 @@ impl Engine {
             let mode = wsc.mode;
             match event {
                 WsEvent::Text(text) => match mode {
-                    Mode::Echo => conn.out.write_with(|out| {
-                        ws::write_frame(out, Opcode::Text, text.as_bytes(), None)
-                    }),
+                    Mode::Echo => echo(&mut conn.out, Opcode::Text, text.into_bytes()),
                     Mode::Channel { .. } => {
                         // The sender is a subscriber too: it gets its own
                         // message back, with the id it was given.
@@ -217,9 +216,7 @@ impl Engine {
                     }
                 },
                 WsEvent::Binary(data) => match mode {
-                    Mode::Echo => conn
-                        .out
-                        .write_with(|out| ws::write_frame(out, Opcode::Binary, &data, None)),
+                    Mode::Echo => echo(&mut conn.out, Opcode::Binary, data),
                     Mode::Channel { .. } => {
                         self.close_ws(
                             id,
@@ -352,4 +349,19 @@ impl Engine {
             self.close_ws(id, close::GOING_AWAY, "server shutting down", now);
         }
     }
+}
+
+/// Payloads from this size on are echoed without a copy: the frame header
+/// goes into the output buffer and the message's own buffer is queued
+/// after it, so `writev` sends both. Smaller ones are copied next to the
+/// other answers, so that many small frames leave in one piece.
+const ECHO_ZERO_COPY: usize = 4096;
+
+/// Queues `payload` back to the client as one unmasked frame.
+fn echo(out: &mut OutQueue, opcode: Opcode, payload: Vec<u8>) {
+    if payload.len() < ECHO_ZERO_COPY {
+        return out.write_with(|buf| ws::write_frame(buf, opcode, &payload, None));
+    }
+    out.write_with(|buf| ws::write_header(buf, true, opcode, None, payload.len() as u64));
+    out.push_owned(payload);
 }
