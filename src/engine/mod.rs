@@ -29,6 +29,7 @@ mod query;
 mod stream;
 mod websocket;
 
+use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -100,7 +101,10 @@ pub struct Engine {
     conns: Slab<Conn>,
     broker: Broker,
     wheel: Wheel<ConnId>,
-    ready: Vec<ConnId>,
+    /// Connections with something to do, in the order they got it: a
+    /// fan-out is written in subscription order, and the publisher's own
+    /// answer (queued after its deliveries) goes last.
+    ready: VecDeque<ConnId>,
     fired: Vec<ConnId>,
     /// Reused list of the long-polls a publish answers.
     waiters: Vec<ConnId>,
@@ -127,7 +131,7 @@ impl Engine {
             config,
             conns: Slab::new(),
             wheel: Wheel::new(now, TICK),
-            ready: Vec::new(),
+            ready: VecDeque::new(),
             fired: Vec::new(),
             waiters: Vec::new(),
             scratch: Vec::new(),
@@ -309,7 +313,7 @@ impl Engine {
 
     /// The next connection with something to do, if any.
     pub fn pop_ready(&mut self) -> Option<ConnId> {
-        let id = self.ready.pop()?;
+        let id = self.ready.pop_front()?;
         if let Some(conn) = self.conns.get_mut(id) {
             conn.flags &= !flag::READY;
         }
@@ -326,7 +330,7 @@ impl Engine {
         if let Some(conn) = self.conns.get_mut(id) {
             if !conn.has(flag::READY) {
                 conn.flags |= flag::READY;
-                self.ready.push(id);
+                self.ready.push_back(id);
             }
         }
     }

@@ -177,7 +177,7 @@ impl Engine {
             }
             if !conn.has(flag::READY) {
                 conn.flags |= flag::READY;
-                self.ready.push(id);
+                self.ready.push_back(id);
             }
         }
         for &id in &slow {

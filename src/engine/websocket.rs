@@ -290,7 +290,7 @@ impl Engine {
             conn.out.push_shared(Rc::clone(frame));
             if !conn.has(flag::READY) {
                 conn.flags |= flag::READY;
-                self.ready.push(id);
+                self.ready.push_back(id);
             }
         }
         for &id in &slow {
