@@ -11,6 +11,7 @@ pushwire: Ajax polling, long-polling, Server-Sent Events and WebSocket,
 by hand, in one event loop.
 
 Usage: pushwire [OPTIONS]
+       pushwire bench fanout|echo|idle [OPTIONS]   (load generator; bench --help)
 
 Options (durations are seconds, decimals allowed: 0.5):
   --listen ADDR             address to listen on [default: 127.0.0.1:8080]

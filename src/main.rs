@@ -1,5 +1,6 @@
 //! The `pushwire` command: parse flags, bind, print how to try it, run.
 
+mod bench;
 mod cli;
 
 use std::io::Write;
@@ -9,6 +10,9 @@ use pushwire::server::sys;
 use pushwire::Server;
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("bench") {
+        return bench::main(std::env::args().skip(2));
+    }
     let config = match cli::parse(std::env::args().skip(1)) {
         Ok(cli::Command::Serve(config)) => config,
         Ok(cli::Command::Help) => {
