@@ -115,7 +115,7 @@ impl Publisher {
                 }
                 ReadOutcome::Data(n) => {
                     let mut input = buf.get(..n).unwrap_or_default();
-                    while !input.is_empty() {
+                    while !input.is_empty() || self.responses.body_complete() {
                         let (used, event) = self.responses.read(input, &mut self.body)?;
                         input = input.get(used..).unwrap_or_default();
                         match event {

@@ -77,6 +77,13 @@ impl ResponseReader {
         matches!(self.state, State::Body(_)) || !self.head.is_empty()
     }
 
+    /// Whether the body that follows the last head is already complete
+    /// (it is empty): the next [`read`](Self::read), even of no bytes,
+    /// reports [`ResponseEvent::Done`].
+    pub fn body_complete(&self) -> bool {
+        matches!(self.state, State::Body(Body::Length(0)))
+    }
+
     /// Parses the head in `bytes`; `Ok(None)` if incomplete.
     fn parse_head(bytes: &[u8]) -> Result<Option<(usize, ResponseHead, Body, bool)>, String> {
         let mut headers = [httparse::EMPTY_HEADER; 64];

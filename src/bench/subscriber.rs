@@ -264,7 +264,7 @@ impl Subscriber {
         tally: &mut Tally,
     ) -> Next {
         let mut next = Next::Read;
-        while !input.is_empty() {
+        while !input.is_empty() || (self.ws.is_none() && self.responses.body_complete()) {
             if let Some(reader) = self.ws.as_mut() {
                 let (used, event) = match reader.read(input) {
                     Ok(progress) => progress,
