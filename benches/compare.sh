@@ -67,11 +67,13 @@ cleanup() {
 trap cleanup EXIT
 
 wait_port() {
+    local err=""
     for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        err=$(curl -sS -o /dev/null --max-time 1 "http://127.0.0.1:$1/" 2>&1) && return 0
+        # Any HTTP answer will do; curl exits 0 for a 404 too.
         sleep 0.1
     done
-    die "nothing listens on 127.0.0.1:$1 (logs in $work)"
+    die "nothing answers on 127.0.0.1:$1 ($err; logs in $work)"
 }
 
 PW_PID="" NGINX_PID="" NCHAN_WORKER=""
@@ -144,18 +146,18 @@ pid_of() { [ "$1" = pushwire ] && echo "$PW_PID" || echo "$NCHAN_WORKER"; }
 
 for round in $(seq "$ROUNDS"); do
     echo "== round $round of $ROUNDS"
-    # Fresh servers each round, and the idle scenarios first, so that one
-    # server's memory is not measured on top of another scenario's.
-    start_servers
     order="pushwire nchan"
     [ $((round % 2)) = 0 ] && order="nchan pushwire"
+    # Idle memory on fresh servers, one transport each: memory freed by
+    # the connections of a previous run would be reused and hide the cost.
     for t in ws sse longpoll; do
+        start_servers
         for s in $order; do
             bench "idle-$t" "$s" "bytes_per_conn" -- idle --transport "$t" --connections "$IDLE" \
                 --pid "$(pid_of "$s")" --hold 2 --sub-url "$(url "$s" "$(sub_path "$s" "$t")")"
         done
+        stop_servers
     done
-    stop_servers
     start_servers
     for t in ws sse longpoll; do
         for s in $order; do

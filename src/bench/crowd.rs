@@ -62,6 +62,8 @@ pub struct Crowd {
     /// Poll requests due later: (when, entry). The interval is constant,
     /// so the queue stays in time order.
     waiting: VecDeque<(u64, usize)>,
+    /// The events of one turn: (token, readable, writable).
+    fired: Vec<(usize, bool, bool)>,
 }
 
 impl Crowd {
@@ -81,6 +83,7 @@ impl Crowd {
             finished: 0,
             failed: 0,
             waiting: VecDeque::new(),
+            fired: Vec::new(),
         })
     }
 
@@ -261,8 +264,8 @@ impl Crowd {
     }
 
     /// One turn of the loop: opens more connections, sends due polls,
-    /// waits up to `timeout` and handles what happened. Returns the tokens
-    /// at or above [`FIRST_FREE_TOKEN`] that had events.
+    /// waits up to `timeout` and handles what happened. The tokens at or
+    /// above [`FIRST_FREE_TOKEN`] that had events are pushed to `others`.
     pub fn turn(&mut self, timeout: Duration, others: &mut Vec<Token>) -> io::Result<()> {
         self.open_more();
         let now = self.clock.now();
@@ -282,25 +285,24 @@ impl Crowd {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
-        let ready: Vec<(usize, bool, bool)> = self
-            .events
-            .iter()
-            .map(|e| {
-                let closed = e.is_read_closed() || e.is_error();
-                (
-                    e.token().0,
-                    e.is_readable() || closed,
-                    e.is_writable() || e.is_error(),
-                )
-            })
-            .collect();
-        for (key, readable, writable) in ready {
+        let mut fired = std::mem::take(&mut self.fired);
+        fired.extend(self.events.iter().map(|e| {
+            let closed = e.is_read_closed() || e.is_error();
+            (
+                e.token().0,
+                e.is_readable() || closed,
+                e.is_writable() || e.is_error(),
+            )
+        }));
+        for &(key, readable, writable) in &fired {
             if key >= FIRST_FREE_TOKEN {
                 others.push(Token(key));
             } else {
                 self.on_event(key, readable, writable);
             }
         }
+        fired.clear();
+        self.fired = fired;
         Ok(())
     }
 }

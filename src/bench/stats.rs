@@ -54,18 +54,6 @@ impl Histogram {
         self.max = self.max.max(value);
     }
 
-    pub fn merge(&mut self, other: &Histogram) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-        self.total += other.total;
-        self.max = self.max.max(other.max);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.total
-    }
-
     pub fn max(&self) -> u64 {
         self.max
     }

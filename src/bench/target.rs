@@ -45,12 +45,6 @@ impl Template {
         })
     }
 
-    /// Whether the path asks for the last id seen (`{since}`), which is
-    /// how a pushwire poll or long-poll client moves on.
-    pub fn has_since(&self) -> bool {
-        self.path.contains("{since}")
-    }
-
     /// The request target with the placeholders filled in.
     pub fn path(&self, channel: &str, transport: &str, since: u64) -> String {
         self.path
@@ -69,7 +63,6 @@ mod tests {
         let t = Template::parse("http://127.0.0.1:8080/longpoll/{channel}?since={since}").unwrap();
         assert_eq!(t.addr.to_string(), "127.0.0.1:8080");
         assert_eq!(t.host, "127.0.0.1:8080");
-        assert!(t.has_since());
         assert_eq!(t.path("c", "x", 7), "/longpoll/c?since=7");
         let t = Template::parse("ws://127.0.0.1:9/").unwrap();
         assert_eq!(t.path("c", "ws", 0), "/");
