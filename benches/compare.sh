@@ -118,7 +118,7 @@ record() {
 bench() {
     local key=$1 server=$2 metrics=$3
     shift 4
-    echo "taskset -c 1 pushwire bench $*" >>"$commands"
+    { printf 'taskset -c 1 pushwire bench'; printf ' %q' "$@"; echo; } >>"$commands"
     local out
     out=$(timeout 300 taskset -c 1 "$PUSHWIRE" bench "$@" 2>>"$work/progress.log") || true
     local json human
@@ -162,11 +162,18 @@ for round in $(seq "$ROUNDS"); do
         stop_servers
     done
     start_servers
-    for t in ws sse longpoll; do
-        for s in $order; do
-            bench "fanout-$t" "$s" "msgs_per_s p50_us p99_us max_us" -- fanout --transport "$t" \
-                --subscribers "$SUBS" --messages "$MSGS" --size 64 --timeout 60 \
-                --sub-url "$(url "$s" "$(sub_path "$s" "$t")")" --pub-url "$(url "$s" "/pub/{channel}")"
+    # The same fan-out twice: one publish in flight (each message fanned
+    # out alone), then 16 pipelined (messages may share a write).
+    for inflight in 1 16; do
+        key=fanout
+        [ "$inflight" = 1 ] || key=fanout-p$inflight
+        for t in ws sse longpoll; do
+            for s in $order; do
+                bench "$key-$t" "$s" "msgs_per_s p50_us p99_us max_us client_cpu_s" -- fanout \
+                    --transport "$t" --subscribers "$SUBS" --messages "$MSGS" --size 64 \
+                    --inflight "$inflight" --timeout 60 \
+                    --sub-url "$(url "$s" "$(sub_path "$s" "$t")")" --pub-url "$(url "$s" "/pub/{channel}")"
+            done
         done
     done
     # Polling: a channel with 5 messages, wrk on keep-alive connections.
@@ -207,7 +214,7 @@ for round in $(seq "$ROUNDS"); do
                 fastwebsockets) u=ws://127.0.0.1:9002/echo ;;
             esac
             # shellcheck disable=SC2086
-            bench "$key" "$s" "msgs_per_s mb_per_s rtt_p50_us rtt_p99_us" -- echo --url "$u" \
+            bench "$key" "$s" "msgs_per_s mb_per_s rtt_p50_us rtt_p99_us client_cpu_s" -- echo --url "$u" \
                 --connections 100 $args --seconds "$ECHO_SECS" --warmup 1
         done
     done
@@ -252,8 +259,12 @@ table=$work/table.md
         echo "| $2 | $3 | $(fmt "$a") | $4 | $(fmt "$b") | $r | $5 $6 | $(verdict "$r" "$5" "$6") |"
     }
     for t in ws sse longpoll; do
-        row "fanout-$t" "fan-out $t, $SUBS subs, 64 B" msgs_per_s nchan ">=" 3
-        row "fanout-$t" "fan-out $t, $SUBS subs, 64 B" p99_us nchan "<=" 0.5
+        row "fanout-$t" "fan-out $t, $SUBS subs, 64 B, 1 publish in flight" msgs_per_s nchan ">=" 3
+        row "fanout-$t" "fan-out $t, $SUBS subs, 64 B, 1 publish in flight" p99_us nchan "<=" 0.5
+    done
+    for t in ws sse longpoll; do
+        row "fanout-p16-$t" "fan-out $t, $SUBS subs, 64 B, 16 publishes pipelined" msgs_per_s nchan ">=" 3
+        row "fanout-p16-$t" "fan-out $t, $SUBS subs, 64 B, 16 publishes pipelined" p99_us nchan "<=" 0.5
     done
     for t in ws sse longpoll; do
         row "idle-$t" "idle $t, $IDLE connections" bytes_per_conn nchan "<=" 0.25
@@ -268,12 +279,15 @@ table=$work/table.md
     echo
     echo "Fan-out latency (median of rounds, microseconds):"
     echo
-    echo "| transport | server | msg/s | p50 | p99 | max | lost | duplicated | out of order | errors |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for t in ws sse longpoll; do
-        for s in pushwire nchan; do
-            k="fanout-$t"
-            echo "| $t | $s | $(fmt "$(median "$k" "$s" msgs_per_s)") | $(fmt "$(median "$k" "$s" p50_us)") | $(fmt "$(median "$k" "$s" p99_us)") | $(fmt "$(median "$k" "$s" max_us)") | $(total "$k" "$s" lost) | $(total "$k" "$s" duplicated) | $(total "$k" "$s" out_of_order) | $(total "$k" "$s" errors) |"
+    echo "| transport | publishes in flight | server | msg/s | p50 | p99 | max | lost | duplicated | out of order | errors | load generator CPU s |"
+    echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for p in 1 16; do
+        for t in ws sse longpoll; do
+            for s in pushwire nchan; do
+                k="fanout-$t"
+                [ "$p" = 1 ] || k="fanout-p$p-$t"
+                echo "| $t | $p | $s | $(fmt "$(median "$k" "$s" msgs_per_s)") | $(fmt "$(median "$k" "$s" p50_us)") | $(fmt "$(median "$k" "$s" p99_us)") | $(fmt "$(median "$k" "$s" max_us)") | $(total "$k" "$s" lost) | $(total "$k" "$s" duplicated) | $(total "$k" "$s" out_of_order) | $(total "$k" "$s" errors) | $(fmt "$(median "$k" "$s" client_cpu_s)") |"
+            done
         done
     done
     echo
@@ -289,11 +303,11 @@ table=$work/table.md
     echo
     echo "Echo round trips (median of rounds, microseconds):"
     echo
-    echo "| scenario | server | msg/s | MB/s | rtt p50 | rtt p99 |"
-    echo "|---|---|---:|---:|---:|---:|"
+    echo "| scenario | server | msg/s | MB/s | rtt p50 | rtt p99 | load generator CPU s (of ~$((ECHO_SECS + 1)) s) |"
+    echo "|---|---|---:|---:|---:|---:|---:|"
     for k in echo-32-d16 echo-32-d1 echo-64k-bin; do
         for s in pushwire tungstenite fastwebsockets; do
-            echo "| $k | $s | $(fmt "$(median "$k" "$s" msgs_per_s)") | $(fmt "$(median "$k" "$s" mb_per_s)") | $(fmt "$(median "$k" "$s" rtt_p50_us)") | $(fmt "$(median "$k" "$s" rtt_p99_us)") |"
+            echo "| $k | $s | $(fmt "$(median "$k" "$s" msgs_per_s)") | $(fmt "$(median "$k" "$s" mb_per_s)") | $(fmt "$(median "$k" "$s" rtt_p50_us)") | $(fmt "$(median "$k" "$s" rtt_p99_us)") | $(fmt "$(median "$k" "$s" client_cpu_s)") |"
         done
     done
 } >"$table"
@@ -309,21 +323,21 @@ section=$work/section.md
     echo "<!-- compare:start (written by benches/compare.sh; edit the script, not this) -->"
     echo "## pushwire next to nginx + nchan"
     echo
-    echo "- Command: \`benches/compare.sh $ROUNDS\`${QUICK:+ (QUICK=$QUICK)}; medians of $ROUNDS rounds, the servers interleaved"
+    echo "- Command: \`benches/compare.sh $ROUNDS\`$([ "$QUICK" = 1 ] && echo " (QUICK=1)"); medians of $ROUNDS rounds, the servers interleaved (their order alternates by round)"
     echo "- Date: $(date -u +%Y-%m-%d)"
     echo "- Machine: $(nproc) cores ($cpu), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); shared with other developers' builds and fuzzers, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
     echo "- Servers on core 0 (\`taskset -c 0\`), the load generator (\`pushwire bench\`, wrk) on core 1"
     echo "- pushwire $("$PUSHWIRE" --version | cut -d' ' -f2) (release build) \`--max-connections $((fd_hard - 100))\`; $(nginx -v 2>&1 | sed 's/.*: //') with libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo '?'), one worker, \`benches/nchan.conf\`"
     echo "- Peers: \`benches/peers/tungstenite\` (tokio-tungstenite) and \`benches/peers/fastwebsockets\`, each on tokio's current-thread runtime"
     echo
-    echo "How to read it: fan-out publishes $MSGS messages of 64 bytes, one in flight (the next once the server answered), to $SUBS subscribers of one channel; msg/s counts deliveries from the first publish to the last delivery, latency runs from just before the POST to the subscriber's read, both in the one load-generator process. nchan answers a poll with one message (the oldest after If-Modified-Since), pushwire with all five; the loss/duplicate/order check runs on a sequence number in the payload for both. Idle memory is the growth of the server's VmRSS (for nchan, the worker's, shared memory it touched included) divided by the connections."
+    echo "How to read it: fan-out publishes $MSGS messages of 64 bytes to $SUBS subscribers of one channel, either one publish in flight (the next once the server answered: every message is fanned out alone, one write per subscriber) or 16 pipelined on the publisher's keep-alive connection (a server may then put several messages in one write); msg/s counts deliveries from the first publish to the last delivery, latency runs from just before the POST to the subscriber's read, both in the one load-generator process. nchan answers a poll with one message (the oldest after If-Modified-Since), pushwire with all five; the loss/duplicate/order check runs on a sequence number in the payload for both. Idle memory is the growth of the server's VmRSS (for nchan, the worker's, shared memory it touched included) divided by the connections."
     echo
     cat "$table"
     echo
     echo "<details><summary>Commands run (one round)</summary>"
     echo
     echo '```'
-    awk '!seen[$0]++' "$commands" | sed 's/bench-[0-9]*-[0-9]*//' | head -40
+    sed -E 's/--pid [0-9]+/--pid PID/; s/poll-[0-9]+-[0-9]+/CHANNEL/' "$commands" | awk '!seen[$0]++'
     echo '```'
     echo
     echo "</details>"

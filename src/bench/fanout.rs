@@ -4,8 +4,9 @@
 //!
 //! The run: open and subscribe everyone (a few hundred connects at a
 //! time), wait `--settle`, then publish. Without `--rate` the publisher
-//! keeps one message in flight, so the server's own pace of fanning out
-//! sets the rate (a closed loop: it measures capacity, not a chosen load).
+//! keeps `--inflight` messages unanswered (default 1), so the server's own
+//! pace of fanning out sets the rate (a closed loop: it measures capacity,
+//! not a chosen load).
 //! The run ends when every subscriber has the last message, or
 //! `--timeout` after the last publish.
 
@@ -26,6 +27,8 @@ pub struct FanoutPlan {
     pub size: usize,
     /// Messages per second, or as fast as answered.
     pub rate: Option<f64>,
+    /// Publishes sent and not yet answered, at most.
+    pub inflight: u64,
     pub settle: Duration,
     pub timeout: Duration,
     pub sources: Option<usize>,
@@ -98,18 +101,19 @@ pub fn run(plan: FanoutPlan) -> Result<(String, String, bool), String> {
     let mut end_by = u64::MAX;
     loop {
         let now = clock.now();
-        if publisher.sent < messages && publisher.idle() {
+        while publisher.sent < messages && publisher.can_send(plan.inflight) {
             let due = match (plan.rate, publisher.first_sent_at) {
                 (Some(rate), Some(first)) => first + (publisher.sent as f64 * 1e9 / rate) as u64,
                 _ => now,
             };
-            if now >= due {
-                publisher
-                    .send(&clock)
-                    .map_err(|e| format!("publisher: {e}"))?;
-                if publisher.sent == messages {
-                    end_by = clock.now() + plan.timeout.as_nanos() as u64;
-                }
+            if now < due {
+                break;
+            }
+            publisher
+                .send(&clock)
+                .map_err(|e| format!("publisher: {e}"))?;
+            if publisher.sent == messages {
+                end_by = clock.now() + plan.timeout.as_nanos() as u64;
             }
         }
         if crowd.all_finished() && publisher.sent == messages {
@@ -126,7 +130,7 @@ pub fn run(plan: FanoutPlan) -> Result<(String, String, bool), String> {
             tick
         };
         crowd.turn(wait, &mut others).map_err(|e| e.to_string())?;
-        if !others.is_empty() || !publisher.idle() {
+        if !others.is_empty() {
             others.clear();
             publisher.on_event(crowd.poll.registry(), &mut publisher_sources, &mut buf)?;
         }
@@ -160,6 +164,7 @@ pub fn run(plan: FanoutPlan) -> Result<(String, String, bool), String> {
         .int("subscribers", subscribers as u64)
         .int("messages", messages)
         .int("size", plan.size as u64)
+        .int("inflight", plan.inflight)
         .int("delivered", distinct)
         .num("seconds", secs)
         .num("msgs_per_s", rate)

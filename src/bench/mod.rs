@@ -51,7 +51,8 @@ Common options:
   --max-connecting N     connects in progress at once [default: 256]
 
 fanout:  --transport ws|sse|longpoll|poll  --subscribers S [100]  --messages M [100]
-         --rate R (msg/s; default: next message once the last is answered)
+         --rate R (msg/s; default: as fast as answered)
+         --inflight N (publishes pipelined before an answer) [1]
          --size B [64]  --interval SECS (poll) [0.5]  --settle SECS [0.5]  --timeout SECS [30]
 echo:    --connections C [100]  --size B [32]  --depth D [16]  --seconds T [5]
          --warmup SECS [1]  --binary
@@ -206,6 +207,7 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<(String, String, bool),
                 publish,
                 size: args.num("size", 64usize)?,
                 rate,
+                inflight: args.num("inflight", 1u64)?.max(1),
                 settle: args.secs("settle", 0.5)?,
                 timeout: args.secs("timeout", 30.0)?,
                 sources,

@@ -1,6 +1,7 @@
-//! The publisher: `POST` one stamped message at a time on a keep-alive
-//! connection, the next one when the answer (`202` from pushwire, `201` or
-//! `202` from nchan) has arrived, or on a fixed schedule with `--rate`.
+//! The publisher: `POST` stamped messages on a keep-alive connection, at
+//! most `--inflight` unanswered (pipelined; default 1: the next one when
+//! the answer, `202` from pushwire, `201` or `202` from nchan, arrived),
+//! and on a fixed schedule with `--rate`.
 
 use std::io;
 
@@ -57,9 +58,10 @@ impl Publisher {
         })
     }
 
-    /// Whether the last message was answered and the connection is up.
-    pub fn idle(&self) -> bool {
-        self.link.connected && self.sent == self.answered
+    /// Whether the connection is up and fewer than `inflight` messages
+    /// wait for their answer (HTTP/1.1 pipelining past one).
+    pub fn can_send(&self, inflight: u64) -> bool {
+        self.link.connected && self.sent - self.answered < inflight
     }
 
     /// Sends message number `self.sent`.
