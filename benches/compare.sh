@@ -43,9 +43,9 @@ fd_hard=$(ulimit -Hn)
 [ "$fd_hard" = unlimited ] && fd_hard=1048576
 ulimit -n "$fd_hard"
 if [ "$QUICK" = 1 ]; then
-    ROUNDS=1 SUBS=500 MSGS=20 IDLE=500 BIG=2000 ECHO_SECS=1 WRK_SECS=2
+    ROUNDS=1 SUBS=500 MSGS=20 IDLE=500 BIG=2000 ECHO_SECS=1 WRK_SECS=2 RATE=10 RATE_MSGS=10
 else
-    SUBS=10000 MSGS=50 IDLE=10000 BIG=100000 ECHO_SECS=5 WRK_SECS=5
+    SUBS=10000 MSGS=50 IDLE=10000 BIG=100000 ECHO_SECS=5 WRK_SECS=5 RATE=4 RATE_MSGS=20
 fi
 big_cap=$((fd_hard - 500))
 BIG_NOTE=""
@@ -162,16 +162,22 @@ for round in $(seq "$ROUNDS"); do
         stop_servers
     done
     start_servers
-    # The same fan-out twice: one publish in flight (each message fanned
-    # out alone), then 16 pipelined (messages may share a write).
-    for inflight in 1 16; do
-        key=fanout
-        [ "$inflight" = 1 ] || key=fanout-p$inflight
+    # The same fan-out three ways: one publish in flight (each message
+    # fanned out alone; the capacity of one message per loop turn), 16
+    # pipelined (messages may share a write), and paced at $RATE msg/s, well
+    # under both servers' capacity, so latency is the fan-out itself and
+    # not a queue behind the previous message.
+    for mode in 1 p16 r; do
+        case $mode in
+            1) key=fanout extra="--inflight 1 --messages $MSGS" ;;
+            p16) key=fanout-p16 extra="--inflight 16 --messages $MSGS" ;;
+            r) key=fanout-r extra="--rate $RATE --messages $RATE_MSGS" ;;
+        esac
         for t in ws sse longpoll; do
             for s in $order; do
+                # shellcheck disable=SC2086
                 bench "$key-$t" "$s" "msgs_per_s p50_us p99_us max_us client_cpu_s" -- fanout \
-                    --transport "$t" --subscribers "$SUBS" --messages "$MSGS" --size 64 \
-                    --inflight "$inflight" --timeout 60 \
+                    --transport "$t" --subscribers "$SUBS" --size 64 --timeout 60 $extra \
                     --sub-url "$(url "$s" "$(sub_path "$s" "$t")")" --pub-url "$(url "$s" "/pub/{channel}")"
             done
         done
@@ -267,6 +273,9 @@ table=$work/table.md
         row "fanout-p16-$t" "fan-out $t, $SUBS subs, 64 B, 16 publishes pipelined" p99_us nchan "<=" 0.5
     done
     for t in ws sse longpoll; do
+        row "fanout-r-$t" "fan-out $t, $SUBS subs, 64 B, paced at $RATE msg/s" p99_us nchan "<=" 0.5
+    done
+    for t in ws sse longpoll; do
         row "idle-$t" "idle $t, $IDLE connections" bytes_per_conn nchan "<=" 0.25
     done
     row poll-wrk "polling, wrk -c100, 5 messages in history" requests_per_s nchan ">=" 1.2
@@ -281,12 +290,15 @@ table=$work/table.md
     echo
     echo "| transport | publishes in flight | server | msg/s | p50 | p99 | max | lost | duplicated | out of order | errors | load generator CPU s |"
     echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    for p in 1 16; do
+    for p in 1 16 r; do
         for t in ws sse longpoll; do
             for s in pushwire nchan; do
-                k="fanout-$t"
-                [ "$p" = 1 ] || k="fanout-p$p-$t"
-                echo "| $t | $p | $s | $(fmt "$(median "$k" "$s" msgs_per_s)") | $(fmt "$(median "$k" "$s" p50_us)") | $(fmt "$(median "$k" "$s" p99_us)") | $(fmt "$(median "$k" "$s" max_us)") | $(total "$k" "$s" lost) | $(total "$k" "$s" duplicated) | $(total "$k" "$s" out_of_order) | $(total "$k" "$s" errors) | $(fmt "$(median "$k" "$s" client_cpu_s)") |"
+                case $p in
+                    1) k="fanout-$t" label=1 ;;
+                    16) k="fanout-p16-$t" label=16 ;;
+                    r) k="fanout-r-$t" label="paced, $RATE msg/s" ;;
+                esac
+                echo "| $t | $label | $s | $(fmt "$(median "$k" "$s" msgs_per_s)") | $(fmt "$(median "$k" "$s" p50_us)") | $(fmt "$(median "$k" "$s" p99_us)") | $(fmt "$(median "$k" "$s" max_us)") | $(total "$k" "$s" lost) | $(total "$k" "$s" duplicated) | $(total "$k" "$s" out_of_order) | $(total "$k" "$s" errors) | $(fmt "$(median "$k" "$s" client_cpu_s)") |"
             done
         done
     done
@@ -330,7 +342,7 @@ section=$work/section.md
     echo "- pushwire $("$PUSHWIRE" --version | cut -d' ' -f2) (release build) \`--max-connections $((fd_hard - 100))\`; $(nginx -v 2>&1 | sed 's/.*: //') with libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo '?'), one worker, \`benches/nchan.conf\`"
     echo "- Peers: \`benches/peers/tungstenite\` (tokio-tungstenite) and \`benches/peers/fastwebsockets\`, each on tokio's current-thread runtime"
     echo
-    echo "How to read it: fan-out publishes $MSGS messages of 64 bytes to $SUBS subscribers of one channel, either one publish in flight (the next once the server answered: every message is fanned out alone, one write per subscriber) or 16 pipelined on the publisher's keep-alive connection (a server may then put several messages in one write); msg/s counts deliveries from the first publish to the last delivery, latency runs from just before the POST to the subscriber's read, both in the one load-generator process. nchan answers a poll with one message (the oldest after If-Modified-Since), pushwire with all five; the loss/duplicate/order check runs on a sequence number in the payload for both. Idle memory is the growth of the server's VmRSS (for nchan, the worker's, shared memory it touched included) divided by the connections."
+    echo "How to read it: fan-out publishes $MSGS messages of 64 bytes to $SUBS subscribers of one channel, either one publish in flight (the next once the server answered: every message is fanned out alone, one write per subscriber) or 16 pipelined on the publisher's keep-alive connection (a server may then put several messages in one write), or $RATE_MSGS messages paced at $RATE per second (open loop, well under both servers' capacity: latency is then the fan-out alone, not a wait behind the previous message's fan-out); msg/s counts deliveries from the first publish to the last delivery, latency runs from just before the POST to the subscriber's read, both in the one load-generator process. nchan answers a poll with one message (the oldest after If-Modified-Since), pushwire with all five; the loss/duplicate/order check runs on a sequence number in the payload for both. Idle memory is the growth of the server's VmRSS (for nchan, the worker's, shared memory it touched included) divided by the connections."
     echo
     cat "$table"
     echo

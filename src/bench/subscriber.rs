@@ -130,7 +130,7 @@ impl Rng {
         Rng(seed | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -140,13 +140,13 @@ impl Rng {
     }
 
     pub fn mask(&mut self) -> [u8; 4] {
-        (self.next() as u32).to_le_bytes()
+        (self.next_u64() as u32).to_le_bytes()
     }
 
     pub fn ws_key(&mut self) -> String {
         let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&self.next().to_le_bytes());
-        bytes[8..].copy_from_slice(&self.next().to_le_bytes());
+        bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes());
         base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 }
