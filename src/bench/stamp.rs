@@ -90,6 +90,7 @@ pub fn read_stamp(data: &[u8]) -> Option<(u64, u64)> {
 /// What one subscriber received, checked against the sequence numbers.
 #[derive(Debug, Clone, Default)]
 pub struct SeqTracker {
+    messages: u64,
     seen: Vec<u64>,
     distinct: u64,
     highest: Option<u64>,
@@ -102,6 +103,7 @@ impl SeqTracker {
     /// A tracker for sequence numbers `0..messages`.
     pub fn new(messages: u64) -> SeqTracker {
         SeqTracker {
+            messages,
             seen: vec![0; usize::try_from(messages.div_ceil(64)).unwrap_or(0)],
             ..SeqTracker::default()
         }
@@ -110,7 +112,9 @@ impl SeqTracker {
     /// Records one received message; a sequence number out of range counts
     /// as corrupt.
     pub fn record(&mut self, seq: u64) {
-        let word = usize::try_from(seq / 64).ok();
+        let word = usize::try_from(seq / 64)
+            .ok()
+            .filter(|_| seq < self.messages);
         let Some(slot) = word.and_then(|w| self.seen.get_mut(w)) else {
             self.corrupt += 1;
             return;
