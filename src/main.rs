@@ -1,7 +1,10 @@
-//! The `pushwire` command: parse flags, bind, print how to try it, run.
+//! The `pushwire` command: parse flags, bind, print how to try it, run;
+//! or `pushwire sub` / `pushwire pub`, the terminal clients; or
+//! `pushwire bench`, the load generator.
 
 mod bench;
 mod cli;
+mod client;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,8 +13,11 @@ use pushwire::server::sys;
 use pushwire::Server;
 
 fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("bench") {
-        return bench::main(std::env::args().skip(2));
+    match std::env::args().nth(1).as_deref() {
+        Some("sub") => return client::sub_main(std::env::args().skip(2)),
+        Some("pub") => return client::pub_main(std::env::args().skip(2)),
+        Some("bench") => return bench::main(std::env::args().skip(2)),
+        _ => {}
     }
     let config = match cli::parse(std::env::args().skip(1)) {
         Ok(cli::Command::Serve(config)) => config,
@@ -57,7 +63,8 @@ fn main() -> ExitCode {
          publish:  curl -d 'hello' http://{addr}/pub/demo\n  \
          poll:     curl 'http://{addr}/poll/demo?since=0'\n  \
          info:     curl http://{addr}/pub/demo\n  \
-         index:    curl http://{addr}/\n",
+         demo:     open http://{addr}/ in a browser\n  \
+         help:     curl http://{addr}/help\n",
         version = env!("CARGO_PKG_VERSION")
     );
     let hub = server.hub();

@@ -258,6 +258,7 @@ fn publish_token_is_required_when_set() {
     let server = TestServer::start(&["--publish-token", "s3cret"]);
     let refused = server.post("/pub/t", "x");
     assert_eq!(refused.status, 401);
+    assert_eq!(refused.header("www-authenticate"), Some("Bearer"));
     let wrong = server.exchange(b"POST /pub/t HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer nope\r\nContent-Length: 1\r\n\r\nx");
     assert_eq!(wrong.status, 401);
     let ok = server.exchange(b"POST /pub/t HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cret\r\nContent-Length: 1\r\n\r\nx");
@@ -330,4 +331,37 @@ fn curl_publishes_and_polls() {
     assert_eq!(ids(&batch), [1, 2, 3]);
     assert_eq!(batch["messages"][1]["data"].as_str().unwrap().len(), 3000);
     assert_eq!(batch["messages"][2]["data"], "chunky");
+}
+
+#[test]
+fn the_demo_page_and_the_endpoint_index_are_served() {
+    let server = TestServer::start(&[]);
+    let demo = server.get("/");
+    assert_eq!(
+        demo.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = demo.text();
+    for needle in [
+        "new EventSource(",
+        "new WebSocket(",
+        "/longpoll/",
+        "/poll/",
+        "id=\"publish\"",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    // Self-contained: no external scripts, styles or images.
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
+    let help = server.get("/help").text();
+    for endpoint in [
+        "/pub/{channel}",
+        "/poll/{channel}",
+        "/longpoll/{channel}",
+        "/sse/{channel}",
+        "/ws/{channel}",
+        "/echo",
+    ] {
+        assert!(help.contains(endpoint), "{endpoint} missing from /help");
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! | method | path              | answer                                   |
 //! |--------|-------------------|------------------------------------------|
-//! | GET    | `/`               | plain-text index of the endpoints        |
+//! | GET    | `/`               | the demo page (HTML)                     |
+//! | GET    | `/help`           | plain-text index of the endpoints        |
 //! | POST   | `/pub/{channel}`  | `202 {"id":N}`                           |
 //! | GET    | `/pub/{channel}`  | channel info, `404` if unknown           |
 //! | GET    | `/poll/{channel}` | `{"last_id":N,"messages":[...]}` at once |
@@ -19,11 +20,16 @@ use crate::http::{parse_head, BodyFraming, HttpError, Method, RequestHead};
 use crate::json;
 
 use super::conn::{BodyReader, BodyUse, PendingBody, Reply, State};
-use super::{query, Engine, OUTPUT_HIGH_WATER};
+use super::{query, Engine, PublishError, OUTPUT_HIGH_WATER};
 
-/// The plain-text index served at `/`.
+/// The demo page served at `/`: the four techniques side by side on one
+/// channel, one self-contained file (no external assets, no build step).
+const DEMO: &str = include_str!("demo.html");
+
+/// The plain-text index served at `/help`.
 const INDEX: &str = "pushwire: four ways to push data to a client\n\
 \n\
+GET  /                               the demo page: all four side by side\n\
 POST /pub/{channel}                  publish the body; answers {\"id\":N}\n\
 GET  /pub/{channel}                  channel info\n\
 GET  /poll/{channel}?since=ID        Ajax polling: answers at once\n\
@@ -68,6 +74,7 @@ impl Reply {
 
 /// The routes, with their channel names.
 enum Route<'a> {
+    Demo,
     Index,
     Publish(&'a str),
     Poll(&'a str),
@@ -80,11 +87,16 @@ enum Route<'a> {
 
 fn route(path: &str) -> Route<'_> {
     match path {
-        "/" => return Route::Index,
+        "/" => return Route::Demo,
+        "/help" => return Route::Index,
         "/echo" => return Route::Echo,
         _ => {}
     }
-    let Some((prefix, channel)) = path.get(1..).and_then(|p| p.split_once('/')) else {
+    // `/prefix/channel`, split at the second slash (ASCII, so byte-wise).
+    let Some(slash) = path.bytes().skip(1).position(|b| b == b'/').map(|i| i + 1) else {
+        return Route::NotFound;
+    };
+    let (Some(prefix), Some(channel)) = (path.get(1..slash), path.get(slash + 1..)) else {
         return Route::NotFound;
     };
     match prefix {
@@ -142,21 +154,25 @@ impl Engine {
     }
 
     fn read_head(&mut self, id: ConnId, input: &[u8], now: Instant) -> Progress {
-        if let Some(conn) = self.conns.get_mut(id) {
-            if matches!(conn.state, State::Idle) {
-                // The header timeout counts from the first byte of the
-                // request, so a client dribbling bytes cannot extend it.
-                conn.state = State::Head;
-                self.set_timer(id, now + self.config.header_timeout);
-            }
-        }
         let limits = HeadLimits {
             max_header_bytes: self.config.max_header_bytes,
             max_uri_bytes: self.config.max_uri_bytes,
         };
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         match parse_head(input, &mut headers, limits) {
-            Ok(None) => Progress::Stop(0),
+            Ok(None) => {
+                // Only a head that did not arrive whole needs a deadline
+                // (a complete one is answered in this same pass). It counts
+                // from the first byte of the request, so a client dribbling
+                // bytes cannot extend it.
+                if let Some(conn) = self.conns.get_mut(id) {
+                    if matches!(conn.state, State::Idle) {
+                        conn.state = State::Head;
+                        self.set_timer(id, now + self.config.header_timeout);
+                    }
+                }
+                Progress::Stop(0)
+            }
             Err(e) => {
                 self.fail(id, e.status(), &e.to_string(), now);
                 Progress::Stop(input.len())
@@ -241,6 +257,18 @@ impl Engine {
             }
             Route::WebSocket(channel) => self.upgrade(id, head, Some(channel), now),
             Route::Echo => self.upgrade(id, head, None, now),
+            Route::Demo if matches!(head.method, Method::Get | Method::Head) => {
+                self.respond(
+                    id,
+                    reply,
+                    200,
+                    "text/html; charset=utf-8",
+                    &[],
+                    DEMO.as_bytes(),
+                    now,
+                );
+                self.expect_body(id, head, reply, BodyUse::Discard, now);
+            }
             Route::Index if matches!(head.method, Method::Get | Method::Head) => {
                 self.respond(
                     id,
@@ -254,7 +282,7 @@ impl Engine {
                 self.expect_body(id, head, reply, BodyUse::Discard, now);
             }
             Route::Publish(_) => self.method_not_allowed(id, head, reply, ALLOW_PUB, now),
-            Route::Poll(_) | Route::LongPoll(_) | Route::Sse(_) | Route::Index => {
+            Route::Poll(_) | Route::LongPoll(_) | Route::Sse(_) | Route::Index | Route::Demo => {
                 self.method_not_allowed(id, head, reply, ALLOW_GET, now)
             }
             Route::NotFound => {
@@ -412,11 +440,15 @@ impl Engine {
                 body.clear();
                 json::write_published(&mut body, message_id);
                 let extra: &[(&str, &[u8])] = match cors {
+                    Some(b"*") => &[("Access-Control-Allow-Origin", b"*")],
                     Some(origin) => &[("Access-Control-Allow-Origin", origin), ("Vary", b"Origin")],
                     None => &[],
                 };
                 self.respond(id, reply, 202, "application/json", extra, &body, now);
                 self.scratch = body;
+            }
+            Err(e @ PublishError::TooManyChannels) => {
+                self.respond_text(id, reply, 503, &e.to_string(), now)
             }
             Err(e) => self.respond_text(id, reply, 400, &e.to_string(), now),
         }

@@ -16,7 +16,10 @@
 //! Channel messages reach a `/ws/` subscriber as one text frame each: the
 //! data, or with the `pushwire.json` subprotocol the JSON envelope
 //! `{"id":N,"data":"..."}`, so that a client can resume with `?since=N`.
-//! Both frames are encoded once per message and shared.
+//! Both frames are encoded once per message and shared. When `?since=`
+//! is older than history, a `pushwire.json` client first gets
+//! `{"gap":true,"since":N,"oldest":M}` (messages N+1 to M-1 are lost); a
+//! plain client, whose frames carry no ids, cannot resume exactly anyway.
 //!
 //! **Keep-alive**: a connection that has been silent for `--ping-interval`
 //! is pinged; if nothing at all (a pong or any other frame) arrives within
@@ -39,7 +42,7 @@ use crate::http::{Method, RequestHead};
 use crate::ws::{self, close, HandshakeRequest, MessageReader, Opcode, Role, WsEvent};
 
 use super::conn::{flag, State};
-use super::{query, Engine, TICK};
+use super::{query, Engine, TICK, TOO_MANY_CHANNELS};
 
 /// The subprotocol of `/ws/`: frames carry `{"id":N,"data":"..."}`.
 pub const JSON_PROTOCOL: &str = "pushwire.json";
@@ -53,13 +56,14 @@ pub(crate) enum Mode {
     Channel { json: bool },
 }
 
-/// A WebSocket connection's state.
+/// A WebSocket connection's state: 32 bytes while idle. The frame reader
+/// (128 bytes, plus any partial message) exists only while a frame or a
+/// fragmented message is in progress; between messages it is dropped, so
+/// ten thousand idle subscribers do not each carry one.
 #[derive(Debug)]
 pub(crate) struct WsConn {
-    pub reader: MessageReader,
+    pub reader: Option<Box<MessageReader>>,
     pub mode: Mode,
-    /// The channel name, to publish client text frames.
-    pub channel: Option<Box<str>>,
     /// When a frame last arrived.
     pub last_heard: Instant,
     /// A ping went out and nothing came back yet.
@@ -115,30 +119,41 @@ impl Engine {
             Err(reason) => return self.fail(id, 400, reason, now),
         };
         let json = accepted.protocol == Some(JSON_PROTOCOL);
+        let channel_id = match channel.map(|name| self.broker.find_or_create(name)) {
+            Some(Err(_)) => return self.fail(id, 503, TOO_MANY_CHANNELS, now),
+            Some(Ok(channel_id)) => Some(channel_id),
+            None => None,
+        };
         let mode = match channel {
             Some(_) => Mode::Channel { json },
             None => Mode::Echo,
         };
-        let max_message = self.config.max_message_bytes;
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
         conn.out
             .write_with(|out| ws::write_response(out, &accepted));
-        if let Some(name) = channel {
+        if let (Some(name), Some(channel_id)) = (channel, channel_id) {
             // `?since=` replays what the client missed, from history.
-            let channel_id = self.broker.find_or_create(name);
             if let Some(since) = since {
-                for message in self.broker.backlog(name, since).iter() {
+                let backlog = self.broker.backlog(name, since);
+                if backlog.gap && json {
+                    // Some messages after `since` left history: say so
+                    // (as poll's "gap":true and SSE's `event: gap` do).
+                    let oldest = backlog.iter().next().map_or(backlog.last_id + 1, |m| m.id);
+                    let gap = format!("{{\"gap\":true,\"since\":{since},\"oldest\":{oldest}}}");
+                    conn.out
+                        .write_with(|out| ws::write_frame(out, Opcode::Text, gap.as_bytes(), None));
+                }
+                for message in backlog.iter() {
                     conn.out.push_shared(Rc::clone(message.ws_frame(json)));
                 }
             }
             conn.subscription = self.broker.subscribe(channel_id, Transport::Ws, id);
         }
         conn.state = State::WebSocket(Box::new(WsConn {
-            reader: MessageReader::new(Role::Server, max_message),
+            reader: None,
             mode,
-            channel: channel.map(Into::into),
             last_heard: now,
             ping_sent: false,
         }));
@@ -150,6 +165,7 @@ impl Engine {
     /// Frames from the client. Returns the bytes consumed; stops early (to
     /// be resumed) when the answers queued so far are too large.
     pub(super) fn read_frames(&mut self, id: ConnId, input: &[u8], now: Instant) -> (usize, bool) {
+        let max_message = self.config.max_message_bytes;
         let mut used = 0;
         loop {
             let Some(conn) = self.conns.get_mut(id) else {
@@ -164,7 +180,10 @@ impl Engine {
                 return (used, false);
             }
             let rest = input.get(used..).unwrap_or(&[]);
-            let (n, event) = match wsc.reader.read(rest) {
+            let reader = wsc
+                .reader
+                .get_or_insert_with(|| Box::new(MessageReader::new(Role::Server, max_message)));
+            let (n, event) = match reader.read(rest) {
                 Ok(step) => step,
                 Err(e) => {
                     self.close_ws(id, e.close_code(), &e.to_string(), now);
@@ -177,6 +196,10 @@ impl Engine {
                 wsc.ping_sent = false;
             }
             let Some(event) = event else {
+                // All input taken: between messages, the reader goes.
+                if wsc.reader.as_ref().is_some_and(|r| r.is_idle()) {
+                    wsc.reader = None;
+                }
                 return (used, true);
             };
             let mode = wsc.mode;
@@ -186,10 +209,11 @@ impl Engine {
                         ws::write_frame(out, Opcode::Text, text.as_bytes(), None)
                     }),
                     Mode::Channel { .. } => {
-                        let channel = wsc.channel.clone().unwrap_or_default();
                         // The sender is a subscriber too: it gets its own
                         // message back, with the id it was given.
-                        let _ = self.publish(&channel, &text, now);
+                        if let Some(sub) = conn.subscription {
+                            self.publish_in(sub.channel, &text, now);
+                        }
                     }
                 },
                 WsEvent::Binary(data) => match mode {

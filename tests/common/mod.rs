@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod events;
+pub mod tools;
 pub mod wsclient;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
