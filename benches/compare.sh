@@ -34,6 +34,8 @@ command -v wrk >/dev/null || die "wrk not found: apt-get install -y wrk"
 command -v taskset >/dev/null || die "taskset not found (util-linux)"
 command -v curl >/dev/null || die "curl not found"
 [ -x "$PUSHWIRE" ] || die "$PUSHWIRE not found: cargo build --release"
+[ -z "$(find src Cargo.toml -newer "$PUSHWIRE" -print -quit)" ] ||
+    die "$PUSHWIRE is older than the sources: cargo build --release"
 [ -x "$PEER_TUNG" ] || die "$PEER_TUNG not found: (cd benches/peers/tungstenite && cargo build --release)"
 [ -x "$PEER_FAST" ] || die "$PEER_FAST not found: (cd benches/peers/fastwebsockets && cargo build --release)"
 [ "$(nproc)" -ge 2 ] || die "needs 2 cores (server on core 0, load on core 1)"
