@@ -1,0 +1,275 @@
+//! `pushwire bench`: a load generator for pushwire, nginx + nchan, or any
+//! server that speaks the same transports, built on the crate's own sans-IO
+//! codecs in the client role and one `mio::Poll` (one thread).
+//!
+//! Each scenario prints progress on stderr, then one JSON line and one
+//! human line on stdout; the exit status is 1 when a message was lost,
+//! duplicated, reordered or corrupted, or a connection failed.
+
+mod crowd;
+mod echo;
+mod fanout;
+mod idle;
+mod link;
+mod net;
+mod publisher;
+mod response;
+mod stamp;
+mod stats;
+mod subscriber;
+mod target;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crowd::CrowdPlan;
+use subscriber::{Format, Transport};
+use target::Template;
+
+pub const USAGE: &str = "\
+Usage: pushwire bench SCENARIO [OPTIONS]
+
+Scenarios:
+  fanout   S subscribers, one publisher, M stamped messages: delivered msg/s,
+           latency p50/p99/max, lost / duplicated / out-of-order (must be 0)
+  echo     WebSocket echo: C connections, D messages in flight each
+  idle     hold N idle subscribers; the server's resident memory per connection
+
+Common options:
+  --server HOST:PORT     pushwire to drive with its default paths [default: 127.0.0.1:8080]
+  --sub-url URL          subscriber URL template; {channel}, {transport} and {since}
+                         (the last id of a pushwire poll answer) are filled in
+                         [default: http://SERVER/{transport}/{channel}?since=0, longpoll and
+                         poll: ...?since={since}]
+  --pub-url URL          publisher URL template [default: http://SERVER/pub/{channel}]
+  --url URL              echo endpoint [default: ws://SERVER/echo]
+  --channel NAME         channel name [default: bench-PID-NANOS, fresh each run]
+  --format F             poll bodies: auto (JSON if Content-Type says so), json, raw [default: auto]
+  --sources N            bind client sockets to 127.0.0.2 .. 127.0.0.(N+1); 0 = kernel's choice
+                         [default: one per 16,000 connections]
+  --max-connecting N     connects in progress at once [default: 256]
+
+fanout:  --transport ws|sse|longpoll|poll  --subscribers S [100]  --messages M [100]
+         --rate R (msg/s; default: as fast as answered)
+         --inflight N (publishes pipelined before an answer) [1]
+         --size B [64]  --interval SECS (poll) [0.5]  --settle SECS [0.5]  --timeout SECS [30]
+echo:    --connections C [100]  --size B [32]  --depth D [16]  --seconds T [5]
+         --warmup SECS [1]  --binary
+idle:    --transport T  --connections N [1000]  --pid P (the server)  --hold SECS [2]
+";
+
+struct Args {
+    scenario: String,
+    flags: Vec<(String, Option<String>)>,
+}
+
+impl Args {
+    fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+        let mut args = args.into_iter().peekable();
+        let scenario = args.next().ok_or("which scenario? fanout, echo or idle")?;
+        let mut flags = Vec::new();
+        while let Some(arg) = args.next() {
+            let Some(name) = arg.strip_prefix("--") else {
+                return Err(format!("unexpected argument '{arg}'"));
+            };
+            if let Some((name, value)) = name.split_once('=') {
+                flags.push((name.to_owned(), Some(value.to_owned())));
+            } else if name == "binary" || name == "help" {
+                flags.push((name.to_owned(), None));
+            } else {
+                let value = args
+                    .next()
+                    .ok_or_else(|| format!("--{name} needs a value"))?;
+                flags.push((name.to_owned(), Some(value)));
+            }
+        }
+        Ok(Args { scenario, flags })
+    }
+
+    fn take(&mut self, name: &str) -> Option<String> {
+        let i = self.flags.iter().position(|(n, _)| n == name)?;
+        self.flags.remove(i).1.or(Some(String::new()))
+    }
+
+    fn num<T: std::str::FromStr>(&mut self, name: &str, default: T) -> Result<T, String> {
+        match self.take(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("--{name}: '{v}' is not a number")),
+        }
+    }
+
+    fn secs(&mut self, name: &str, default: f64) -> Result<Duration, String> {
+        let v: f64 = self.num(name, default)?;
+        if !v.is_finite() || !(0.0..=86_400.0).contains(&v) {
+            return Err(format!("--{name}: {v} is not between 0 and 86400 seconds"));
+        }
+        Ok(Duration::from_secs_f64(v))
+    }
+
+    fn finish(self) -> Result<(), String> {
+        match self.flags.first() {
+            Some((name, _)) => Err(format!("unknown option --{name} for '{}'", self.scenario)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// CPU seconds this process used (user + system), from /proc/self/stat.
+pub fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the ")" that ends the command name; utime and stime are
+    // fields 14 and 15 of the whole line, in clock ticks (100 per second).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn crowd_plan(
+    args: &mut Args,
+    server: &str,
+    subscribers_flag: &str,
+    messages: u64,
+) -> Result<CrowdPlan, String> {
+    let transport = Transport::parse(&args.take("transport").unwrap_or_else(|| "ws".into()))?;
+    let sub_url = args
+        .take("sub-url")
+        .unwrap_or_else(|| format!("http://{server}{}", transport.default_path()));
+    let channel = args.take("channel").unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!("bench-{}-{nanos}", std::process::id())
+    });
+    let format = match args.take("format").as_deref() {
+        None | Some("auto") => Format::Auto,
+        Some("json") => Format::Json,
+        Some("raw") => Format::Raw,
+        Some(other) => return Err(format!("--format: '{other}' is not auto, json or raw")),
+    };
+    Ok(CrowdPlan {
+        transport,
+        target: Template::parse(&sub_url)?,
+        channel,
+        format,
+        subscribers: args.num(subscribers_flag, if messages == 0 { 1000 } else { 100 })?,
+        messages,
+        interval: args.secs("interval", 0.5)?,
+        max_connecting: args.num("max-connecting", 256usize)?.max(1),
+    })
+}
+
+fn run(args: impl IntoIterator<Item = String>) -> Result<(String, String, bool), String> {
+    let mut args = Args::parse(args)?;
+    if args.scenario == "--help" || args.scenario == "-h" || args.take("help").is_some() {
+        print!("{USAGE}");
+        std::process::exit(0);
+    }
+    let server = args
+        .take("server")
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let sources = args
+        .take("sources")
+        .map(|v| v.parse::<usize>())
+        .transpose()
+        .map_err(|_| "--sources: not a number")?;
+    let result = match args.scenario.clone().as_str() {
+        "fanout" => {
+            let messages: u64 = args.num("messages", 100)?;
+            if messages == 0 {
+                return Err("--messages must be at least 1".into());
+            }
+            let crowd = crowd_plan(&mut args, &server, "subscribers", messages)?;
+            let publish = Template::parse(
+                &args
+                    .take("pub-url")
+                    .unwrap_or_else(|| format!("http://{server}/pub/{{channel}}")),
+            )?;
+            let rate = match args.num("rate", 0.0f64)? {
+                r if r > 0.0 => Some(r),
+                _ => None,
+            };
+            let plan = fanout::FanoutPlan {
+                crowd,
+                publish,
+                size: args.num("size", 64usize)?,
+                rate,
+                inflight: args.num("inflight", 1u64)?.max(1),
+                settle: args.secs("settle", 0.5)?,
+                timeout: args.secs("timeout", 30.0)?,
+                sources,
+            };
+            args.finish()?;
+            fanout::run(plan)
+        }
+        "echo" => {
+            let plan = echo::EchoPlan {
+                target: Template::parse(
+                    &args
+                        .take("url")
+                        .unwrap_or_else(|| format!("ws://{server}/echo")),
+                )?,
+                connections: args.num("connections", 100usize)?.max(1),
+                size: args.num("size", 32usize)?,
+                depth: args.num("depth", 16usize)?.max(1),
+                seconds: args.secs("seconds", 5.0)?.max(Duration::from_millis(100)),
+                warmup: args.secs("warmup", 1.0)?,
+                binary: args.take("binary").is_some(),
+                sources,
+                max_connecting: args.num("max-connecting", 256usize)?.max(1),
+            };
+            args.finish()?;
+            echo::run(plan)
+        }
+        "idle" => {
+            let pid = args
+                .take("pid")
+                .ok_or("idle needs --pid (the server's process id)")?;
+            let pid = pid
+                .parse()
+                .map_err(|_| format!("--pid: '{pid}' is not a process id"))?;
+            let crowd = crowd_plan(&mut args, &server, "connections", 0)?;
+            let plan = idle::IdlePlan {
+                crowd,
+                pid,
+                hold: args.secs("hold", 2.0)?,
+                sources,
+            };
+            args.finish()?;
+            idle::run(plan)
+        }
+        other => return Err(format!("unknown scenario '{other}': fanout, echo or idle")),
+    };
+    result
+}
+
+/// `pushwire bench ARGS...` (the arguments after `bench`).
+pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
+    match run(args) {
+        Ok((json, human, clean)) => {
+            let _ = writeln!(std::io::stdout(), "{json}\n{human}");
+            if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("pushwire bench: {e}\nTry 'pushwire bench --help'.");
+            ExitCode::from(2)
+        }
+    }
+}

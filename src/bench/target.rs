@@ -1,0 +1,71 @@
+//! URL templates: `http://127.0.0.1:8080/sse/{channel}?since={since}`.
+//!
+//! A template names the server and a path in which `{channel}`,
+//! `{transport}` and `{since}` are filled in per request, so one client
+//! drives pushwire's paths and nchan's locations alike. `ws://` is accepted
+//! as a synonym of `http://` (the upgrade is what makes it a WebSocket).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// A server address and a path template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// The `Host` header value, as written in the URL.
+    pub host: String,
+    path: String,
+}
+
+impl Template {
+    /// Parses `http://HOST:PORT/PATH` (or `ws://`).
+    pub fn parse(url: &str) -> Result<Template, String> {
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("ws://"))
+            .ok_or_else(|| format!("'{url}': expected http://HOST:PORT/PATH"))?;
+        let (host, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, "/"),
+        };
+        let with_port = if host.contains(':') {
+            host.to_owned()
+        } else {
+            format!("{host}:80")
+        };
+        let addr = with_port
+            .to_socket_addrs()
+            .map_err(|e| format!("'{url}': {e}"))?
+            .find(SocketAddr::is_ipv4)
+            .ok_or_else(|| format!("'{url}': no IPv4 address"))?;
+        Ok(Template {
+            addr,
+            host: host.to_owned(),
+            path: path.to_owned(),
+        })
+    }
+
+    /// The request target with the placeholders filled in.
+    pub fn path(&self, channel: &str, transport: &str, since: u64) -> String {
+        self.path
+            .replace("{channel}", channel)
+            .replace("{transport}", transport)
+            .replace("{since}", &since.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_fill_placeholders() {
+        let t = Template::parse("http://127.0.0.1:8080/longpoll/{channel}?since={since}").unwrap();
+        assert_eq!(t.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(t.host, "127.0.0.1:8080");
+        assert_eq!(t.path("c", "x", 7), "/longpoll/c?since=7");
+        let t = Template::parse("ws://127.0.0.1:9/").unwrap();
+        assert_eq!(t.path("c", "ws", 0), "/");
+        assert!(Template::parse("https://x/").is_err());
+    }
+}
