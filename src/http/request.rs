@@ -201,20 +201,28 @@ pub fn parse_head<'h, 'b>(
     headers: &'h mut [Header<'b>],
     limits: HeadLimits,
 ) -> Result<Option<RequestHead<'h, 'b>>, HttpError> {
+    // The answer must not depend on how much of the input has arrived, so
+    // each refusal is decided by the shortest prefix that proves it: a
+    // limit is checked on the bytes up to the limit only, and a malformed
+    // byte before that point wins over the limit.
+    //
     // A request line longer than any allowed target can be refused with
     // 414 before it ends: "GET " + target + " HTTP/1.1\r\n" is at most 32
     // bytes more than the target for the methods we route.
     let line_budget = limits.max_uri_bytes.saturating_add(32);
-    if !buf
-        .iter()
-        .take(line_budget.saturating_add(1))
-        .any(|&b| b == b'\n')
-        && buf.len() > line_budget
-    {
-        return Err(HttpError::UriTooLong);
+    let line_window = buf.get(..=line_budget).unwrap_or(buf);
+    if buf.len() > line_budget && !line_window.contains(&b'\n') {
+        let mut req = httparse::Request::new(headers);
+        return Err(match req.parse(line_window) {
+            Err(e) => HttpError::Malformed(httparse_reason(e)),
+            Ok(_) => HttpError::UriTooLong,
+        });
     }
+    // Likewise the head is parsed from its first `max_header_bytes` only:
+    // if it has not ended by then, it is too large (431), whatever follows.
+    let window = buf.get(..limits.max_header_bytes).unwrap_or(buf);
     let mut req = httparse::Request::new(headers);
-    let head_len = match req.parse(buf) {
+    let head_len = match req.parse(window) {
         Ok(Status::Complete(n)) => n,
         Ok(Status::Partial) => {
             return if buf.len() >= limits.max_header_bytes {
@@ -226,9 +234,6 @@ pub fn parse_head<'h, 'b>(
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeaderTooLarge),
         Err(e) => return Err(HttpError::Malformed(httparse_reason(e))),
     };
-    if head_len > limits.max_header_bytes {
-        return Err(HttpError::HeaderTooLarge);
-    }
     let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version)
     else {
         return Err(HttpError::Malformed("incomplete request line"));
@@ -505,6 +510,44 @@ mod tests {
         let many: String = (0..70).map(|i| format!("X-{i}: v\r\n")).collect();
         let many = format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n");
         assert_eq!(parse(many.as_bytes()), Err(HttpError::HeaderTooLarge));
+    }
+
+    /// Every prefix of `buf` must answer "need more" or exactly what the
+    /// whole of `buf` answers.
+    fn assert_same_answer_for_every_prefix(buf: &[u8], ends: std::ops::Range<usize>) {
+        let whole = parse(buf);
+        for end in ends {
+            let prefix = parse(&buf[..end]);
+            assert!(
+                prefix == Ok(None) || prefix == whole,
+                "prefix of {end} bytes: {prefix:?}, whole: {whole:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_request_line_is_400_however_much_of_it_has_arrived() {
+        // Found by the http_request fuzz target: a bad byte early in a
+        // request line longer than the 414 budget was 400 when it arrived
+        // in pieces but 414 when it arrived whole.
+        let mut buf = b"G\x01T /".to_vec();
+        buf.extend_from_slice(&[b'a'; 4200]);
+        assert_eq!(
+            parse(&buf),
+            Err(HttpError::Malformed("invalid method or target"))
+        );
+        assert_same_answer_for_every_prefix(&buf, 0..buf.len());
+    }
+
+    #[test]
+    fn head_past_the_limit_is_431_even_if_malformed_after_the_limit() {
+        // An unfinished head is refused with 431 once max_header_bytes have
+        // arrived; a bad byte after that point must not turn it into 400.
+        let mut buf = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}", "b".repeat(8200)).into_bytes();
+        buf.extend_from_slice(b"\x01\r\n\r\n");
+        assert_eq!(parse(&buf), Err(HttpError::HeaderTooLarge));
+        assert_same_answer_for_every_prefix(&buf, 8100..buf.len());
+        assert_eq!(parse(&buf[..8192]), Err(HttpError::HeaderTooLarge));
     }
 
     #[test]
