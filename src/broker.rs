@@ -24,13 +24,13 @@ use std::rc::Rc;
 use slab::Slab;
 
 use crate::http::response::write_chunk;
-use crate::{json, sse};
+use crate::{json, sse, ws};
 
 /// A connection, as the engine numbers them.
 pub type ConnId = usize;
 
 /// Index of a channel inside the broker.
-pub type ChannelId = usize;
+pub type ChannelId = u32;
 
 /// Longest channel name, in bytes.
 pub const MAX_CHANNEL_NAME: usize = 128;
@@ -57,6 +57,11 @@ pub struct Message {
     pub json: Rc<[u8]>,
     /// The SSE event as one chunk of a chunked body, made on first use.
     sse: OnceCell<Rc<[u8]>>,
+    /// A WebSocket text frame carrying the data, made on first use.
+    ws_text: OnceCell<Rc<[u8]>>,
+    /// A WebSocket text frame carrying the `pushwire.json` envelope
+    /// (the same bytes as `json`), made on first use.
+    ws_json: OnceCell<Rc<[u8]>>,
 }
 
 impl Message {
@@ -68,7 +73,26 @@ impl Message {
             data: data.into(),
             json: item.into(),
             sse: OnceCell::new(),
+            ws_text: OnceCell::new(),
+            ws_json: OnceCell::new(),
         }
+    }
+
+    /// The message as one unmasked WebSocket text frame (RFC 6455 section
+    /// 5.6): the data itself, or with `json` the `{"id":N,"data":"..."}`
+    /// envelope of the `pushwire.json` subprotocol. Encoded once, on first
+    /// use, and shared by every WebSocket subscriber from then on.
+    pub fn ws_frame(&self, json: bool) -> &Rc<[u8]> {
+        let (cell, payload) = if json {
+            (&self.ws_json, &self.json[..])
+        } else {
+            (&self.ws_text, self.data.as_bytes())
+        };
+        cell.get_or_init(|| {
+            let mut frame = Vec::with_capacity(payload.len() + 10);
+            ws::write_frame(&mut frame, ws::Opcode::Text, payload, None);
+            frame.into()
+        })
     }
 
     /// The message as an SSE event (`id:`, `data:` lines, blank line),
@@ -214,6 +238,7 @@ impl Channel {
 }
 
 /// Where a subscriber sits: remove it with [`Broker::unsubscribe`].
+/// Twelve bytes: every waiting connection carries one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Subscription {
     /// The channel.
@@ -221,7 +246,7 @@ pub struct Subscription {
     /// The transport set.
     pub transport: Transport,
     /// The slot in that set.
-    pub slot: usize,
+    slot: u32,
 }
 
 /// All channels.
@@ -249,7 +274,7 @@ impl Broker {
 
     /// A channel by id.
     pub fn channel(&self, id: ChannelId) -> Option<&Channel> {
-        self.channels.get(id)
+        self.channels.get(id as usize)
     }
 
     /// The channel called `name`, created if needed. The name must already
@@ -258,7 +283,7 @@ impl Broker {
         if let Some(&id) = self.by_name.get(name) {
             return id;
         }
-        let id = self.channels.insert(Channel {
+        let key = self.channels.insert(Channel {
             name: name.into(),
             last_id: 0,
             history: VecDeque::new(),
@@ -266,6 +291,9 @@ impl Broker {
             sse: Slab::new(),
             ws: Slab::new(),
         });
+        // More than four billion live channels would exhaust memory long
+        // before the id space; saturate rather than wrap.
+        let id = ChannelId::try_from(key).unwrap_or(ChannelId::MAX);
         self.by_name.insert(name.into(), id);
         id
     }
@@ -273,7 +301,7 @@ impl Broker {
     /// Messages after `since` on the channel called `name`; a channel that
     /// does not exist has an empty history and `last_id` 0.
     pub fn backlog(&self, name: &str, since: u64) -> Backlog<'_> {
-        match self.find(name).and_then(|id| self.channels.get(id)) {
+        match self.find(name).and_then(|id| self.channel(id)) {
             Some(channel) => channel.backlog(since),
             None => EMPTY,
         }
@@ -284,17 +312,24 @@ impl Broker {
     /// caller delivers it to the channel's subscribers.
     pub fn publish(&mut self, name: &str, data: &str) -> (ChannelId, Rc<Message>) {
         let id = self.find_or_create(name);
+        match self.publish_in(id, data) {
+            Some(message) => (id, message),
+            None => unreachable_channel(),
+        }
+    }
+
+    /// Appends a message to an existing channel; `None` if there is no
+    /// such channel.
+    pub fn publish_in(&mut self, id: ChannelId, data: &str) -> Option<Rc<Message>> {
         let history = self.history;
-        let Some(channel) = self.channels.get_mut(id) else {
-            unreachable_channel()
-        };
+        let channel = self.channels.get_mut(id as usize)?;
         channel.last_id = channel.last_id.saturating_add(1);
         let message = Rc::new(Message::new(channel.last_id, data));
         if channel.history.len() >= history {
             channel.history.pop_front();
         }
         channel.history.push_back(Rc::clone(&message));
-        (id, message)
+        Some(message)
     }
 
     /// Adds `conn` to the channel's `transport` set.
@@ -304,24 +339,28 @@ impl Broker {
         transport: Transport,
         conn: ConnId,
     ) -> Option<Subscription> {
-        let set = self.channels.get_mut(channel)?.set_mut(transport);
+        let set = self.channels.get_mut(channel as usize)?.set_mut(transport);
+        let entry = set.vacant_entry();
+        let slot = u32::try_from(entry.key()).ok()?;
+        entry.insert(conn);
         Some(Subscription {
             channel,
             transport,
-            slot: set.insert(conn),
+            slot,
         })
     }
 
     /// Removes a subscriber; a channel left with no messages and no
     /// subscribers is forgotten, so clients cannot fill memory with names.
     pub fn unsubscribe(&mut self, sub: Subscription) {
-        let Some(channel) = self.channels.get_mut(sub.channel) else {
+        let Some(channel) = self.channels.get_mut(sub.channel as usize) else {
             return;
         };
-        channel.set_mut(sub.transport).try_remove(sub.slot);
+        channel.set_mut(sub.transport).try_remove(sub.slot as usize);
         if channel.is_unused() {
-            let channel = self.channels.remove(sub.channel);
-            self.by_name.remove(&channel.name);
+            if let Some(channel) = self.channels.try_remove(sub.channel as usize) {
+                self.by_name.remove(&channel.name);
+            }
         }
     }
 
@@ -333,7 +372,7 @@ impl Broker {
         transport: Transport,
         into: &mut Vec<ConnId>,
     ) {
-        if let Some(channel) = self.channels.get_mut(channel) {
+        if let Some(channel) = self.channels.get_mut(channel as usize) {
             into.extend(channel.set_mut(transport).drain());
         }
     }

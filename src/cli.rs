@@ -28,6 +28,9 @@ Options (durations are seconds, decimals allowed: 0.5):
   --sse-retry MILLIS        retry: sent at the start of an SSE stream [default: 2000]
   --heartbeat SECS          comment sent on an SSE stream idle this long [default: 15]
   --sse-max-age SECS        end SSE streams this old, 0 = never [default: 0]
+  --max-message-bytes N     largest WebSocket message; close 1009 past it [default: 1048576]
+  --ping-interval SECS      ping idle WebSockets this often; close if silent [default: 30]
+  --allow-ws-origin LIST    origins allowed to open a WebSocket, comma-separated [default: all]
   --linger SECS             how long a closing connection drains input [default: 2]
   --publish-token TOKEN     require Authorization: Bearer TOKEN to publish
   --allow-origin LIST       origins allowed cross-site, comma-separated, or * [default: *]
@@ -85,6 +88,23 @@ pub fn seconds(flag: &str, value: &str) -> Result<Duration, CliError> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// A comma-separated list of origins (`https://a.example, http://b:8080`).
+fn origins(flag: &str, value: &str) -> Result<Vec<String>, CliError> {
+    let list: Vec<String> = value
+        .split(',')
+        .map(|o| o.trim().trim_end_matches('/').to_owned())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if list.is_empty() || list.iter().any(|o| !o.contains("://")) {
+        return Err(bad(
+            flag,
+            value,
+            "expected * or origins like https://example.com",
+        ));
+    }
+    Ok(list)
+}
+
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError> {
     let mut config = Config::default();
@@ -135,6 +155,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             "--max-backlog-bytes" => config.max_backlog_bytes = positive(&flag, &value()?)?,
             "--sse-retry" => config.sse_retry_ms = number(&flag, &value()?)? as u64,
             "--heartbeat" => config.heartbeat = seconds(&flag, &value()?)?,
+            "--max-message-bytes" => config.max_message_bytes = positive(&flag, &value()?)?,
+            "--ping-interval" => config.ping_interval = seconds(&flag, &value()?)?,
+            "--allow-ws-origin" => {
+                let v = value()?;
+                config.allow_ws_origin = Some(origins(&flag, &v)?);
+            }
             "--sse-max-age" => {
                 let v = value()?;
                 config.sse_max_age = if v == "0" {
@@ -155,19 +181,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                 config.allow_origin = if v.trim() == "*" {
                     AllowOrigin::Any
                 } else {
-                    let list: Vec<String> = v
-                        .split(',')
-                        .map(|o| o.trim().trim_end_matches('/').to_owned())
-                        .filter(|o| !o.is_empty())
-                        .collect();
-                    if list.is_empty() || list.iter().any(|o| !o.contains("://")) {
-                        return Err(bad(
-                            &flag,
-                            &v,
-                            "expected * or origins like https://example.com",
-                        ));
-                    }
-                    AllowOrigin::List(list)
+                    AllowOrigin::List(origins(&flag, &v)?)
                 };
             }
             _ => return Err(CliError(format!("unknown option '{flag}'"))),

@@ -19,6 +19,9 @@
 //! | `sse_retry_ms`       | 2000 ms      | `--sse-retry`          | `retry:` at stream start    |
 //! | `heartbeat`          | 15 s         | `--heartbeat`          | `: keep-alive` when idle    |
 //! | `sse_max_age`        | none         | `--sse-max-age`        | stream ended, client reconnects |
+//! | `max_message_bytes`  | 1 MiB        | `--max-message-bytes`  | close 1009                  |
+//! | `ping_interval`      | 30 s         | `--ping-interval`      | ping; closed if silent for another interval |
+//! | `allow_ws_origin`    | all          | `--allow-ws-origin`    | `403` for other browser origins |
 //! | `linger`             | 2 s          | `--linger`             | how long a closing socket drains input |
 //!
 //! The defaults follow nginx where nginx has the same knob
@@ -114,6 +117,15 @@ pub struct Config {
     /// SSE streams are ended cleanly at this age (`--sse-max-age`, default
     /// `None`: never); EventSource reconnects with `Last-Event-ID`.
     pub sse_max_age: Option<Duration>,
+    /// Largest WebSocket message, after reassembly
+    /// (`--max-message-bytes`, default 1 MiB): close 1009.
+    pub max_message_bytes: usize,
+    /// An idle WebSocket is pinged after this long, and closed if nothing
+    /// arrives within one more interval (`--ping-interval`, default 30 s).
+    pub ping_interval: Duration,
+    /// Origins allowed to open a WebSocket (`--allow-ws-origin`); `None`
+    /// (the default) allows all. A browser `Origin` not listed gets `403`.
+    pub allow_ws_origin: Option<Vec<String>>,
     /// Bearer token required by `POST /pub/*` (`--publish-token`); `None`:
     /// no token needed.
     pub publish_token: Option<String>,
@@ -141,6 +153,9 @@ impl Default for Config {
             sse_retry_ms: 2000,
             heartbeat: Duration::from_secs(15),
             sse_max_age: None,
+            max_message_bytes: 1024 * 1024,
+            ping_interval: Duration::from_secs(30),
+            allow_ws_origin: None,
             publish_token: None,
             allow_origin: AllowOrigin::Any,
         }

@@ -884,7 +884,7 @@ mod tests {
     #[test]
     fn deeply_nested_unknown_value_is_rejected_without_overflowing_the_stack() {
         let mut input = b"{\"id\":1,\"data\":\"\",\"x\":".to_vec();
-        input.extend(std::iter::repeat(b'[').take(100_000));
+        input.extend(std::iter::repeat_n(b'[', 100_000));
         assert!(matches!(parse_item(&input), Err(JsonError::TooDeep { .. })));
     }
 

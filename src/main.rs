@@ -53,7 +53,8 @@ fn main() -> ExitCode {
          publish:  curl -d 'hello' http://{addr}/pub/demo\n  \
          poll:     curl 'http://{addr}/poll/demo?since=0'\n  \
          info:     curl http://{addr}/pub/demo\n  \
-         index:    curl http://{addr}/\n",
+         demo:     open http://{addr}/ in a browser\n  \
+         help:     curl http://{addr}/help\n",
         version = env!("CARGO_PKG_VERSION")
     );
     let hub = server.hub();

@@ -15,36 +15,19 @@ fn send(stream: &mut TcpStream, path: &str) {
         .unwrap();
 }
 
-fn parked(server: &TestServer, channel: &str) -> u64 {
-    let info = server.get(&format!("/pub/{channel}"));
-    if info.status == 404 {
-        return 0;
-    }
-    info.json()["subscribers"]["longpoll"].as_u64().unwrap()
-}
-
-/// Waits until the server reports `n` parked long-polls on `channel`.
-fn wait_parked(server: &TestServer, channel: &str, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while parked(server, channel) != n {
-        assert!(Instant::now() < deadline, "never reached {n} parked");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn a_parked_long_poll_is_answered_by_a_publish() {
     let server = TestServer::start(&[]);
     let mut stream = server.connect();
     send(&mut stream, "/longpoll/lp?timeout=20");
-    wait_parked(&server, "lp", 1);
+    server.wait_subscribers("lp", "longpoll", 1);
     assert_eq!(server.publish("lp", "news"), 1);
     let response = read_response(&mut BufReader::new(stream)).unwrap();
     assert_eq!(
         response.json(),
         serde_json::json!({"last_id":1,"messages":[{"id":1,"data":"news"}]})
     );
-    assert_eq!(parked(&server, "lp"), 0);
+    assert_eq!(server.subscribers("lp", "longpoll"), 0);
 }
 
 #[test]
@@ -59,7 +42,7 @@ fn something_newer_than_since_is_answered_at_once() {
     // Without `since`, only what comes from now on: this one parks.
     let mut stream = server.connect();
     send(&mut stream, "/longpoll/now?timeout=20");
-    wait_parked(&server, "now", 1);
+    server.wait_subscribers("now", "longpoll", 1);
     server.publish("now", "c");
     let batch = read_response(&mut BufReader::new(stream)).unwrap().json();
     assert_eq!(batch["messages"].as_array().unwrap().len(), 1);
@@ -82,7 +65,7 @@ fn ten_thousand_parked_long_polls_are_answered_by_one_publish() {
         send(&mut stream, "/longpoll/many?timeout=60");
         streams.push(stream);
     }
-    wait_parked(&server, "many", n as u64);
+    server.wait_subscribers("many", "longpoll", n as u64);
     assert_eq!(server.publish("many", "to all"), 1);
     let mut first: Option<Vec<u8>> = None;
     for stream in streams {
@@ -96,7 +79,7 @@ fn ten_thousand_parked_long_polls_are_answered_by_one_publish() {
             Some(body) => assert_eq!(&response.body, body),
         }
     }
-    wait_parked(&server, "many", 0);
+    server.wait_subscribers("many", "longpoll", 0);
 }
 
 #[test]
@@ -147,9 +130,9 @@ fn a_client_that_disconnects_while_parked_is_removed_at_once() {
     for s in &mut streams {
         send(s, "/longpoll/gone?timeout=60");
     }
-    wait_parked(&server, "gone", 3);
+    server.wait_subscribers("gone", "longpoll", 3);
     streams.truncate(1);
-    wait_parked(&server, "gone", 1);
+    server.wait_subscribers("gone", "longpoll", 1);
     drop(streams);
     // The last one gone and no message ever published: the channel too.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -170,7 +153,7 @@ fn keep_alive_carries_the_next_long_poll_and_pipelined_requests_wait() {
     writer
         .write_all(b"GET /longpoll/k?timeout=20 HTTP/1.1\r\nHost: t\r\n\r\nGET /poll/k HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    wait_parked(&server, "k", 1);
+    server.wait_subscribers("k", "longpoll", 1);
     server.publish("k", "one");
     let first = read_response(&mut reader).unwrap().json();
     assert_eq!(first["messages"][0]["data"], "one");
@@ -180,7 +163,7 @@ fn keep_alive_carries_the_next_long_poll_and_pipelined_requests_wait() {
     writer
         .write_all(b"GET /longpoll/k?since=1&timeout=20 HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    wait_parked(&server, "k", 1);
+    server.wait_subscribers("k", "longpoll", 1);
     server.publish("k", "two");
     assert_eq!(
         read_response(&mut reader).unwrap().json()["messages"][0]["id"],

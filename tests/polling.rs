@@ -331,3 +331,36 @@ fn curl_publishes_and_polls() {
     assert_eq!(batch["messages"][1]["data"].as_str().unwrap().len(), 3000);
     assert_eq!(batch["messages"][2]["data"], "chunky");
 }
+
+#[test]
+fn the_demo_page_and_the_endpoint_index_are_served() {
+    let server = TestServer::start(&[]);
+    let demo = server.get("/");
+    assert_eq!(
+        demo.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = demo.text();
+    for needle in [
+        "new EventSource(",
+        "new WebSocket(",
+        "/longpoll/",
+        "/poll/",
+        "id=\"publish\"",
+    ] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    // Self-contained: no external scripts, styles or images.
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
+    let help = server.get("/help").text();
+    for endpoint in [
+        "/pub/{channel}",
+        "/poll/{channel}",
+        "/longpoll/{channel}",
+        "/sse/{channel}",
+        "/ws/{channel}",
+        "/echo",
+    ] {
+        assert!(help.contains(endpoint), "{endpoint} missing from /help");
+    }
+}

@@ -53,25 +53,6 @@ impl SseStream {
     }
 }
 
-fn sse_count(server: &TestServer, channel: &str) -> u64 {
-    let info = server.get(&format!("/pub/{channel}"));
-    if info.status == 404 {
-        return 0;
-    }
-    info.json()["subscribers"]["sse"].as_u64().unwrap()
-}
-
-fn wait_sse(server: &TestServer, channel: &str, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sse_count(server, channel) != n {
-        assert!(
-            Instant::now() < deadline,
-            "never reached {n} SSE subscribers"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn events_arrive_in_order_after_the_stream_headers_and_retry() {
     let server = TestServer::start(&["--sse-retry", "1500"]);
@@ -86,7 +67,7 @@ fn events_arrive_in_order_after_the_stream_headers_and_retry() {
     assert_eq!(stream.head.header("transfer-encoding"), Some("chunked"));
     stream.pump().unwrap();
     assert_eq!(stream.parser.retry, Some(1500));
-    wait_sse(&server, "news", 1);
+    server.wait_subscribers("news", "sse", 1);
     for i in 1..=5 {
         server.publish("news", &format!("message {i}"));
     }
@@ -113,7 +94,7 @@ fn events_arrive_in_order_after_the_stream_headers_and_retry() {
 fn multi_line_data_round_trips_through_a_whatwg_parser() {
     let server = TestServer::start(&[]);
     let mut stream = SseStream::open(&server, "/sse/ml", "");
-    wait_sse(&server, "ml", 1);
+    server.wait_subscribers("ml", "sse", 1);
     let sent = [
         "two\nlines",
         "trailing newline\n",
@@ -154,7 +135,7 @@ fn resume_with_last_event_id_or_since_gets_exactly_the_missed_events() {
     // EventSource give up); a malformed ?since= is refused.
     let mut garbage = SseStream::open(&server, "/sse/r", "Last-Event-ID: abc\r\n");
     assert_eq!(garbage.head.status, 200);
-    wait_sse(&server, "r", 4);
+    server.wait_subscribers("r", "sse", 4);
     server.publish("r", "m7");
     assert_eq!(garbage.read_events(1), [7]);
     assert_eq!(server.get("/sse/r?since=abc").status, 400);
@@ -182,7 +163,7 @@ fn an_evicted_id_is_announced_as_a_gap_event() {
 fn heartbeats_are_sent_only_on_idle_streams() {
     let server = TestServer::start(&["--heartbeat", "0.4"]);
     let mut stream = SseStream::open(&server, "/sse/hb", "");
-    wait_sse(&server, "hb", 1);
+    server.wait_subscribers("hb", "sse", 1);
     // Busy for 1.2 s: a message every 100 ms, so never 0.4 s idle.
     for i in 0..12 {
         server.publish("hb", &i.to_string());
@@ -213,9 +194,9 @@ fn a_closed_client_leaves_no_subscriber_behind() {
     let streams: Vec<SseStream> = (0..3)
         .map(|_| SseStream::open(&server, "/sse/c", ""))
         .collect();
-    wait_sse(&server, "c", 3);
+    server.wait_subscribers("c", "sse", 3);
     drop(streams);
-    wait_sse(&server, "c", 0);
+    server.wait_subscribers("c", "sse", 0);
 }
 
 #[test]
@@ -229,7 +210,7 @@ fn max_age_ends_the_stream_cleanly_and_the_connection_serves_on() {
         age >= Duration::from_millis(400) && age < Duration::from_secs(3),
         "{age:?}"
     );
-    wait_sse(&server, "age", 0);
+    server.wait_subscribers("age", "sse", 0);
     // Chunked framing ended with the last chunk: the connection is reusable.
     stream
         .reader
@@ -271,7 +252,7 @@ fn a_slow_reader_is_cut_off_and_loses_nothing_on_reconnect() {
     slow.write_all(b"GET /sse/slow HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     let mut fast = SseStream::open(&server, "/sse/slow", "");
-    wait_sse(&server, "slow", 2);
+    server.wait_subscribers("slow", "sse", 2);
     // 600 messages of 16 KiB: far more than the bound plus every kernel
     // buffer between the server and the slow client.
     let total = 600;
@@ -301,7 +282,7 @@ fn a_slow_reader_is_cut_off_and_loses_nothing_on_reconnect() {
         (1..=total as u64).collect::<Vec<_>>()
     );
     publisher.join().unwrap();
-    wait_sse(&server, "slow", 1);
+    server.wait_subscribers("slow", "sse", 1);
     // The slow one was cut: it reads what the kernel holds, then EOF.
     let mut received = Vec::new();
     let _ = slow.read_to_end(&mut received);

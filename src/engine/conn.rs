@@ -13,6 +13,9 @@
 //!   GET /sse ──▶ Streaming (heartbeat / max-age timer)
 //!        ──(max-age: last chunk)──▶ Idle
 //!
+//!   GET /echo, /ws/{channel} + Upgrade ──▶ WebSocket (ping timer)
+//!        ──(close frame, protocol error)──▶ Closing
+//!
 //!   any error / Connection: close ──▶ Closing ──(output sent)──▶ Lingering ──▶ closed
 //! ```
 //!
@@ -29,6 +32,7 @@ use crate::http::chunked::ChunkedDecoder;
 use crate::timer::TimerHandle;
 
 use super::output::OutQueue;
+pub(crate) use super::websocket::WsConn;
 
 /// How the response to the current request ends the exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +110,8 @@ pub(crate) enum State {
     Parked(Box<Parked>),
     /// A Server-Sent Events stream.
     Streaming(Box<Stream>),
+    /// A WebSocket, after the handshake.
+    WebSocket(Box<WsConn>),
     /// Sending what is queued, then closing.
     Closing,
     /// Write side shut down; reading and discarding until EOF or the timer.

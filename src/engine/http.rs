@@ -2,7 +2,8 @@
 //!
 //! | method | path              | answer                                   |
 //! |--------|-------------------|------------------------------------------|
-//! | GET    | `/`               | plain-text index of the endpoints        |
+//! | GET    | `/`               | the demo page (HTML)                     |
+//! | GET    | `/help`           | plain-text index of the endpoints        |
 //! | POST   | `/pub/{channel}`  | `202 {"id":N}`                           |
 //! | GET    | `/pub/{channel}`  | channel info, `404` if unknown           |
 //! | GET    | `/poll/{channel}` | `{"last_id":N,"messages":[...]}` at once |
@@ -21,15 +22,23 @@ use crate::json;
 use super::conn::{BodyReader, BodyUse, PendingBody, Reply, State};
 use super::{query, Engine, OUTPUT_HIGH_WATER};
 
-/// The plain-text index served at `/`.
+/// The demo page served at `/`: the four techniques side by side on one
+/// channel, one self-contained file (no external assets, no build step).
+const DEMO: &str = include_str!("demo.html");
+
+/// The plain-text index served at `/help`.
 const INDEX: &str = "pushwire: four ways to push data to a client\n\
 \n\
+GET  /                               the demo page: all four side by side\n\
 POST /pub/{channel}                  publish the body; answers {\"id\":N}\n\
 GET  /pub/{channel}                  channel info\n\
 GET  /poll/{channel}?since=ID        Ajax polling: answers at once\n\
 GET  /longpoll/{channel}?since=ID&timeout=SECS\n\
                                      long-polling: answers when there is news\n\
 GET  /sse/{channel}                  Server-Sent Events (Last-Event-ID or ?since=ID)\n\
+GET  /ws/{channel}                   WebSocket: channel messages as text frames;\n\
+                                     subprotocol pushwire.json for {\"id\",\"data\"} frames\n\
+GET  /echo                           WebSocket echo (text and binary)\n\
 \n\
 Channel names are 1-128 bytes of [A-Za-z0-9._~-]. Message ids start at 1.\n";
 
@@ -65,17 +74,23 @@ impl Reply {
 
 /// The routes, with their channel names.
 enum Route<'a> {
+    Demo,
     Index,
     Publish(&'a str),
     Poll(&'a str),
     LongPoll(&'a str),
     Sse(&'a str),
+    WebSocket(&'a str),
+    Echo,
     NotFound,
 }
 
 fn route(path: &str) -> Route<'_> {
-    if path == "/" {
-        return Route::Index;
+    match path {
+        "/" => return Route::Demo,
+        "/help" => return Route::Index,
+        "/echo" => return Route::Echo,
+        _ => {}
     }
     let Some((prefix, channel)) = path.get(1..).and_then(|p| p.split_once('/')) else {
         return Route::NotFound;
@@ -85,6 +100,7 @@ fn route(path: &str) -> Route<'_> {
         "poll" => Route::Poll(channel),
         "longpoll" => Route::LongPoll(channel),
         "sse" => Route::Sse(channel),
+        "ws" => Route::WebSocket(channel),
         _ => Route::NotFound,
     }
 }
@@ -114,6 +130,10 @@ impl Engine {
                 // Requests pipelined behind a parked long-poll wait in the
                 // connection's buffer until it is answered.
                 State::Parked(_) | State::Streaming(_) => Progress::Stop(0),
+                State::WebSocket(_) => match self.read_frames(id, rest, now) {
+                    (n, true) => Progress::Continue(n),
+                    (n, false) => Progress::Stop(n),
+                },
                 State::Closing | State::Lingering => return input.len(),
             };
             match progress {
@@ -224,6 +244,23 @@ impl Engine {
                 }
                 self.expect_body(id, head, reply, BodyUse::Discard, now);
             }
+            Route::WebSocket(channel) if !valid_channel_name(channel) => {
+                self.fail(id, 400, BAD_CHANNEL, now);
+            }
+            Route::WebSocket(channel) => self.upgrade(id, head, Some(channel), now),
+            Route::Echo => self.upgrade(id, head, None, now),
+            Route::Demo if matches!(head.method, Method::Get | Method::Head) => {
+                self.respond(
+                    id,
+                    reply,
+                    200,
+                    "text/html; charset=utf-8",
+                    &[],
+                    DEMO.as_bytes(),
+                    now,
+                );
+                self.expect_body(id, head, reply, BodyUse::Discard, now);
+            }
             Route::Index if matches!(head.method, Method::Get | Method::Head) => {
                 self.respond(
                     id,
@@ -237,7 +274,7 @@ impl Engine {
                 self.expect_body(id, head, reply, BodyUse::Discard, now);
             }
             Route::Publish(_) => self.method_not_allowed(id, head, reply, ALLOW_PUB, now),
-            Route::Poll(_) | Route::LongPoll(_) | Route::Sse(_) | Route::Index => {
+            Route::Poll(_) | Route::LongPoll(_) | Route::Sse(_) | Route::Index | Route::Demo => {
                 self.method_not_allowed(id, head, reply, ALLOW_GET, now)
             }
             Route::NotFound => {

@@ -118,6 +118,19 @@ impl OutQueue {
         }
     }
 
+    /// Drops everything unsent except a chunk whose sending has begun, so
+    /// that whatever is queued next starts on a message boundary.
+    pub fn keep_started(&mut self) {
+        if self.sent == 0 {
+            return self.clear();
+        }
+        self.chunks.truncate(1);
+        self.len = self
+            .chunks
+            .front()
+            .map_or(0, |c| c.bytes().len() - self.sent);
+    }
+
     /// Drops everything unsent.
     pub fn clear(&mut self) {
         *self = OutQueue::default();
@@ -146,6 +159,20 @@ mod tests {
         assert_eq!(Rc::strong_count(&shared), 2);
         assert_eq!(gather(&q), b"one two event three");
         assert_eq!(q.len(), 19);
+    }
+
+    #[test]
+    fn keep_started_keeps_only_a_begun_chunk() {
+        let mut q = OutQueue::default();
+        q.push_shared(Rc::from(&b"frame-one"[..]));
+        q.push_shared(Rc::from(&b"frame-two"[..]));
+        q.consume(3);
+        q.keep_started();
+        assert_eq!(gather(&q), b"me-one");
+        q.consume(6);
+        q.push_shared(Rc::from(&b"x"[..]));
+        q.keep_started();
+        assert!(q.is_empty());
     }
 
     #[test]

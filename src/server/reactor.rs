@@ -136,6 +136,11 @@ impl Reactor {
                 self.accept_paused_until = None;
                 self.accept(now);
             }
+            if stop {
+                // Open WebSockets get close 1001; what fits in the socket
+                // buffers leaves with one last flush.
+                self.engine.shutdown(now);
+            }
             self.engine.advance(now);
             while let Some(id) = self.engine.pop_ready() {
                 self.flush(id, now);

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod events;
+pub mod tools;
+pub mod wsclient;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -108,6 +110,28 @@ impl TestServer {
         let response = self.get(&path);
         assert_eq!(response.status, 200, "{}", response.text());
         serde_json::from_slice(&response.body).unwrap()
+    }
+
+    /// How many subscribers of `kind` (`ws`, `sse`, `longpoll`) wait on
+    /// `channel`, from `GET /pub/{channel}` (0 for an unknown channel).
+    pub fn subscribers(&self, channel: &str, kind: &str) -> u64 {
+        let info = self.get(&format!("/pub/{channel}"));
+        if info.status == 404 {
+            return 0;
+        }
+        info.json()["subscribers"][kind].as_u64().unwrap()
+    }
+
+    /// Waits (at most 30 s) until `n` subscribers of `kind` wait on `channel`.
+    pub fn wait_subscribers(&self, channel: &str, kind: &str, n: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.subscribers(channel, kind) != n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never reached {n} {kind} subscribers on {channel}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Stops the server and returns what it wrote to stderr.

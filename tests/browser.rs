@@ -1,0 +1,181 @@
+//! Headless Chromium as the client: the browser's own `EventSource` and
+//! `WebSocket`, driven by the node scripts in `tests/browser/` through
+//! playwright-core. Ignored by plain `cargo test`: `.ci/run` installs
+//! Chromium and the node modules (`.ci/install-test-deps`) and runs them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::tools::{node_script, spawn};
+use common::TestServer;
+
+/// Generous: Chromium starts in about 2 s on the CI machine.
+const SCRIPT_LIMIT: Duration = Duration::from_secs(90);
+
+/// What the test publishes as message `i`: plain, unicode and multi-line
+/// text, so that the browser's own event-stream parser is exercised too.
+fn message(i: u64) -> String {
+    match i % 10 {
+        0 => format!("message {i}\nsecond line"),
+        5 => format!("message {i} ünïcödé ✓ 😀"),
+        _ => format!("message {i}"),
+    }
+}
+
+/// The `[{id, data}]` events a script reported, as `(id, data)` pairs.
+fn id_data_pairs(events: &serde_json::Value) -> Vec<(u64, String)> {
+    events
+        .as_array()
+        .expect("events array")
+        .iter()
+        .map(|e| {
+            let id = match &e["id"] {
+                serde_json::Value::String(s) => s.parse().expect("numeric id"),
+                other => other.as_u64().expect("numeric id"),
+            };
+            (id, e["data"].as_str().expect("string data").to_owned())
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
+fn event_source_reconnects_with_last_event_id_and_gets_every_message_once() {
+    // The server ends every stream after 1 s and tells EventSource to come
+    // back after 300 ms: over ~4 s of publishing the browser reconnects at
+    // least twice, and messages are published while it is away.
+    let server = TestServer::start(&["--sse-max-age", "1", "--sse-retry", "300"]);
+    let count = 100;
+    let mut command = node_script("sse.mjs");
+    command.args([&server.url(""), "news", &count.to_string()]);
+    let browser = spawn(command);
+    server.wait_subscribers("news", "sse", 1);
+    let mut published_while_away = 0;
+    for i in 1..=count {
+        if server.subscribers("news", "sse") == 0 {
+            published_while_away += 1;
+        }
+        assert_eq!(server.publish("news", &message(i)), i);
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    let result = browser.finish(SCRIPT_LIMIT);
+    println!(
+        "opens {}, errors {}, published while away {published_while_away}",
+        result["opens"], result["errors"]
+    );
+    let expected: Vec<(u64, String)> = (1..=count).map(|i| (i, message(i))).collect();
+    // Exactly once and in order: a reconnect without Last-Event-ID would
+    // have started again from ?since=0 and repeated everything.
+    assert_eq!(id_data_pairs(&result["events"]), expected);
+    assert_eq!(result["gaps"], serde_json::json!([]));
+    let opens = result["opens"].as_u64().unwrap();
+    assert!(
+        opens >= 3,
+        "the browser opened the stream {opens} times, expected >= 3: {result}"
+    );
+    assert!(
+        published_while_away >= 2,
+        "only {published_while_away} messages were published between streams"
+    );
+}
+
+/// What the WebSocket test publishes as message `i`: as [`message`], and
+/// one of 80 KB, which needs the 64-bit payload length (RFC 6455 5.2).
+fn ws_message(i: u64) -> String {
+    if i == 20 {
+        "big ".repeat(20_000)
+    } else {
+        message(i)
+    }
+}
+
+/// What `ws.mjs` sends from the page once it holds every message.
+const FROM_BROWSER: &str = "from the browser ✓ 😀";
+
+#[test]
+#[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
+fn browser_websocket_receives_published_messages_and_publishes_its_own() {
+    let server = TestServer::start(&[]);
+    let count = 40;
+    let mut command = node_script("ws.mjs");
+    command.args([&server.url(""), "live", &count.to_string()]);
+    let browser = spawn(command);
+    // `since` omitted: only what is published from now on, so wait for both.
+    server.wait_subscribers("live", "ws", 2);
+    for i in 1..=count {
+        assert_eq!(server.publish("live", &ws_message(i)), i);
+    }
+    let result = browser.finish(SCRIPT_LIMIT);
+    let mut plain: Vec<String> = (1..=count).map(ws_message).collect();
+    plain.push(FROM_BROWSER.to_owned());
+    assert_eq!(
+        result["protocols"],
+        serde_json::json!(["", "pushwire.json"])
+    );
+    assert_eq!(result["plain"], serde_json::json!(plain));
+    // Compared as JSON values: key order and escaping are the server's.
+    let frames: Vec<serde_json::Value> = result["json"]
+        .as_array()
+        .expect("json frames")
+        .iter()
+        .map(|f| serde_json::from_str(f.as_str().unwrap()).expect("a JSON frame"))
+        .collect();
+    let expected: Vec<serde_json::Value> = plain
+        .iter()
+        .zip(1..)
+        .map(|(data, id)| serde_json::json!({"id": id, "data": data}))
+        .collect();
+    assert_eq!(frames, expected);
+    assert_eq!(
+        result["closes"],
+        serde_json::json!([{"code":1000,"wasClean":true},{"code":1000,"wasClean":true}])
+    );
+    assert_eq!(result["refused"]["code"], 1003, "{}", result["refused"]);
+    assert_eq!(result["errors"], 0);
+    // The browser's own frame was published into the channel.
+    let poll = server.poll("live", Some(count));
+    assert_eq!(
+        poll["messages"],
+        serde_json::json!([{"id": count + 1, "data": FROM_BROWSER}])
+    );
+    server.wait_subscribers("live", "ws", 0);
+}
+
+#[test]
+#[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
+fn the_demo_page_shows_a_message_published_from_it_in_all_four_panels() {
+    let server = TestServer::start(&[]);
+    // Messages from before the page opened must not show up: every panel
+    // starts at "now".
+    server.publish("demo", "before the page");
+    let shot = std::env::temp_dir().join(format!("pushwire-demo-{}.png", std::process::id()));
+    let mut command = node_script("demo.mjs");
+    command.args([server.url("").trim_end_matches('/'), shot.to_str().unwrap()]);
+    let result = spawn(command).finish(SCRIPT_LIMIT);
+    let expected = vec![
+        (2, "hello from the page #1".to_string()),
+        (3, "second, ünïcödé ✓ #2".to_string()),
+        (4, "over the WebSocket #3".to_string()),
+    ];
+    for panel in ["poll", "longpoll", "sse", "ws"] {
+        assert_eq!(id_data_pairs(&result[panel]), expected, "{panel}: {result}");
+    }
+    // The costs the page counts tell the techniques apart.
+    assert!(
+        result["poll_stats"]["empty responses"].as_u64().unwrap() >= 1,
+        "{result}"
+    );
+    assert!(
+        result["longpoll_stats"]["requests"].as_u64().unwrap() >= 4,
+        "{result}"
+    );
+    assert_eq!(result["sse_stats"]["connections"], 1);
+    assert_eq!(result["ws_stats"]["connections"], 1);
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"));
+    if let Ok(dest) = std::env::var("PUSHWIRE_DEMO_SCREENSHOT") {
+        std::fs::copy(&shot, dest).unwrap();
+    }
+    let _ = std::fs::remove_file(shot);
+}

@@ -1,0 +1,59 @@
+//! Third-party clients in Python against the real server: `requests` as an
+//! SSE client (`tests/interop/sse_requests.py`) and the `websockets`
+//! library (`tests/interop/ws_websockets.py`). Ignored by plain
+//! `cargo test`: `.ci/run` installs the modules (`.ci/install-test-deps`)
+//! and runs them. Each script asserts as it goes and reports what it
+//! checked as one JSON line; the test compares those counts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::tools::{python_script, run_for_json};
+use common::TestServer;
+
+const SCRIPT_LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+#[ignore = "needs the Python module requests: run by .ci/run"]
+fn python_requests_resumes_the_event_stream_with_last_event_id() {
+    let server = TestServer::start(&["--sse-max-age", "1", "--sse-retry", "300"]);
+    let mut command = python_script("sse_requests.py");
+    command.args([&server.url(""), "py-sse", "80"]);
+    let result = run_for_json(command, SCRIPT_LIMIT);
+    assert_eq!(result["events"], 80, "{result}");
+    assert_eq!(result["retry_ms"], 300, "{result}");
+    // ~2.4 s of publishing against 1 s streams: at least two server closes.
+    assert!(result["connections"].as_u64().unwrap() >= 3, "{result}");
+    assert!(
+        result["published_while_away"].as_u64().unwrap() >= 2,
+        "{result}"
+    );
+    assert_eq!(server.poll("py-sse", Some(0))["last_id"], 80);
+}
+
+#[test]
+#[ignore = "needs the Python module websockets: run by .ci/run"]
+fn python_websockets_echo_channels_resume_publish_and_refusal() {
+    let server = TestServer::start(&[]);
+    let mut command = python_script("ws_websockets.py");
+    command.arg(server.url(""));
+    let result = run_for_json(command, SCRIPT_LIMIT);
+    assert_eq!(
+        result,
+        serde_json::json!({
+            // 8 sizes x (binary, text), unicode, fragmented, ping, close
+            "echo": 20,
+            // 4 messages, then the subscriber is gone after the close
+            "channel": 5,
+            // 3 live, 3 resumed with ?since=, nothing more
+            "resume": 7,
+            // the sender, an SSE subscriber and poll all see it
+            "publish": 3,
+            // close 1003, and nothing was published
+            "refused": 2,
+        })
+    );
+    // What the WebSocket client published went into the channel.
+    assert_eq!(server.poll("py-pub", Some(0))["last_id"], 1);
+}
