@@ -297,7 +297,13 @@ fn split_target(target: &str, method: Method) -> Result<(&str, &str), HttpError>
             Some(true) => target.get(7..).unwrap_or(""),
             _ => return Err(HttpError::Malformed("request target is not a path")),
         };
-        match rest.find('/') {
+        // RFC 3986 section 3.2: the authority ends at the first "/", "?"
+        // or "#"; "http://host?q" has an empty path (read as "/") and a
+        // query.
+        match rest.find(['/', '?']) {
+            Some(i) if rest.get(i..i + 1) == Some("?") => {
+                return Ok(("/", rest.get(i + 1..).unwrap_or("")));
+            }
             Some(i) => rest.get(i..).unwrap_or("/"),
             None => "/",
         }
@@ -556,6 +562,18 @@ mod tests {
         let buf = b"GET http://example.com/poll/a?since=1 HTTP/1.1\r\nHost: example.com\r\n\r\n";
         let head = parse_head(buf, &mut headers, LIMITS).unwrap().unwrap();
         assert_eq!((head.path, head.query), ("/poll/a", "since=1"));
+    }
+
+    #[test]
+    fn absolute_form_without_a_path_keeps_its_query() {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let buf = b"GET http://example.com?since=1 HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        let head = parse_head(buf, &mut headers, LIMITS).unwrap().unwrap();
+        assert_eq!((head.path, head.query), ("/", "since=1"));
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let buf = b"GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        let head = parse_head(buf, &mut headers, LIMITS).unwrap().unwrap();
+        assert_eq!((head.path, head.query), ("/", ""));
     }
 
     #[test]
