@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Fuzz smoke test: builds every fuzz target, then runs each one for
 # FUZZ_SECONDS (default 30) on top of its corpus, one at a time, niced.
+# A single in-process fuzzer per target (no -jobs/-workers: with -jobs=1
+# libFuzzer forks a child that logs to fuzz-0.log in the current directory;
+# the default is already one process on one core).
 # Prints one line per target and exits non-zero if any target crashed.
 #
 #   FUZZ_SECONDS=600 fuzz/smoke.sh            # the 10-minute runs
@@ -45,7 +48,7 @@ for target in $targets; do
     mkdir -p "corpus/$target"
     log="$log_dir/$target.log"
     if nice -n 19 cargo fuzz run -O --debug-assertions "$target" "corpus/$target" -- \
-        -max_total_time="$seconds" -workers=1 -jobs=1 -timeout=10 -rss_limit_mb=2048 \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -max_len="$max_len" -print_final_stats=1 "${dict[@]}" >"$log" 2>&1; then
         runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
         speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
