@@ -16,7 +16,10 @@ enum Outcome {
     /// Input ran out; the body bytes decoded so far.
     Incomplete(Vec<u8>),
     /// The message ended after `consumed` bytes.
-    Done { body: Vec<u8>, consumed: usize },
+    Done {
+        body: Vec<u8>,
+        consumed: usize,
+    },
     Error,
 }
 
@@ -85,7 +88,9 @@ impl Reference<'_> {
         let mut size: Option<u64> = Some(0);
         for &d in digits {
             let v = u64::from((d as char).to_digit(16).unwrap_or(0));
-            size = size.and_then(|s| s.checked_mul(16)).and_then(|s| s.checked_add(v));
+            size = size
+                .and_then(|s| s.checked_mul(16))
+                .and_then(|s| s.checked_add(v));
         }
         let leading_zeros = digits.iter().take_while(|&&d| d == b'0').count();
         let padding = leading_zeros.min(digits.len().saturating_sub(1));
@@ -159,7 +164,8 @@ impl Reference<'_> {
             }
             let available = (self.input.len() - self.pos) as u64;
             let take = size.min(available) as usize;
-            self.body.extend_from_slice(&self.input[self.pos..self.pos + take]);
+            self.body
+                .extend_from_slice(&self.input[self.pos..self.pos + take]);
             self.pos += take;
             if (take as u64) < size {
                 return Err(Stop::NeedMore);
@@ -181,7 +187,10 @@ fn reference(input: &[u8], max_body: usize, max_trailer: usize) -> Outcome {
         trailer_spent: 0,
     };
     match r.message() {
-        Ok(()) => Outcome::Done { body: r.body, consumed: r.pos },
+        Ok(()) => Outcome::Done {
+            body: r.body,
+            consumed: r.pos,
+        },
         Err(Stop::NeedMore) => Outcome::Incomplete(r.body),
         Err(Stop::Invalid) => Outcome::Error,
     }
@@ -199,7 +208,9 @@ fn decode_in_pieces(input: &[u8], lens: &[usize], max_body: usize, max_trailer: 
                 consumed += p.consumed;
                 if p.done {
                     // Further calls take nothing.
-                    let again = decoder.decode(b"0\r\n\r\n", &mut body).expect("done is final");
+                    let again = decoder
+                        .decode(b"0\r\n\r\n", &mut body)
+                        .expect("done is final");
                     assert!(again.done && again.consumed == 0);
                     return Outcome::Done { body, consumed };
                 }

@@ -155,7 +155,11 @@ fn chunk_bytes(chunk: &Chunk) -> Vec<u8> {
         Chunk::Cut(t, c, at, head) => {
             let bytes = request(*t, *c, 1, false);
             let at = usize::from(*at) % (bytes.len() + 1);
-            if *head { bytes[..at].to_vec() } else { bytes[at..].to_vec() }
+            if *head {
+                bytes[..at].to_vec()
+            } else {
+                bytes[at..].to_vec()
+            }
         }
     }
 }
@@ -199,14 +203,20 @@ fn check_transcript(bytes: &[u8]) -> Result<(), String> {
                 if length.is_some() {
                     return Err("two Content-Length".into());
                 }
-                length = Some(value.parse::<usize>().map_err(|_| format!("Content-Length {value:?}"))?);
+                length = Some(
+                    value
+                        .parse::<usize>()
+                        .map_err(|_| format!("Content-Length {value:?}"))?,
+                );
             } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                 if value != "chunked" {
                     return Err(format!("Transfer-Encoding {value:?}"));
                 }
                 chunked = true;
             } else if h.name.eq_ignore_ascii_case("connection") {
-                close |= value.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"));
+                close |= value
+                    .split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("close"));
             }
         }
         if length.is_some() && chunked {
@@ -237,12 +247,17 @@ fn check_transcript(bytes: &[u8]) -> Result<(), String> {
         } else {
             // Delimited by the connection closing (an HTTP/1.0 stream).
             if !close {
-                return Err(format!("status {status} body without length and without close"));
+                return Err(format!(
+                    "status {status} body without length and without close"
+                ));
             }
             return Ok(());
         }
         if close && pos < bytes.len() {
-            return Err(format!("{} bytes after a Connection: close response", bytes.len() - pos));
+            return Err(format!(
+                "{} bytes after a Connection: close response",
+                bytes.len() - pos
+            ));
         }
     }
 }
@@ -288,7 +303,10 @@ fn check_frames(bytes: &[u8]) -> Result<(), String> {
         match reader.read(rest) {
             Ok((used, Some(WsEvent::Close { .. }))) => {
                 if used != rest.len() {
-                    return Err(format!("{} bytes after the server's Close", rest.len() - used));
+                    return Err(format!(
+                        "{} bytes after the server's Close",
+                        rest.len() - used
+                    ));
                 }
                 return Ok(());
             }
@@ -307,7 +325,9 @@ struct Harness {
 
 impl Harness {
     fn live(&self, index: u8) -> Option<usize> {
-        let live: Vec<usize> = (0..self.conns.len()).filter(|&i| self.conns[i].is_some()).collect();
+        let live: Vec<usize> = (0..self.conns.len())
+            .filter(|&i| self.conns[i].is_some())
+            .collect();
         if live.is_empty() {
             return None;
         }
@@ -316,7 +336,9 @@ impl Harness {
 
     /// The client reads up to `max` bytes of the connection's output.
     fn write(&mut self, slot: usize, max: usize) {
-        let Some(conn) = self.conns[slot].as_mut() else { return };
+        let Some(conn) = self.conns[slot].as_mut() else {
+            return;
+        };
         let mut taken = 0;
         while taken < max {
             let mut iov = [IoSlice::new(&[]); 16];
@@ -346,13 +368,17 @@ impl Harness {
     }
 
     fn slot_of(&self, id: ConnId) -> Option<usize> {
-        self.conns.iter().position(|c| c.as_ref().is_some_and(|c| c.id == id))
+        self.conns
+            .iter()
+            .position(|c| c.as_ref().is_some_and(|c| c.id == id))
     }
 
     /// One pass of the reactor over the ready list.
     fn drain(&mut self) {
         for _ in 0..64 {
-            let Some(id) = self.engine.pop_ready() else { return };
+            let Some(id) = self.engine.pop_ready() else {
+                return;
+            };
             let Some(slot) = self.slot_of(id) else {
                 panic!("ready list names connection {id}, which was removed");
             };
@@ -368,7 +394,11 @@ impl Harness {
     fn check_bounds(&self) {
         for conn in self.conns.iter().flatten() {
             let unsent = self.engine.unsent(conn.id);
-            assert!(unsent <= MAX_UNSENT, "connection {} holds {unsent} unsent bytes", conn.id);
+            assert!(
+                unsent <= MAX_UNSENT,
+                "connection {} holds {unsent} unsent bytes",
+                conn.id
+            );
         }
     }
 }
@@ -398,7 +428,10 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
                 let id = h.engine.open(h.now);
                 assert!(h.slot_of(id).is_none(), "open reused live id {id}");
-                h.conns.push(Some(Conn { id, transcript: Vec::new() }));
+                h.conns.push(Some(Conn {
+                    id,
+                    transcript: Vec::new(),
+                }));
             }
             Op::Receive(i, chunk) => {
                 let Some(slot) = h.live(*i) else { continue };

@@ -10,7 +10,9 @@
 
 use httparse::{Header, EMPTY_HEADER};
 use libfuzzer_sys::fuzz_target;
-use pushwire::http::request::{parse_head, BodyFraming, HeadLimits, HttpError, Method, MAX_HEADERS};
+use pushwire::http::request::{
+    parse_head, BodyFraming, HeadLimits, HttpError, Method, MAX_HEADERS,
+};
 
 mod common;
 
@@ -58,7 +60,9 @@ fn method_token(buf: &[u8]) -> String {
     let mut headers = [EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let _ = req.parse(buf);
-    req.method.expect("an accepted head has a method").to_string()
+    req.method
+        .expect("an accepted head has a method")
+        .to_string()
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -48,14 +48,22 @@ fn check_roundtrip(w: &Written) {
         })
         .collect();
     let mut out = Vec::new();
-    json::write_batch(&mut out, w.last_id, w.gap, encoded.iter().map(Vec::as_slice));
+    json::write_batch(
+        &mut out,
+        w.last_id,
+        w.gap,
+        encoded.iter().map(Vec::as_slice),
+    );
     let batch: RefBatch = serde_json::from_slice(&out).expect("write_batch output is JSON");
     assert_eq!(batch.last_id, w.last_id);
     assert_eq!(batch.gap, w.gap);
     let got: Vec<(u64, String)> = batch.messages.into_iter().map(|m| (m.id, m.data)).collect();
     assert_eq!(got, w.items);
     let ours = json::parse_batch(&out).expect("parse_batch reads write_batch");
-    assert_eq!((ours.last_id, ours.gap, ours.messages), (w.last_id, w.gap, w.items.clone()));
+    assert_eq!(
+        (ours.last_id, ours.gap, ours.messages),
+        (w.last_id, w.gap, w.items.clone())
+    );
 }
 
 fn check_parse(input: &[u8]) {

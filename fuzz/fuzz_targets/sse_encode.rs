@@ -44,7 +44,11 @@ fn reference_parse(stream: &str) -> Vec<Dispatched> {
             if data.ends_with('\n') {
                 data.pop();
             }
-            let kind = if event_type.is_empty() { "message".to_string() } else { event_type.clone() };
+            let kind = if event_type.is_empty() {
+                "message".to_string()
+            } else {
+                event_type.clone()
+            };
             out.push((kind, std::mem::take(&mut data), last_id.clone()));
             event_type.clear();
             continue;

@@ -97,7 +97,10 @@ fuzz_target!(|input: Input| {
                 match (wheel.deadline(handle), live.get(&value)) {
                     (None, None) => {}
                     (Some(d), Some(&(_, at))) => {
-                        assert!(d + tick > at && d < at + tick, "deadline {value}: {d:?} vs {at:?}")
+                        assert!(
+                            d + tick > at && d < at + tick,
+                            "deadline {value}: {d:?} vs {at:?}"
+                        )
                     }
                     (d, at) => panic!("deadline {value}: {d:?} but model {at:?}"),
                 }

@@ -25,7 +25,9 @@ fn headers_whole(input: &[u8], role: Role) -> (Vec<FrameHeader>, Option<WsError>
         match parse_header(&input[pos..], role) {
             Ok(Some((header, len))) => {
                 found.push(header);
-                pos = pos.saturating_add(len).saturating_add(header.payload_len as usize);
+                pos = pos
+                    .saturating_add(len)
+                    .saturating_add(header.payload_len as usize);
             }
             Ok(None) => break,
             Err(e) => return (found, Some(e)),
@@ -115,10 +117,16 @@ fn roundtrip(flags: u8, payload: &[u8]) {
         let k = payload.len() as u32 ^ 0x9e37_79b9;
         k.to_be_bytes()
     });
-    let role = if mask.is_some() { Role::Server } else { Role::Client };
+    let role = if mask.is_some() {
+        Role::Server
+    } else {
+        Role::Client
+    };
     let mut wire = Vec::new();
     write_fragment(&mut wire, fin, opcode, payload, mask);
-    let (header, len) = parse_header(&wire, role).expect("own frame parses").expect("complete");
+    let (header, len) = parse_header(&wire, role)
+        .expect("own frame parses")
+        .expect("complete");
     assert_eq!(header.fin, fin);
     assert_eq!(header.rsv, 0);
     assert_eq!(header.opcode, opcode);
@@ -152,7 +160,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (flags, frame_flags) = (*flags, *frame_flags);
-    let role = if flags & 1 == 0 { Role::Server } else { Role::Client };
+    let role = if flags & 1 == 0 {
+        Role::Server
+    } else {
+        Role::Client
+    };
     let max = [0, 16, 125, 1 << 20][usize::from((flags >> 1) & 3)];
     let (lens, input) = common::split_plan(data);
     let pieces = common::pieces(input, &lens);

@@ -141,7 +141,12 @@ fn sha1(message: &[u8]) -> [u8; 20] {
     for block in padded.chunks(64) {
         let mut w = [0u32; 80];
         for i in 0..16 {
-            w[i] = u32::from_be_bytes([block[4 * i], block[4 * i + 1], block[4 * i + 2], block[4 * i + 3]]);
+            w[i] = u32::from_be_bytes([
+                block[4 * i],
+                block[4 * i + 1],
+                block[4 * i + 2],
+                block[4 * i + 3],
+            ]);
         }
         for i in 16..80 {
             w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
@@ -154,7 +159,12 @@ fn sha1(message: &[u8]) -> [u8; 20] {
                 40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1BBCDC),
                 _ => (b ^ c ^ d, 0xCA62C1D6),
             };
-            let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(wi);
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(wi);
             e = d;
             d = c;
             c = b.rotate_left(30);
@@ -176,7 +186,10 @@ fn sha1(message: &[u8]) -> [u8; 20] {
 fn base64(bytes: &[u8]) -> String {
     let mut out = String::new();
     for group in bytes.chunks(3) {
-        let n = group.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
+        let n = group
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
         for i in 0..4 {
             if i <= group.len() {
                 out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -189,8 +202,14 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(v.len());
-    let end = v.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |e| e + 1);
+    let start = v
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |e| e + 1);
     &v[start..end]
 }
 
@@ -219,7 +238,9 @@ fn is_valid_key(key: &[u8]) -> bool {
 fn check(method: &str, minor: u8, headers: &[(String, Vec<u8>)]) -> Option<Vec<u8>> {
     let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     let lists = |name: &str, token: &str| {
-        elements(headers, name).iter().any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
+        elements(headers, name)
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(token.as_bytes()))
     };
     if method != "GET" || minor < 1 || !has("host") {
         return None;
@@ -243,7 +264,10 @@ fn check(method: &str, minor: u8, headers: &[(String, Vec<u8>)]) -> Option<Vec<u
     if !elements(headers, "sec-websocket-version").contains(&b"13".as_slice()) {
         return None;
     }
-    if let Some((_, origin)) = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("origin")) {
+    if let Some((_, origin)) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("origin"))
+    {
         if trim(origin) != ALLOWED_ORIGIN {
             return None;
         }
@@ -276,7 +300,11 @@ fuzz_target!(|input: Input| {
             let mut keyed = key.clone();
             keyed.extend_from_slice(GUID);
             let want = base64(&sha1(&keyed));
-            assert_eq!(&accepted.accept_key[..], want.as_bytes(), "Sec-WebSocket-Accept");
+            assert_eq!(
+                &accepted.accept_key[..],
+                want.as_bytes(),
+                "Sec-WebSocket-Accept"
+            );
             let offered = elements(&owned, "sec-websocket-protocol");
             let chosen = offered
                 .iter()
@@ -284,6 +312,8 @@ fuzz_target!(|input: Input| {
             assert_eq!(accepted.protocol, chosen, "subprotocol");
         }
         (Err(_), None) => {}
-        (got, want) => panic!("accept {got:?} but the independent check says {want:?} for {owned:?}"),
+        (got, want) => {
+            panic!("accept {got:?} but the independent check says {want:?} for {owned:?}")
+        }
     }
 });
