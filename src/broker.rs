@@ -95,6 +95,14 @@ impl Message {
         })
     }
 
+    /// What keeping the message costs, in bytes, for the history bound:
+    /// the data and the JSON item, twice over for the SSE and WebSocket
+    /// encodings made on first use, plus the fixed parts. An upper
+    /// estimate, computed from the lengths alone.
+    pub fn cost(&self) -> usize {
+        2 * (self.data.len() + self.json.len()) + 160
+    }
+
     /// The message as an SSE event (`id:`, `data:` lines, blank line),
     /// framed as one HTTP chunk: encoded once, on first use, and shared by
     /// every SSE subscriber from then on.
@@ -254,17 +262,53 @@ pub struct Subscription {
 pub struct Broker {
     channels: Slab<Channel>,
     by_name: HashMap<Box<str>, ChannelId>,
-    history: usize,
+    limits: BrokerLimits,
+    /// Every stored message, oldest first, as (channel, id): the order in
+    /// which the byte bound evicts. Entries of messages that already left
+    /// their channel (by the count bound) are skipped when met, and swept
+    /// out when they outnumber the live ones.
+    order: VecDeque<(ChannelId, u64)>,
+    /// Messages in all histories, and their [`Message::cost`] in bytes.
+    stored: usize,
+    stored_bytes: usize,
 }
 
+/// How much the broker may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BrokerLimits {
+    /// Messages kept per channel (at least 1).
+    pub history: usize,
+    /// Channels at most; creating one more is refused.
+    pub max_channels: usize,
+    /// Bytes of messages kept over all channels; past it, the oldest
+    /// message anywhere is evicted (and a client resuming from before it
+    /// is told `gap`). The newest message is always kept.
+    pub max_history_bytes: usize,
+}
+
+/// The broker refused to create a channel: `max_channels` exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooManyChannels;
+
 impl Broker {
-    /// A broker whose channels keep `history` messages each (at least 1).
-    pub fn new(history: usize) -> Broker {
+    /// A broker with these limits.
+    pub fn new(limits: BrokerLimits) -> Broker {
         Broker {
             channels: Slab::new(),
             by_name: HashMap::new(),
-            history: history.max(1),
+            limits: BrokerLimits {
+                history: limits.history.max(1),
+                ..limits
+            },
+            order: VecDeque::new(),
+            stored: 0,
+            stored_bytes: 0,
         }
+    }
+
+    /// Messages kept over all channels, and their approximate bytes.
+    pub fn stored(&self) -> (usize, usize) {
+        (self.stored, self.stored_bytes)
     }
 
     /// The channel called `name`, if it exists.
@@ -277,11 +321,14 @@ impl Broker {
         self.channels.get(id as usize)
     }
 
-    /// The channel called `name`, created if needed. The name must already
-    /// be valid ([`valid_channel_name`]).
-    pub fn find_or_create(&mut self, name: &str) -> ChannelId {
+    /// The channel called `name`, created if needed and allowed. The name
+    /// must already be valid ([`valid_channel_name`]).
+    pub fn find_or_create(&mut self, name: &str) -> Result<ChannelId, TooManyChannels> {
         if let Some(&id) = self.by_name.get(name) {
-            return id;
+            return Ok(id);
+        }
+        if self.channels.len() >= self.limits.max_channels {
+            return Err(TooManyChannels);
         }
         let key = self.channels.insert(Channel {
             name: name.into(),
@@ -295,7 +342,7 @@ impl Broker {
         // before the id space; saturate rather than wrap.
         let id = ChannelId::try_from(key).unwrap_or(ChannelId::MAX);
         self.by_name.insert(name.into(), id);
-        id
+        Ok(id)
     }
 
     /// Messages after `since` on the channel called `name`; a channel that
@@ -310,10 +357,14 @@ impl Broker {
     /// Appends a message to the channel (created if needed), evicting the
     /// oldest past the history bound, and returns it with its channel. The
     /// caller delivers it to the channel's subscribers.
-    pub fn publish(&mut self, name: &str, data: &str) -> (ChannelId, Rc<Message>) {
-        let id = self.find_or_create(name);
+    pub fn publish(
+        &mut self,
+        name: &str,
+        data: &str,
+    ) -> Result<(ChannelId, Rc<Message>), TooManyChannels> {
+        let id = self.find_or_create(name)?;
         match self.publish_in(id, data) {
-            Some(message) => (id, message),
+            Some(message) => Ok((id, message)),
             None => unreachable_channel(),
         }
     }
@@ -321,15 +372,55 @@ impl Broker {
     /// Appends a message to an existing channel; `None` if there is no
     /// such channel.
     pub fn publish_in(&mut self, id: ChannelId, data: &str) -> Option<Rc<Message>> {
-        let history = self.history;
+        let history = self.limits.history;
         let channel = self.channels.get_mut(id as usize)?;
         channel.last_id = channel.last_id.saturating_add(1);
         let message = Rc::new(Message::new(channel.last_id, data));
+        let mut freed = 0;
         if channel.history.len() >= history {
-            channel.history.pop_front();
+            freed = channel.history.pop_front().map_or(0, |m| m.cost());
         }
         channel.history.push_back(Rc::clone(&message));
+        if freed > 0 {
+            self.stored -= 1;
+            self.stored_bytes -= freed;
+        }
+        self.stored += 1;
+        self.stored_bytes += message.cost();
+        self.order.push_back((id, message.id));
+        self.evict_past_byte_bound();
         Some(message)
+    }
+
+    /// Drops the oldest messages anywhere until the stored bytes fit.
+    fn evict_past_byte_bound(&mut self) {
+        while self.stored_bytes > self.limits.max_history_bytes && self.stored > 1 {
+            let Some((channel, id)) = self.order.pop_front() else {
+                break;
+            };
+            let Some(ch) = self.channels.get_mut(channel as usize) else {
+                continue;
+            };
+            // Per channel, the oldest live message is the ring's front, so
+            // a live entry of `order` always names a front.
+            if ch.history.front().is_some_and(|m| m.id == id) {
+                if let Some(m) = ch.history.pop_front() {
+                    self.stored -= 1;
+                    self.stored_bytes -= m.cost();
+                }
+            }
+        }
+        // Entries of messages the count bound already evicted pile up in
+        // `order`; sweep them when they outnumber the live ones.
+        if self.order.len() > 2 * self.stored + 64 {
+            let channels = &self.channels;
+            self.order.retain(|&(channel, id)| {
+                channels
+                    .get(channel as usize)
+                    .and_then(|c| c.history.front())
+                    .is_some_and(|front| front.id <= id)
+            });
+        }
     }
 
     /// Adds `conn` to the channel's `transport` set.
@@ -399,23 +490,31 @@ fn unreachable_channel() -> ! {
 mod tests {
     use super::*;
 
+    fn limits(history: usize) -> BrokerLimits {
+        BrokerLimits {
+            history,
+            max_channels: 100,
+            max_history_bytes: usize::MAX,
+        }
+    }
+
     fn ids(b: &Backlog<'_>) -> Vec<u64> {
         b.iter().map(|m| m.id).collect()
     }
 
     #[test]
     fn ids_start_at_one_and_increase_per_channel() {
-        let mut broker = Broker::new(8);
-        assert_eq!(broker.publish("a", "x").1.id, 1);
-        assert_eq!(broker.publish("a", "y").1.id, 2);
-        assert_eq!(broker.publish("b", "z").1.id, 1);
+        let mut broker = Broker::new(limits(8));
+        assert_eq!(broker.publish("a", "x").unwrap().1.id, 1);
+        assert_eq!(broker.publish("a", "y").unwrap().1.id, 2);
+        assert_eq!(broker.publish("b", "z").unwrap().1.id, 1);
     }
 
     #[test]
     fn backlog_returns_what_came_after_since() {
-        let mut broker = Broker::new(8);
+        let mut broker = Broker::new(limits(8));
         for i in 0..5 {
-            broker.publish("a", &i.to_string());
+            broker.publish("a", &i.to_string()).unwrap();
         }
         assert_eq!(ids(&broker.backlog("a", 0)), [1, 2, 3, 4, 5]);
         assert_eq!(ids(&broker.backlog("a", 3)), [4, 5]);
@@ -428,9 +527,9 @@ mod tests {
 
     #[test]
     fn eviction_is_reported_as_a_gap_across_the_ring_boundary() {
-        let mut broker = Broker::new(4);
+        let mut broker = Broker::new(limits(4));
         for i in 0..10 {
-            broker.publish("a", &i.to_string());
+            broker.publish("a", &i.to_string()).unwrap();
         }
         // History holds 7..=10 now, possibly wrapped in the ring.
         let b = broker.backlog("a", 0);
@@ -454,8 +553,8 @@ mod tests {
 
     #[test]
     fn a_channel_with_no_messages_is_forgotten_when_its_last_subscriber_leaves() {
-        let mut broker = Broker::new(4);
-        let ch = broker.find_or_create("tmp");
+        let mut broker = Broker::new(limits(4));
+        let ch = broker.find_or_create("tmp").unwrap();
         let sub = broker.subscribe(ch, Transport::Sse, 7).unwrap();
         assert_eq!(
             broker.channel(ch).unwrap().subscriber_count(Transport::Sse),
@@ -464,5 +563,68 @@ mod tests {
         broker.unsubscribe(sub);
         assert_eq!(broker.find("tmp"), None);
         assert!(broker.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    fn broker(max_channels: usize, max_history_bytes: usize) -> Broker {
+        Broker::new(BrokerLimits {
+            history: 1000,
+            max_channels,
+            max_history_bytes,
+        })
+    }
+
+    #[test]
+    fn channels_past_the_limit_are_refused_and_names_come_back_when_freed() {
+        let mut b = broker(2, usize::MAX);
+        assert!(b.publish("a", "x").is_ok());
+        let t = b.find_or_create("t").unwrap();
+        assert_eq!(b.publish("c", "x").err(), Some(TooManyChannels));
+        // Existing channels still take messages.
+        assert!(b.publish("a", "y").is_ok());
+        // A channel with no messages goes when its subscriber leaves.
+        let sub = b.subscribe(t, Transport::Sse, 1).unwrap();
+        b.unsubscribe(sub);
+        assert!(b.publish("c", "x").is_ok());
+    }
+
+    #[test]
+    fn the_byte_bound_evicts_the_oldest_message_anywhere() {
+        let one = Message::new(1, &"x".repeat(100)).cost();
+        let mut b = broker(10, 3 * one);
+        b.publish("a", &"x".repeat(100)).unwrap(); // a1
+        b.publish("b", &"x".repeat(100)).unwrap(); // b1
+        b.publish("a", &"x".repeat(100)).unwrap(); // a2
+        b.publish("b", &"x".repeat(100)).unwrap(); // b2: a1 goes
+        let a = b.backlog("a", 0);
+        assert_eq!(
+            (a.iter().map(|m| m.id).collect::<Vec<_>>(), a.gap),
+            (vec![2], true)
+        );
+        assert_eq!(b.backlog("b", 0).len(), 2);
+        assert_eq!(b.stored(), (3, 3 * one));
+        // A message larger than the bound alone is still kept (the newest).
+        let mut tiny = broker(10, 10);
+        tiny.publish("a", "large enough").unwrap();
+        assert_eq!(tiny.backlog("a", 0).len(), 1);
+    }
+
+    #[test]
+    fn the_eviction_order_does_not_grow_without_bound() {
+        let mut b = Broker::new(BrokerLimits {
+            history: 2,
+            max_channels: 10,
+            max_history_bytes: usize::MAX,
+        });
+        b.publish("quiet", "kept forever").unwrap();
+        for i in 0..10_000 {
+            b.publish("busy", &i.to_string()).unwrap();
+        }
+        assert_eq!(b.stored().0, 3);
+        assert!(b.order.len() <= 2 * 3 + 64, "{}", b.order.len());
     }
 }

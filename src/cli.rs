@@ -11,6 +11,8 @@ pushwire: Ajax polling, long-polling, Server-Sent Events and WebSocket,
 by hand, in one event loop.
 
 Usage: pushwire [OPTIONS]
+       pushwire sub ws|sse|longpoll|poll URL [--since ID] [--count N]   (sub --help)
+       pushwire pub URL MESSAGE [--token TOKEN]
 
 Options (durations are seconds, decimals allowed: 0.5):
   --listen ADDR             address to listen on [default: 127.0.0.1:8080]
@@ -20,6 +22,8 @@ Options (durations are seconds, decimals allowed: 0.5):
   --max-uri-bytes N         longest request target; 414 past it [default: 4096]
   --max-body-bytes N        largest request body; 413 past it [default: 1048576]
   --history N               messages kept per channel [default: 1024]
+  --max-channels N          channels at most; 503 for one more [default: 100000]
+  --max-history-bytes N     bytes of messages kept over all channels [default: 268435456]
   --header-timeout SECS     time to send a request head; 408 past it [default: 10]
   --body-timeout SECS       time to send a request body; 408 past it [default: 30]
   --idle-timeout SECS       keep-alive connection idle time [default: 60]
@@ -34,6 +38,7 @@ Options (durations are seconds, decimals allowed: 0.5):
   --linger SECS             how long a closing connection drains input [default: 2]
   --publish-token TOKEN     require Authorization: Bearer TOKEN to publish
   --allow-origin LIST       origins allowed cross-site, comma-separated, or * [default: *]
+  --trace                   print every head, SSE event and WebSocket frame to stderr
   -h, --help                print this help
   -V, --version             print the version
 ";
@@ -119,6 +124,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             "-V" | "--version" => return Ok(Command::Version),
             _ => {}
         }
+        if flag == "--trace" {
+            config.trace = true;
+            continue;
+        }
         if !flag.starts_with("--") {
             return Err(CliError(format!("unexpected argument '{arg}'")));
         }
@@ -147,6 +156,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             "--max-uri-bytes" => config.max_uri_bytes = positive(&flag, &value()?)?,
             "--max-body-bytes" => config.max_body_bytes = number(&flag, &value()?)?,
             "--history" => config.history = positive(&flag, &value()?)?,
+            "--max-channels" => config.max_channels = positive(&flag, &value()?)?,
+            "--max-history-bytes" => config.max_history_bytes = positive(&flag, &value()?)?,
             "--header-timeout" => config.header_timeout = seconds(&flag, &value()?)?,
             "--body-timeout" => config.body_timeout = seconds(&flag, &value()?)?,
             "--idle-timeout" => config.idle_timeout = seconds(&flag, &value()?)?,

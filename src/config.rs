@@ -11,6 +11,8 @@
 //! | `max_uri_bytes`      | 4096         | `--max-uri-bytes`      | `414`, then close           |
 //! | `max_body_bytes`     | 1 MiB        | `--max-body-bytes`     | `413`, then close           |
 //! | `history`            | 1024         | `--history`            | `"gap":true` past it        |
+//! | `max_channels`       | 100000       | `--max-channels`       | `503` for a new channel     |
+//! | `max_history_bytes`  | 256 MiB      | `--max-history-bytes`  | oldest evicted, `gap` past it |
 //! | `header_timeout`     | 10 s         | `--header-timeout`     | `408`, then close           |
 //! | `body_timeout`       | 30 s         | `--body-timeout`       | `408`, then close           |
 //! | `idle_timeout`       | 60 s         | `--idle-timeout`       | silent close                |
@@ -88,6 +90,15 @@ pub struct Config {
     /// Messages kept per channel (`--history`, default 1024). A client
     /// resuming from an id older than that is told `"gap":true`.
     pub history: usize,
+    /// Channels at most (`--max-channels`, default 100000): a publish or
+    /// subscription that would create one more gets `503`. A channel with
+    /// no messages is forgotten when its last subscriber leaves.
+    pub max_channels: usize,
+    /// Bytes of messages kept in all histories together
+    /// (`--max-history-bytes`, default 256 MiB): past it the oldest message
+    /// anywhere is evicted, and a client resuming from before it is told
+    /// `gap`. With `history` and `max_channels` this bounds the broker.
+    pub max_history_bytes: usize,
     /// Time from the first byte of a request to the end of its head
     /// (`--header-timeout`, default 10 s): `408`.
     pub header_timeout: Duration,
@@ -126,6 +137,10 @@ pub struct Config {
     /// Origins allowed to open a WebSocket (`--allow-ws-origin`); `None`
     /// (the default) allows all. A browser `Origin` not listed gets `403`.
     pub allow_ws_origin: Option<Vec<String>>,
+    /// Print every request and response head, SSE event and WebSocket
+    /// frame header, per connection, to stderr (`--trace`, default off).
+    /// Off, it costs one branch per read and per write.
+    pub trace: bool,
     /// Bearer token required by `POST /pub/*` (`--publish-token`); `None`:
     /// no token needed.
     pub publish_token: Option<String>,
@@ -144,6 +159,8 @@ impl Default for Config {
             max_uri_bytes: 4096,
             max_body_bytes: 1024 * 1024,
             history: 1024,
+            max_channels: 100_000,
+            max_history_bytes: 256 * 1024 * 1024,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
@@ -156,6 +173,7 @@ impl Default for Config {
             max_message_bytes: 1024 * 1024,
             ping_interval: Duration::from_secs(30),
             allow_ws_origin: None,
+            trace: false,
             publish_token: None,
             allow_origin: AllowOrigin::Any,
         }

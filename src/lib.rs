@@ -26,6 +26,7 @@ pub mod json;
 pub mod server;
 pub mod sse;
 pub mod timer;
+pub mod trace;
 pub mod ws;
 
 pub use config::Config;

@@ -1,6 +1,8 @@
-//! The `pushwire` command: parse flags, bind, print how to try it, run.
+//! The `pushwire` command: parse flags, bind, print how to try it, run;
+//! or `pushwire sub` / `pushwire pub`, the terminal clients.
 
 mod cli;
+mod client;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -9,6 +11,11 @@ use pushwire::server::sys;
 use pushwire::Server;
 
 fn main() -> ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        Some("sub") => return client::sub_main(std::env::args().skip(2)),
+        Some("pub") => return client::pub_main(std::env::args().skip(2)),
+        _ => {}
+    }
     let config = match cli::parse(std::env::args().skip(1)) {
         Ok(cli::Command::Serve(config)) => config,
         Ok(cli::Command::Help) => {

@@ -229,3 +229,44 @@ fn a_low_open_file_limit_lowers_the_connection_limit_at_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_channel_limit_refuses_new_channels_with_503() {
+    let server = TestServer::start(&["--max-channels", "2"]);
+    assert_eq!(server.publish("one", "x"), 1);
+    assert_eq!(server.publish("two", "x"), 1);
+    let refused = server.post("/pub/three", "x");
+    assert_eq!(
+        (refused.status, refused.text()),
+        (503, "too many channels (see --max-channels)\n".into())
+    );
+    for path in ["/longpoll/three?timeout=5", "/sse/three"] {
+        assert_eq!(server.get(path).status, 503, "{path}");
+    }
+    let ws = server.exchange(common::wsclient::upgrade_request("/ws/three", "").as_bytes());
+    assert_eq!(ws.status, 503);
+    // Polling a channel never creates it; existing channels carry on.
+    assert_eq!(server.get("/poll/three").status, 200);
+    assert_eq!(server.publish("one", "y"), 2);
+}
+
+#[test]
+fn the_history_byte_bound_evicts_the_oldest_message_anywhere() {
+    // Each 1000-byte message costs a little over 4 KB; 10 KB holds two.
+    let server = TestServer::start(&["--max-history-bytes", "10000"]);
+    let data = "z".repeat(1000);
+    server.publish("a", &data);
+    server.publish("b", &data);
+    server.publish("a", &data);
+    let first = server.poll("a", Some(0));
+    assert_eq!(first["gap"], true, "{first}");
+    assert_eq!(first["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(first["messages"][0]["id"], 2);
+    assert_eq!(
+        server.poll("b", Some(0))["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -258,6 +258,7 @@ fn publish_token_is_required_when_set() {
     let server = TestServer::start(&["--publish-token", "s3cret"]);
     let refused = server.post("/pub/t", "x");
     assert_eq!(refused.status, 401);
+    assert_eq!(refused.header("www-authenticate"), Some("Bearer"));
     let wrong = server.exchange(b"POST /pub/t HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer nope\r\nContent-Length: 1\r\n\r\nx");
     assert_eq!(wrong.status, 401);
     let ok = server.exchange(b"POST /pub/t HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cret\r\nContent-Length: 1\r\n\r\nx");

@@ -189,6 +189,28 @@ fn heartbeats_are_sent_only_on_idle_streams() {
 }
 
 #[test]
+fn the_heartbeat_interval_counts_from_the_last_event() {
+    let server = TestServer::start(&["--heartbeat", "2"]);
+    let mut stream = SseStream::open(&server, "/sse/hb1", "");
+    server.wait_subscribers("hb1", "sse", 1);
+    // An event half-way through the first interval: the next comment is
+    // due one interval after it, not two.
+    std::thread::sleep(Duration::from_millis(400));
+    server.publish("hb1", "event");
+    stream.read_events(1);
+    let after_event = Instant::now();
+    while stream.parser.comments.is_empty() {
+        stream.pump().unwrap();
+    }
+    let gap = after_event.elapsed();
+    // Due at 2 s; counted from the stream's start it would come at 3.6 s.
+    assert!(
+        gap >= Duration::from_millis(1900) && gap < Duration::from_millis(3000),
+        "{gap:?}"
+    );
+}
+
+#[test]
 fn a_closed_client_leaves_no_subscriber_behind() {
     let server = TestServer::start(&[]);
     let streams: Vec<SseStream> = (0..3)

@@ -221,6 +221,29 @@ fn since_replays_history_with_the_json_envelope() {
 }
 
 #[test]
+fn a_resume_past_history_announces_the_gap_first() {
+    let server = TestServer::start(&["--history", "3"]);
+    for i in 1..=8 {
+        server.publish("g", &format!("m{i}"));
+    }
+    let mut client = WsClient::connect(
+        &server,
+        "/ws/g?since=2",
+        "Sec-WebSocket-Protocol: pushwire.json\r\n",
+    );
+    let gap: serde_json::Value = serde_json::from_str(client.read_data().text()).unwrap();
+    assert_eq!(gap, serde_json::json!({"gap":true,"since":2,"oldest":6}));
+    let ids: Vec<u64> = (0..3)
+        .map(|_| {
+            serde_json::from_str::<serde_json::Value>(client.read_data().text()).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, [6, 7, 8]);
+}
+
+#[test]
 fn idle_connections_are_pinged_and_silent_ones_closed() {
     let server = TestServer::start(&["--ping-interval", "0.3"]);
     // One that answers pings stays open past several intervals.

@@ -20,7 +20,7 @@ use crate::http::{parse_head, BodyFraming, HttpError, Method, RequestHead};
 use crate::json;
 
 use super::conn::{BodyReader, BodyUse, PendingBody, Reply, State};
-use super::{query, Engine, OUTPUT_HIGH_WATER};
+use super::{query, Engine, PublishError, OUTPUT_HIGH_WATER};
 
 /// The demo page served at `/`: the four techniques side by side on one
 /// channel, one self-contained file (no external assets, no build step).
@@ -92,7 +92,11 @@ fn route(path: &str) -> Route<'_> {
         "/echo" => return Route::Echo,
         _ => {}
     }
-    let Some((prefix, channel)) = path.get(1..).and_then(|p| p.split_once('/')) else {
+    // `/prefix/channel`, split at the second slash (ASCII, so byte-wise).
+    let Some(slash) = path.bytes().skip(1).position(|b| b == b'/').map(|i| i + 1) else {
+        return Route::NotFound;
+    };
+    let (Some(prefix), Some(channel)) = (path.get(1..slash), path.get(slash + 1..)) else {
         return Route::NotFound;
     };
     match prefix {
@@ -150,21 +154,25 @@ impl Engine {
     }
 
     fn read_head(&mut self, id: ConnId, input: &[u8], now: Instant) -> Progress {
-        if let Some(conn) = self.conns.get_mut(id) {
-            if matches!(conn.state, State::Idle) {
-                // The header timeout counts from the first byte of the
-                // request, so a client dribbling bytes cannot extend it.
-                conn.state = State::Head;
-                self.set_timer(id, now + self.config.header_timeout);
-            }
-        }
         let limits = HeadLimits {
             max_header_bytes: self.config.max_header_bytes,
             max_uri_bytes: self.config.max_uri_bytes,
         };
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         match parse_head(input, &mut headers, limits) {
-            Ok(None) => Progress::Stop(0),
+            Ok(None) => {
+                // Only a head that did not arrive whole needs a deadline
+                // (a complete one is answered in this same pass). It counts
+                // from the first byte of the request, so a client dribbling
+                // bytes cannot extend it.
+                if let Some(conn) = self.conns.get_mut(id) {
+                    if matches!(conn.state, State::Idle) {
+                        conn.state = State::Head;
+                        self.set_timer(id, now + self.config.header_timeout);
+                    }
+                }
+                Progress::Stop(0)
+            }
             Err(e) => {
                 self.fail(id, e.status(), &e.to_string(), now);
                 Progress::Stop(input.len())
@@ -432,11 +440,15 @@ impl Engine {
                 body.clear();
                 json::write_published(&mut body, message_id);
                 let extra: &[(&str, &[u8])] = match cors {
+                    Some(b"*") => &[("Access-Control-Allow-Origin", b"*")],
                     Some(origin) => &[("Access-Control-Allow-Origin", origin), ("Vary", b"Origin")],
                     None => &[],
                 };
                 self.respond(id, reply, 202, "application/json", extra, &body, now);
                 self.scratch = body;
+            }
+            Err(e @ PublishError::TooManyChannels) => {
+                self.respond_text(id, reply, 503, &e.to_string(), now)
             }
             Err(e) => self.respond_text(id, reply, 400, &e.to_string(), now),
         }

@@ -37,7 +37,7 @@ use crate::json;
 
 use super::conn::{flag, Parked, Reply, State};
 use super::http::write_json_response;
-use super::{query, Engine};
+use super::{query, Engine, TOO_MANY_CHANNELS};
 
 /// A long-poll answer made for one combination of head fields.
 type BuiltAnswer = (Reply, Option<Box<[u8]>>, Rc<[u8]>);
@@ -79,7 +79,10 @@ impl Engine {
             self.scratch = body;
             return self.request_done(id, reply, now);
         }
-        let channel_id = self.broker.find_or_create(channel);
+        let Ok(channel_id) = self.broker.find_or_create(channel) else {
+            self.respond_text(id, reply, 503, TOO_MANY_CHANNELS, now);
+            return self.request_done(id, reply, now);
+        };
         let subscription = self.broker.subscribe(channel_id, Transport::LongPoll, id);
         let cors = cors.map(Into::into);
         let Some(conn) = self.conns.get_mut(id) else {

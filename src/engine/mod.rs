@@ -35,10 +35,11 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::broker::{valid_channel_name, Broker, ChannelId, ConnId, Message};
+use crate::broker::{valid_channel_name, Broker, BrokerLimits, ChannelId, ConnId, Message};
 use crate::config::Config;
 use crate::http::response::write_error;
 use crate::timer::Wheel;
+use crate::trace::{Direction, Tracer};
 
 use conn::{flag, Conn, State};
 
@@ -49,6 +50,9 @@ pub const REJECT_SLACK: usize = 64;
 /// Output bytes above which a connection's further pipelined requests wait
 /// until the client has read some answers.
 const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+
+/// The reason given when `max_channels` refuses a new channel.
+pub(crate) const TOO_MANY_CHANNELS: &str = "too many channels (see --max-channels)";
 
 /// Timer wheel resolution.
 pub const TICK: Duration = Duration::from_millis(4);
@@ -72,6 +76,8 @@ pub enum Step {
 pub enum PublishError {
     /// The channel name is not 1-128 bytes of `[A-Za-z0-9._~-]`.
     InvalidChannel,
+    /// The channel does not exist and `max_channels` do.
+    TooManyChannels,
 }
 
 impl std::fmt::Display for PublishError {
@@ -80,6 +86,7 @@ impl std::fmt::Display for PublishError {
             PublishError::InvalidChannel => {
                 f.write_str("channel names are 1-128 bytes of [A-Za-z0-9._~-]")
             }
+            PublishError::TooManyChannels => f.write_str("too many channels (see --max-channels)"),
         }
     }
 }
@@ -101,13 +108,20 @@ pub struct Engine {
     scratch: Vec<u8>,
     /// The SSE heartbeat comment, chunked and bare, shared by every stream.
     heartbeat: (Rc<[u8]>, Rc<[u8]>),
+    /// The wire tracer, when `--trace` is on.
+    tracer: Option<Box<Tracer>>,
 }
 
 impl Engine {
     /// An engine with `config`'s limits; `now` starts its clock.
     pub fn new(config: Config, now: Instant) -> Engine {
         Engine {
-            broker: Broker::new(config.history),
+            tracer: None,
+            broker: Broker::new(BrokerLimits {
+                history: config.history,
+                max_channels: config.max_channels,
+                max_history_bytes: config.max_history_bytes,
+            }),
             config,
             conns: Slab::new(),
             wheel: Wheel::new(now, TICK),
@@ -116,6 +130,21 @@ impl Engine {
             waiters: Vec::new(),
             scratch: Vec::new(),
             heartbeat: stream::heartbeat_bytes(),
+        }
+        .with_tracer()
+    }
+
+    fn with_tracer(mut self) -> Engine {
+        if self.config.trace {
+            self.tracer = Some(Box::new(Tracer::new()));
+        }
+        self
+    }
+
+    /// Moves the wire tracer's lines (with `--trace`) into `out`.
+    pub fn take_trace(&mut self, out: &mut Vec<String>) {
+        if let Some(tracer) = &mut self.tracer {
+            tracer.take_lines(out);
         }
     }
 
@@ -150,6 +179,9 @@ impl Engine {
     pub fn open(&mut self, now: Instant) -> ConnId {
         let full = self.conns.len() >= self.config.max_connections;
         let id = self.conns.insert(Conn::new());
+        if let Some(tracer) = &mut self.tracer {
+            tracer.opened(id);
+        }
         if full {
             self.fail(id, 503, "server at its connection limit", now);
         } else {
@@ -160,6 +192,13 @@ impl Engine {
 
     /// Bytes arrived on a connection.
     pub fn receive(&mut self, id: ConnId, data: &[u8], now: Instant) {
+        if let Some(tracer) = &mut self.tracer {
+            tracer.observe(id, Direction::In, data);
+        }
+        self.process_input(id, data, now);
+    }
+
+    fn process_input(&mut self, id: ConnId, data: &[u8], now: Instant) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
@@ -302,7 +341,7 @@ impl Engine {
             if let Some(conn) = self.conns.get_mut(id) {
                 conn.flags &= !flag::RESUME;
                 let buf = std::mem::take(&mut conn.inbuf);
-                self.receive(id, &buf, now);
+                self.process_input(id, &buf, now);
             }
         }
         let Some(conn) = self.conns.get(id) else {
@@ -339,6 +378,10 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
+        if let Some(tracer) = &mut self.tracer {
+            conn.out
+                .visit_prefix(n, |bytes| tracer.observe(id, Direction::Out, bytes));
+        }
         let was_throttled = conn.out.len() >= OUTPUT_HIGH_WATER;
         conn.out.consume(n);
         if was_throttled && conn.out.len() < OUTPUT_HIGH_WATER && !conn.inbuf.is_empty() {
@@ -360,6 +403,9 @@ impl Engine {
         let Some(conn) = self.conns.try_remove(id) else {
             return;
         };
+        if let Some(tracer) = &mut self.tracer {
+            tracer.closed(id);
+        }
         if let Some(handle) = conn.timer {
             self.wheel.cancel(handle);
         }
@@ -382,7 +428,10 @@ impl Engine {
         if !valid_channel_name(channel) {
             return Err(PublishError::InvalidChannel);
         }
-        let (channel_id, message) = self.broker.publish(channel, data);
+        let (channel_id, message) = self
+            .broker
+            .publish(channel, data)
+            .map_err(|_| PublishError::TooManyChannels)?;
         self.deliver(channel_id, &message, now);
         Ok(message.id)
     }

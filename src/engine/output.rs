@@ -33,6 +33,9 @@ impl Chunk {
 /// as a new chunk, so small responses coalesce into one buffer.
 const COALESCE: usize = 16 * 1024;
 
+/// Capacity of a new owned buffer.
+const FIRST_CAPACITY: usize = 512;
+
 /// The unsent bytes of one connection, oldest first.
 #[derive(Debug, Default)]
 pub struct OutQueue {
@@ -59,7 +62,10 @@ impl OutQueue {
     pub fn write_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         let reuse = matches!(self.chunks.back(), Some(Chunk::Owned(v)) if v.len() < COALESCE);
         if !reuse {
-            self.chunks.push_back(Chunk::Owned(Vec::new()));
+            // Most responses fit: one allocation instead of a string of
+            // reallocations while the head is written.
+            self.chunks
+                .push_back(Chunk::Owned(Vec::with_capacity(FIRST_CAPACITY)));
         }
         if let Some(Chunk::Owned(buf)) = self.chunks.back_mut() {
             let before = buf.len();
@@ -92,6 +98,25 @@ impl OutQueue {
             n += 1;
         }
         n
+    }
+
+    /// Calls `visit` on the first `n` unsent bytes, in pieces, oldest first
+    /// (the wire tracer sees what a write took before it is dropped).
+    pub fn visit_prefix(&self, mut n: usize, mut visit: impl FnMut(&[u8])) {
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            if n == 0 {
+                return;
+            }
+            let bytes = chunk.bytes();
+            let bytes = if i == 0 {
+                bytes.get(self.sent..).unwrap_or(&[])
+            } else {
+                bytes
+            };
+            let take = bytes.len().min(n);
+            visit(bytes.get(..take).unwrap_or(&[]));
+            n -= take;
+        }
     }
 
     /// Drops the first `n` unsent bytes (what a write accepted). When the

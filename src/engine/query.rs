@@ -10,11 +10,26 @@ use crate::http::request::parse_decimal;
 
 /// The value of `key` in a query string (`a=1&since=3`); the first wins.
 pub(crate) fn param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
-    query
-        .split('&')
-        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v)
+    // Byte-wise on purpose: this runs for every poll, and `&` and `=` are
+    // ASCII, so every split point is a char boundary.
+    let bytes = query.as_bytes();
+    let mut start = 0;
+    while start <= bytes.len() {
+        let end = bytes
+            .get(start..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'&'))
+            .map_or(bytes.len(), |i| start + i);
+        let pair = query.get(start..end).unwrap_or("");
+        let (k, v) = match pair.as_bytes().iter().position(|&b| b == b'=') {
+            Some(i) => (pair.get(..i).unwrap_or(""), pair.get(i + 1..).unwrap_or("")),
+            None => (pair, ""),
+        };
+        if k == key {
+            return Some(v);
+        }
+        start = end + 1;
+    }
+    None
 }
 
 /// `since=`: a message id; `Ok(None)` when absent, `Err` when not digits.
@@ -58,6 +73,16 @@ pub(crate) fn timeout(query: &str) -> Result<Option<Duration>, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_are_found_by_exact_key() {
+        assert_eq!(param("a=1&since=3&b", "since"), Some("3"));
+        assert_eq!(param("a=1&since=3&b", "b"), Some(""));
+        assert_eq!(param("sinc=1&since=", "since"), Some(""));
+        assert_eq!(param("x=é&y=ü", "y"), Some("ü"));
+        assert_eq!(param("", "since"), None);
+        assert_eq!(param("&&", "since"), None);
+    }
 
     #[test]
     fn since_is_digits_or_absent() {

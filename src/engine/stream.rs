@@ -47,7 +47,7 @@ use crate::http::RequestHead;
 use crate::sse;
 
 use super::conn::{flag, Reply, State, Stream};
-use super::{query, Engine, TICK};
+use super::{query, Engine, TICK, TOO_MANY_CHANNELS};
 
 /// A heartbeat comment, as a chunk and bare.
 pub(super) fn heartbeat_bytes() -> (Rc<[u8]>, Rc<[u8]>) {
@@ -75,6 +75,17 @@ impl Engine {
             .header("last-event-id")
             .and_then(|v| parse_decimal(crate::http::request::trim_ows(v)));
         let since = header_since.or(query_since);
+        // A HEAD gets the stream's head only: no channel is made for it.
+        let channel_id = match reply.head_only {
+            true => None,
+            false => match self.broker.find_or_create(channel) {
+                Ok(channel_id) => Some(channel_id),
+                Err(_) => {
+                    self.respond_text(id, reply, 503, TOO_MANY_CHANNELS, now);
+                    return self.request_done(id, reply, now);
+                }
+            },
+        };
         let http10 = reply.http10;
         let cors = self.cors_origin(head);
         let Some(conn) = self.conns.get_mut(id) else {
@@ -98,12 +109,11 @@ impl Engine {
                 end_head(out, Connection::Default);
             }
         });
-        if reply.head_only {
+        let Some(channel_id) = channel_id else {
             self.after_response(id, reply, now);
             return self.request_done(id, reply, now);
-        }
+        };
         // The stream's opening: retry, then whatever was missed.
-        let channel_id = self.broker.find_or_create(channel);
         let retry = self.config.sse_retry_ms;
         let backlog = self.broker.backlog(channel, since.unwrap_or(u64::MAX));
         let mut opening = Vec::new();
@@ -221,7 +231,8 @@ impl Engine {
         let Some(State::Streaming(stream)) = self.conns.get(id).map(|c| &c.state) else {
             return;
         };
-        let next_beat = stream.last_sent.max(now - TICK) + heartbeat;
+        // A whole interval after the last thing sent; never in the past.
+        let next_beat = (stream.last_sent + heartbeat).max(now + TICK);
         let deadline = stream.ends_at.map_or(next_beat, |end| end.min(next_beat));
         self.set_timer(id, deadline);
     }

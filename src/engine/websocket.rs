@@ -16,7 +16,10 @@
 //! Channel messages reach a `/ws/` subscriber as one text frame each: the
 //! data, or with the `pushwire.json` subprotocol the JSON envelope
 //! `{"id":N,"data":"..."}`, so that a client can resume with `?since=N`.
-//! Both frames are encoded once per message and shared.
+//! Both frames are encoded once per message and shared. When `?since=`
+//! is older than history, a `pushwire.json` client first gets
+//! `{"gap":true,"since":N,"oldest":M}` (messages N+1 to M-1 are lost); a
+//! plain client, whose frames carry no ids, cannot resume exactly anyway.
 //!
 //! **Keep-alive**: a connection that has been silent for `--ping-interval`
 //! is pinged; if nothing at all (a pong or any other frame) arrives within
@@ -39,7 +42,7 @@ use crate::http::{Method, RequestHead};
 use crate::ws::{self, close, HandshakeRequest, MessageReader, Opcode, Role, WsEvent};
 
 use super::conn::{flag, State};
-use super::{query, Engine, TICK};
+use super::{query, Engine, TICK, TOO_MANY_CHANNELS};
 
 /// The subprotocol of `/ws/`: frames carry `{"id":N,"data":"..."}`.
 pub const JSON_PROTOCOL: &str = "pushwire.json";
@@ -116,6 +119,11 @@ impl Engine {
             Err(reason) => return self.fail(id, 400, reason, now),
         };
         let json = accepted.protocol == Some(JSON_PROTOCOL);
+        let channel_id = match channel.map(|name| self.broker.find_or_create(name)) {
+            Some(Err(_)) => return self.fail(id, 503, TOO_MANY_CHANNELS, now),
+            Some(Ok(channel_id)) => Some(channel_id),
+            None => None,
+        };
         let mode = match channel {
             Some(_) => Mode::Channel { json },
             None => Mode::Echo,
@@ -125,11 +133,19 @@ impl Engine {
         };
         conn.out
             .write_with(|out| ws::write_response(out, &accepted));
-        if let Some(name) = channel {
+        if let (Some(name), Some(channel_id)) = (channel, channel_id) {
             // `?since=` replays what the client missed, from history.
-            let channel_id = self.broker.find_or_create(name);
             if let Some(since) = since {
-                for message in self.broker.backlog(name, since).iter() {
+                let backlog = self.broker.backlog(name, since);
+                if backlog.gap && json {
+                    // Some messages after `since` left history: say so
+                    // (as poll's "gap":true and SSE's `event: gap` do).
+                    let oldest = backlog.iter().next().map_or(backlog.last_id + 1, |m| m.id);
+                    let gap = format!("{{\"gap\":true,\"since\":{since},\"oldest\":{oldest}}}");
+                    conn.out
+                        .write_with(|out| ws::write_frame(out, Opcode::Text, gap.as_bytes(), None));
+                }
+                for message in backlog.iter() {
                     conn.out.push_shared(Rc::clone(message.ws_frame(json)));
                 }
             }

@@ -116,6 +116,10 @@ pub fn write_error(out: &mut Vec<u8>, status: u16, reason: &str, close: bool) {
     write_status_line(out, status);
     out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
     write_content_length(out, reason.len() + 1);
+    if status == 401 {
+        // RFC 9110 section 11.6.1: a 401 names the scheme it wants.
+        write_header(out, "WWW-Authenticate", b"Bearer");
+    }
     if status == 426 {
         // RFC 6455 section 4.4: tell the client which version we speak.
         write_header(out, "Sec-WebSocket-Version", b"13");

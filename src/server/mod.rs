@@ -111,7 +111,9 @@ pub struct Hub {
 
 impl Hub {
     /// Publishes `data` on `channel` (created if needed). The message gets
-    /// its id inside the loop, a moment later.
+    /// its id inside the loop, a moment later. The name is checked here;
+    /// a publish that would create a channel past `max_channels` is
+    /// dropped by the loop (there is no one to answer).
     pub fn publish(&self, channel: &str, data: &str) -> Result<(), PublishError> {
         if !valid_channel_name(channel) {
             return Err(PublishError::InvalidChannel);

@@ -105,6 +105,7 @@ impl Reactor {
         let mut events = Events::with_capacity(1024);
         let mut buf = vec![0u8; READ_BUFFER].into_boxed_slice();
         let mut readable = Vec::new();
+        let mut trace = Vec::new();
         loop {
             let timeout = self.timeout(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -145,9 +146,24 @@ impl Reactor {
             while let Some(id) = self.engine.pop_ready() {
                 self.flush(id, now);
             }
+            if self.engine.config().trace {
+                self.print_trace(&mut trace);
+            }
             if stop {
                 return Ok(());
             }
+        }
+    }
+
+    /// `--trace`: what the engine's tracer saw this pass, to stderr.
+    fn print_trace(&mut self, lines: &mut Vec<String>) {
+        self.engine.take_trace(lines);
+        if lines.is_empty() {
+            return;
+        }
+        let mut err = io::stderr().lock();
+        for line in lines.drain(..) {
+            let _ = writeln!(err, "{line}");
         }
     }
 

@@ -1,0 +1,165 @@
+//! `pushwire sub` and `pushwire pub` against the server, each transport
+//! through a proxy that cuts every connection after a while, so that the
+//! client must reconnect with its last id and still print every message
+//! exactly once.
+
+mod common;
+
+use std::io::{self, BufRead, BufReader};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+
+/// A TCP proxy on 127.0.0.1 that forwards to `upstream` and cuts each
+/// connection `lifetime` after it opened. Runs until the test ends.
+fn cutting_proxy(upstream: std::net::SocketAddr, lifetime: Duration) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming().take(200) {
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(upstream) else {
+                continue;
+            };
+            let pipes = [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server.try_clone().unwrap(), client.try_clone().unwrap()),
+            ];
+            for (mut from, mut to) in pipes {
+                std::thread::spawn(move || {
+                    let _ = io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(Shutdown::Write);
+                });
+            }
+            std::thread::spawn(move || {
+                std::thread::sleep(lifetime);
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    addr
+}
+
+/// Runs `pushwire sub` for `count` messages while `publish` runs, and
+/// returns the lines it printed and what it said on stderr.
+fn subscribe_while(args: &[&str], count: usize, publish: impl FnOnce()) -> (Vec<String>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pushwire"))
+        .arg("sub")
+        .args(args)
+        .args(["--count", &count.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    publish();
+    let started = Instant::now();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    while lines.len() < count {
+        let left = Duration::from_secs(30).saturating_sub(started.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(line) => lines.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stderr = String::new();
+    let _ = io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+    (lines, stderr)
+}
+
+fn expected(count: u64) -> Vec<String> {
+    (1..=count)
+        .map(|i| format!("#{i} message {i}\\nline two"))
+        .collect()
+}
+
+/// Publishes `count` messages over 2.5 s, directly to the server.
+fn publish_slowly(server: &TestServer, count: u64) {
+    for i in 1..=count {
+        assert_eq!(
+            server.publish("watch", &format!("message {i}\nline two")),
+            i
+        );
+        std::thread::sleep(Duration::from_millis(2500 / count));
+    }
+}
+
+fn reconnecting_sub_loses_nothing(transport: &str, path: &str, extra: &[&str]) {
+    let server = TestServer::start(&[]);
+    let proxy = cutting_proxy(server.addr, Duration::from_millis(700));
+    let scheme = if transport == "ws" { "ws" } else { "http" };
+    let url = format!("{scheme}://{proxy}{path}");
+    let mut args = vec![transport, url.as_str(), "--since", "0"];
+    args.extend_from_slice(extra);
+    let (lines, stderr) = subscribe_while(&args, 12, || publish_slowly(&server, 12));
+    assert_eq!(lines, expected(12), "stderr: {stderr}");
+    assert!(
+        stderr.contains("reconnecting"),
+        "the proxy never cut the connection: {stderr}"
+    );
+}
+
+#[test]
+fn sub_sse_reconnects_with_last_event_id_and_loses_nothing() {
+    reconnecting_sub_loses_nothing("sse", "/sse/watch", &[]);
+}
+
+#[test]
+fn sub_ws_reconnects_with_since_and_loses_nothing() {
+    reconnecting_sub_loses_nothing("ws", "/ws/watch", &[]);
+}
+
+#[test]
+fn sub_longpoll_reconnects_and_loses_nothing() {
+    reconnecting_sub_loses_nothing("longpoll", "/longpoll/watch", &["--timeout", "5"]);
+}
+
+#[test]
+fn sub_poll_reconnects_and_loses_nothing() {
+    reconnecting_sub_loses_nothing("poll", "/poll/watch", &["--interval", "0.1"]);
+}
+
+#[test]
+fn sub_without_since_starts_with_new_messages() {
+    let server = TestServer::start(&[]);
+    server.publish("fresh", "old news");
+    let url = server.url("/sse/fresh");
+    let (lines, _) = subscribe_while(&["sse", &url], 1, || {
+        server.wait_subscribers("fresh", "sse", 1);
+        server.publish("fresh", "new");
+    });
+    assert_eq!(lines, ["#2 new"]);
+}
+
+#[test]
+fn pub_prints_the_id_and_fails_on_refusal() {
+    let server = TestServer::start(&["--publish-token", "t0k"]);
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pushwire"))
+            .arg("pub")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let url = server.url("/pub/p");
+    let ok = run(&[&url, "hello", "--token", "t0k"]);
+    assert!(ok.status.success());
+    assert_eq!(String::from_utf8(ok.stdout).unwrap(), "{\"id\":1}\n");
+    let refused = run(&[&url, "hello"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8(refused.stderr)
+        .unwrap()
+        .contains("HTTP 401"));
+    assert_eq!(run(&[&url]).status.code(), Some(2));
+}

@@ -1,0 +1,68 @@
+//! `--trace`: the wire tracer's annotated lines on stderr, for a WebSocket
+//! echo and an SSE stream.
+
+mod common;
+
+use std::io::{BufReader, Write};
+
+use common::events::read_chunk;
+use common::wsclient::WsClient;
+use common::{read_response, TestServer};
+
+#[test]
+fn trace_shows_websocket_frames_and_sse_events() {
+    let server = TestServer::start(&["--trace", "--sse-max-age", "0.3"]);
+    // A WebSocket echo and a clean close.
+    let mut client = WsClient::connect(&server, "/echo", "");
+    client.send_text("Hello");
+    assert_eq!(client.read().unwrap().text(), "Hello");
+    client.send(true, 8, &1000u16.to_be_bytes());
+    assert_eq!(client.read().unwrap().close_code(), Some(1000));
+    // An SSE stream with one event, ended by --sse-max-age.
+    server.publish("traced", "line one\nline two");
+    let mut stream = server.connect();
+    stream
+        .write_all(b"GET /sse/traced?since=0 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    assert_eq!(read_response(&mut reader).unwrap().status, 200);
+    while read_chunk(&mut reader).unwrap().is_some() {}
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let trace = server.stop_and_stderr();
+    for needle in [
+        "<- GET /echo HTTP/1.1",
+        "<-   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "-> HTTP/1.1 101 Switching Protocols",
+        "->   Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+        "<- ws FIN=1 opcode=0x1 text MASK=1 key=37fa213d len=5 \"Hello\"",
+        "-> ws FIN=1 opcode=0x1 text MASK=0 len=5 \"Hello\"",
+        "<- ws FIN=1 opcode=0x8 close MASK=1 key=37fa213d len=2 code=1000",
+        "-> ws FIN=1 opcode=0x8 close MASK=0 len=2 code=1000",
+        "<- GET /sse/traced?since=0 HTTP/1.1",
+        "->   Content-Type: text/event-stream",
+        "-> sse retry: 2000 ms",
+        "-> sse id=1 data: 2 lines",
+        "-> end of chunked body",
+    ] {
+        assert!(trace.contains(needle), "missing {needle:?} in:\n{trace}");
+    }
+    // Every line names its connection.
+    assert!(
+        trace
+            .lines()
+            .filter(|l| !l.starts_with("pushwire:"))
+            .all(|l| l.starts_with("[#")),
+        "{trace}"
+    );
+}
+
+#[test]
+fn without_trace_nothing_is_printed() {
+    let server = TestServer::start(&[]);
+    server.publish("quiet", "x");
+    let mut client = WsClient::connect(&server, "/echo", "");
+    client.send_text("quiet");
+    client.read().unwrap();
+    let stderr = server.stop_and_stderr();
+    assert!(!stderr.contains("[#"), "{stderr}");
+}
