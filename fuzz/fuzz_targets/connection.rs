@@ -231,8 +231,9 @@ fn check_transcript(bytes: &[u8]) -> Result<(), String> {
             continue;
         }
         // A HEAD response announces a body it does not send: the next
-        // response follows at once. (pushwire's bodies never start so.)
-        let bodyless = status == 204 || status == 304 || body.starts_with(b"HTTP/1.");
+        // response's status line follows at once. (No pushwire body starts
+        // with a status line; a reason text may start with "HTTP/1.1 ".)
+        let bodyless = status == 204 || status == 304 || starts_with_status_line(body);
         if bodyless {
         } else if chunked {
             match chunked_len(body)? {
@@ -260,6 +261,14 @@ fn check_transcript(bytes: &[u8]) -> Result<(), String> {
             ));
         }
     }
+}
+
+/// Whether `bytes` starts with `HTTP/1.1 ddd `.
+fn starts_with_status_line(bytes: &[u8]) -> bool {
+    bytes.len() >= 13
+        && bytes.starts_with(b"HTTP/1.1 ")
+        && bytes[9..12].iter().all(u8::is_ascii_digit)
+        && bytes[12] == b' '
 }
 
 /// The length of a complete chunked body at the start of `body`, `None`

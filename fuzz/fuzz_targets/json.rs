@@ -73,7 +73,10 @@ fn check_parse(input: &[u8]) {
     // any bytes), so it is given text, and bytes that are not UTF-8
     // anywhere must be refused by pushwire.
     let Ok(text) = std::str::from_utf8(input) else {
-        assert!(ours.is_err(), "parse_batch accepted non-UTF-8 input: {ours:?}");
+        assert!(
+            ours.is_err(),
+            "parse_batch accepted non-UTF-8 input: {ours:?}"
+        );
         return;
     };
     let theirs = serde_json::from_str::<RefBatch>(text);
