@@ -201,20 +201,28 @@ pub fn parse_head<'h, 'b>(
     headers: &'h mut [Header<'b>],
     limits: HeadLimits,
 ) -> Result<Option<RequestHead<'h, 'b>>, HttpError> {
+    // The answer must not depend on how much of the input has arrived, so
+    // each refusal is decided by the shortest prefix that proves it: a
+    // limit is checked on the bytes up to the limit only, and a malformed
+    // byte before that point wins over the limit.
+    //
     // A request line longer than any allowed target can be refused with
     // 414 before it ends: "GET " + target + " HTTP/1.1\r\n" is at most 32
     // bytes more than the target for the methods we route.
     let line_budget = limits.max_uri_bytes.saturating_add(32);
-    if !buf
-        .iter()
-        .take(line_budget.saturating_add(1))
-        .any(|&b| b == b'\n')
-        && buf.len() > line_budget
-    {
-        return Err(HttpError::UriTooLong);
+    let line_window = buf.get(..=line_budget).unwrap_or(buf);
+    if buf.len() > line_budget && !line_window.contains(&b'\n') {
+        let mut req = httparse::Request::new(headers);
+        return Err(match req.parse(line_window) {
+            Err(e) => HttpError::Malformed(httparse_reason(e)),
+            Ok(_) => HttpError::UriTooLong,
+        });
     }
+    // Likewise the head is parsed from its first `max_header_bytes` only:
+    // if it has not ended by then, it is too large (431), whatever follows.
+    let window = buf.get(..limits.max_header_bytes).unwrap_or(buf);
     let mut req = httparse::Request::new(headers);
-    let head_len = match req.parse(buf) {
+    let head_len = match req.parse(window) {
         Ok(Status::Complete(n)) => n,
         Ok(Status::Partial) => {
             return if buf.len() >= limits.max_header_bytes {
@@ -226,9 +234,6 @@ pub fn parse_head<'h, 'b>(
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeaderTooLarge),
         Err(e) => return Err(HttpError::Malformed(httparse_reason(e))),
     };
-    if head_len > limits.max_header_bytes {
-        return Err(HttpError::HeaderTooLarge);
-    }
     let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version)
     else {
         return Err(HttpError::Malformed("incomplete request line"));
@@ -292,7 +297,13 @@ fn split_target(target: &str, method: Method) -> Result<(&str, &str), HttpError>
             Some(true) => target.get(7..).unwrap_or(""),
             _ => return Err(HttpError::Malformed("request target is not a path")),
         };
-        match rest.find('/') {
+        // RFC 3986 section 3.2: the authority ends at the first "/", "?"
+        // or "#"; "http://host?q" has an empty path (read as "/") and a
+        // query.
+        match rest.find(['/', '?']) {
+            Some(i) if rest.get(i..i + 1) == Some("?") => {
+                return Ok(("/", rest.get(i + 1..).unwrap_or("")));
+            }
             Some(i) => rest.get(i..).unwrap_or("/"),
             None => "/",
         }
@@ -507,12 +518,62 @@ mod tests {
         assert_eq!(parse(many.as_bytes()), Err(HttpError::HeaderTooLarge));
     }
 
+    /// Every prefix of `buf` must answer "need more" or exactly what the
+    /// whole of `buf` answers.
+    fn assert_same_answer_for_every_prefix(buf: &[u8], ends: std::ops::Range<usize>) {
+        let whole = parse(buf);
+        for end in ends {
+            let prefix = parse(&buf[..end]);
+            assert!(
+                prefix == Ok(None) || prefix == whole,
+                "prefix of {end} bytes: {prefix:?}, whole: {whole:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_request_line_is_400_however_much_of_it_has_arrived() {
+        // Found by the http_request fuzz target: a bad byte early in a
+        // request line longer than the 414 budget was 400 when it arrived
+        // in pieces but 414 when it arrived whole.
+        let mut buf = b"G\x01T /".to_vec();
+        buf.extend_from_slice(&[b'a'; 4200]);
+        assert_eq!(
+            parse(&buf),
+            Err(HttpError::Malformed("invalid method or target"))
+        );
+        assert_same_answer_for_every_prefix(&buf, 0..buf.len());
+    }
+
+    #[test]
+    fn head_past_the_limit_is_431_even_if_malformed_after_the_limit() {
+        // An unfinished head is refused with 431 once max_header_bytes have
+        // arrived; a bad byte after that point must not turn it into 400.
+        let mut buf = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}", "b".repeat(8200)).into_bytes();
+        buf.extend_from_slice(b"\x01\r\n\r\n");
+        assert_eq!(parse(&buf), Err(HttpError::HeaderTooLarge));
+        assert_same_answer_for_every_prefix(&buf, 8100..buf.len());
+        assert_eq!(parse(&buf[..8192]), Err(HttpError::HeaderTooLarge));
+    }
+
     #[test]
     fn absolute_form_targets_are_reduced_to_the_path() {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let buf = b"GET http://example.com/poll/a?since=1 HTTP/1.1\r\nHost: example.com\r\n\r\n";
         let head = parse_head(buf, &mut headers, LIMITS).unwrap().unwrap();
         assert_eq!((head.path, head.query), ("/poll/a", "since=1"));
+    }
+
+    #[test]
+    fn absolute_form_without_a_path_keeps_its_query() {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let buf = b"GET http://example.com?since=1 HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        let head = parse_head(buf, &mut headers, LIMITS).unwrap().unwrap();
+        assert_eq!((head.path, head.query), ("/", "since=1"));
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let buf = b"GET http://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        let head = parse_head(buf, &mut headers, LIMITS).unwrap().unwrap();
+        assert_eq!((head.path, head.query), ("/", ""));
     }
 
     #[test]
