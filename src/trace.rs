@@ -142,6 +142,7 @@ use std::fmt::Write as _;
 use httparse::Status;
 
 use crate::http::chunked::ChunkedDecoder;
+use crate::http::request::parse_decimal;
 use crate::http::request::{parse_head, BodyFraming, HeadLimits, Method, MAX_HEADERS};
 use crate::sse::{EventStreamParser, SseItem};
 use crate::ws::{apply_mask, close, FrameHeader, HeaderDecoder, Opcode, Role};
@@ -763,20 +764,6 @@ fn trace_fields(fields: &[httparse::Header<'_>], dir: Direction, sink: &mut Sink
         let text = format!("  {}: {}", field.name, escape(field.value, usize::MAX).0);
         sink.line(dir, &text);
     }
-}
-
-/// A `Content-Length` value: decimal digits only (RFC 9110 section 8.6).
-fn parse_decimal(bytes: &[u8]) -> Option<u64> {
-    if bytes.is_empty() {
-        return None;
-    }
-    bytes.iter().try_fold(0u64, |acc, &b| {
-        if b.is_ascii_digit() {
-            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
-        }
-    })
 }
 
 /// The first bytes of a payload, kept for its preview.

@@ -275,23 +275,18 @@ impl Engine {
                 self.poll(id, head, reply, channel, now);
                 self.expect_body(id, head, reply, BodyUse::Discard, now);
             }
-            Route::LongPoll(channel) if matches!(head.method, Method::Get | Method::Head) => {
+            Route::LongPoll(channel) | Route::Sse(channel)
+                if matches!(head.method, Method::Get | Method::Head) =>
+            {
+                // Both wait for news on a channel; neither carries a body.
                 if !valid_channel_name(channel) {
                     self.respond_text(id, reply, 400, BAD_CHANNEL, now);
                 } else if has_body {
-                    self.respond_text(id, reply, 400, "a long-poll request has no body", now);
+                    self.respond_text(id, reply, 400, "a subscribe request has no body", now);
+                } else if matches!(route(head.path), Route::Sse(_)) {
+                    return self.sse(id, head, reply, channel, now);
                 } else {
                     return self.longpoll(id, head, reply, channel, now);
-                }
-                self.expect_body(id, head, reply, BodyUse::Discard, now);
-            }
-            Route::Sse(channel) if matches!(head.method, Method::Get | Method::Head) => {
-                if !valid_channel_name(channel) {
-                    self.respond_text(id, reply, 400, BAD_CHANNEL, now);
-                } else if has_body {
-                    self.respond_text(id, reply, 400, "an event-stream request has no body", now);
-                } else {
-                    return self.sse(id, head, reply, channel, now);
                 }
                 self.expect_body(id, head, reply, BodyUse::Discard, now);
             }
