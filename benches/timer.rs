@@ -12,7 +12,8 @@
 //!
 //! - for reference, the insert+expire workload on `std`'s `BinaryHeap`.
 //!
-//! Each figure is the median of several runs, in nanoseconds per op. The
+//! Each figure is the median of several runs, in nanoseconds per op; give
+//! sizes as arguments (`cargo bench --bench timer -- 1000`) to run only those. The
 //! wheel never reads the clock; the benchmark feeds it virtual instants and
 //! reads the real clock only to time itself.
 
@@ -142,6 +143,27 @@ fn main() {
         black_box(heap_insert_expire(1_000, 1));
         return;
     }
+    // `cargo bench --bench timer -- 1000 1000000`: only these sizes.
+    let chosen: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if chosen.is_empty() {
+        SIZES.to_vec()
+    } else {
+        chosen
+    };
+    // `-- --once 1000`: one insert+expire run per size, for a profiler
+    // (`valgrind --tool=callgrind`).
+    if std::env::args().any(|a| a == "--once") {
+        for live in sizes {
+            println!(
+                "{live} live timers: insert+expire {:.1} ns/op",
+                insert_expire(live, 1)
+            );
+        }
+        return;
+    }
     println!(
         "timer wheel, tick 1 ms, deadlines uniform over 60 s, median of {RUNS} runs of {OPS} ops"
     );
@@ -151,7 +173,7 @@ fn main() {
          | BinaryHeap push+pop ns/op (reference) |"
     );
     println!("|---:|---:|---:|---:|");
-    for live in SIZES {
+    for live in sizes {
         let (cm, clo, chi) = measure(|seed| insert_cancel(live, seed));
         let (em, elo, ehi) = measure(|seed| insert_expire(live, seed));
         let (hm, hlo, hhi) = measure(|seed| heap_insert_expire(live, seed));
