@@ -386,3 +386,56 @@ fn a_kept_poll_answer_never_outlives_a_change_to_the_channel() {
     let old = server.exchange(b"GET /poll/a?since=0 HTTP/1.0\r\n\r\n");
     assert_eq!(old.header("connection"), Some("close"));
 }
+
+/// The `Date` of `response`, checked to be the wall clock's, give or take
+/// the test's own delays.
+fn checked_date(response: &common::Response, what: &str) -> std::time::SystemTime {
+    use std::time::{Duration, SystemTime};
+    let value = response
+        .header("date")
+        .unwrap_or_else(|| panic!("{what}: no Date in {:?}", response.head));
+    let date = httpdate::parse_http_date(value).unwrap_or_else(|e| panic!("{what}: {value}: {e}"));
+    let now = SystemTime::now();
+    assert!(
+        date <= now && now <= date + Duration::from_secs(5),
+        "{what}: Date {value} is not now"
+    );
+    date
+}
+
+#[test]
+fn every_response_carries_a_date_and_kept_poll_answers_do_not_go_stale() {
+    // RFC 9110 section 6.6.1: an origin server with a clock sends Date in
+    // every 2xx, 3xx and 4xx response.
+    let server = TestServer::start(&[]);
+    checked_date(&server.post("/pub/d", "x"), "publish (202)");
+    checked_date(&server.get("/pub/d"), "channel info (200)");
+    let first = checked_date(&server.get("/poll/d?since=0"), "poll (200)");
+    checked_date(&server.get("/nowhere"), "404");
+    checked_date(&server.get("/poll/d?since=x"), "400");
+    checked_date(
+        &server.get("/longpoll/d?since=1&timeout=0.1"),
+        "long-poll answered by its deadline",
+    );
+    // The head of an event stream.
+    let mut stream = server.connect();
+    stream
+        .write_all(b"GET /sse/d HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        use std::io::BufRead;
+        assert!(reader.read_line(&mut head).unwrap() > 0, "eof in {head:?}");
+    }
+    let date_line = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Date: "))
+        .unwrap_or_else(|| panic!("no Date in the SSE head {head:?}"));
+    assert!(httpdate::parse_http_date(date_line).is_ok(), "{date_line}");
+    // Poll answers are kept and shared while the channel does not change;
+    // a new second must still get a new Date, not the kept one.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let later = checked_date(&server.get("/poll/d?since=0"), "the same poll, later");
+    assert!(later > first, "a kept answer went out with its old Date");
+}

@@ -9,7 +9,8 @@
 //! - nothing panics;
 //! - everything the engine asks to write, concatenated per connection, is
 //!   a sequence of well-formed HTTP/1.1 responses (framed by
-//!   Content-Length or chunked; nothing after `Connection: close`), and
+//!   Content-Length or chunked; one `Date` on every final response;
+//!   nothing after `Connection: close`), and
 //!   after a `101` a sequence of well-formed server WebSocket frames
 //!   (never masked, control frames at most 125 bytes, valid close codes,
 //!   UTF-8 text; nothing after a Close);
@@ -197,6 +198,7 @@ fn check_transcript(bytes: &[u8]) -> Result<(), String> {
         let mut length = None;
         let mut chunked = false;
         let mut close = false;
+        let mut dates = 0;
         for h in response.headers.iter() {
             let value = std::str::from_utf8(h.value).map_err(|_| "non-UTF-8 header".to_string())?;
             if h.name.eq_ignore_ascii_case("content-length") {
@@ -213,6 +215,12 @@ fn check_transcript(bytes: &[u8]) -> Result<(), String> {
                     return Err(format!("Transfer-Encoding {value:?}"));
                 }
                 chunked = true;
+            } else if h.name.eq_ignore_ascii_case("date") {
+                // IMF-fixdate: "Wed, 25 Nov 2026 00:00:00 GMT".
+                if value.len() != 29 || !value.ends_with(" GMT") {
+                    return Err(format!("Date {value:?}"));
+                }
+                dates += 1;
             } else if h.name.eq_ignore_ascii_case("connection") {
                 close |= value
                     .split(',')
@@ -221,6 +229,10 @@ fn check_transcript(bytes: &[u8]) -> Result<(), String> {
         }
         if length.is_some() && chunked {
             return Err("Content-Length and chunked together".into());
+        }
+        // RFC 9110 section 6.6.1: exactly one Date on every final response.
+        if status >= 200 && dates != 1 {
+            return Err(format!("{dates} Date fields on a {status}"));
         }
         pos += head_len;
         let body = &bytes[pos..];
@@ -422,6 +434,9 @@ fn finish(conn: &Conn) {
     }
 }
 
+/// The wall clock at the start of a run, in Unix seconds (2026-11-25).
+const WALL: u64 = 1_795_564_800;
+
 fuzz_target!(|ops: Vec<Op>| {
     let start = Instant::now();
     let mut h = Harness {
@@ -452,10 +467,14 @@ fuzz_target!(|ops: Vec<Op>| {
             }
             Op::Advance(ms) => {
                 h.now += Duration::from_millis(u64::from(*ms));
+                // The wall clock moves with `now`, as the reactor sets it
+                // (the Date header: new seconds drop the kept poll answers).
+                h.engine.set_wall_clock(WALL + h.now.duration_since(start).as_secs());
                 h.engine.advance(h.now);
             }
             Op::AdvanceLong(s) => {
                 h.now += Duration::from_secs(u64::from(*s));
+                h.engine.set_wall_clock(WALL + h.now.duration_since(start).as_secs());
                 h.engine.advance(h.now);
             }
             Op::Write(i, n) => {

@@ -17,7 +17,7 @@ use crate::config::AllowOrigin;
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{HeadLimits, MAX_HEADERS};
 use crate::http::response::{write_response, Connection};
-use crate::http::{parse_head, BodyFraming, HttpError, Method, RequestHead};
+use crate::http::{parse_head, BodyFraming, HttpDate, HttpError, Method, RequestHead};
 use crate::json;
 
 use super::conn::{BodyReader, BodyUse, PendingBody, Reply, State};
@@ -576,7 +576,7 @@ impl Engine {
         match key {
             Some(key) if body.len() <= MAX_KEPT_ANSWER => {
                 let mut response = Vec::with_capacity(body.len() + 160);
-                write_json_response(&mut response, reply, cors, &body);
+                write_json_response(&mut response, reply, &self.date, cors, &body);
                 let bytes: Rc<[u8]> = response.into();
                 self.answers.keep(key, Rc::clone(&bytes));
                 if let Some(conn) = self.conns.get_mut(id) {
@@ -611,8 +611,9 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
+        let date = &self.date;
         conn.out
-            .write_with(|out| write_json_response(out, reply, cors, body));
+            .write_with(|out| write_json_response(out, reply, date, cors, body));
         self.after_response(id, reply, now);
     }
 
@@ -700,10 +701,12 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
+        let date = &self.date;
         conn.out.write_with(|out| {
             write_response(
                 out,
                 status,
+                date,
                 content_type,
                 extra,
                 body,
@@ -749,6 +752,7 @@ impl Engine {
 pub(super) fn write_json_response(
     out: &mut Vec<u8>,
     reply: Reply,
+    date: &HttpDate,
     cors: Option<&[u8]>,
     body: &[u8],
 ) {
@@ -765,6 +769,7 @@ pub(super) fn write_json_response(
     write_response(
         out,
         200,
+        date,
         "application/json",
         extra.get(..n).unwrap_or(&[]),
         body,

@@ -125,7 +125,13 @@ impl Engine {
                 Some((_, _, bytes)) => Rc::clone(bytes),
                 None => {
                     let mut response = Vec::with_capacity(body.len() + 160);
-                    write_json_response(&mut response, p.reply, p.cors.as_deref(), &body);
+                    write_json_response(
+                        &mut response,
+                        p.reply,
+                        &self.date,
+                        p.cors.as_deref(),
+                        &body,
+                    );
                     let bytes: Rc<[u8]> = response.into();
                     built.push((p.reply, p.cors, Rc::clone(&bytes)));
                     bytes

@@ -39,6 +39,7 @@ use slab::Slab;
 use crate::broker::{valid_channel_name, Broker, BrokerLimits, ChannelId, ConnId, Message};
 use crate::config::Config;
 use crate::http::response::write_error;
+use crate::http::HttpDate;
 use crate::timer::Wheel;
 use crate::trace::{Direction, Tracer};
 
@@ -116,6 +117,8 @@ pub struct Engine {
     tracer: Option<Box<Tracer>>,
     /// Recent poll answers, shared while they stay true.
     answers: http::KeptAnswers,
+    /// The `Date` of every response, as the reactor last set it.
+    date: HttpDate,
 }
 
 impl Engine {
@@ -137,6 +140,7 @@ impl Engine {
             scratch: Vec::new(),
             heartbeat: stream::heartbeat_bytes(),
             answers: http::KeptAnswers::default(),
+            date: HttpDate::default(),
         }
         .with_tracer()
     }
@@ -273,6 +277,20 @@ impl Engine {
                 && (c.out.len() < OUTPUT_HIGH_WATER
                     || !(c.reads_requests() || matches!(c.state, State::WebSocket(_))))
         })
+    }
+
+    /// Sets the wall-clock time for the `Date` header of the responses
+    /// written from now on, in seconds since the Unix epoch.
+    ///
+    /// The engine reads no clock: the reactor calls this once per loop
+    /// pass, and only a new second costs anything (formatting 29 bytes,
+    /// and forgetting the kept poll answers, which carry the old date).
+    /// Until it is called, responses are dated 1970-01-01.
+    pub fn set_wall_clock(&mut self, unix_secs: u64) {
+        if unix_secs != self.date.unix_secs() {
+            self.date = HttpDate::from_unix_secs(unix_secs);
+            self.answers = http::KeptAnswers::default();
+        }
     }
 
     /// Fires every deadline that is due.
@@ -477,8 +495,9 @@ impl Engine {
             return;
         };
         conn.inbuf = Vec::new();
+        let date = &self.date;
         conn.out
-            .write_with(|out| write_error(out, status, reason, true));
+            .write_with(|out| write_error(out, status, date, reason, true));
         self.close_after_output(id, now);
     }
 

@@ -41,7 +41,7 @@ use std::time::Instant;
 use crate::broker::{ChannelId, ConnId, Message, Transport};
 use crate::http::request::parse_decimal;
 use crate::http::response::{
-    end_head, write_chunk, write_header, write_status_line, Connection, LAST_CHUNK,
+    end_head, write_chunk, write_date, write_header, write_status_line, Connection, LAST_CHUNK,
 };
 use crate::http::RequestHead;
 use crate::sse;
@@ -91,8 +91,10 @@ impl Engine {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
+        let date = &self.date;
         conn.out.write_with(|out| {
             write_status_line(out, 200);
+            write_date(out, date);
             write_header(out, "Content-Type", b"text/event-stream");
             write_header(out, "Cache-Control", b"no-cache");
             write_header(out, "X-Accel-Buffering", b"no");

@@ -23,7 +23,9 @@
 //! ```
 
 pub mod chunked;
+pub mod date;
 pub mod request;
 pub mod response;
 
+pub use date::HttpDate;
 pub use request::{parse_head, BodyFraming, HttpError, Method, RequestHead};

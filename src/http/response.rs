@@ -6,12 +6,14 @@
 //!
 //! ```text
 //! HTTP/1.1 202 Accepted\r\n
+//! Date: Wed, 25 Nov 2026 02:05:09 GMT\r\n
 //! Content-Type: application/json\r\n
 //! Content-Length: 9\r\n
 //! \r\n
 //! {"id":17}
 //! ```
 
+use crate::http::HttpDate;
 use crate::json::write_u64;
 
 /// What the `Connection` header of a response says.
@@ -60,6 +62,12 @@ pub fn write_status_line(out: &mut Vec<u8>, status: u16) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Writes `Date: <IMF-fixdate>\r\n` (RFC 9110 section 6.6.1: every 2xx,
+/// 3xx and 4xx response of a server with a clock carries one).
+pub fn write_date(out: &mut Vec<u8>, date: &HttpDate) {
+    write_header(out, "Date", date.as_bytes());
+}
+
 /// Writes one header field, `name: value\r\n`.
 pub fn write_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(name.as_bytes());
@@ -85,13 +93,15 @@ pub fn end_head(out: &mut Vec<u8>, connection: Connection) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// A whole response with a body: status line, `Content-Type`,
+/// A whole response with a body: status line, `Date`, `Content-Type`,
 /// `Content-Length`, the `extra` fields, `Connection`, body. With
 /// `head_only` (a `HEAD` request) the body is left out but its length is
 /// still announced (RFC 9110 section 9.3.2).
+#[allow(clippy::too_many_arguments)]
 pub fn write_response(
     out: &mut Vec<u8>,
     status: u16,
+    date: &HttpDate,
     content_type: &str,
     extra: &[(&str, &[u8])],
     body: &[u8],
@@ -99,6 +109,7 @@ pub fn write_response(
     head_only: bool,
 ) {
     write_status_line(out, status);
+    write_date(out, date);
     write_header(out, "Content-Type", content_type.as_bytes());
     write_content_length(out, body.len());
     for (name, value) in extra {
@@ -112,8 +123,9 @@ pub fn write_response(
 
 /// A plain-text refusal: `status`, the reason on one line, and
 /// `Connection: close` when `close` (the request could not be trusted).
-pub fn write_error(out: &mut Vec<u8>, status: u16, reason: &str, close: bool) {
+pub fn write_error(out: &mut Vec<u8>, status: u16, date: &HttpDate, reason: &str, close: bool) {
     write_status_line(out, status);
+    write_date(out, date);
     out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
     write_content_length(out, reason.len() + 1);
     if status == 401 {
@@ -144,11 +156,19 @@ mod tests {
     #[test]
     fn error_responses_are_well_formed_and_close() {
         let mut out = Vec::new();
-        write_error(&mut out, 431, "request header fields too large", true);
+        let date = HttpDate::from_unix_secs(784_111_777);
+        write_error(
+            &mut out,
+            431,
+            &date,
+            "request header fields too large",
+            true,
+        );
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
             "HTTP/1.1 431 Request Header Fields Too Large\r\n\
+             Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
              Content-Type: text/plain; charset=utf-8\r\n\
              Content-Length: 32\r\n\
              Connection: close\r\n\r\n\
@@ -162,6 +182,7 @@ mod tests {
         write_response(
             &mut out,
             200,
+            &HttpDate::default(),
             "application/json",
             &[],
             b"{}",

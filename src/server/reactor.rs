@@ -14,7 +14,7 @@
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -100,6 +100,14 @@ impl Bound {
     }
 }
 
+/// The wall clock, for the `Date` header: seconds since the Unix epoch (0
+/// if the clock is set before it).
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 impl Reactor {
     fn run(mut self, inbox: &Mutex<Inbox>) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
@@ -114,6 +122,7 @@ impl Reactor {
                 }
             }
             let now = Instant::now();
+            self.engine.set_wall_clock(unix_secs());
             let mut stop = false;
             for event in events.iter() {
                 match event.token() {
