@@ -417,6 +417,13 @@ fn every_response_carries_a_date_and_kept_poll_answers_do_not_go_stale() {
         &server.get("/longpoll/d?since=1&timeout=0.1"),
         "long-poll answered by its deadline",
     );
+    checked_date(
+        &server.exchange(
+            b"GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        ),
+        "refused WebSocket handshake (400)",
+    );
     // The head of an event stream.
     let mut stream = server.connect();
     stream

@@ -108,7 +108,9 @@ impl Engine {
                 let Some(conn) = self.conns.get_mut(id) else {
                     return;
                 };
-                conn.out.write_with(|out| ws::write_error_response(out, &e));
+                let date = &self.date;
+                conn.out
+                    .write_with(|out| ws::write_error_response(out, &e, date));
                 return self.close_after_output(id, now);
             }
         };

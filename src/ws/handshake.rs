@@ -49,6 +49,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
+use crate::http::response::write_date;
+use crate::http::HttpDate;
+
 /// The GUID appended to the client's key (RFC 6455 section 1.3).
 pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -299,20 +302,24 @@ pub fn write_response(out: &mut Vec<u8>, accepted: &Accepted<'_>) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Appends a complete refusal: status line, the headers the status needs
-/// (`Sec-WebSocket-Version: 13` for 426, `Allow: GET` for 405), and the
-/// reason as a plain-text body. The connection should close afterwards.
+/// Appends a complete refusal: status line, `Date`, the headers the status
+/// needs (`Sec-WebSocket-Version: 13` for 426, `Allow: GET` for 405), and
+/// the reason as a plain-text body. The connection should close afterwards.
 ///
 /// ```
+/// use pushwire::http::HttpDate;
 /// use pushwire::ws::{write_error_response, HandshakeError};
 ///
 /// let mut out = Vec::new();
-/// write_error_response(&mut out, &HandshakeError::UnsupportedVersion);
+/// let date = HttpDate::from_unix_secs(784_111_777);
+/// write_error_response(&mut out, &HandshakeError::UnsupportedVersion, &date);
 /// let text = String::from_utf8(out).unwrap();
-/// assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+/// assert!(text.starts_with(
+///     "HTTP/1.1 426 Upgrade Required\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+/// ));
 /// assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
 /// ```
-pub fn write_error_response(out: &mut Vec<u8>, err: &HandshakeError) {
+pub fn write_error_response(out: &mut Vec<u8>, err: &HandshakeError, date: &HttpDate) {
     let status = err.status();
     let reason_phrase = match status {
         403 => "Forbidden",
@@ -326,9 +333,11 @@ pub fn write_error_response(out: &mut Vec<u8>, err: &HandshakeError) {
         HandshakeError::MethodNotGet => "Allow: GET\r\n",
         _ => "",
     };
+    out.extend_from_slice(format!("HTTP/1.1 {status} {reason_phrase}\r\n").as_bytes());
+    write_date(out, date);
     out.extend_from_slice(
         format!(
-            "HTTP/1.1 {status} {reason_phrase}\r\n{extra}Content-Type: text/plain; charset=utf-8\r\n\
+            "{extra}Content-Type: text/plain; charset=utf-8\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
@@ -750,7 +759,11 @@ mod tests {
     #[test]
     fn error_response_for_426_names_the_supported_version() {
         let mut out = Vec::new();
-        write_error_response(&mut out, &HandshakeError::UnsupportedVersion);
+        write_error_response(
+            &mut out,
+            &HandshakeError::UnsupportedVersion,
+            &HttpDate::default(),
+        );
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
         assert!(text.contains("Sec-WebSocket-Version: 13\r\n"));
