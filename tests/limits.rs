@@ -270,3 +270,36 @@ fn the_history_byte_bound_evicts_the_oldest_message_anywhere() {
         1
     );
 }
+
+#[test]
+fn input_held_behind_a_parked_long_poll_or_a_stream_is_bounded() {
+    // While a long-poll is parked or a stream is open, the server keeps
+    // reading (to notice a close) but processes nothing: what a client
+    // pipelines meanwhile is held, up to twice --max-header-bytes, however
+    // many reads it arrives in. Past that the connection is closed.
+    let server = TestServer::start(&["--max-header-bytes", "1024"]);
+    for (path, kind) in [
+        ("/longpoll/held?timeout=30", "longpoll"),
+        ("/sse/held", "sse"),
+    ] {
+        let mut stream = server.connect();
+        stream
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+            .unwrap();
+        server.wait_subscribers("held", kind, 1);
+        // 10 pieces of 296 bytes, 20 ms apart so that each is its own read:
+        // 2,960 bytes, over the 2,048 held at most.
+        let piece = b"GET /poll/held HTTP/1.1\r\nHost: t\r\n\r\n".repeat(8);
+        for _ in 0..10 {
+            if stream.write_all(&piece).is_err() {
+                break; // already closed and reset
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let started = Instant::now();
+        read_until_closed(&mut stream)
+            .unwrap_or_else(|e| panic!("{kind}: the connection stayed open: {e}"));
+        assert!(started.elapsed() < Duration::from_secs(5), "{kind}");
+        server.wait_subscribers("held", kind, 0);
+    }
+}

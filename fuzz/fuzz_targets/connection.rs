@@ -14,7 +14,8 @@
 //!   after a `101` a sequence of well-formed server WebSocket frames
 //!   (never masked, control frames at most 125 bytes, valid close codes,
 //!   UTF-8 text; nothing after a Close);
-//! - unsent output per connection stays bounded (see `MAX_UNSENT`).
+//! - unsent output per connection stays bounded (see `MAX_UNSENT`), and so
+//!   does buffered input (twice `max_header_bytes` plus one receive).
 #![no_main]
 
 use std::io::IoSlice;
@@ -462,7 +463,17 @@ fuzz_target!(|ops: Vec<Op>| {
                 let id = h.conns[slot].as_ref().map(|c| c.id).unwrap_or_default();
                 // The reactor reads only while the engine wants input.
                 if h.engine.wants_input(id) {
-                    h.engine.receive(id, &chunk_bytes(chunk), h.now);
+                    let bytes = chunk_bytes(chunk);
+                    h.engine.receive(id, &bytes, h.now);
+                    // Held input: at most twice max_header_bytes once
+                    // processing stops (parked, streaming), plus what this
+                    // receive brought while output was backed up.
+                    let held = h.engine.buffered_input(id);
+                    assert!(
+                        held <= 2 * MAX_HEADER + bytes.len(),
+                        "connection {id} holds {held} bytes of input after a receive of {}",
+                        bytes.len()
+                    );
                 }
             }
             Op::Advance(ms) => {

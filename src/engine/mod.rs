@@ -179,6 +179,14 @@ impl Engine {
         self.conns.len()
     }
 
+    /// Bytes of input connection `id` holds, received but not yet
+    /// processed: a request head split across reads, or requests pipelined
+    /// behind a parked long-poll, a stream or unsent output. Bounded (see
+    /// `docs/limits.md`); exposed for tests and the fuzz targets.
+    pub fn buffered_input(&self, id: ConnId) -> usize {
+        self.conns.get(id).map_or(0, |c| c.inbuf.len())
+    }
+
     /// Whether even a `503` cannot be afforded now: the reactor should
     /// close a new connection without a word.
     pub fn saturated(&self) -> bool {
@@ -229,6 +237,7 @@ impl Engine {
                     conn.inbuf = buf;
                 }
             }
+            self.bound_held_input(id);
         }
     }
 
@@ -236,7 +245,6 @@ impl Engine {
         if rest.is_empty() {
             return;
         }
-        let limit = self.config.max_header_bytes;
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
@@ -244,11 +252,24 @@ impl Engine {
             return;
         }
         conn.inbuf.extend_from_slice(rest);
-        // A head in progress is bounded by the parser (431), WebSocket
-        // input by the reactor not reading while output is backed up;
-        // input held behind a parked long-poll or a stream is bounded here.
+        self.bound_held_input(id);
+    }
+
+    /// A head in progress is bounded by the parser (431), WebSocket input
+    /// and requests waiting behind backed-up output by the reactor not
+    /// reading (`wants_input`); input held behind a parked long-poll or a
+    /// stream, which the reactor keeps reading to notice a close, is
+    /// bounded here: past twice `max_header_bytes` the connection is closed.
+    /// Called after every receive that leaves input buffered, however the
+    /// input arrived (in one read or many).
+    fn bound_held_input(&mut self, id: ConnId) {
+        let limit = self.config.max_header_bytes;
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
         let held = matches!(conn.state, State::Parked(_) | State::Streaming(_));
         if held && conn.inbuf.len() > limit.saturating_mul(2) {
+            conn.inbuf = Vec::new();
             conn.flags |= flag::CLOSE_NOW;
             self.mark_ready(id);
         }
