@@ -303,3 +303,73 @@ fn input_held_behind_a_parked_long_poll_or_a_stream_is_bounded() {
         server.wait_subscribers("held", kind, 0);
     }
 }
+
+#[test]
+fn out_of_descriptors_the_server_backs_off_and_keeps_serving() {
+    // A launcher that leaves 50 of the server's 100 descriptors taken (it
+    // inherits them), so its connection budget (100 - 64 - 16 = 20) plus
+    // the sockets of 503 answers outruns what is really free: accept fails
+    // with EMFILE. The server must neither spin nor give up: it pauses
+    // accepting for 100 ms at a time, keeps serving its connections, and
+    // accepts the waiting ones once descriptors are free again.
+    let mut launcher = Command::new("python3");
+    launcher.args([
+        "-c",
+        "import os, resource, sys\n\
+         resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))\n\
+         for _ in range(50):\n    os.set_inheritable(os.open('/dev/null', os.O_RDONLY), True)\n\
+         os.execv(sys.argv[1], sys.argv[1:])",
+        env!("CARGO_BIN_EXE_pushwire"),
+    ]);
+    let server =
+        TestServer::start_with(launcher, &["--max-connections", "5000", "--linger", "0.2"]);
+    let poll = b"GET /poll/a HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut held: Vec<TcpStream> = (0..20).map(|_| server.connect()).collect();
+    for stream in &mut held {
+        stream.write_all(poll).unwrap();
+        let response = read_response(&mut BufReader::new(stream.try_clone().unwrap())).unwrap();
+        assert_eq!(response.status, 200);
+    }
+    // 40 more at once: about 25 descriptors are left, so some accepts
+    // fail. Every one of the 40 still gets its 503 in the end, as the
+    // answered ones close and free their descriptors.
+    let started = Instant::now();
+    let crowd: Vec<TcpStream> = (0..40).map(|_| server.connect()).collect();
+    // Meanwhile the open connections are served.
+    held[0].write_all(poll).unwrap();
+    let response = read_response(&mut BufReader::new(held[0].try_clone().unwrap())).unwrap();
+    assert_eq!(response.status, 200);
+    for (i, mut stream) in crowd.into_iter().enumerate() {
+        let all = read_until_closed(&mut stream)
+            .unwrap_or_else(|e| panic!("connection {i} of the crowd never answered: {e}"));
+        let text = String::from_utf8_lossy(&all);
+        assert!(
+            text.starts_with("HTTP/1.1 503 "),
+            "connection {i}: {text:?}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    // Descriptors free again: a new connection is served normally.
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut fresh = server.connect();
+    fresh.write_all(poll).unwrap();
+    let response = read_response(&mut BufReader::new(fresh)).unwrap();
+    assert_eq!(response.status, 200);
+    // The pause was real, and said when it began and when it ended (once
+    // per pause, not once per failed accept).
+    let stderr = server.stop_and_stderr();
+    assert!(
+        stderr.contains("pushwire: accept: Too many open files"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("pushwire: accepting connections again"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("accept failed"), "{stderr}");
+}

@@ -55,6 +55,9 @@ struct Reactor {
     /// Connections to read again without waiting for an event.
     again: Vec<ConnId>,
     accept_paused_until: Option<Instant>,
+    /// Accepting is paused for want of descriptors (or memory): said once
+    /// on stderr when it starts, once when it ends.
+    accept_starved: bool,
 }
 
 /// What the loop needs before it runs: all of it `Send`, so a server can
@@ -95,6 +98,7 @@ impl Bound {
             sockets: Vec::new(),
             again: Vec::new(),
             accept_paused_until: None,
+            accept_starved: false,
         }
         .run(inbox)
     }
@@ -217,7 +221,13 @@ impl Reactor {
     fn accept(&mut self, now: Instant) {
         loop {
             match self.listener.accept() {
-                Ok((stream, _peer)) => self.admit(stream, now),
+                Ok((stream, _peer)) => {
+                    if self.accept_starved {
+                        self.accept_starved = false;
+                        eprintln!("pushwire: accepting connections again");
+                    }
+                    self.admit(stream, now)
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
@@ -228,6 +238,13 @@ impl Reactor {
                     // keep serving the open connections meanwhile.
                     if !is_resource_exhaustion(&e) {
                         eprintln!("pushwire: accept failed: {e}");
+                    } else if !self.accept_starved {
+                        self.accept_starved = true;
+                        eprintln!(
+                            "pushwire: accept: {e}; new connections wait in the backlog, \
+                             retried every {} ms",
+                            ACCEPT_BACKOFF.as_millis()
+                        );
                     }
                     self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                     return;
