@@ -512,7 +512,10 @@ impl<T> Wheel<T> {
         for chunk in indices.chunks(GATHER) {
             // A first pass over the chunk only reads each node's fire tick:
             // independent loads in a tight loop, so their cache misses
-            // overlap. The second pass finds the nodes in cache.
+            // overlap. The second pass finds the nodes in cache. `all_due`
+            // is what the first pass computes so that it is not optimised
+            // away (its loads would otherwise be dead); it also spares the
+            // comparison when the whole chunk fires.
             let latest = chunk.iter().filter_map(|&index| self.when_of(index)).max();
             let all_due = latest.is_some_and(|latest| latest <= limit);
             for &index in chunk {

@@ -11,6 +11,17 @@ use std::time::{Duration, Instant};
 use common::wsclient::{masked_frame, upgrade_request, WsClient};
 use common::{read_response, TestServer};
 
+/// The ids of the next `n` `pushwire.json` frames.
+fn next_json_ids(client: &mut WsClient, n: usize) -> Vec<u64> {
+    (0..n)
+        .map(|_| {
+            serde_json::from_str::<serde_json::Value>(client.read_data().text()).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn the_handshake_answers_101_with_the_rfc_accept_key() {
     let server = TestServer::start(&[]);
@@ -210,13 +221,7 @@ fn since_replays_history_with_the_json_envelope() {
         "/ws/r?since=2",
         "Sec-WebSocket-Protocol: pushwire.json\r\n",
     );
-    let ids: Vec<u64> = (0..3)
-        .map(|_| {
-            serde_json::from_str::<serde_json::Value>(client.read_data().text()).unwrap()["id"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let ids = next_json_ids(&mut client, 3);
     assert_eq!(ids, [3, 4, 5]);
 }
 
@@ -233,13 +238,7 @@ fn a_resume_past_history_announces_the_gap_first() {
     );
     let gap: serde_json::Value = serde_json::from_str(client.read_data().text()).unwrap();
     assert_eq!(gap, serde_json::json!({"gap":true,"since":2,"oldest":6}));
-    let ids: Vec<u64> = (0..3)
-        .map(|_| {
-            serde_json::from_str::<serde_json::Value>(client.read_data().text()).unwrap()["id"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let ids = next_json_ids(&mut client, 3);
     assert_eq!(ids, [6, 7, 8]);
 }
 

@@ -346,6 +346,16 @@ struct Harness {
 }
 
 impl Harness {
+    /// The clock moves by `by`, the wall clock with it, as the reactor sets
+    /// it (the Date header: a new second drops the kept poll answers); then
+    /// the due deadlines fire.
+    fn step(&mut self, start: Instant, by: Duration) {
+        self.now += by;
+        self.engine
+            .set_wall_clock(WALL + self.now.duration_since(start).as_secs());
+        self.engine.advance(self.now);
+    }
+
     fn live(&self, index: u8) -> Option<usize> {
         let live: Vec<usize> = (0..self.conns.len())
             .filter(|&i| self.conns[i].is_some())
@@ -476,18 +486,8 @@ fuzz_target!(|ops: Vec<Op>| {
                     );
                 }
             }
-            Op::Advance(ms) => {
-                h.now += Duration::from_millis(u64::from(*ms));
-                // The wall clock moves with `now`, as the reactor sets it
-                // (the Date header: new seconds drop the kept poll answers).
-                h.engine.set_wall_clock(WALL + h.now.duration_since(start).as_secs());
-                h.engine.advance(h.now);
-            }
-            Op::AdvanceLong(s) => {
-                h.now += Duration::from_secs(u64::from(*s));
-                h.engine.set_wall_clock(WALL + h.now.duration_since(start).as_secs());
-                h.engine.advance(h.now);
-            }
+            Op::Advance(ms) => h.step(start, Duration::from_millis(u64::from(*ms))),
+            Op::AdvanceLong(s) => h.step(start, Duration::from_secs(u64::from(*s))),
             Op::Write(i, n) => {
                 if let Some(slot) = h.live(*i) {
                     h.write(slot, usize::from(*n));

@@ -263,6 +263,18 @@ impl Crowd {
         self.after(key, next);
     }
 
+    /// Turns the loop for `length` (to settle, or to hold), `tick` at a
+    /// time; events on other tokens are dropped.
+    pub fn turn_for(&mut self, length: Duration, tick: Duration) -> io::Result<()> {
+        let end = self.clock.now() + length.as_nanos() as u64;
+        let mut others = Vec::new();
+        while self.clock.now() < end {
+            self.turn(tick, &mut others)?;
+            others.clear();
+        }
+        Ok(())
+    }
+
     /// One turn of the loop: opens more connections, sends due polls,
     /// waits up to `timeout` and handles what happened. The tokens at or
     /// above [`FIRST_FREE_TOKEN`] that had events are pushed to `others`.

@@ -82,11 +82,9 @@ pub fn run(plan: FanoutPlan) -> Result<(String, String, bool), String> {
         transport.name(),
         crowd.failed
     ));
-    let settle_end = clock.now() + plan.settle.as_nanos() as u64;
-    while clock.now() < settle_end {
-        crowd.turn(tick, &mut others).map_err(|e| e.to_string())?;
-        others.clear();
-    }
+    crowd
+        .turn_for(plan.settle, tick)
+        .map_err(|e| e.to_string())?;
 
     let mut publisher = Publisher::new(
         crowd.poll.registry(),

@@ -41,12 +41,9 @@ pub fn run(plan: IdlePlan) -> Result<(String, String, bool), String> {
         transport.name(),
         plan.hold
     );
-    let hold_end = clock.now() + plan.hold.as_nanos() as u64;
-    while clock.now() < hold_end {
-        crowd
-            .turn(Duration::from_millis(50), &mut others)
-            .map_err(|e| e.to_string())?;
-    }
+    crowd
+        .turn_for(plan.hold, Duration::from_millis(50))
+        .map_err(|e| e.to_string())?;
     let after = resident_bytes(plan.pid)?;
     let held = crowd.ready;
     let per = after.saturating_sub(before) as f64 / held.max(1) as f64;

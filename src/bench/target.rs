@@ -7,6 +7,8 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
+use crate::client::http::Url;
+
 /// A server address and a path template.
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -18,18 +20,15 @@ pub struct Template {
 }
 
 impl Template {
-    /// Parses `http://HOST:PORT/PATH` (or `ws://`).
+    /// Parses `http://HOST:PORT/PATH` (or `ws://`), split as `pushwire
+    /// sub` splits its URLs.
     pub fn parse(url: &str) -> Result<Template, String> {
-        let rest = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("ws://"))
-            .ok_or_else(|| format!("'{url}': expected http://HOST:PORT/PATH"))?;
-        let (host, path) = match rest.find('/') {
-            Some(i) => rest.split_at(i),
-            None => (rest, "/"),
-        };
+        let Url {
+            authority: host,
+            target: path,
+        } = Url::parse(url)?;
         let with_port = if host.contains(':') {
-            host.to_owned()
+            host.clone()
         } else {
             format!("{host}:80")
         };
@@ -38,11 +37,7 @@ impl Template {
             .map_err(|e| format!("'{url}': {e}"))?
             .find(SocketAddr::is_ipv4)
             .ok_or_else(|| format!("'{url}': no IPv4 address"))?;
-        Ok(Template {
-            addr,
-            host: host.to_owned(),
-            path: path.to_owned(),
-        })
+        Ok(Template { addr, host, path })
     }
 
     /// The request target with the placeholders filled in.

@@ -16,7 +16,7 @@
 //! `Last-Event-ID`; WebSocket, long-poll, poll: `?since=`), so nothing
 //! still in the server's history is lost, and nothing is printed twice.
 
-mod http;
+pub(crate) mod http;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

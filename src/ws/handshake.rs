@@ -49,7 +49,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-use crate::http::response::write_date;
+use crate::http::response::{write_date, write_status_line};
 use crate::http::HttpDate;
 
 /// The GUID appended to the client's key (RFC 6455 section 1.3).
@@ -320,20 +320,13 @@ pub fn write_response(out: &mut Vec<u8>, accepted: &Accepted<'_>) {
 /// assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
 /// ```
 pub fn write_error_response(out: &mut Vec<u8>, err: &HandshakeError, date: &HttpDate) {
-    let status = err.status();
-    let reason_phrase = match status {
-        403 => "Forbidden",
-        405 => "Method Not Allowed",
-        426 => "Upgrade Required",
-        _ => "Bad Request",
-    };
     let body = format!("{err}\n");
     let extra = match err {
         HandshakeError::UnsupportedVersion => "Sec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n",
         HandshakeError::MethodNotGet => "Allow: GET\r\n",
         _ => "",
     };
-    out.extend_from_slice(format!("HTTP/1.1 {status} {reason_phrase}\r\n").as_bytes());
+    write_status_line(out, err.status());
     write_date(out, date);
     out.extend_from_slice(
         format!(
