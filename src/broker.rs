@@ -2,10 +2,12 @@
 //!
 //! A channel is a name (`[A-Za-z0-9._~-]{1,128}`) with:
 //!
-//! - `last_id`: the id of its newest message; ids start at 1 and go up by
-//!   one per message, so the message with id `k` sits at a known place in
-//!   the history ring and "everything after `since`" is one slice, found in
-//!   O(1) without a search;
+//! - `last_id`: the id of its newest message. Ids are given by the store
+//!   that commits a message (see `engine::store`), strictly increasing per
+//!   channel; the in-memory store starts at 1 and adds one, so the message
+//!   with id `k` usually sits at a known place in the history ring and
+//!   "everything after `since`" is one slice found in O(1), with a binary
+//!   search when a store's ids skip;
 //! - a history ring of the last N messages (`--history`): a client that
 //!   comes back with the last id it saw gets everything it missed while that
 //!   id's successor is still in the ring, and is told `gap` otherwise;
@@ -34,6 +36,54 @@ pub type ChannelId = u32;
 
 /// Longest channel name, in bytes.
 pub const MAX_CHANNEL_NAME: usize = 128;
+
+/// A valid channel name, held inline: 1-128 bytes of `[A-Za-z0-9._~-]`.
+///
+/// Made only by [`ChannelName::new`], so holding one proves the name was
+/// checked; it costs no allocation, so a request can carry one to the
+/// broker by value.
+///
+/// ```
+/// use pushwire::broker::ChannelName;
+///
+/// assert_eq!(ChannelName::new("news.v1").unwrap().as_str(), "news.v1");
+/// assert!(ChannelName::new("a/b").is_none());
+/// ```
+#[derive(Clone, Copy)]
+pub struct ChannelName {
+    len: u8,
+    bytes: [u8; MAX_CHANNEL_NAME],
+}
+
+impl ChannelName {
+    /// `name` if it is a valid channel name ([`valid_channel_name`]).
+    pub fn new(name: &str) -> Option<ChannelName> {
+        if !valid_channel_name(name) {
+            return None;
+        }
+        let mut bytes = [0; MAX_CHANNEL_NAME];
+        bytes
+            .get_mut(..name.len())?
+            .copy_from_slice(name.as_bytes());
+        Some(ChannelName {
+            len: u8::try_from(name.len()).ok()?,
+            bytes,
+        })
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII was ever copied in, so this cannot fail.
+        let bytes = self.bytes.get(..usize::from(self.len)).unwrap_or_default();
+        std::str::from_utf8(bytes).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for ChannelName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
 
 /// Whether `name` is a valid channel name: 1-128 bytes of `[A-Za-z0-9._~-]`
 /// (the URI "unreserved" set of RFC 3986 section 2.3, so a name never
@@ -65,12 +115,12 @@ pub struct Message {
 }
 
 impl Message {
-    fn new(id: u64, data: &str) -> Message {
+    fn new(id: u64, data: Box<str>) -> Message {
         let mut item = Vec::with_capacity(data.len() + 24);
-        json::write_item(&mut item, id, data);
+        json::write_item(&mut item, id, &data);
         Message {
             id,
-            data: data.into(),
+            data,
             json: item.into(),
             sse: OnceCell::new(),
             ws_text: OnceCell::new(),
@@ -134,6 +184,9 @@ pub struct Channel {
     name: Box<str>,
     last_id: u64,
     history: VecDeque<Rc<Message>>,
+    /// Appends in flight to the store: the channel is in use until they
+    /// are decided, even with no message and no subscriber yet.
+    appending: u32,
     longpoll: Slab<ConnId>,
     sse: Slab<ConnId>,
     ws: Slab<ConnId>,
@@ -200,11 +253,7 @@ impl Channel {
                 ..EMPTY
             };
         };
-        // Everything with id > since; ids in the ring are consecutive.
-        let skip = since.saturating_add(1).saturating_sub(oldest);
-        let skip = usize::try_from(skip)
-            .unwrap_or(usize::MAX)
-            .min(self.history.len());
+        let skip = self.first_after(since, oldest);
         let (a, b) = self.history.as_slices();
         let messages = if skip <= a.len() {
             (a.get(skip..).unwrap_or(&[]), b)
@@ -216,6 +265,24 @@ impl Channel {
             messages,
             // Message `since + 1` existed once but has been evicted.
             gap: since.saturating_add(1) < oldest,
+        }
+    }
+
+    /// How many messages of the history have an id up to `since`. Ids are
+    /// strictly increasing; when they are consecutive (the in-memory store
+    /// adds one each time) the place is known at once and only checked,
+    /// otherwise it is found by binary search.
+    fn first_after(&self, since: u64, oldest: u64) -> usize {
+        let guess = since.saturating_add(1).saturating_sub(oldest);
+        let guess = usize::try_from(guess)
+            .unwrap_or(usize::MAX)
+            .min(self.history.len());
+        let before_ok = guess == 0 || self.history.get(guess - 1).is_some_and(|m| m.id <= since);
+        let at_ok = self.history.get(guess).is_none_or(|m| m.id > since);
+        if before_ok && at_ok {
+            guess
+        } else {
+            self.history.partition_point(|m| m.id <= since)
         }
     }
 
@@ -246,7 +313,11 @@ impl Channel {
     }
 
     fn is_unused(&self) -> bool {
-        self.last_id == 0 && self.longpoll.is_empty() && self.sse.is_empty() && self.ws.is_empty()
+        self.last_id == 0
+            && self.appending == 0
+            && self.longpoll.is_empty()
+            && self.sse.is_empty()
+            && self.ws.is_empty()
     }
 }
 
@@ -295,6 +366,21 @@ pub struct BrokerLimits {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TooManyChannels;
 
+/// Why [`Broker::append`] refused a committed message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendError {
+    /// No channel has this id.
+    NoSuchChannel,
+    /// The id is not above the channel's `last_id`: ids never go back and
+    /// are never given twice.
+    StaleId {
+        /// The id the store gave.
+        id: u64,
+        /// The channel's newest id.
+        last_id: u64,
+    },
+}
+
 impl Broker {
     /// A broker with these limits.
     pub fn new(limits: BrokerLimits) -> Broker {
@@ -339,6 +425,7 @@ impl Broker {
             name: name.into(),
             last_id: 0,
             history: VecDeque::new(),
+            appending: 0,
             longpoll: Slab::new(),
             sse: Slab::new(),
             ws: Slab::new(),
@@ -359,28 +446,45 @@ impl Broker {
         }
     }
 
-    /// Appends a message to the channel (created if needed), evicting the
-    /// oldest past the history bound, and returns it with its channel. The
-    /// caller delivers it to the channel's subscribers.
-    pub fn publish(
-        &mut self,
-        name: &str,
-        data: &str,
-    ) -> Result<(ChannelId, Rc<Message>), TooManyChannels> {
-        let id = self.find_or_create(name)?;
-        match self.publish_in(id, data) {
-            Some(message) => Ok((id, message)),
-            None => unreachable_channel(),
+    /// Marks an append to the channel as in flight: the channel stays,
+    /// even with no message and no subscriber, until [`Broker::settle`].
+    pub fn pin(&mut self, id: ChannelId) {
+        if let Some(channel) = self.channels.get_mut(id as usize) {
+            channel.appending = channel.appending.saturating_add(1);
         }
     }
 
-    /// Appends a message to an existing channel; `None` if there is no
-    /// such channel.
-    pub fn publish_in(&mut self, id: ChannelId, data: &str) -> Option<Rc<Message>> {
+    /// An append pinned with [`Broker::pin`] was decided; a channel that
+    /// is then unused is forgotten.
+    pub fn settle(&mut self, id: ChannelId) {
+        if let Some(channel) = self.channels.get_mut(id as usize) {
+            channel.appending = channel.appending.saturating_sub(1);
+        }
+        self.forget_if_unused(id);
+    }
+
+    /// Adds a committed message to the channel's history with the id the
+    /// store gave it, evicting the oldest past the history bounds, and
+    /// returns it. The caller delivers it to the channel's subscribers.
+    pub fn append(
+        &mut self,
+        id: ChannelId,
+        message_id: u64,
+        data: Box<str>,
+    ) -> Result<Rc<Message>, AppendError> {
         let history = self.limits.history;
-        let channel = self.channels.get_mut(id as usize)?;
-        channel.last_id = channel.last_id.saturating_add(1);
-        let message = Rc::new(Message::new(channel.last_id, data));
+        let channel = self
+            .channels
+            .get_mut(id as usize)
+            .ok_or(AppendError::NoSuchChannel)?;
+        if message_id <= channel.last_id {
+            return Err(AppendError::StaleId {
+                id: message_id,
+                last_id: channel.last_id,
+            });
+        }
+        channel.last_id = message_id;
+        let message = Rc::new(Message::new(message_id, data));
         let mut freed = 0;
         if channel.history.len() >= history {
             freed = channel.history.pop_front().map_or(0, |m| m.cost());
@@ -394,7 +498,7 @@ impl Broker {
         self.stored_bytes += message.cost();
         self.order.push_back((id, message.id));
         self.evict_past_byte_bound();
-        Some(message)
+        Ok(message)
     }
 
     /// Drops the oldest messages anywhere until the stored bytes fit.
@@ -453,8 +557,18 @@ impl Broker {
             return;
         };
         channel.set_mut(sub.transport).try_remove(sub.slot as usize);
-        if channel.is_unused() {
-            if let Some(channel) = self.channels.try_remove(sub.channel as usize) {
+        self.forget_if_unused(sub.channel);
+    }
+
+    /// A channel with no messages, no subscribers and no append in flight
+    /// is forgotten, so that clients cannot fill memory with names.
+    fn forget_if_unused(&mut self, id: ChannelId) {
+        if self
+            .channels
+            .get(id as usize)
+            .is_some_and(Channel::is_unused)
+        {
+            if let Some(channel) = self.channels.try_remove(id as usize) {
                 self.by_name.remove(&channel.name);
             }
         }
@@ -484,16 +598,23 @@ impl Broker {
     }
 }
 
-// `publish` inserts the channel just before looking it up; a failure here
-// would be a bug in this file, not something input can cause.
-#[cold]
-fn unreachable_channel() -> ! {
-    unreachable!("channel inserted a moment ago is missing")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the in-memory store does: the next id after the channel's last.
+    pub(super) fn publish(
+        b: &mut Broker,
+        name: &str,
+        data: &str,
+    ) -> Result<(ChannelId, Rc<Message>), TooManyChannels> {
+        let ch = b.find_or_create(name)?;
+        let next = b.channel(ch).map_or(1, |c| c.last_id() + 1);
+        let message = b
+            .append(ch, next, data.into())
+            .map_err(|_| TooManyChannels)?;
+        Ok((ch, message))
+    }
 
     fn limits(history: usize) -> BrokerLimits {
         BrokerLimits {
@@ -510,16 +631,16 @@ mod tests {
     #[test]
     fn ids_start_at_one_and_increase_per_channel() {
         let mut broker = Broker::new(limits(8));
-        assert_eq!(broker.publish("a", "x").unwrap().1.id, 1);
-        assert_eq!(broker.publish("a", "y").unwrap().1.id, 2);
-        assert_eq!(broker.publish("b", "z").unwrap().1.id, 1);
+        assert_eq!(publish(&mut broker, "a", "x").unwrap().1.id, 1);
+        assert_eq!(publish(&mut broker, "a", "y").unwrap().1.id, 2);
+        assert_eq!(publish(&mut broker, "b", "z").unwrap().1.id, 1);
     }
 
     #[test]
     fn backlog_returns_what_came_after_since() {
         let mut broker = Broker::new(limits(8));
         for i in 0..5 {
-            broker.publish("a", &i.to_string()).unwrap();
+            publish(&mut broker, "a", &i.to_string()).unwrap();
         }
         assert_eq!(ids(&broker.backlog("a", 0)), [1, 2, 3, 4, 5]);
         assert_eq!(ids(&broker.backlog("a", 3)), [4, 5]);
@@ -534,7 +655,7 @@ mod tests {
     fn eviction_is_reported_as_a_gap_across_the_ring_boundary() {
         let mut broker = Broker::new(limits(4));
         for i in 0..10 {
-            broker.publish("a", &i.to_string()).unwrap();
+            publish(&mut broker, "a", &i.to_string()).unwrap();
         }
         // History holds 7..=10 now, possibly wrapped in the ring.
         let b = broker.backlog("a", 0);
@@ -544,6 +665,58 @@ mod tests {
         let b = broker.backlog("a", 6);
         assert_eq!((ids(&b), b.gap), (vec![7, 8, 9, 10], false));
         assert_eq!(ids(&broker.backlog("a", 8)), [9, 10]);
+    }
+
+    #[test]
+    fn ids_from_a_store_may_skip_and_backlog_still_finds_what_is_newer() {
+        let mut broker = Broker::new(limits(8));
+        let ch = broker.find_or_create("a").unwrap();
+        for id in [3, 4, 10, 11, 40] {
+            broker.append(ch, id, id.to_string().into()).unwrap();
+        }
+        assert_eq!(ids(&broker.backlog("a", 0)), [3, 4, 10, 11, 40]);
+        assert_eq!(ids(&broker.backlog("a", 4)), [10, 11, 40]);
+        assert_eq!(ids(&broker.backlog("a", 5)), [10, 11, 40]);
+        assert_eq!(ids(&broker.backlog("a", 39)), [40]);
+        assert!(broker.backlog("a", 40).is_empty());
+        // A gap is a `since` below the oldest kept id minus one. Where ids
+        // skip, the broker cannot tell a skipped id from an evicted one, and
+        // says gap: the safe answer, never silence.
+        assert!(!broker.backlog("a", 2).gap);
+        assert!(broker.backlog("a", 1).gap);
+    }
+
+    #[test]
+    fn a_stale_id_is_refused_and_changes_nothing() {
+        let mut broker = Broker::new(limits(8));
+        let ch = broker.find_or_create("a").unwrap();
+        broker.append(ch, 5, "x".into()).unwrap();
+        for stale in [5, 4, 0] {
+            assert_eq!(
+                broker.append(ch, stale, "y".into()).err(),
+                Some(AppendError::StaleId {
+                    id: stale,
+                    last_id: 5
+                })
+            );
+        }
+        assert_eq!(ids(&broker.backlog("a", 0)), [5]);
+        assert_eq!(
+            broker.append(99, 6, "z".into()).err(),
+            Some(AppendError::NoSuchChannel)
+        );
+    }
+
+    #[test]
+    fn a_channel_with_an_append_in_flight_is_kept_until_it_is_decided() {
+        let mut broker = Broker::new(limits(4));
+        let ch = broker.find_or_create("pending").unwrap();
+        broker.pin(ch);
+        let sub = broker.subscribe(ch, Transport::Ws, 1).unwrap();
+        broker.unsubscribe(sub);
+        assert_eq!(broker.find("pending"), Some(ch));
+        broker.settle(ch);
+        assert_eq!(broker.find("pending"), None);
     }
 
     #[test]
@@ -573,6 +746,7 @@ mod tests {
 
 #[cfg(test)]
 mod limit_tests {
+    use super::tests::publish;
     use super::*;
 
     fn broker(max_channels: usize, max_history_bytes: usize) -> Broker {
@@ -586,25 +760,25 @@ mod limit_tests {
     #[test]
     fn channels_past_the_limit_are_refused_and_names_come_back_when_freed() {
         let mut b = broker(2, usize::MAX);
-        assert!(b.publish("a", "x").is_ok());
+        assert!(publish(&mut b, "a", "x").is_ok());
         let t = b.find_or_create("t").unwrap();
-        assert_eq!(b.publish("c", "x").err(), Some(TooManyChannels));
+        assert_eq!(publish(&mut b, "c", "x").err(), Some(TooManyChannels));
         // Existing channels still take messages.
-        assert!(b.publish("a", "y").is_ok());
+        assert!(publish(&mut b, "a", "y").is_ok());
         // A channel with no messages goes when its subscriber leaves.
         let sub = b.subscribe(t, Transport::Sse, 1).unwrap();
         b.unsubscribe(sub);
-        assert!(b.publish("c", "x").is_ok());
+        assert!(publish(&mut b, "c", "x").is_ok());
     }
 
     #[test]
     fn the_byte_bound_evicts_the_oldest_message_anywhere() {
-        let one = Message::new(1, &"x".repeat(100)).cost();
+        let one = Message::new(1, "x".repeat(100).into()).cost();
         let mut b = broker(10, 3 * one);
-        b.publish("a", &"x".repeat(100)).unwrap(); // a1
-        b.publish("b", &"x".repeat(100)).unwrap(); // b1
-        b.publish("a", &"x".repeat(100)).unwrap(); // a2
-        b.publish("b", &"x".repeat(100)).unwrap(); // b2: a1 goes
+        publish(&mut b, "a", &"x".repeat(100)).unwrap(); // a1
+        publish(&mut b, "b", &"x".repeat(100)).unwrap(); // b1
+        publish(&mut b, "a", &"x".repeat(100)).unwrap(); // a2
+        publish(&mut b, "b", &"x".repeat(100)).unwrap(); // b2: a1 goes
         let a = b.backlog("a", 0);
         assert_eq!(
             (a.iter().map(|m| m.id).collect::<Vec<_>>(), a.gap),
@@ -614,7 +788,7 @@ mod limit_tests {
         assert_eq!(b.stored(), (3, 3 * one));
         // A message larger than the bound alone is still kept (the newest).
         let mut tiny = broker(10, 10);
-        tiny.publish("a", "large enough").unwrap();
+        publish(&mut tiny, "a", "large enough").unwrap();
         assert_eq!(tiny.backlog("a", 0).len(), 1);
     }
 
@@ -625,9 +799,9 @@ mod limit_tests {
             max_channels: 10,
             max_history_bytes: usize::MAX,
         });
-        b.publish("quiet", "kept forever").unwrap();
+        publish(&mut b, "quiet", "kept forever").unwrap();
         for i in 0..10_000 {
-            b.publish("busy", &i.to_string()).unwrap();
+            publish(&mut b, "busy", &i.to_string()).unwrap();
         }
         assert_eq!(b.stored().0, 3);
         assert!(b.order.len() <= 2 * 3 + 64, "{}", b.order.len());

@@ -32,7 +32,7 @@ const HISTORY: usize = 8;
 const MAX_BODY: usize = 4096;
 const MAX_HEADER: usize = 1024;
 const MAX_BACKLOG: usize = 65536;
-/// The engine's private OUTPUT_HIGH_WATER (engine/mod.rs): above it a
+/// The engine's private OUTPUT_HIGH_WATER (engine/conn.rs): above it a
 /// connection reads no further pipelined requests.
 const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 /// The largest single response: a poll answer with the whole history,
@@ -352,8 +352,8 @@ impl Harness {
     fn step(&mut self, start: Instant, by: Duration) {
         self.now += by;
         self.engine
-            .set_wall_clock(WALL + self.now.duration_since(start).as_secs());
-        self.engine.advance(self.now);
+            .handle_wall_clock(WALL + self.now.duration_since(start).as_secs());
+        self.engine.handle_timeout(self.now);
     }
 
     fn live(&self, index: u8) -> Option<usize> {
@@ -374,7 +374,7 @@ impl Harness {
         let mut taken = 0;
         while taken < max {
             let mut iov = [IoSlice::new(&[]); 16];
-            let n = self.engine.fill(conn.id, &mut iov);
+            let n = self.engine.poll_output(conn.id, &mut iov);
             let mut round = 0;
             for slice in &iov[..n] {
                 let take = slice.len().min(max - taken - round);
@@ -387,14 +387,14 @@ impl Harness {
             if round == 0 {
                 break;
             }
-            self.engine.written(conn.id, round);
+            self.engine.handle_written(conn.id, round, self.now);
             taken += round;
         }
     }
 
     fn remove(&mut self, slot: usize) {
         if let Some(conn) = self.conns[slot].take() {
-            self.engine.remove(conn.id);
+            self.engine.handle_closed(conn.id);
             finish(&conn);
         }
     }
@@ -408,16 +408,16 @@ impl Harness {
     /// One pass of the reactor over the ready list.
     fn drain(&mut self) {
         for _ in 0..64 {
-            let Some(id) = self.engine.pop_ready() else {
+            let Some(id) = self.engine.poll_ready() else {
                 return;
             };
             let Some(slot) = self.slot_of(id) else {
                 panic!("ready list names connection {id}, which was removed");
             };
-            match self.engine.next_step(id, self.now) {
+            match self.engine.poll_step(id) {
                 Step::Write => self.write(slot, usize::MAX),
                 Step::Wait => {}
-                Step::Shutdown => self.engine.shut_down(id, self.now),
+                Step::Shutdown => self.engine.handle_write_shutdown(id, self.now),
                 Step::Close => self.remove(slot),
             }
         }
@@ -461,7 +461,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 if h.engine.saturated() {
                     continue;
                 }
-                let id = h.engine.open(h.now);
+                let id = h.engine.handle_accept(h.now);
                 assert!(h.slot_of(id).is_none(), "open reused live id {id}");
                 h.conns.push(Some(Conn {
                     id,
@@ -474,7 +474,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 // The reactor reads only while the engine wants input.
                 if h.engine.wants_input(id) {
                     let bytes = chunk_bytes(chunk);
-                    h.engine.receive(id, &bytes, h.now);
+                    h.engine.handle_input(id, &bytes, h.now);
                     // Held input: at most twice max_header_bytes once
                     // processing stops (parked, streaming), plus what this
                     // receive brought while output was backed up.
@@ -498,7 +498,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 let Some(slot) = h.live(*i) else { continue };
                 let id = h.conns[slot].as_ref().map(|c| c.id).unwrap_or_default();
                 if h.engine.wants_input(id) {
-                    h.engine.peer_closed(id, h.now);
+                    h.engine.handle_eof(id, h.now);
                 }
             }
             Op::Remove(i) => {
@@ -509,11 +509,12 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::Publish(c, data) => {
                 let channel = CHANNELS[usize::from(*c) % CHANNELS.len()];
                 let data = &data[..data.floor_char_boundary(MAX_BODY)];
-                let _ = h.engine.publish(channel, data, h.now);
+                let _ = h.engine.handle_publish(channel, data.to_owned(), 0, h.now);
+                while h.engine.poll_event().is_some() {}
             }
         }
         h.check_bounds();
-        if let Some(next) = h.engine.next_deadline() {
+        if let Some(next) = h.engine.poll_timeout() {
             assert!(
                 next <= h.now + Duration::from_secs(3600),
                 "a deadline an hour away: nothing is configured that long"

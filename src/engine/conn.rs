@@ -1,4 +1,4 @@
-//! One connection's state, as the engine sees it.
+//! One connection's state machine.
 //!
 //! ```text
 //!             first byte              head complete
@@ -6,6 +6,9 @@
 //!    ▲  (idle timer)        (header timer)   │ body                 (keep-alive)
 //!    │                                       ▼
 //!    └──────────── respond ◀──────────── Body (body timer)
+//!
+//!   POST /pub body complete ──▶ Publishing (until the store commits)
+//!        ──(committed: 202, failed: 503)──▶ Idle
 //!
 //!   GET /longpoll with nothing new ──▶ Parked (deadline timer)
 //!        ──(publish or deadline: answer)──▶ Idle
@@ -19,20 +22,96 @@
 //!   any error / Connection: close ──▶ Closing ──(output sent)──▶ Lingering ──▶ closed
 //! ```
 //!
+//! Every transition is a method of [`Conn`] named for its input: bytes
+//! ([`Conn::handle_input`]), the end of input ([`Conn::handle_eof`]), the
+//! connection's deadline ([`Conn::handle_deadline`]), a message published
+//! on its channel ([`Conn::deliver`]), a store's answer to its publish
+//! ([`Conn::committed`]). It reads what it needs of the rest of the server
+//! through [`Cx`] (the configuration, the broker's histories, the date)
+//! and writes its answers into its own output queue. What it wants from
+//! the rest of the server, it returns as a value ([`Want`]: join a
+//! channel, publish a message), and its deadline it leaves in
+//! [`Cx::deadline`]; the engine does the rest. Whether the connection is
+//! subscribed follows from its state (see [`Conn::is_subscriber`]).
+//!
 //! `Closing` sends what is queued; then the reactor shuts down the write
 //! side and the connection lingers, reading and discarding, until the peer
 //! closes or the linger timer fires. Closing at once would let the kernel
 //! answer unread input with a reset, which can destroy the error response
 //! before the client reads it (the reason nginx has `lingering_close`).
 
+use std::io::Write as _;
 use std::time::Instant;
 
-use crate::broker::Subscription;
-use crate::http::chunked::ChunkedDecoder;
-use crate::timer::TimerHandle;
+use crate::broker::{Broker, Channel, ChannelName, Message};
+use crate::config::Config;
+use crate::http::response::{write_response, Body, Connection, Response, TEXT_PLAIN};
+use crate::http::HttpDate;
 
+use super::answers::Shared;
+use super::longpoll::{Park, Parked};
 use super::output::OutQueue;
-pub(crate) use super::websocket::WsConn;
+use super::publish::Publishing;
+use super::refusal::Refusal;
+use super::request::{PendingBody, Read};
+use super::stream::{Stream, StreamStart};
+use super::websocket::{WsConn, WsStart};
+use super::Step;
+
+/// Output bytes above which a connection's further pipelined requests (or
+/// WebSocket frames) wait until the client has read some answers.
+pub(super) const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+
+/// What a connection may see of the rest of the server while it makes a
+/// transition, and where it leaves its new deadline.
+#[derive(Debug)]
+pub(super) struct Cx<'a> {
+    pub config: &'a Config,
+    pub broker: &'a Broker,
+    /// The `Date` of the responses written now.
+    pub date: &'a HttpDate,
+    /// Answers kept for reuse and a body buffer, shared by all.
+    pub shared: &'a mut Shared,
+    pub now: Instant,
+    /// Set by the connection: its one deadline from now on, replacing the
+    /// one before.
+    pub deadline: Option<Instant>,
+}
+
+/// What a connection wants from the rest of the server: a value the engine
+/// acts on before the connection goes on with its input.
+#[derive(Debug)]
+pub(super) enum Want {
+    /// Join the channel's subscribers (created if needed and allowed), then
+    /// go on with [`Conn::joined`] or [`Conn::join_refused`].
+    Join(ChannelName, Join),
+    /// Ask the store to keep a message; the answer comes to
+    /// [`Conn::committed`] (a refusal before that, to
+    /// [`Conn::publish_refused`]).
+    Publish(Target, String),
+}
+
+/// How a connection waits on the channel it joins, with what it needs to
+/// start.
+#[derive(Debug)]
+pub(super) enum Join {
+    /// A long-poll with nothing new yet.
+    Park(Park),
+    /// An event stream.
+    Stream(StreamStart),
+    /// A WebSocket subscriber.
+    WebSocket(WsStart),
+}
+
+/// The channel a publish goes to.
+#[derive(Debug)]
+pub(super) enum Target {
+    /// A channel by name (`POST /pub/{channel}`).
+    Named(ChannelName),
+    /// The channel the connection is subscribed to (a WebSocket's text
+    /// frame).
+    Own,
+}
 
 /// How the response to the current request ends the exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,56 +124,17 @@ pub(crate) struct Reply {
     pub head_only: bool,
 }
 
-/// What a request body is read for.
-#[derive(Debug)]
-pub(crate) enum BodyUse {
-    /// `POST /pub/{channel}`: published when complete.
-    Publish {
-        channel: Box<str>,
-        cors: Option<Box<[u8]>>,
-    },
-    /// A body nobody asked for (a `GET` with a body): read and dropped,
-    /// the response has already been queued.
-    Discard,
-}
-
-/// How the body is delimited, with the reading state.
-#[derive(Debug)]
-pub(crate) enum BodyReader {
-    /// This many bytes are still to come.
-    Length(u64),
-    /// A chunked body.
-    Chunked(ChunkedDecoder),
-}
-
-/// A request whose body is still arriving.
-#[derive(Debug)]
-pub(crate) struct PendingBody {
-    pub reply: Reply,
-    pub reader: BodyReader,
-    pub body: Vec<u8>,
-    pub usage: BodyUse,
-}
-
-/// A parked long-poll: what its answer needs.
-#[derive(Debug)]
-pub(crate) struct Parked {
-    pub reply: Reply,
-    /// `Access-Control-Allow-Origin` for the answer.
-    pub cors: Option<Box<[u8]>>,
-}
-
-/// An SSE stream: how it is framed and its clock.
-#[derive(Debug)]
-pub(crate) struct Stream {
-    /// The request, for what follows the stream's end (keep-alive or not).
-    pub reply: Reply,
-    /// HTTP/1.0 client: the stream is close-delimited, not chunked.
-    pub http10: bool,
-    /// When something was last queued (an event or a heartbeat).
-    pub last_sent: Instant,
-    /// When the stream is ended (`--sse-max-age`).
-    pub ends_at: Option<Instant>,
+impl Reply {
+    /// The `Connection` field of the response.
+    pub(super) fn connection(self) -> Connection {
+        if !self.keep_alive {
+            Connection::Close
+        } else if self.http10 {
+            Connection::KeepAlive
+        } else {
+            Connection::Default
+        }
+    }
 }
 
 /// Where a connection is in its life.
@@ -106,6 +146,8 @@ pub(crate) enum State {
     Head,
     /// A request body is arriving.
     Body(Box<PendingBody>),
+    /// A publish waits for the store's commit.
+    Publishing(Box<Publishing>),
     /// A long-poll waiting for a message or its deadline.
     Parked(Box<Parked>),
     /// A Server-Sent Events stream.
@@ -118,52 +160,329 @@ pub(crate) enum State {
     Lingering,
 }
 
-/// Per-connection flags.
-pub(crate) mod flag {
-    /// The connection is on the engine's ready list.
-    pub const READY: u8 = 1;
-    /// The reactor must close the socket now, without flushing.
-    pub const CLOSE_NOW: u8 = 2;
-    /// The peer sent EOF.
-    pub const PEER_CLOSED: u8 = 4;
-    /// Buffered input waits to be processed (pipelined requests behind a
-    /// long-poll, or behind output that was too large).
-    pub const RESUME: u8 = 8;
+/// How a connection ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum End {
+    /// Send what is queued, then close (with a bounded linger).
+    AfterOutput,
+    /// Close the socket now; what is queued is dropped.
+    Now,
 }
 
-/// One connection.
+/// What a published message did to a subscriber.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fed {
+    /// Its bytes are queued.
+    Queued,
+    /// The subscriber changed state: a long-poll was answered, or a slow
+    /// consumer was cut off. The engine settles it after the fan-out.
+    Changed,
+    /// Not a subscriber that takes this message.
+    Skipped,
+}
+
+/// Per-connection flags.
+mod flag {
+    /// The peer sent EOF.
+    pub const PEER_CLOSED: u8 = 1;
+    /// The reactor must close the socket now, without flushing.
+    pub const CLOSE_NOW: u8 = 2;
+}
+
+/// One connection: its state, its unsent output, two flags.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    pub state: State,
-    /// Bytes received but not yet consumed (a partial head).
-    pub inbuf: Vec<u8>,
+    pub(super) state: State,
     /// Bytes to send.
-    pub out: OutQueue,
-    /// The connection's one deadline, whatever its state.
-    pub timer: Option<TimerHandle>,
-    /// Where it waits for messages, if it does.
-    pub subscription: Option<Subscription>,
-    pub flags: u8,
+    pub(super) out: OutQueue,
+    flags: u8,
 }
 
 impl Conn {
-    pub fn new() -> Conn {
+    /// A new connection, waiting for its first request.
+    pub(super) fn open(cx: &mut Cx<'_>) -> Conn {
+        cx.deadline = Some(cx.now + cx.config.idle_timeout);
         Conn {
             state: State::Idle,
-            inbuf: Vec::new(),
             out: OutQueue::default(),
-            timer: None,
-            subscription: None,
             flags: 0,
         }
     }
 
-    pub fn has(&self, flag: u8) -> bool {
+    /// A connection past `max_connections`: told `503`, then closed.
+    pub(super) fn refused(cx: &mut Cx<'_>) -> Conn {
+        let mut conn = Conn::open(cx);
+        conn.fail(&Refusal::ConnectionLimit, cx);
+        conn
+    }
+
+    fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0
     }
 
+    /// What the reactor should do for this connection now.
+    pub(super) fn step(&self) -> Step {
+        if self.has(flag::CLOSE_NOW) {
+            Step::Close
+        } else if !self.out.is_empty() {
+            Step::Write
+        } else if matches!(self.state, State::Closing) {
+            if self.has(flag::PEER_CLOSED) {
+                Step::Close
+            } else {
+                Step::Shutdown
+            }
+        } else {
+            Step::Wait
+        }
+    }
+
     /// Whether the connection reads requests now (not closing, not waiting).
-    pub fn reads_requests(&self) -> bool {
+    pub(super) fn reads_requests(&self) -> bool {
         matches!(self.state, State::Idle | State::Head | State::Body(_))
+    }
+
+    /// Whether it waits with input held back: a parked long-poll, a stream,
+    /// a publish waiting for its commit. Requests pipelined behind it wait
+    /// in the engine's buffer.
+    pub(super) fn holds_input(&self) -> bool {
+        matches!(
+            self.state,
+            State::Parked(_) | State::Streaming(_) | State::Publishing(_)
+        )
+    }
+
+    /// Whether the connection is ending: no input is processed any more.
+    pub(super) fn is_ending(&self) -> bool {
+        self.has(flag::CLOSE_NOW) || matches!(self.state, State::Closing | State::Lingering)
+    }
+
+    /// Whether its state waits for a channel's messages. The engine keeps
+    /// a subscription exactly while this is true.
+    pub(super) fn is_subscriber(&self) -> bool {
+        match &self.state {
+            State::Parked(_) | State::Streaming(_) => !self.has(flag::CLOSE_NOW),
+            State::WebSocket(ws) => ws.is_subscriber() && !self.has(flag::CLOSE_NOW),
+            _ => false,
+        }
+    }
+
+    /// Whether the reactor should read from the connection now. False while
+    /// its unsent output is large and it would only produce more: the
+    /// client must read first.
+    pub(super) fn wants_input(&self) -> bool {
+        !self.has(flag::CLOSE_NOW | flag::PEER_CLOSED)
+            && (self.out.len() < OUTPUT_HIGH_WATER
+                || !(self.reads_requests() || matches!(self.state, State::WebSocket(_))))
+    }
+
+    /// Whether input is processed now: a connection that reads requests or
+    /// frames, with room for the answers.
+    pub(super) fn takes_input(&self) -> bool {
+        (self.reads_requests() || matches!(self.state, State::WebSocket(_)))
+            && self.out.len() < OUTPUT_HIGH_WATER
+    }
+
+    /// Whether it is a WebSocket.
+    pub(super) fn is_websocket(&self) -> bool {
+        matches!(self.state, State::WebSocket(_))
+    }
+
+    /// Bytes arrived (after any held before them): reads requests or
+    /// frames as far as the state allows. Returns how many bytes were used
+    /// and, when the engine must act before the rest, what it wants. Input
+    /// left unused is held by the engine and offered again when the
+    /// connection can take it; input to a connection that is ending is
+    /// used up and dropped.
+    pub(super) fn handle_input(&mut self, input: &[u8], cx: &mut Cx<'_>) -> (usize, Option<Want>) {
+        let mut used = 0;
+        loop {
+            let rest = input.get(used..).unwrap_or_default();
+            if self.is_ending() {
+                return (input.len(), None);
+            }
+            if rest.is_empty() || !self.takes_input() {
+                return (used, None);
+            }
+            let read = match self.state {
+                State::WebSocket(_) => self.read_frames(rest, cx),
+                State::Body(_) => self.read_body(rest, cx),
+                _ => self.read_head(rest, cx),
+            };
+            match read {
+                Read::More(n) => used += n,
+                Read::Wait(n) => return (used + n, None),
+                Read::Want(n, want) => return (used + n, Some(want)),
+            }
+        }
+    }
+
+    /// The peer closed its side (read returned 0).
+    pub(super) fn handle_eof(&mut self, cx: &mut Cx<'_>) {
+        self.flags |= flag::PEER_CLOSED;
+        match self.state {
+            // A half-closed client still gets the answers it asked for,
+            // and a publish in flight its answer.
+            State::Closing if !self.out.is_empty() => {}
+            State::Publishing(_) => {}
+            _ if !self.out.is_empty() && self.reads_requests() => self.end(End::AfterOutput, cx),
+            _ => self.end(End::Now, cx),
+        }
+    }
+
+    /// The connection's deadline passed.
+    pub(super) fn handle_deadline(&mut self, channel: Option<&Channel>, cx: &mut Cx<'_>) {
+        match &mut self.state {
+            State::Idle | State::Closing | State::Lingering | State::Publishing(_) => {
+                self.end(End::Now, cx)
+            }
+            State::Head | State::Body(_) => {
+                self.fail(&Refusal::Request(crate::http::HttpError::Timeout), cx)
+            }
+            State::Parked(_) => self.longpoll_timed_out(channel, cx),
+            State::Streaming(_) => self.stream_deadline(cx),
+            State::WebSocket(_) => self.ws_deadline(cx),
+        }
+    }
+
+    /// The kernel took `n` bytes of output. Returns whether the output fell
+    /// below the high-water mark, so that held input may go on.
+    pub(super) fn handle_written(&mut self, n: usize) -> bool {
+        let was_high = self.out.len() >= OUTPUT_HIGH_WATER;
+        self.out.consume(n);
+        was_high && self.out.len() < OUTPUT_HIGH_WATER
+    }
+
+    /// The reactor shut down the write side: linger until EOF or the timer.
+    pub(super) fn handle_write_shutdown(&mut self, cx: &mut Cx<'_>) {
+        self.state = State::Lingering;
+        cx.deadline = Some(cx.now + cx.config.linger);
+    }
+
+    /// A message was published on the channel this connection waits on.
+    pub(super) fn deliver(&mut self, message: &Message, cx: &mut Cx<'_>) -> Fed {
+        match self.state {
+            State::Parked(_) => self.answer_parked(message, cx),
+            State::Streaming(_) => self.feed_stream(message, cx),
+            State::WebSocket(_) => self.feed_websocket(message, cx),
+            _ => Fed::Skipped,
+        }
+    }
+
+    /// The channel it asked to join has it now.
+    pub(super) fn joined(&mut self, join: Join, channel: &Channel, cx: &mut Cx<'_>) {
+        match join {
+            Join::Park(park) => self.park(park, cx),
+            Join::Stream(start) => self.start_stream(start, channel, cx),
+            Join::WebSocket(start) => self.start_websocket(start, channel, cx),
+        }
+    }
+
+    /// The channel it asked to join could not be made.
+    pub(super) fn join_refused(&mut self, join: Join, refusal: &Refusal, cx: &mut Cx<'_>) {
+        match join {
+            Join::Park(Park { reply, .. }) | Join::Stream(StreamStart { reply, .. }) => {
+                self.refuse(refusal, reply, cx);
+                self.request_done(reply, cx);
+            }
+            Join::WebSocket(_) => self.fail(refusal, cx),
+        }
+    }
+
+    /// Server shutdown: a WebSocket says so (close 1001); the rest is
+    /// flushed as it is.
+    pub(super) fn handle_stop(&mut self, cx: &mut Cx<'_>) {
+        if matches!(self.state, State::WebSocket(_)) {
+            self.going_away(cx);
+        }
+    }
+
+    /// Ends the connection: the one way every connection ends.
+    pub(super) fn end(&mut self, how: End, cx: &mut Cx<'_>) {
+        match how {
+            End::AfterOutput => {
+                self.state = State::Closing;
+                cx.deadline = Some(cx.now + cx.config.linger);
+            }
+            End::Now => self.flags |= flag::CLOSE_NOW,
+        }
+    }
+
+    /// Queues `response` as the answer to the current request (honouring
+    /// `HEAD`), then closes if the exchange ends the connection.
+    pub(super) fn respond(&mut self, response: &Response<'_>, reply: Reply, cx: &mut Cx<'_>) {
+        let date = cx.date;
+        self.out.write_with(|out| {
+            write_response(out, response, date, reply.connection(), reply.head_only)
+        });
+        self.after_response(reply, cx);
+    }
+
+    /// Queues shared response bytes (a kept or shared answer).
+    pub(super) fn respond_shared(
+        &mut self,
+        bytes: std::rc::Rc<[u8]>,
+        reply: Reply,
+        cx: &mut Cx<'_>,
+    ) {
+        self.out.push_shared(bytes);
+        self.after_response(reply, cx);
+    }
+
+    /// A response was queued: close after it if the exchange ends the
+    /// connection.
+    pub(super) fn after_response(&mut self, reply: Reply, cx: &mut Cx<'_>) {
+        if self.has(flag::PEER_CLOSED) || !reply.keep_alive {
+            self.end(End::AfterOutput, cx);
+        }
+    }
+
+    /// Refuses the request and keeps the connection (the request's framing
+    /// is known): the reason as a plain-text body.
+    pub(super) fn refuse(&mut self, refusal: &Refusal, reply: Reply, cx: &mut Cx<'_>) {
+        self.write_refusal(refusal, reply.connection(), reply.head_only, cx);
+        self.after_response(reply, cx);
+    }
+
+    /// Refuses and closes: the request can't be trusted (or the connection
+    /// can't be served at all). The body is sent even for `HEAD`.
+    pub(super) fn fail(&mut self, refusal: &Refusal, cx: &mut Cx<'_>) {
+        self.write_refusal(refusal, Connection::Close, false, cx);
+        self.end(End::AfterOutput, cx);
+    }
+
+    fn write_refusal(
+        &mut self,
+        refusal: &Refusal,
+        connection: Connection,
+        head_only: bool,
+        cx: &mut Cx<'_>,
+    ) {
+        let body = &mut cx.shared.body;
+        body.clear();
+        // Writing into a Vec cannot fail.
+        let _ = writeln!(body, "{refusal}");
+        let response = Response {
+            status: refusal.status(),
+            content_type: TEXT_PLAIN,
+            fields: refusal.fields(),
+            body: Body::Full(body),
+        };
+        let date = cx.date;
+        self.out
+            .write_with(|out| write_response(out, &response, date, connection, head_only));
+    }
+
+    /// The request is answered and its body read: back to waiting for the
+    /// next one (keep-alive), or closing.
+    pub(super) fn request_done(&mut self, reply: Reply, cx: &mut Cx<'_>) {
+        if self.is_ending() {
+            return;
+        }
+        if !reply.keep_alive {
+            return self.end(End::AfterOutput, cx);
+        }
+        self.state = State::Idle;
+        cx.deadline = Some(cx.now + cx.config.idle_timeout);
     }
 }

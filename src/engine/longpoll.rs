@@ -16,6 +16,7 @@
 //! GET /longpoll/news?since=17&timeout=30 HTTP/1.1     (parked ...)
 //!
 //! HTTP/1.1 200 OK                                     (... 4 s later, a publish)
+//! Date: Wed, 25 Nov 2026 02:05:13 GMT
 //! Content-Type: application/json
 //! Content-Length: 53
 //! Cache-Control: no-cache
@@ -25,159 +26,130 @@
 //! ```
 //!
 //! Keep-alive continues after the answer, so the client's next long-poll
-//! rides the same connection. A client that goes away while parked is
-//! noticed at once (the socket reads EOF) and leaves the set.
+//! rides the same connection; requests pipelined behind a parked one wait
+//! for its answer. A client that goes away while parked is noticed at once
+//! (the socket reads EOF) and leaves the set.
 
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::broker::{ChannelId, ConnId, Message, Transport};
+use crate::broker::{Channel, ChannelName, Message};
 use crate::http::RequestHead;
 use crate::json;
 
-use super::conn::{flag, Parked, Reply, State};
-use super::http::write_json_response;
-use super::{query, Engine, TOO_MANY_CHANNELS};
+use super::conn::{Conn, Cx, Fed, Join, Reply, State, Want};
+use super::query;
+use super::refusal::Refusal;
+use super::request::cors_origin;
 
-/// A long-poll answer made for one combination of head fields.
-type BuiltAnswer = (Reply, Option<Box<[u8]>>, Rc<[u8]>);
-
-/// `timeout=` when the client gives none (API.md).
+/// `timeout=` when the client gives none (docs/api.md).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-impl Engine {
+/// A parked long-poll: what its answer needs.
+#[derive(Debug)]
+pub(crate) struct Parked {
+    reply: Reply,
+    /// `Access-Control-Allow-Origin` for the answer.
+    cors: Option<Box<[u8]>>,
+}
+
+/// A long-poll about to park on its channel.
+#[derive(Debug)]
+pub(super) struct Park {
+    pub reply: Reply,
+    cors: Option<Box<[u8]>>,
+    deadline: Instant,
+}
+
+impl Conn {
+    /// `GET /longpoll/{channel}`: answers at once, or asks to park.
     pub(super) fn longpoll(
         &mut self,
-        id: ConnId,
         head: &RequestHead<'_, '_>,
         reply: Reply,
-        channel: &str,
-        now: Instant,
-    ) {
-        let since = match query::since(head.query) {
-            Ok(since) => since,
-            Err(reason) => return self.respond_text(id, reply, 400, reason, now),
+        channel: ChannelName,
+        cx: &mut Cx<'_>,
+    ) -> Option<Want> {
+        let parsed = query::since(head.query).and_then(|since| {
+            let timeout = query::timeout(head.query)?;
+            Ok((since, timeout.unwrap_or(DEFAULT_TIMEOUT)))
+        });
+        let (since, timeout) = match parsed {
+            Ok((since, timeout)) => (since, timeout.min(cx.config.longpoll_max)),
+            Err(why) => {
+                self.refuse(&Refusal::BadQuery(why), reply, cx);
+                self.request_done(reply, cx);
+                return None;
+            }
         };
-        let timeout = match query::timeout(head.query) {
-            Ok(t) => t.unwrap_or(DEFAULT_TIMEOUT).min(self.config.longpoll_max),
-            Err(reason) => return self.respond_text(id, reply, 400, reason, now),
-        };
-        let cors = self.cors_origin(head);
+        let cors = cors_origin(head, cx);
         // `since` omitted: only what is published from now on.
-        let last_id = self.broker.backlog(channel, 0).last_id;
-        let backlog = self.broker.backlog(channel, since.unwrap_or(last_id));
-        if !backlog.is_empty() || backlog.gap || timeout.is_zero() {
-            let mut body = std::mem::take(&mut self.scratch);
-            body.clear();
-            json::write_batch(
-                &mut body,
-                backlog.last_id,
-                backlog.gap,
-                backlog.iter().map(|m| &m.json[..]),
-            );
-            self.respond_json(id, reply, cors, &body, now);
-            self.scratch = body;
-            return self.request_done(id, reply, now);
+        let broker = cx.broker;
+        let last_id = broker.backlog(channel.as_str(), 0).last_id;
+        let backlog = broker.backlog(channel.as_str(), since.unwrap_or(last_id));
+        if backlog.is_empty() && !backlog.gap && !timeout.is_zero() {
+            let park = Park {
+                reply,
+                cors: cors.map(Into::into),
+                deadline: cx.now + timeout,
+            };
+            return Some(Want::Join(channel, Join::Park(park)));
         }
-        let Ok(channel_id) = self.broker.find_or_create(channel) else {
-            self.respond_text(id, reply, 503, TOO_MANY_CHANNELS, now);
-            return self.request_done(id, reply, now);
-        };
-        let subscription = self.broker.subscribe(channel_id, Transport::LongPoll, id);
-        let cors = cors.map(Into::into);
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        conn.subscription = subscription;
-        conn.state = State::Parked(Box::new(Parked { reply, cors }));
-        self.set_timer(id, now + timeout);
+        let body = &mut cx.shared.body;
+        body.clear();
+        json::write_batch(
+            body,
+            backlog.last_id,
+            backlog.gap,
+            backlog.iter().map(|m| &m.json[..]),
+        );
+        self.respond_json(reply, cors, cx);
+        self.request_done(reply, cx);
+        None
     }
 
-    /// A publish: answers every long-poll parked on the channel.
-    pub(super) fn answer_parked(
-        &mut self,
-        channel: ChannelId,
-        message: &Rc<Message>,
-        now: Instant,
-    ) {
-        let mut parked = std::mem::take(&mut self.waiters);
-        self.broker
-            .take_subscribers(channel, Transport::LongPoll, &mut parked);
-        if parked.is_empty() {
-            self.waiters = parked;
-            return;
-        }
-        let mut body = std::mem::take(&mut self.scratch);
-        body.clear();
-        json::write_batch(&mut body, message.id, false, [&message.json[..]]);
-        // The answers differ only in a few head fields (Connection, the
-        // CORS origin, HEAD); usually all are the same, built once.
-        let mut built: Vec<BuiltAnswer> = Vec::new();
-        for &id in &parked {
-            let Some(conn) = self.conns.get_mut(id) else {
-                continue;
-            };
-            conn.subscription = None;
-            let State::Parked(p) = std::mem::replace(&mut conn.state, State::Head) else {
-                continue;
-            };
-            let bytes = match built.iter().find(|(r, c, _)| *r == p.reply && *c == p.cors) {
-                Some((_, _, bytes)) => Rc::clone(bytes),
-                None => {
-                    let mut response = Vec::with_capacity(body.len() + 160);
-                    write_json_response(
-                        &mut response,
-                        p.reply,
-                        &self.date,
-                        p.cors.as_deref(),
-                        &body,
-                    );
-                    let bytes: Rc<[u8]> = response.into();
-                    built.push((p.reply, p.cors, Rc::clone(&bytes)));
-                    bytes
-                }
-            };
-            conn.out.push_shared(bytes);
-            self.after_response(id, p.reply, now);
-            self.unpark(id, p.reply, now);
-        }
-        self.scratch = body;
-        parked.clear();
-        self.waiters = parked;
+    /// The long-poll joined its channel: it waits.
+    pub(super) fn park(&mut self, park: Park, cx: &mut Cx<'_>) {
+        let Park {
+            reply,
+            cors,
+            deadline,
+        } = park;
+        self.state = State::Parked(Box::new(Parked { reply, cors }));
+        cx.deadline = Some(deadline);
+    }
+
+    /// A publish answers the parked long-poll with the message.
+    pub(super) fn answer_parked(&mut self, message: &Message, cx: &mut Cx<'_>) -> Fed {
+        let State::Parked(parked) = &self.state else {
+            return Fed::Skipped;
+        };
+        let reply = parked.reply;
+        let bytes = cx.shared.longpoll_answer(
+            reply,
+            parked.cors.as_deref(),
+            cx.date,
+            message.id,
+            &message.json,
+        );
+        self.respond_shared(bytes, reply, cx);
+        self.request_done(reply, cx);
+        Fed::Changed
     }
 
     /// The deadline of a parked long-poll: answer with nothing new.
-    pub(super) fn longpoll_timed_out(&mut self, id: ConnId, now: Instant) {
-        let Some(conn) = self.conns.get_mut(id) else {
+    pub(super) fn longpoll_timed_out(&mut self, channel: Option<&Channel>, cx: &mut Cx<'_>) {
+        let State::Parked(parked) = &self.state else {
             return;
         };
-        let State::Parked(p) = std::mem::replace(&mut conn.state, State::Head) else {
-            return;
-        };
-        let last_id = match conn.subscription.take() {
-            Some(sub) => {
-                let last_id = self.broker.channel(sub.channel).map_or(0, |c| c.last_id());
-                self.broker.unsubscribe(sub);
-                last_id
-            }
-            None => 0,
-        };
-        let mut body = std::mem::take(&mut self.scratch);
+        let reply = parked.reply;
+        let body = &mut cx.shared.body;
         body.clear();
-        json::write_batch(&mut body, last_id, false, []);
-        self.respond_json(id, p.reply, p.cors.as_deref(), &body, now);
-        self.scratch = body;
-        self.unpark(id, p.reply, now);
-    }
-
-    /// After a parked request's answer is queued: back to reading requests;
-    /// any that arrived meanwhile (pipelined) are processed next.
-    fn unpark(&mut self, id: ConnId, reply: Reply, now: Instant) {
-        self.request_done(id, reply, now);
-        if let Some(conn) = self.conns.get_mut(id) {
-            if !conn.inbuf.is_empty() {
-                conn.flags |= flag::RESUME;
-            }
-        }
+        json::write_batch(body, channel.map_or(0, Channel::last_id), false, []);
+        let (date, body) = (cx.date, &cx.shared.body);
+        self.out.write_with(|out| {
+            super::answers::write_json(out, reply, date, parked.cors.as_deref(), body)
+        });
+        self.after_response(reply, cx);
+        self.request_done(reply, cx);
     }
 }

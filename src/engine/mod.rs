@@ -1,161 +1,264 @@
-//! The sans-IO server: every connection's state machine, the broker and the
-//! timer wheel, driven by bytes and clock values.
+//! The sans-IO server: the endpoint that holds every connection's state
+//! machine, the broker, the timer wheel and the store, driven by bytes and
+//! clock values.
 //!
-//! The [`Engine`] never touches a socket and never reads the clock. The
-//! reactor (or a test, or a fuzzer, or an embedder's own event loop) tells
-//! it what happened, and asks it what to do:
+//! The [`Engine`] never touches a socket and never reads the clock. Its
+//! driver (the reactor in [`crate::server`], a test, a fuzzer, an
+//! embedder's own event loop; `examples/blocking.rs` drives it from
+//! blocking `std::net`) tells it what happened with the `handle_*`
+//! methods, and asks what to do with the `poll_*` methods:
 //!
 //! ```text
-//! reactor                              engine
-//!   accept()            ── open(now) ──▶  new connection (503 if full)
-//!   read() -> bytes     ── receive() ──▶  parse, route, publish, respond
-//!   read() -> EOF       ── peer_closed()▶
-//!   poll timeout        ── advance() ──▶  header/idle/linger deadlines
-//!                       ◀─ pop_ready() ─  a connection has something to do
-//!                       ◀─ next_step() ─  Write / Wait / Shutdown / Close
-//!   writev(fill())      ── written(n) ─▶  drop what the kernel took
+//! driver                                   engine
+//!   set the Date        ── handle_wall_clock(secs) ──▶
+//!   accept()            ── handle_accept(now) ──────▶  a ConnId (503 if full)
+//!   read() -> bytes     ── handle_input(id, ..) ────▶  parse, route, publish, respond
+//!   read() -> EOF       ── handle_eof(id, now) ─────▶
+//!   embedder's publish  ── handle_publish(..) ──────▶
+//!   a store answered    ── handle_commits(now) ─────▶
+//!   the clock moved     ── handle_timeout(now) ─────▶  header/idle/linger/ping deadlines
+//!                       ◀── poll_ready() ───────────  a connection has something to do
+//!                       ◀── poll_step(id) ──────────  Write / Wait / Shutdown / Close
+//!   writev(poll_output) ── handle_written(id, n) ───▶  drop what the kernel took
+//!   shutdown(Write)     ── handle_write_shutdown ───▶  linger
+//!   close()             ── handle_closed(id) ───────▶  forget it
+//!                       ◀── poll_event() ───────────  an embedder's publish committed
+//!   sleep until         ◀── poll_timeout() ─────────  the next deadline
 //! ```
 //!
-//! Every publish, whatever its source (an HTTP `POST`, a WebSocket text
-//! frame, the embedder's [`crate::Hub`]), goes through [`Engine::publish`],
-//! which appends to the channel's history and queues the message's shared
-//! bytes on every subscriber.
+//! # The order of calls in one pass
+//!
+//! 1. [`Engine::handle_wall_clock`] once, with the wall-clock second, for
+//!    the `Date` header.
+//! 2. For every new connection, [`Engine::handle_accept`] (unless
+//!    [`Engine::saturated`]: close it without a word).
+//! 3. For every readable connection, while [`Engine::wants_input`]: read,
+//!    then [`Engine::handle_input`] with the bytes, or
+//!    [`Engine::handle_eof`] at end of file.
+//! 4. [`Engine::handle_publish`] for the embedder's publishes, and
+//!    [`Engine::handle_commits`] when a store that commits later may have
+//!    answered.
+//! 5. [`Engine::handle_timeout`] with the current time.
+//! 6. While [`Engine::poll_ready`] names a connection, act on
+//!    [`Engine::poll_step`] until it says `Wait`: `Write`: gather
+//!    [`Engine::poll_output`], write, [`Engine::handle_written`] with what
+//!    the kernel took (stop at a short write and wait for writability,
+//!    then [`Engine::handle_writable`]); `Shutdown`: shut the write side,
+//!    [`Engine::handle_write_shutdown`]; `Close`: close the socket,
+//!    [`Engine::handle_closed`].
+//! 7. Drain [`Engine::poll_event`].
+//! 8. Sleep until readiness or [`Engine::poll_timeout`].
+//!
+//! The input methods do all their work before they return: a request that
+//! arrives whole is answered in the same call, a publish reaches every
+//! subscriber's queue in the same call (with the in-memory store), and
+//! requests held back (pipelined behind a long-poll or behind unsent
+//! output) are processed as soon as the connection can take them, in the
+//! call that made it so. The `poll_*` methods only report.
+//!
+//! # Where the rules live
+//!
+//! Each connection is a state machine ([`conn`], and one file per
+//! technique: [`request`] and [`endpoints`] for HTTP, [`publish`],
+//! [`longpoll`], [`stream`] for SSE, [`websocket`]). What crosses
+//! connections comes back from a connection as a value (join a channel,
+//! publish) and is carried out here: the connection table, the broker's
+//! subscriber sets, the timer wheel, the ready list, the fan-out of a
+//! committed message, and the store ([`store`]: publish is a commit).
 
+mod answers;
 mod conn;
-mod http;
+mod endpoints;
 mod longpoll;
 pub mod output;
+mod publish;
 mod query;
+pub mod refusal;
+mod request;
+pub mod store;
 mod stream;
 mod websocket;
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io::IoSlice;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::broker::{valid_channel_name, Broker, BrokerLimits, ChannelId, ConnId, Message};
+use crate::broker::{
+    Broker, BrokerLimits, ChannelId, ChannelName, ConnId, Message, Subscription, Transport,
+};
 use crate::config::Config;
-use crate::http::response::write_error;
 use crate::http::HttpDate;
-use crate::timer::Wheel;
-use crate::trace::{Direction, Tracer};
+use crate::timer::{TimerHandle, Wheel};
 
-use conn::{flag, Conn, State};
+use answers::Shared;
+use conn::{Conn, Cx, Fed, Join, Target, Want};
+
+pub use refusal::{Allow, Refusal};
+pub use store::{Append, Commit, MemoryStore, Store, StoreError, Ticket};
+pub use websocket::JSON_PROTOCOL;
 
 /// Connections accepted past `max_connections` only to be told `503`: at
-/// most this many at a time; beyond that the reactor closes at once.
+/// most this many at a time; beyond that the driver closes at once.
 pub const REJECT_SLACK: usize = 64;
-
-/// Output bytes above which a connection's further pipelined requests wait
-/// until the client has read some answers.
-const OUTPUT_HIGH_WATER: usize = 256 * 1024;
-
-/// The reason given when `max_channels` refuses a new channel.
-pub(crate) const TOO_MANY_CHANNELS: &str = "too many channels (see --max-channels)";
 
 /// Timer wheel resolution.
 pub const TICK: Duration = Duration::from_millis(4);
 
-/// What the reactor should do next for a connection.
+/// What the driver should do next for a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// Output is queued: gather it with [`Engine::fill`] and write it.
+    /// Output is queued: gather it with [`Engine::poll_output`] and write it.
     Write,
     /// Nothing to send; keep reading.
     Wait,
     /// Everything is sent and the connection is ending: shut down the
-    /// write side, keep reading, and call [`Engine::shut_down`].
+    /// write side, keep reading, and call [`Engine::handle_write_shutdown`].
     Shutdown,
-    /// Close the socket now and call [`Engine::remove`].
+    /// Close the socket now and call [`Engine::handle_closed`].
     Close,
 }
 
-/// Why a publish was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why an embedder's publish was refused or not committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PublishError {
     /// The channel name is not 1-128 bytes of `[A-Za-z0-9._~-]`.
     InvalidChannel,
     /// The channel does not exist and `max_channels` do.
     TooManyChannels,
+    /// The store did not keep the message.
+    NotStored(StoreError),
+    /// The server stopped before the message was committed.
+    Stopped,
 }
 
-impl std::fmt::Display for PublishError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PublishError::InvalidChannel => {
-                f.write_str("channel names are 1-128 bytes of [A-Za-z0-9._~-]")
+            PublishError::InvalidChannel => Refusal::BadChannel.fmt(f),
+            PublishError::TooManyChannels => Refusal::TooManyChannels.fmt(f),
+            PublishError::NotStored(e) => e.fmt(f),
+            PublishError::Stopped => {
+                f.write_str("the server stopped before the message was stored")
             }
-            PublishError::TooManyChannels => f.write_str("too many channels (see --max-channels)"),
         }
     }
 }
 
 impl std::error::Error for PublishError {}
 
+/// What the engine reports to its driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// An embedder's publish ([`Engine::handle_publish`]) was decided: the
+    /// message's id, or why it was not kept.
+    Published {
+        /// The token given with the publish.
+        token: u64,
+        /// The id, or the reason.
+        outcome: Result<u64, PublishError>,
+    },
+}
+
+/// Who asked for an append, to be answered at its commit.
+#[derive(Clone, Copy, Debug)]
+enum Origin {
+    /// A connection, known by id and by the serial number it was opened
+    /// with (an id is reused once its connection is gone).
+    Conn { id: ConnId, serial: u32 },
+    /// The embedder, with its token.
+    Embedder(u64),
+}
+
+/// An append the store has not decided yet.
+#[derive(Debug)]
+struct InFlight {
+    channel: ChannelId,
+    data: String,
+    origin: Origin,
+    serial: u32,
+}
+
+/// What the engine keeps for one connection besides its state machine.
+#[derive(Debug)]
+struct Entry {
+    conn: Conn,
+    /// Input received but not processed yet: a request head split across
+    /// reads, or requests pipelined behind a wait or behind unsent output.
+    held: Vec<u8>,
+    /// The connection's one deadline, whatever its state.
+    timer: Option<TimerHandle>,
+    /// Where it waits for messages: kept exactly while its state is a
+    /// subscriber's (see [`Engine::settle`]).
+    subscription: Option<Subscription>,
+    /// On the ready list.
+    ready: bool,
+    serial: u32,
+}
+
 /// The whole server below the sockets.
 #[derive(Debug)]
 pub struct Engine {
     config: Config,
-    conns: Slab<Conn>,
     broker: Broker,
+    /// The `Date` of every response, as the driver last set it.
+    date: HttpDate,
+    shared: Shared,
+    conns: Slab<Entry>,
     wheel: Wheel<ConnId>,
     /// Connections with something to do, in the order they got it: a
     /// fan-out is written in subscription order, and the publisher's own
     /// answer (queued after its deliveries) goes last.
     ready: VecDeque<ConnId>,
+    /// Connections that can take their held input again.
+    resume: VecDeque<ConnId>,
+    /// Deadlines that fired in this call.
     fired: Vec<ConnId>,
-    /// Reused list of the long-polls a publish answers.
-    waiters: Vec<ConnId>,
-    /// Reused scratch buffer for response bodies.
-    scratch: Vec<u8>,
-    /// The SSE heartbeat comment, chunked and bare, shared by every stream.
-    heartbeat: (Rc<[u8]>, Rc<[u8]>),
-    /// The wire tracer, when `--trace` is on.
-    tracer: Option<Box<Tracer>>,
-    /// Recent poll answers, shared while they stay true.
-    answers: http::KeptAnswers,
-    /// The `Date` of every response, as the reactor last set it.
-    date: HttpDate,
+    /// Long-polls answered by the message being delivered.
+    answered: Vec<ConnId>,
+    /// Stream subscribers the message being delivered changed (cut off),
+    /// with their new deadlines.
+    changed: Vec<(ConnId, Option<Instant>)>,
+    store: Box<dyn Store>,
+    appends: Slab<InFlight>,
+    /// Numbers connections and appends, to tell a reused slot from the
+    /// one a late answer is for.
+    serial: u32,
+    events: VecDeque<Event>,
 }
 
 impl Engine {
-    /// An engine with `config`'s limits; `now` starts its clock.
+    /// An engine with `config`'s limits and the in-memory store; `now`
+    /// starts its clock.
     pub fn new(config: Config, now: Instant) -> Engine {
+        Engine::with_store(config, Box::new(MemoryStore::default()), now)
+    }
+
+    /// An engine whose publishes are committed by `store`.
+    pub fn with_store(config: Config, store: Box<dyn Store>, now: Instant) -> Engine {
         Engine {
-            tracer: None,
             broker: Broker::new(BrokerLimits {
                 history: config.history,
                 max_channels: config.max_channels,
                 max_history_bytes: config.max_history_bytes,
             }),
             config,
+            date: HttpDate::default(),
+            shared: Shared::new(),
             conns: Slab::new(),
             wheel: Wheel::new(now, TICK),
             ready: VecDeque::new(),
+            resume: VecDeque::new(),
             fired: Vec::new(),
-            waiters: Vec::new(),
-            scratch: Vec::new(),
-            heartbeat: stream::heartbeat_bytes(),
-            answers: http::KeptAnswers::default(),
-            date: HttpDate::default(),
-        }
-        .with_tracer()
-    }
-
-    fn with_tracer(mut self) -> Engine {
-        if self.config.trace {
-            self.tracer = Some(Box::new(Tracer::new()));
-        }
-        self
-    }
-
-    /// Moves the wire tracer's lines (with `--trace`) into `out`.
-    pub fn take_trace(&mut self, out: &mut Vec<String>) {
-        if let Some(tracer) = &mut self.tracer {
-            tracer.take_lines(out);
+            answered: Vec::new(),
+            changed: Vec::new(),
+            store,
+            appends: Slab::new(),
+            serial: 0,
+            events: VecDeque::new(),
         }
     }
 
@@ -179,373 +282,604 @@ impl Engine {
         self.conns.len()
     }
 
-    /// Bytes of input connection `id` holds, received but not yet
-    /// processed: a request head split across reads, or requests pipelined
-    /// behind a parked long-poll, a stream or unsent output. Bounded (see
-    /// `docs/limits.md`); exposed for tests and the fuzz targets.
-    pub fn buffered_input(&self, id: ConnId) -> usize {
-        self.conns.get(id).map_or(0, |c| c.inbuf.len())
+    /// Appends sent to the store and not decided yet.
+    pub fn appends_in_flight(&self) -> usize {
+        self.appends.len()
     }
 
-    /// Whether even a `503` cannot be afforded now: the reactor should
+    /// Whether even a `503` cannot be afforded now: the driver should
     /// close a new connection without a word.
     pub fn saturated(&self) -> bool {
         self.conns.len() >= self.config.max_connections.saturating_add(REJECT_SLACK)
     }
 
-    /// A new connection. Past `max_connections` it is opened only to send
-    /// `503` and close.
-    pub fn open(&mut self, now: Instant) -> ConnId {
-        let full = self.conns.len() >= self.config.max_connections;
-        let id = self.conns.insert(Conn::new());
-        if let Some(tracer) = &mut self.tracer {
-            tracer.opened(id);
-        }
-        if full {
-            self.fail(id, 503, "server at its connection limit", now);
-        } else {
-            self.set_timer(id, now + self.config.idle_timeout);
-        }
-        id
-    }
-
-    /// Bytes arrived on a connection.
-    pub fn receive(&mut self, id: ConnId, data: &[u8], now: Instant) {
-        if let Some(tracer) = &mut self.tracer {
-            tracer.observe(id, Direction::In, data);
-        }
-        self.process_input(id, data, now);
-    }
-
-    fn process_input(&mut self, id: ConnId, data: &[u8], now: Instant) {
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        if matches!(conn.state, State::Closing | State::Lingering) {
-            return; // input after an error or during linger is dropped
-        }
-        if conn.inbuf.is_empty() {
-            let used = self.process(id, data, now);
-            self.keep_unconsumed(id, data.get(used..).unwrap_or(&[]));
-        } else {
-            let mut buf = std::mem::take(&mut conn.inbuf);
-            buf.extend_from_slice(data);
-            let used = self.process(id, &buf, now);
-            buf.drain(..used.min(buf.len()));
-            if let Some(conn) = self.conns.get_mut(id) {
-                if !buf.is_empty() {
-                    conn.inbuf = buf;
-                }
-            }
-            self.bound_held_input(id);
-        }
-    }
-
-    fn keep_unconsumed(&mut self, id: ConnId, rest: &[u8]) {
-        if rest.is_empty() {
-            return;
-        }
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        if matches!(conn.state, State::Closing | State::Lingering) {
-            return;
-        }
-        conn.inbuf.extend_from_slice(rest);
-        self.bound_held_input(id);
-    }
-
-    /// A head in progress is bounded by the parser (431), WebSocket input
-    /// and requests waiting behind backed-up output by the reactor not
-    /// reading (`wants_input`); input held behind a parked long-poll or a
-    /// stream, which the reactor keeps reading to notice a close, is
-    /// bounded here: past twice `max_header_bytes` the connection is closed.
-    /// Called after every receive that leaves input buffered, however the
-    /// input arrived (in one read or many).
-    fn bound_held_input(&mut self, id: ConnId) {
-        let limit = self.config.max_header_bytes;
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        let held = matches!(conn.state, State::Parked(_) | State::Streaming(_));
-        if held && conn.inbuf.len() > limit.saturating_mul(2) {
-            conn.inbuf = Vec::new();
-            conn.flags |= flag::CLOSE_NOW;
-            self.mark_ready(id);
-        }
-    }
-
-    /// The peer closed its side (read returned 0).
-    pub fn peer_closed(&mut self, id: ConnId, _now: Instant) {
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        conn.flags |= flag::PEER_CLOSED;
-        match conn.state {
-            // A half-closed client still gets the answers it asked for.
-            State::Closing if !conn.out.is_empty() => {}
-            _ if !conn.out.is_empty() && conn.reads_requests() => conn.state = State::Closing,
-            _ => conn.flags |= flag::CLOSE_NOW,
-        }
-        self.mark_ready(id);
-    }
-
-    /// Whether the reactor should read from the connection now. False while
-    /// its unsent output is large: the client must read first.
-    pub fn wants_input(&self, id: ConnId) -> bool {
-        self.conns.get(id).is_some_and(|c| {
-            !c.has(flag::CLOSE_NOW | flag::PEER_CLOSED)
-                && (c.out.len() < OUTPUT_HIGH_WATER
-                    || !(c.reads_requests() || matches!(c.state, State::WebSocket(_))))
-        })
-    }
+    // ---- input ------------------------------------------------------------
 
     /// Sets the wall-clock time for the `Date` header of the responses
     /// written from now on, in seconds since the Unix epoch.
     ///
-    /// The engine reads no clock: the reactor calls this once per loop
-    /// pass, and only a new second costs anything (formatting 29 bytes,
-    /// and forgetting the kept poll answers, which carry the old date).
-    /// Until it is called, responses are dated 1970-01-01.
-    pub fn set_wall_clock(&mut self, unix_secs: u64) {
+    /// The engine reads no clock: the driver calls this once per pass,
+    /// and only a new second costs anything (formatting 29 bytes, and
+    /// forgetting the kept poll answers, which carry the old date). Until
+    /// it is called, responses are dated 1970-01-01.
+    pub fn handle_wall_clock(&mut self, unix_secs: u64) {
         if unix_secs != self.date.unix_secs() {
             self.date = HttpDate::from_unix_secs(unix_secs);
-            self.answers = http::KeptAnswers::default();
+            self.shared.forget_kept();
         }
+    }
+
+    /// A new connection. Past `max_connections` it is opened only to send
+    /// `503` and close.
+    pub fn handle_accept(&mut self, now: Instant) -> ConnId {
+        let full = self.conns.len() >= self.config.max_connections;
+        let mut cx = Cx {
+            config: &self.config,
+            broker: &self.broker,
+            date: &self.date,
+            shared: &mut self.shared,
+            now,
+            deadline: None,
+        };
+        let conn = match full {
+            true => Conn::refused(&mut cx),
+            false => Conn::open(&mut cx),
+        };
+        let deadline = cx.deadline;
+        self.serial = self.serial.wrapping_add(1);
+        let id = self.conns.insert(Entry {
+            conn,
+            held: Vec::new(),
+            timer: None,
+            subscription: None,
+            ready: false,
+            serial: self.serial,
+        });
+        self.settle(id, deadline);
+        id
+    }
+
+    /// Bytes arrived on a connection.
+    pub fn handle_input(&mut self, id: ConnId, bytes: &[u8], now: Instant) {
+        let Some(entry) = self.conns.get_mut(id) else {
+            return;
+        };
+        if entry.conn.is_ending() {
+            return; // input after an error or during linger is dropped
+        }
+        if entry.held.is_empty() {
+            let used = self.drive(id, Some(bytes), now);
+            if let Some(entry) = self.conns.get_mut(id) {
+                if !entry.conn.is_ending() {
+                    entry
+                        .held
+                        .extend_from_slice(bytes.get(used..).unwrap_or_default());
+                }
+            }
+        } else {
+            entry.held.extend_from_slice(bytes);
+            self.drive(id, None, now);
+        }
+        self.bound_held_input(id, now);
+        self.run_resumes(now);
+    }
+
+    /// The peer closed its side (read returned 0).
+    pub fn handle_eof(&mut self, id: ConnId, now: Instant) {
+        self.with_conn(id, now, |conn, cx| conn.handle_eof(cx));
+    }
+
+    /// An embedder publishes `data` on `channel`. The outcome (the id, or
+    /// why the store did not keep it) comes as an [`Event::Published`] with
+    /// `token`, at once with the in-memory store; a refusal before the
+    /// store is returned here.
+    pub fn handle_publish(
+        &mut self,
+        channel: &str,
+        data: String,
+        token: u64,
+        now: Instant,
+    ) -> Result<(), PublishError> {
+        let name = ChannelName::new(channel).ok_or(PublishError::InvalidChannel)?;
+        let channel = self
+            .broker
+            .find_or_create(name.as_str())
+            .map_err(|_| PublishError::TooManyChannels)?;
+        self.append(channel, data, Origin::Embedder(token), now);
+        self.run_resumes(now);
+        Ok(())
+    }
+
+    /// Takes what the store has decided since the last call: commits are
+    /// delivered and their publishers answered. (Appends the store answers
+    /// at once are taken as they are made; a store that commits later
+    /// needs this call.)
+    pub fn handle_commits(&mut self, now: Instant) {
+        self.take_commits(now);
+        self.run_resumes(now);
     }
 
     /// Fires every deadline that is due.
-    pub fn advance(&mut self, now: Instant) {
-        let mut fired = std::mem::take(&mut self.fired);
-        self.wheel.advance(now, &mut fired);
-        for id in fired.drain(..) {
-            if let Some(conn) = self.conns.get_mut(id) {
-                conn.timer = None;
-                self.on_deadline(id, now);
-            }
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.fired.clear();
+        self.wheel.advance(now, &mut self.fired);
+        let mut i = 0;
+        while let Some(&id) = self.fired.get(i) {
+            i += 1;
+            let Some(entry) = self.conns.get_mut(id) else {
+                continue;
+            };
+            entry.timer = None;
+            let subscription = entry.subscription;
+            self.with_conn(id, now, |conn, cx| {
+                let broker = cx.broker;
+                let channel = subscription.and_then(|s| broker.channel(s.channel));
+                conn.handle_deadline(channel, cx);
+            });
+            self.resume_if_held(id);
         }
-        self.fired = fired;
+        self.run_resumes(now);
     }
 
-    /// The earliest time [`Engine::advance`] has something to do.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.wheel.next_expiry()
+    /// The socket of a connection that had a backlog is writable again.
+    pub fn handle_writable(&mut self, id: ConnId) {
+        if let Some(entry) = self.conns.get_mut(id) {
+            mark_ready(&mut self.ready, entry, id);
+        }
     }
 
-    fn on_deadline(&mut self, id: ConnId, now: Instant) {
-        let Some(conn) = self.conns.get_mut(id) else {
+    /// The kernel took `n` bytes of the connection's output. If that lets
+    /// held input go on, it is processed now.
+    pub fn handle_written(&mut self, id: ConnId, n: usize, now: Instant) {
+        let Some(entry) = self.conns.get_mut(id) else {
             return;
         };
-        match conn.state {
-            State::Idle | State::Closing | State::Lingering => {
-                conn.flags |= flag::CLOSE_NOW;
-                self.mark_ready(id);
-            }
-            State::Head | State::Body(_) => {
-                self.fail(id, 408, "request took too long", now);
-            }
-            State::Parked(_) => self.longpoll_timed_out(id, now),
-            State::Streaming(_) => self.stream_deadline(id, now),
-            State::WebSocket(_) => self.ws_deadline(id, now),
+        if entry.conn.handle_written(n) {
+            self.resume_if_held(id);
+            self.run_resumes(now);
         }
     }
 
-    /// The next connection with something to do, if any.
-    pub fn pop_ready(&mut self) -> Option<ConnId> {
-        let id = self.ready.pop_front()?;
-        if let Some(conn) = self.conns.get_mut(id) {
-            conn.flags &= !flag::READY;
-        }
-        Some(id)
+    /// The driver shut down the write side: the connection lingers,
+    /// reading and discarding, until EOF or the linger timer.
+    pub fn handle_write_shutdown(&mut self, id: ConnId, now: Instant) {
+        self.with_conn(id, now, |conn, cx| conn.handle_write_shutdown(cx));
     }
 
-    /// Puts a connection on the ready list (the reactor does this when a
-    /// socket that had a backlog becomes writable again).
-    pub fn wake(&mut self, id: ConnId) {
-        self.mark_ready(id);
-    }
-
-    fn mark_ready(&mut self, id: ConnId) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            if !conn.has(flag::READY) {
-                conn.flags |= flag::READY;
-                self.ready.push_back(id);
-            }
-        }
-    }
-
-    /// What the reactor should do for `id` now. Input that was held back
-    /// (requests pipelined behind a long-poll, or behind too much unsent
-    /// output) is processed here first, outside any publish.
-    pub fn next_step(&mut self, id: ConnId, now: Instant) -> Step {
-        let resume = self.conns.get(id).is_some_and(|c| {
-            c.has(flag::RESUME)
-                && (c.reads_requests() || matches!(c.state, State::WebSocket(_)))
-                && c.out.len() < OUTPUT_HIGH_WATER
-        });
-        if resume {
-            if let Some(conn) = self.conns.get_mut(id) {
-                conn.flags &= !flag::RESUME;
-                let buf = std::mem::take(&mut conn.inbuf);
-                self.process_input(id, &buf, now);
-            }
-        }
-        let Some(conn) = self.conns.get(id) else {
-            return Step::Close;
-        };
-        if conn.has(flag::CLOSE_NOW) {
-            Step::Close
-        } else if !conn.out.is_empty() {
-            Step::Write
-        } else if matches!(conn.state, State::Closing) {
-            if conn.has(flag::PEER_CLOSED) {
-                Step::Close
-            } else {
-                Step::Shutdown
-            }
-        } else {
-            Step::Wait
-        }
-    }
-
-    /// Fills `iov` with the connection's unsent bytes; returns how many
-    /// slices were used.
-    pub fn fill<'a>(&'a self, id: ConnId, iov: &mut [IoSlice<'a>]) -> usize {
-        self.conns.get(id).map_or(0, |c| c.out.fill(iov))
-    }
-
-    /// Unsent bytes of a connection.
-    pub fn unsent(&self, id: ConnId) -> usize {
-        self.conns.get(id).map_or(0, |c| c.out.len())
-    }
-
-    /// The kernel took `n` bytes of the connection's output.
-    pub fn written(&mut self, id: ConnId, n: usize) {
-        let Some(conn) = self.conns.get_mut(id) else {
+    /// The driver closed the socket: the connection is forgotten.
+    pub fn handle_closed(&mut self, id: ConnId) {
+        let Some(entry) = self.conns.try_remove(id) else {
             return;
         };
-        if let Some(tracer) = &mut self.tracer {
-            conn.out
-                .visit_prefix(n, |bytes| tracer.observe(id, Direction::Out, bytes));
-        }
-        let was_throttled = conn.out.len() >= OUTPUT_HIGH_WATER;
-        conn.out.consume(n);
-        if was_throttled && conn.out.len() < OUTPUT_HIGH_WATER && !conn.inbuf.is_empty() {
-            conn.flags |= flag::RESUME;
-        }
-    }
-
-    /// The reactor shut down the write side: linger until EOF or the timer.
-    pub fn shut_down(&mut self, id: ConnId, now: Instant) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            conn.state = State::Lingering;
-            conn.inbuf = Vec::new();
-            self.set_timer(id, now + self.config.linger);
-        }
-    }
-
-    /// The reactor closed the socket: forget the connection.
-    pub fn remove(&mut self, id: ConnId) {
-        let Some(conn) = self.conns.try_remove(id) else {
-            return;
-        };
-        if let Some(tracer) = &mut self.tracer {
-            tracer.closed(id);
-        }
-        if let Some(handle) = conn.timer {
+        if let Some(handle) = entry.timer {
             self.wheel.cancel(handle);
         }
-        if let Some(sub) = conn.subscription {
+        if let Some(sub) = entry.subscription {
             self.broker.unsubscribe(sub);
         }
-        if conn.has(flag::READY) {
+        if entry.ready {
             self.ready.retain(|&r| r != id);
         }
     }
 
-    /// Publishes `data` on `channel` and delivers it to every subscriber;
-    /// returns the message id.
-    pub fn publish(
+    /// The server is stopping: every open WebSocket gets close 1001;
+    /// the driver then flushes what it can.
+    pub fn handle_stop(&mut self, now: Instant) {
+        let websockets: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, entry)| entry.conn.is_websocket())
+            .map(|(id, _)| id)
+            .collect();
+        for id in websockets {
+            self.with_conn(id, now, |conn, cx| conn.handle_stop(cx));
+        }
+    }
+
+    // ---- output -----------------------------------------------------------
+
+    /// The next connection with something to do, if any.
+    pub fn poll_ready(&mut self) -> Option<ConnId> {
+        let id = self.ready.pop_front()?;
+        if let Some(entry) = self.conns.get_mut(id) {
+            entry.ready = false;
+        }
+        Some(id)
+    }
+
+    /// What the driver should do for `id` now.
+    pub fn poll_step(&self, id: ConnId) -> Step {
+        self.conns
+            .get(id)
+            .map_or(Step::Close, |entry| entry.conn.step())
+    }
+
+    /// Fills `iov` with the connection's unsent bytes, oldest first;
+    /// returns how many slices were used.
+    pub fn poll_output<'a>(&'a self, id: ConnId, iov: &mut [IoSlice<'a>]) -> usize {
+        self.conns
+            .get(id)
+            .map_or(0, |entry| entry.conn.out.fill(iov))
+    }
+
+    /// The earliest time [`Engine::handle_timeout`] has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.wheel.next_expiry()
+    }
+
+    /// The next thing to report to the embedder.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Whether the driver should read from the connection now. False while
+    /// its unsent output is large: the client must read first.
+    pub fn wants_input(&self, id: ConnId) -> bool {
+        self.conns
+            .get(id)
+            .is_some_and(|entry| entry.conn.wants_input())
+    }
+
+    /// Unsent bytes of a connection.
+    pub fn unsent(&self, id: ConnId) -> usize {
+        self.conns.get(id).map_or(0, |entry| entry.conn.out.len())
+    }
+
+    /// Bytes of input connection `id` holds, received but not yet
+    /// processed: a request head split across reads, or requests pipelined
+    /// behind a parked long-poll, a stream, a publish or unsent output.
+    /// Bounded (see `docs/limits.md`).
+    pub fn buffered_input(&self, id: ConnId) -> usize {
+        self.conns.get(id).map_or(0, |entry| entry.held.len())
+    }
+
+    // ---- the endpoint's own work ------------------------------------------
+
+    /// Runs one transition on a connection, then settles it.
+    fn with_conn(
         &mut self,
-        channel: &str,
-        data: &str,
+        id: ConnId,
         now: Instant,
-    ) -> Result<u64, PublishError> {
-        if !valid_channel_name(channel) {
-            return Err(PublishError::InvalidChannel);
-        }
-        let (channel_id, message) = self
-            .broker
-            .publish(channel, data)
-            .map_err(|_| PublishError::TooManyChannels)?;
-        self.deliver(channel_id, &message, now);
-        Ok(message.id)
-    }
-
-    /// Publishes into a channel known by id (a WebSocket subscriber's).
-    fn publish_in(&mut self, channel: ChannelId, data: &str, now: Instant) {
-        if let Some(message) = self.broker.publish_in(channel, data) {
-            self.deliver(channel, &message, now);
-        }
-    }
-
-    /// Hands a new message to the channel's waiting subscribers.
-    fn deliver(&mut self, channel: ChannelId, message: &Rc<Message>, now: Instant) {
-        self.answer_parked(channel, message, now);
-        self.feed_streams(channel, message, now);
-        self.feed_websockets(channel, message, now);
-    }
-
-    /// Replaces the connection's deadline (one per connection, whatever
-    /// its state: moving it is O(1) and keeps the handle).
-    fn set_timer(&mut self, id: ConnId, deadline: Instant) {
-        let Some(conn) = self.conns.get_mut(id) else {
+        transition: impl FnOnce(&mut Conn, &mut Cx<'_>),
+    ) {
+        let Some(entry) = self.conns.get_mut(id) else {
             return;
         };
-        if let Some(handle) = conn.timer {
-            if self.wheel.reschedule(handle, deadline) {
-                return;
+        let mut cx = Cx {
+            config: &self.config,
+            broker: &self.broker,
+            date: &self.date,
+            shared: &mut self.shared,
+            now,
+            deadline: None,
+        };
+        transition(&mut entry.conn, &mut cx);
+        let deadline = cx.deadline;
+        self.settle(id, deadline);
+    }
+
+    /// After a transition, the endpoint's books follow the connection's
+    /// state: its deadline re-armed, its subscription dropped once it no
+    /// longer waits for messages, its held input dropped once it is
+    /// ending, and the connection on the ready list if the driver has
+    /// something to do for it.
+    fn settle(&mut self, id: ConnId, deadline: Option<Instant>) {
+        let Some(entry) = self.conns.get_mut(id) else {
+            return;
+        };
+        if let Some(at) = deadline {
+            if !entry
+                .timer
+                .is_some_and(|handle| self.wheel.reschedule(handle, at))
+            {
+                entry.timer = Some(self.wheel.insert(at, id));
             }
         }
-        conn.timer = Some(self.wheel.insert(deadline, id));
+        if !entry.conn.is_subscriber() {
+            if let Some(sub) = entry.subscription.take() {
+                self.broker.unsubscribe(sub);
+            }
+        }
+        if entry.conn.is_ending() {
+            entry.held = Vec::new();
+        }
+        if entry.conn.step() != Step::Wait {
+            mark_ready(&mut self.ready, entry, id);
+        }
     }
 
-    /// Answers with an error status and closes: the request can't be trusted.
-    fn fail(&mut self, id: ConnId, status: u16, reason: &str, now: Instant) {
-        let Some(conn) = self.conns.get_mut(id) else {
+    /// Feeds input to a connection: `fresh` bytes, or (`None`) what it
+    /// holds. Each time the connection stops for a want, the want is
+    /// carried out and the connection goes on. Returns the bytes used.
+    fn drive(&mut self, id: ConnId, fresh: Option<&[u8]>, now: Instant) -> usize {
+        let mut used = 0;
+        loop {
+            let Some(entry) = self.conns.get_mut(id) else {
+                return used;
+            };
+            let input = fresh.unwrap_or(&entry.held).get(used..).unwrap_or_default();
+            if input.is_empty() {
+                break;
+            }
+            let mut cx = Cx {
+                config: &self.config,
+                broker: &self.broker,
+                date: &self.date,
+                shared: &mut self.shared,
+                now,
+                deadline: None,
+            };
+            let (n, want) = entry.conn.handle_input(input, &mut cx);
+            let deadline = cx.deadline;
+            used += n;
+            self.settle(id, deadline);
+            match want {
+                Some(want) => self.act(id, want, now),
+                None => break,
+            }
+        }
+        if fresh.is_none() {
+            if let Some(entry) = self.conns.get_mut(id) {
+                entry.held.drain(..used.min(entry.held.len()));
+            }
+        }
+        used
+    }
+
+    /// Carries out what a connection wants.
+    fn act(&mut self, id: ConnId, want: Want, now: Instant) {
+        match want {
+            Want::Join(name, join) => self.join(id, name, join, now),
+            Want::Publish(target, data) => {
+                let Some(entry) = self.conns.get(id) else {
+                    return;
+                };
+                let origin = Origin::Conn {
+                    id,
+                    serial: entry.serial,
+                };
+                let channel = match target {
+                    Target::Own => entry
+                        .subscription
+                        .map(|s| s.channel)
+                        .ok_or(Refusal::NoSuchChannel),
+                    Target::Named(name) => self
+                        .broker
+                        .find_or_create(name.as_str())
+                        .map_err(|_| Refusal::TooManyChannels),
+                };
+                match channel {
+                    Ok(channel) => self.append(channel, data, origin, now),
+                    Err(refusal) => self.answer(origin, Err(refusal), now),
+                }
+            }
+        }
+    }
+
+    /// A connection joins a channel's subscribers.
+    fn join(&mut self, id: ConnId, name: ChannelName, join: Join, now: Instant) {
+        let transport = match &join {
+            Join::Park(_) => Transport::LongPoll,
+            Join::Stream(_) => Transport::Sse,
+            Join::WebSocket(_) => Transport::Ws,
+        };
+        let Ok(channel) = self.broker.find_or_create(name.as_str()) else {
+            return self.with_conn(id, now, |conn, cx| {
+                conn.join_refused(join, &Refusal::TooManyChannels, cx)
+            });
+        };
+        let subscription = self.broker.subscribe(channel, transport, id);
+        if let Some(entry) = self.conns.get_mut(id) {
+            entry.subscription = subscription;
+        }
+        self.with_conn(id, now, |conn, cx| {
+            if let Some(channel) = cx.broker.channel(channel) {
+                conn.joined(join, channel, cx);
+            }
+        });
+    }
+
+    /// Sends an append to the store, and takes whatever it has decided.
+    fn append(&mut self, channel: ChannelId, data: String, origin: Origin, now: Instant) {
+        self.serial = self.serial.wrapping_add(1);
+        let serial = self.serial;
+        let entry = self.appends.vacant_entry();
+        let Ok(slot) = u32::try_from(entry.key()) else {
+            let refusal = Refusal::NotStored(StoreError("too many appends in flight".into()));
+            return self.answer(origin, Err(refusal), now);
+        };
+        let ticket = Ticket { slot, serial };
+        let inflight = entry.insert(InFlight {
+            channel,
+            data,
+            origin,
+            serial,
+        });
+        self.broker.pin(channel);
+        let (name, last_id) = self
+            .broker
+            .channel(channel)
+            .map_or(("", 0), |c| (c.name(), c.last_id()));
+        self.store.append(Append {
+            ticket,
+            channel,
+            name,
+            last_id,
+            data: &inflight.data,
+            now,
+        });
+        self.take_commits(now);
+    }
+
+    fn take_commits(&mut self, now: Instant) {
+        while let Some(commit) = self.store.poll_commit() {
+            self.commit(commit, now);
+        }
+    }
+
+    /// A store's answer: the message goes into history and to every
+    /// subscriber, then the publisher is answered.
+    fn commit(&mut self, commit: Commit, now: Instant) {
+        let slot = commit.ticket.slot as usize;
+        if self
+            .appends
+            .get(slot)
+            .is_none_or(|a| a.serial != commit.ticket.serial)
+        {
+            return; // not an append of ours: a store's mistake, ignored
+        }
+        let InFlight {
+            channel,
+            data,
+            origin,
+            ..
+        } = self.appends.remove(slot);
+        let outcome = match commit.outcome {
+            Ok(id) => match self.broker.append(channel, id, data.into_boxed_str()) {
+                Ok(message) => {
+                    self.fan_out(channel, &message, now);
+                    Ok(id)
+                }
+                Err(e) => Err(Refusal::NotStored(StoreError(format!("{e:?}")))),
+            },
+            Err(e) => Err(Refusal::NotStored(e)),
+        };
+        self.broker.settle(channel);
+        self.answer(origin, outcome, now);
+    }
+
+    /// Tells whoever published how it went.
+    fn answer(&mut self, origin: Origin, outcome: Result<u64, Refusal>, now: Instant) {
+        match origin {
+            Origin::Conn { id, serial } => {
+                if self.conns.get(id).is_some_and(|e| e.serial == serial) {
+                    self.with_conn(id, now, |conn, cx| conn.published(outcome, cx));
+                    self.resume_if_held(id);
+                }
+            }
+            Origin::Embedder(token) => {
+                let outcome = outcome.map_err(|refusal| match refusal {
+                    Refusal::TooManyChannels => PublishError::TooManyChannels,
+                    Refusal::NotStored(e) => PublishError::NotStored(e),
+                    other => PublishError::NotStored(StoreError(other.to_string())),
+                });
+                self.events.push_back(Event::Published { token, outcome });
+            }
+        }
+    }
+
+    /// Hands a committed message to the channel's subscribers: every
+    /// parked long-poll is answered (and leaves the channel), every stream
+    /// and WebSocket gets the message's shared bytes queued.
+    fn fan_out(&mut self, channel: ChannelId, message: &Rc<Message>, now: Instant) {
+        self.shared.begin_delivery();
+        self.answered.clear();
+        self.broker
+            .take_subscribers(channel, Transport::LongPoll, &mut self.answered);
+        let mut i = 0;
+        while let Some(&id) = self.answered.get(i) {
+            i += 1;
+            if let Some(entry) = self.conns.get_mut(id) {
+                entry.subscription = None; // the set was emptied at once
+            }
+            self.with_conn(id, now, |conn, cx| {
+                conn.deliver(message, cx);
+            });
+            self.resume_if_held(id);
+        }
+        self.changed.clear();
+        let Some(ch) = self.broker.channel(channel) else {
             return;
         };
-        conn.inbuf = Vec::new();
-        let date = &self.date;
-        conn.out
-            .write_with(|out| write_error(out, status, date, reason, true));
-        self.close_after_output(id, now);
+        let mut cx = Cx {
+            config: &self.config,
+            broker: &self.broker,
+            date: &self.date,
+            shared: &mut self.shared,
+            now,
+            deadline: None,
+        };
+        for transport in [Transport::Sse, Transport::Ws] {
+            for id in ch.subscribers(transport) {
+                let Some(entry) = self.conns.get_mut(id) else {
+                    continue;
+                };
+                match entry.conn.deliver(message, &mut cx) {
+                    Fed::Queued => mark_ready(&mut self.ready, entry, id),
+                    Fed::Changed => self.changed.push((id, cx.deadline.take())),
+                    Fed::Skipped => {}
+                }
+            }
+        }
+        let mut i = 0;
+        while let Some(&(id, deadline)) = self.changed.get(i) {
+            i += 1;
+            self.settle(id, deadline);
+        }
     }
 
-    /// Sends what is queued, then closes (with a bounded linger).
-    fn close_after_output(&mut self, id: ConnId, now: Instant) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            conn.state = State::Closing;
-            conn.inbuf = Vec::new();
+    /// Queues the connection to take its held input, if it can now.
+    fn resume_if_held(&mut self, id: ConnId) {
+        if self
+            .conns
+            .get(id)
+            .is_some_and(|e| !e.held.is_empty() && e.conn.takes_input())
+        {
+            self.resume.push_back(id);
         }
-        self.set_timer(id, now + self.config.linger);
-        self.mark_ready(id);
+    }
+
+    /// Processes held input of the connections that can take it again.
+    fn run_resumes(&mut self, now: Instant) {
+        while let Some(id) = self.resume.pop_front() {
+            if self
+                .conns
+                .get(id)
+                .is_some_and(|e| !e.held.is_empty() && e.conn.takes_input())
+            {
+                self.drive(id, None, now);
+                self.bound_held_input(id, now);
+            }
+        }
+    }
+
+    /// A head in progress is bounded by the parser (431), WebSocket input
+    /// and requests waiting behind backed-up output by the driver not
+    /// reading ([`Engine::wants_input`]); input held behind a wait (a
+    /// parked long-poll, a stream, a publish), which the driver keeps
+    /// reading to notice a close, is bounded here: past twice
+    /// `max_header_bytes` the connection is closed.
+    fn bound_held_input(&mut self, id: ConnId, now: Instant) {
+        let limit = self.config.max_header_bytes.saturating_mul(2);
+        let too_much = self
+            .conns
+            .get(id)
+            .is_some_and(|e| e.conn.holds_input() && e.held.len() > limit);
+        if too_much {
+            self.with_conn(id, now, |conn, cx| conn.end(conn::End::Now, cx));
+        }
     }
 }
+
+/// Puts a connection on the ready list, once.
+fn mark_ready(ready: &mut VecDeque<ConnId>, entry: &mut Entry, id: ConnId) {
+    if !entry.ready {
+        entry.ready = true;
+        ready.push_back(id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::mem::size_of;
 
-    /// Every idle connection costs its `Conn`, and a WebSocket its
-    /// `WsConn` too: keep them small (issue 7 aims at 256 bytes of resident
-    /// memory per idle connection, everything included).
+    /// Every idle connection costs its entry, and a WebSocket its
+    /// `WsConn` too: the budget is 256 bytes of resident memory per idle
+    /// connection, everything included (docs/limits.md).
     #[test]
     fn idle_connection_state_stays_small() {
-        assert!(
-            size_of::<super::conn::Conn>() <= 120,
-            "{}",
-            size_of::<super::conn::Conn>()
-        );
+        let entry = size_of::<super::Entry>();
+        assert!(entry <= 128, "{entry}");
         assert!(size_of::<super::websocket::WsConn>() <= 32);
         assert!(size_of::<super::conn::State>() <= 16);
         assert!(size_of::<Option<crate::broker::Subscription>>() <= 12);

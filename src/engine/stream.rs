@@ -2,11 +2,12 @@
 //!
 //! ```text
 //! HTTP/1.1 200 OK
+//! Date: Wed, 25 Nov 2026 02:05:09 GMT
 //! Content-Type: text/event-stream
+//! Transfer-Encoding: chunked
 //! Cache-Control: no-cache
 //! X-Accel-Buffering: no
 //! Access-Control-Allow-Origin: *
-//! Transfer-Encoding: chunked
 //!
 //! f\r\n retry: 2000\n\n \r\n          each event is one chunk
 //! 15\r\n id: 1\ndata: hello\n\n \r\n
@@ -31,6 +32,10 @@
 //! URL and gets `400`, as for polling. Missed messages come from history,
 //! preceded by `event: gap` if some already left it.
 //!
+//! **Heartbeat**: a stream idle for `--heartbeat` gets a comment line, so
+//! that proxies do not time it out; the interval counts from the last
+//! thing sent, so a busy stream gets none.
+//!
 //! **Slow consumers**: a subscriber whose unsent bytes would pass
 //! `--max-backlog-bytes` is cut off. Its memory is freed at once, and since
 //! history keeps the messages, reconnecting with its last id loses nothing.
@@ -38,242 +43,193 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::broker::{ChannelId, ConnId, Message, Transport};
-use crate::http::request::parse_decimal;
-use crate::http::response::{
-    end_head, write_chunk, write_date, write_header, write_status_line, Connection, LAST_CHUNK,
-};
+use crate::broker::{Channel, ChannelName, Message};
+use crate::http::request::{parse_decimal, trim_ows};
+use crate::http::response::{write_chunk, write_response, Body, Connection, Response, LAST_CHUNK};
 use crate::http::RequestHead;
 use crate::sse;
 
-use super::conn::{flag, Reply, State, Stream};
-use super::{query, Engine, TICK, TOO_MANY_CHANNELS};
+use super::answers::Fields;
+use super::conn::{Conn, Cx, End, Fed, Join, Reply, State, Want};
+use super::query;
+use super::refusal::Refusal;
+use super::request::cors_origin;
+use super::TICK;
 
-/// A heartbeat comment, as a chunk and bare.
-pub(super) fn heartbeat_bytes() -> (Rc<[u8]>, Rc<[u8]>) {
-    let mut bare = Vec::new();
-    sse::write_comment(&mut bare, "keep-alive");
-    let mut chunk = Vec::new();
-    write_chunk(&mut chunk, &bare);
-    (chunk.into(), bare.into())
+/// An SSE stream: how it is framed and its clock.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    /// The request, for what follows the stream's end (keep-alive or not).
+    reply: Reply,
+    /// When something was last queued (an event or a heartbeat).
+    last_sent: Instant,
+    /// When the stream is ended (`--sse-max-age`).
+    ends_at: Option<Instant>,
 }
 
-impl Engine {
+/// A stream about to start on its channel.
+#[derive(Debug)]
+pub(super) struct StreamStart {
+    pub reply: Reply,
+    since: Option<u64>,
+    cors: Option<Box<[u8]>>,
+}
+
+impl Conn {
+    /// `GET /sse/{channel}`: asks to join the channel (a `HEAD` gets the
+    /// stream's head only, and no channel is made for it).
     pub(super) fn sse(
         &mut self,
-        id: ConnId,
         head: &RequestHead<'_, '_>,
         reply: Reply,
-        channel: &str,
-        now: Instant,
-    ) {
+        channel: ChannelName,
+        cx: &mut Cx<'_>,
+    ) -> Option<Want> {
         let query_since = match query::since(head.query) {
             Ok(since) => since,
-            Err(reason) => return self.respond_text(id, reply, 400, reason, now),
+            Err(why) => {
+                self.refuse(&Refusal::BadQuery(why), reply, cx);
+                self.request_done(reply, cx);
+                return None;
+            }
         };
         let header_since = head
             .header("last-event-id")
-            .and_then(|v| parse_decimal(crate::http::request::trim_ows(v)));
-        let since = header_since.or(query_since);
-        // A HEAD gets the stream's head only: no channel is made for it.
-        let channel_id = match reply.head_only {
-            true => None,
-            false => match self.broker.find_or_create(channel) {
-                Ok(channel_id) => Some(channel_id),
-                Err(_) => {
-                    self.respond_text(id, reply, 503, TOO_MANY_CHANNELS, now);
-                    return self.request_done(id, reply, now);
-                }
-            },
+            .and_then(|v| parse_decimal(trim_ows(v)));
+        let cors = cors_origin(head, cx);
+        if reply.head_only {
+            self.write_stream_head(reply, cors, cx);
+            self.after_response(reply, cx);
+            self.request_done(reply, cx);
+            return None;
+        }
+        let start = StreamStart {
+            reply,
+            since: header_since.or(query_since),
+            cors: cors.map(Into::into),
         };
-        let http10 = reply.http10;
-        let cors = self.cors_origin(head);
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
+        Some(Want::Join(channel, Join::Stream(start)))
+    }
+
+    fn write_stream_head(&mut self, reply: Reply, cors: Option<&[u8]>, cx: &Cx<'_>) {
+        let fields = Fields::new()
+            .with("Cache-Control", b"no-cache")
+            .with("X-Accel-Buffering", b"no")
+            .cors(cors);
+        let (body, connection) = match reply.http10 {
+            true => (Body::UntilClose, Connection::Close),
+            false => (Body::Chunked, Connection::Default),
         };
-        let date = &self.date;
-        conn.out.write_with(|out| {
-            write_status_line(out, 200);
-            write_date(out, date);
-            write_header(out, "Content-Type", b"text/event-stream");
-            write_header(out, "Cache-Control", b"no-cache");
-            write_header(out, "X-Accel-Buffering", b"no");
-            if let Some(origin) = cors {
-                write_header(out, "Access-Control-Allow-Origin", origin);
-                if origin != b"*" {
-                    write_header(out, "Vary", b"Origin");
-                }
-            }
-            if http10 {
-                end_head(out, Connection::Close);
-            } else {
-                write_header(out, "Transfer-Encoding", b"chunked");
-                end_head(out, Connection::Default);
-            }
-        });
-        let Some(channel_id) = channel_id else {
-            self.after_response(id, reply, now);
-            return self.request_done(id, reply, now);
+        let response = Response {
+            status: 200,
+            content_type: "text/event-stream",
+            fields: fields.as_slice(),
+            body,
         };
-        // The stream's opening: retry, then whatever was missed.
-        let retry = self.config.sse_retry_ms;
-        let backlog = self.broker.backlog(channel, since.unwrap_or(u64::MAX));
+        let date = cx.date;
+        self.out
+            .write_with(|out| write_response(out, &response, date, connection, false));
+    }
+
+    /// The stream joined its channel: the head, `retry:`, a gap if some
+    /// of what the client missed is gone, then what it missed.
+    pub(super) fn start_stream(&mut self, start: StreamStart, channel: &Channel, cx: &mut Cx<'_>) {
+        let StreamStart { reply, since, cors } = start;
+        self.write_stream_head(reply, cors.as_deref(), cx);
+        let backlog = channel.backlog(since.unwrap_or(u64::MAX));
         let mut opening = Vec::new();
-        sse::write_retry(&mut opening, retry);
+        sse::write_retry(&mut opening, cx.config.sse_retry_ms);
         if backlog.gap {
             let oldest = backlog.iter().next().map_or(backlog.last_id + 1, |m| m.id);
             sse::write_gap(&mut opening, since.unwrap_or(0), oldest);
         }
-        conn.out.write_with(|out| frame(out, &opening, http10));
+        let http10 = reply.http10;
+        self.out.write_with(|out| match http10 {
+            true => out.extend_from_slice(&opening),
+            false => write_chunk(out, &opening),
+        });
         for message in backlog.iter() {
-            if http10 {
-                conn.out
-                    .write_with(|out| sse::write_event(out, message.id, None, &message.data));
-            } else {
-                conn.out.push_shared(Rc::clone(message.sse_chunk()));
-            }
+            self.queue_event(message, http10);
         }
-        conn.subscription = self.broker.subscribe(channel_id, Transport::Sse, id);
-        let ends_at = self.config.sse_max_age.map(|age| now + age);
-        conn.state = State::Streaming(Box::new(Stream {
+        let ends_at = cx.config.sse_max_age.map(|age| cx.now + age);
+        self.state = State::Streaming(Box::new(Stream {
             reply,
-            http10,
-            last_sent: now,
+            last_sent: cx.now,
             ends_at,
         }));
-        self.arm_stream_timer(id, now);
-        self.mark_ready(id);
+        self.arm_stream_timer(cx);
     }
 
-    /// A publish: queue the event's shared bytes on every SSE subscriber,
-    /// cutting off those that fell too far behind.
-    pub(super) fn feed_streams(&mut self, channel: ChannelId, message: &Message, now: Instant) {
-        let Some(ch) = self.broker.channel(channel) else {
-            return;
-        };
-        if ch.subscriber_count(Transport::Sse) == 0 {
-            return;
+    /// One event: the shared chunk for HTTP/1.1, the bare event (written
+    /// for this connection) for HTTP/1.0.
+    fn queue_event(&mut self, message: &Message, http10: bool) {
+        if http10 {
+            self.out
+                .write_with(|out| sse::write_event(out, message.id, None, &message.data));
+        } else {
+            self.out.push_shared(Rc::clone(message.sse_chunk()));
         }
-        let chunk = message.sse_chunk();
-        let limit = self.config.max_backlog_bytes;
-        let mut slow = std::mem::take(&mut self.waiters);
-        for id in ch.subscribers(Transport::Sse) {
-            let Some(conn) = self.conns.get_mut(id) else {
-                continue;
-            };
-            if conn.out.len().saturating_add(chunk.len()) > limit {
-                slow.push(id);
-                continue;
-            }
-            match &mut conn.state {
-                State::Streaming(stream) if stream.http10 => {
-                    stream.last_sent = now;
-                    conn.out
-                        .write_with(|out| sse::write_event(out, message.id, None, &message.data));
-                }
-                State::Streaming(stream) => {
-                    stream.last_sent = now;
-                    conn.out.push_shared(Rc::clone(chunk));
-                }
-                _ => continue,
-            }
-            if !conn.has(flag::READY) {
-                conn.flags |= flag::READY;
-                self.ready.push_back(id);
-            }
-        }
-        for &id in &slow {
-            self.cut_off(id);
-        }
-        slow.clear();
-        self.waiters = slow;
     }
 
-    /// A slow consumer: drop what it was owed and close it now.
-    pub(super) fn cut_off(&mut self, id: ConnId) {
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
+    /// A publish: queue the event, or cut off a subscriber that fell too
+    /// far behind.
+    pub(super) fn feed_stream(&mut self, message: &Message, cx: &mut Cx<'_>) -> Fed {
+        let State::Streaming(stream) = &mut self.state else {
+            return Fed::Skipped;
         };
-        conn.out.clear();
-        conn.flags |= flag::CLOSE_NOW;
-        if let Some(sub) = conn.subscription.take() {
-            self.broker.unsubscribe(sub);
+        let http10 = stream.reply.http10;
+        let size = message.sse_chunk().len();
+        if self.out.len().saturating_add(size) > cx.config.max_backlog_bytes {
+            // What it was owed is dropped at once; history keeps it.
+            self.out.clear();
+            self.end(End::Now, cx);
+            return Fed::Changed;
         }
-        self.mark_ready(id);
+        stream.last_sent = cx.now;
+        self.queue_event(message, http10);
+        Fed::Queued
     }
 
     /// The stream's timer: a heartbeat if it was idle, or its end.
-    pub(super) fn stream_deadline(&mut self, id: ConnId, now: Instant) {
-        let heartbeat = self.config.heartbeat;
-        let Some(conn) = self.conns.get_mut(id) else {
+    pub(super) fn stream_deadline(&mut self, cx: &mut Cx<'_>) {
+        let State::Streaming(stream) = &mut self.state else {
             return;
         };
-        let State::Streaming(stream) = &mut conn.state else {
-            return;
-        };
-        if stream.ends_at.is_some_and(|end| end <= now) {
-            return self.end_stream(id, now);
+        if stream.ends_at.is_some_and(|end| end <= cx.now) {
+            return self.end_stream(cx);
         }
         // Idle for a whole interval (give or take a tick): send a comment.
-        if now.saturating_duration_since(stream.last_sent) + TICK >= heartbeat {
-            stream.last_sent = now;
-            let bytes = if stream.http10 {
-                &self.heartbeat.1
-            } else {
-                &self.heartbeat.0
-            };
-            conn.out.push_shared(Rc::clone(bytes));
-            self.mark_ready(id);
+        if cx.now.saturating_duration_since(stream.last_sent) + TICK >= cx.config.heartbeat {
+            stream.last_sent = cx.now;
+            let (chunk, bare) = &cx.shared.heartbeat;
+            let bytes = if stream.reply.http10 { bare } else { chunk };
+            self.out.push_shared(Rc::clone(bytes));
         }
-        self.arm_stream_timer(id, now);
+        self.arm_stream_timer(cx);
     }
 
-    fn arm_stream_timer(&mut self, id: ConnId, now: Instant) {
-        let heartbeat = self.config.heartbeat;
-        let Some(State::Streaming(stream)) = self.conns.get(id).map(|c| &c.state) else {
+    fn arm_stream_timer(&mut self, cx: &mut Cx<'_>) {
+        let State::Streaming(stream) = &self.state else {
             return;
         };
         // A whole interval after the last thing sent; never in the past.
-        let next_beat = (stream.last_sent + heartbeat).max(now + TICK);
-        let deadline = stream.ends_at.map_or(next_beat, |end| end.min(next_beat));
-        self.set_timer(id, deadline);
+        let next_beat = (stream.last_sent + cx.config.heartbeat).max(cx.now + TICK);
+        cx.deadline = Some(stream.ends_at.map_or(next_beat, |end| end.min(next_beat)));
     }
 
     /// `--sse-max-age`: end the stream cleanly. A chunked stream ends with
     /// the last chunk and the connection goes back to reading requests; a
     /// close-delimited one ends by closing.
-    fn end_stream(&mut self, id: ConnId, now: Instant) {
-        let Some(conn) = self.conns.get_mut(id) else {
+    fn end_stream(&mut self, cx: &mut Cx<'_>) {
+        let State::Streaming(stream) = &self.state else {
             return;
         };
-        let State::Streaming(stream) = std::mem::replace(&mut conn.state, State::Head) else {
-            return;
-        };
-        if let Some(sub) = conn.subscription.take() {
-            self.broker.unsubscribe(sub);
+        let reply = stream.reply;
+        if reply.http10 {
+            return self.end(End::AfterOutput, cx);
         }
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        if stream.http10 {
-            return self.close_after_output(id, now);
-        }
-        conn.out.write_with(|out| out.extend_from_slice(LAST_CHUNK));
-        self.after_response(id, stream.reply, now);
-        self.request_done(id, stream.reply, now);
-        if let Some(conn) = self.conns.get_mut(id) {
-            if !conn.inbuf.is_empty() {
-                conn.flags |= flag::RESUME;
-            }
-        }
-    }
-}
-
-/// Bytes of the event stream, framed for the connection.
-fn frame(out: &mut Vec<u8>, bytes: &[u8], http10: bool) {
-    if http10 {
-        out.extend_from_slice(bytes);
-    } else {
-        write_chunk(out, bytes);
+        self.out.write_with(|out| out.extend_from_slice(LAST_CHUNK));
+        self.after_response(reply, cx);
+        self.request_done(reply, cx);
     }
 }

@@ -20,6 +20,9 @@
 //! is older than history, a `pushwire.json` client first gets
 //! `{"gap":true,"since":N,"oldest":M}` (messages N+1 to M-1 are lost); a
 //! plain client, whose frames carry no ids, cannot resume exactly anyway.
+//! A text frame is published like a `POST`: the sender, a subscriber too,
+//! gets its own message back with the id the store gave it. If the store
+//! fails to keep it, the connection is closed with 1011 and the reason.
 //!
 //! **Keep-alive**: a connection that has been silent for `--ping-interval`
 //! is pinged; if nothing at all (a pong or any other frame) arrives within
@@ -37,13 +40,16 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::broker::{ChannelId, ConnId, Message, Transport};
-use crate::http::{Method, RequestHead};
-use crate::ws::{self, close, HandshakeRequest, MessageReader, Opcode, Role, WsEvent};
+use crate::broker::{Channel, ChannelName, Message};
+use crate::http::{BodyFraming, Method, RequestHead};
+use crate::ws::{self, close, Accepted, HandshakeRequest, MessageReader, Opcode, Role, WsEvent};
 
-use super::conn::{flag, State};
+use super::conn::{Conn, Cx, End, Fed, Join, State, Target, Want, OUTPUT_HIGH_WATER};
 use super::output::OutQueue;
-use super::{query, Engine, TICK, TOO_MANY_CHANNELS};
+use super::query;
+use super::refusal::Refusal;
+use super::request::Read;
+use super::TICK;
 
 /// The subprotocol of `/ws/`: frames carry `{"id":N,"data":"..."}`.
 pub const JSON_PROTOCOL: &str = "pushwire.json";
@@ -63,24 +69,37 @@ pub(crate) enum Mode {
 /// ten thousand idle subscribers do not each carry one.
 #[derive(Debug)]
 pub(crate) struct WsConn {
-    pub reader: Option<Box<MessageReader>>,
-    pub mode: Mode,
+    reader: Option<Box<MessageReader>>,
+    mode: Mode,
     /// When a frame last arrived.
-    pub last_heard: Instant,
+    last_heard: Instant,
     /// A ping went out and nothing came back yet.
-    pub ping_sent: bool,
+    ping_sent: bool,
 }
 
-impl Engine {
+impl WsConn {
+    /// Whether it waits for a channel's messages.
+    pub(super) fn is_subscriber(&self) -> bool {
+        matches!(self.mode, Mode::Channel { .. })
+    }
+}
+
+/// A `/ws/{channel}` handshake accepted, about to join its channel.
+#[derive(Debug)]
+pub(super) struct WsStart {
+    accepted: Accepted<'static>,
+    since: Option<u64>,
+}
+
+impl Conn {
     /// The opening handshake for `/echo` (`channel` is `None`) and
     /// `/ws/{channel}`.
     pub(super) fn upgrade(
         &mut self,
-        id: ConnId,
         head: &RequestHead<'_, '_>,
-        channel: Option<&str>,
-        now: Instant,
-    ) {
+        channel: Option<ChannelName>,
+        cx: &mut Cx<'_>,
+    ) -> Option<Want> {
         let method = match head.method {
             Method::Get => "GET",
             Method::Head => "HEAD",
@@ -93,109 +112,94 @@ impl Engine {
             version_minor: head.minor_version,
             headers: head.headers,
         };
-        let protocols: &[&str] = if channel.is_some() {
-            &[JSON_PROTOCOL]
-        } else {
-            &[]
+        let protocols: &[&'static str] = match channel {
+            Some(_) => &[JSON_PROTOCOL],
+            None => &[],
         };
-        let allowed = self.config.allow_ws_origin.as_deref();
+        let allowed = cx.config.allow_ws_origin.as_deref();
         let accepted = ws::accept(&request, protocols, |origin| {
             allowed.is_none_or(|list| list.iter().any(|o| o.as_bytes() == origin))
         });
-        let accepted = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                let Some(conn) = self.conns.get_mut(id) else {
-                    return;
-                };
-                let date = &self.date;
-                conn.out
-                    .write_with(|out| ws::write_error_response(out, &e, date));
-                return self.close_after_output(id, now);
-            }
-        };
-        if !matches!(head.framing, crate::http::BodyFraming::None) {
-            return self.fail(id, 400, "a WebSocket handshake has no body", now);
-        }
-        let since = match query::since(head.query) {
-            Ok(since) => since,
-            Err(reason) => return self.fail(id, 400, reason, now),
-        };
-        let json = accepted.protocol == Some(JSON_PROTOCOL);
-        let channel_id = match channel.map(|name| self.broker.find_or_create(name)) {
-            Some(Err(_)) => return self.fail(id, 503, TOO_MANY_CHANNELS, now),
-            Some(Ok(channel_id)) => Some(channel_id),
-            None => None,
-        };
-        let mode = match channel {
-            Some(_) => Mode::Channel { json },
-            None => Mode::Echo,
-        };
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        conn.out
-            .write_with(|out| ws::write_response(out, &accepted));
-        if let (Some(name), Some(channel_id)) = (channel, channel_id) {
-            // `?since=` replays what the client missed, from history.
-            if let Some(since) = since {
-                let backlog = self.broker.backlog(name, since);
-                if backlog.gap && json {
-                    // Some messages after `since` left history: say so
-                    // (as poll's "gap":true and SSE's `event: gap` do).
-                    let oldest = backlog.iter().next().map_or(backlog.last_id + 1, |m| m.id);
-                    let gap = format!("{{\"gap\":true,\"since\":{since},\"oldest\":{oldest}}}");
-                    conn.out
-                        .write_with(|out| ws::write_frame(out, Opcode::Text, gap.as_bytes(), None));
+        let refusal = match accepted {
+            Err(e) => Refusal::Handshake(e),
+            Ok(_) if !matches!(head.framing, BodyFraming::None) => Refusal::BodyOnHandshake,
+            Ok(accepted) => match (query::since(head.query), channel) {
+                (Err(why), _) => Refusal::BadQuery(why),
+                (Ok(since), Some(name)) => {
+                    let start = WsStart { accepted, since };
+                    return Some(Want::Join(name, Join::WebSocket(start)));
                 }
-                for message in backlog.iter() {
-                    conn.out.push_shared(Rc::clone(message.ws_frame(json)));
+                (Ok(_), None) => {
+                    self.open_websocket(&accepted, Mode::Echo, cx);
+                    return None;
                 }
-            }
-            conn.subscription = self.broker.subscribe(channel_id, Transport::Ws, id);
-        }
-        conn.state = State::WebSocket(Box::new(WsConn {
-            reader: None,
-            mode,
-            last_heard: now,
-            ping_sent: false,
-        }));
-        let deadline = now + self.config.ping_interval;
-        self.set_timer(id, deadline);
-        self.mark_ready(id);
+            },
+        };
+        self.fail(&refusal, cx);
+        None
     }
 
-    /// Frames from the client. Returns the bytes consumed; stops early (to
-    /// be resumed) when the answers queued so far are too large.
-    pub(super) fn read_frames(&mut self, id: ConnId, input: &[u8], now: Instant) -> (usize, bool) {
-        let max_message = self.config.max_message_bytes;
+    /// `101 Switching Protocols`; from here on, frames.
+    fn open_websocket(&mut self, accepted: &Accepted<'_>, mode: Mode, cx: &mut Cx<'_>) {
+        self.out.write_with(|out| ws::write_response(out, accepted));
+        self.state = State::WebSocket(Box::new(WsConn {
+            reader: None,
+            mode,
+            last_heard: cx.now,
+            ping_sent: false,
+        }));
+        cx.deadline = Some(cx.now + cx.config.ping_interval);
+    }
+
+    /// The subscriber joined its channel: the `101`, then what it missed
+    /// (`?since=`), from history.
+    pub(super) fn start_websocket(&mut self, start: WsStart, channel: &Channel, cx: &mut Cx<'_>) {
+        let json = start.accepted.protocol == Some(JSON_PROTOCOL);
+        self.open_websocket(&start.accepted, Mode::Channel { json }, cx);
+        let Some(since) = start.since else {
+            return;
+        };
+        let backlog = channel.backlog(since);
+        if backlog.gap && json {
+            // Some messages after `since` left history: say so (as poll's
+            // "gap":true and SSE's `event: gap` do).
+            let oldest = backlog.iter().next().map_or(backlog.last_id + 1, |m| m.id);
+            let gap = format!("{{\"gap\":true,\"since\":{since},\"oldest\":{oldest}}}");
+            self.out
+                .write_with(|out| ws::write_frame(out, Opcode::Text, gap.as_bytes(), None));
+        }
+        for message in backlog.iter() {
+            self.out.push_shared(Rc::clone(message.ws_frame(json)));
+        }
+    }
+
+    /// Frames from the client, from the start of `input`. Stops early (the
+    /// rest is held) when the answers queued so far are too large.
+    pub(super) fn read_frames(&mut self, input: &[u8], cx: &mut Cx<'_>) -> Read {
+        let max_message = cx.config.max_message_bytes;
         let mut used = 0;
         loop {
-            let Some(conn) = self.conns.get_mut(id) else {
-                return (input.len(), false);
+            let State::WebSocket(wsc) = &mut self.state else {
+                return Read::Wait(used);
             };
-            let State::WebSocket(wsc) = &mut conn.state else {
-                return (used, false);
-            };
-            if conn.out.len() >= super::OUTPUT_HIGH_WATER {
-                // Too much to send: leave the rest until the client reads.
-                conn.flags |= flag::RESUME;
-                return (used, false);
+            if self.out.len() >= OUTPUT_HIGH_WATER {
+                // Too much to send: the rest waits until the client reads.
+                return Read::Wait(used);
             }
-            let rest = input.get(used..).unwrap_or(&[]);
+            let rest = input.get(used..).unwrap_or_default();
             let reader = wsc
                 .reader
                 .get_or_insert_with(|| Box::new(MessageReader::new(Role::Server, max_message)));
             let (n, event) = match reader.read(rest) {
                 Ok(step) => step,
                 Err(e) => {
-                    self.close_ws(id, e.close_code(), &e.to_string(), now);
-                    return (input.len(), false);
+                    self.close_websocket(e.close_code(), &e.to_string(), cx);
+                    return Read::Wait(input.len());
                 }
             };
             used += n;
             if n > 0 {
-                wsc.last_heard = now;
+                wsc.last_heard = cx.now;
                 wsc.ping_sent = false;
             }
             let Some(event) = event else {
@@ -203,153 +207,101 @@ impl Engine {
                 if wsc.reader.as_ref().is_some_and(|r| r.is_idle()) {
                     wsc.reader = None;
                 }
-                return (used, true);
+                return Read::Wait(used);
             };
-            let mode = wsc.mode;
-            match event {
-                WsEvent::Text(text) => match mode {
-                    Mode::Echo => echo(&mut conn.out, Opcode::Text, text.into_bytes()),
-                    Mode::Channel { .. } => {
-                        // The sender is a subscriber too: it gets its own
-                        // message back, with the id it was given.
-                        if let Some(sub) = conn.subscription {
-                            self.publish_in(sub.channel, &text, now);
-                        }
-                    }
-                },
-                WsEvent::Binary(data) => match mode {
-                    Mode::Echo => echo(&mut conn.out, Opcode::Binary, data),
-                    Mode::Channel { .. } => {
-                        self.close_ws(
-                            id,
-                            close::UNSUPPORTED,
-                            "binary frames are not accepted here",
-                            now,
-                        );
-                        return (input.len(), false);
-                    }
-                },
-                WsEvent::Ping(payload) => conn
+            match (event, wsc.mode) {
+                (WsEvent::Text(text), Mode::Echo) => {
+                    echo(&mut self.out, Opcode::Text, text.into_bytes())
+                }
+                (WsEvent::Binary(data), Mode::Echo) => echo(&mut self.out, Opcode::Binary, data),
+                // The sender is a subscriber too: it gets its own message
+                // back, with the id it was given.
+                (WsEvent::Text(text), Mode::Channel { .. }) => {
+                    return Read::Want(used, Want::Publish(Target::Own, text));
+                }
+                (WsEvent::Binary(_), Mode::Channel { .. }) => {
+                    let reason = "binary frames are not accepted here";
+                    self.close_websocket(close::UNSUPPORTED, reason, cx);
+                    return Read::Wait(input.len());
+                }
+                (WsEvent::Ping(payload), _) => self
                     .out
                     .write_with(|out| ws::write_frame(out, Opcode::Pong, &payload, None)),
-                WsEvent::Pong(_) => {}
-                WsEvent::Close { code, .. } => {
+                (WsEvent::Pong(_), _) => {}
+                (WsEvent::Close { code, .. }, _) => {
                     // Section 5.5.1: answer with a Close (echoing the code),
                     // then the server closes the TCP connection.
-                    conn.out
+                    self.out
                         .write_with(|out| close::write_close_reply(out, code, None));
-                    self.leave_channel(id);
-                    self.close_after_output(id, now);
-                    return (input.len(), false);
+                    self.end(End::AfterOutput, cx);
+                    return Read::Wait(input.len());
                 }
             }
-            self.mark_ready(id);
         }
     }
 
     /// Sends a Close with `code` and ends the connection after it.
-    pub(super) fn close_ws(&mut self, id: ConnId, code: u16, reason: &str, now: Instant) {
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        conn.out
+    fn close_websocket(&mut self, code: u16, reason: &str, cx: &mut Cx<'_>) {
+        self.out
             .write_with(|out| close::write_close(out, code, reason, None));
-        self.leave_channel(id);
-        self.close_after_output(id, now);
+        self.end(End::AfterOutput, cx);
     }
 
-    fn leave_channel(&mut self, id: ConnId) {
-        if let Some(sub) = self.conns.get_mut(id).and_then(|c| c.subscription.take()) {
-            self.broker.unsubscribe(sub);
-        }
-    }
-
-    /// A publish: queue the shared frame on every WebSocket subscriber.
-    pub(super) fn feed_websockets(&mut self, channel: ChannelId, message: &Message, now: Instant) {
-        let Some(ch) = self.broker.channel(channel) else {
-            return;
+    /// A publish: queue the shared frame, or tell a subscriber that fell
+    /// too far behind to go (1008) and close it.
+    pub(super) fn feed_websocket(&mut self, message: &Message, cx: &mut Cx<'_>) -> Fed {
+        let State::WebSocket(wsc) = &self.state else {
+            return Fed::Skipped;
         };
-        if ch.subscriber_count(Transport::Ws) == 0 {
-            return;
+        let Mode::Channel { json } = wsc.mode else {
+            return Fed::Skipped;
+        };
+        let frame = message.ws_frame(json);
+        if self.out.len().saturating_add(frame.len()) > cx.config.max_backlog_bytes {
+            // Keep only a frame already begun, so the Close that follows
+            // starts on a frame boundary.
+            self.out.keep_started();
+            self.close_websocket(close::POLICY, "too slow: reconnect with ?since=", cx);
+            return Fed::Changed;
         }
-        let limit = self.config.max_backlog_bytes;
-        let mut slow = std::mem::take(&mut self.waiters);
-        for id in ch.subscribers(Transport::Ws) {
-            let Some(conn) = self.conns.get_mut(id) else {
-                continue;
-            };
-            let State::WebSocket(wsc) = &conn.state else {
-                continue;
-            };
-            let Mode::Channel { json } = wsc.mode else {
-                continue;
-            };
-            let frame = message.ws_frame(json);
-            if conn.out.len().saturating_add(frame.len()) > limit {
-                slow.push(id);
-                continue;
-            }
-            conn.out.push_shared(Rc::clone(frame));
-            if !conn.has(flag::READY) {
-                conn.flags |= flag::READY;
-                self.ready.push_back(id);
-            }
+        self.out.push_shared(Rc::clone(frame));
+        Fed::Queued
+    }
+
+    /// The store did not keep a message this connection published.
+    pub(super) fn ws_publish_failed(&mut self, refusal: &Refusal, cx: &mut Cx<'_>) {
+        if !self.is_ending() {
+            self.close_websocket(close::INTERNAL, &refusal.to_string(), cx);
         }
-        for &id in &slow {
-            if let Some(conn) = self.conns.get_mut(id) {
-                // Keep only a frame already begun, so the Close that
-                // follows starts on a frame boundary.
-                conn.out.keep_started();
-            }
-            self.close_ws(id, close::POLICY, "too slow: reconnect with ?since=", now);
-        }
-        slow.clear();
-        self.waiters = slow;
     }
 
     /// The ping timer: ping a silent connection, close one that stayed
     /// silent for a whole interval after its ping.
-    pub(super) fn ws_deadline(&mut self, id: ConnId, now: Instant) {
-        let interval = self.config.ping_interval;
-        let Some(conn) = self.conns.get_mut(id) else {
+    pub(super) fn ws_deadline(&mut self, cx: &mut Cx<'_>) {
+        let interval = cx.config.ping_interval;
+        let State::WebSocket(wsc) = &mut self.state else {
             return;
         };
-        let State::WebSocket(wsc) = &mut conn.state else {
-            return;
-        };
-        let silent = now.saturating_duration_since(wsc.last_heard) + TICK >= interval;
+        let silent = cx.now.saturating_duration_since(wsc.last_heard) + TICK >= interval;
         if !silent {
-            let next = wsc.last_heard + interval;
-            return self.set_timer(id, next);
+            cx.deadline = Some(wsc.last_heard + interval);
+            return;
         }
         if wsc.ping_sent {
             // Section 5.5.2 lets either side ping to check the peer is
             // there; this one is not.
-            conn.flags |= flag::CLOSE_NOW;
-            self.leave_channel(id);
-            return self.mark_ready(id);
+            return self.end(End::Now, cx);
         }
         wsc.ping_sent = true;
-        conn.out
+        self.out
             .write_with(|out| ws::write_frame(out, Opcode::Ping, b"pushwire", None));
-        self.set_timer(id, now + interval);
-        self.mark_ready(id);
+        cx.deadline = Some(cx.now + interval);
     }
 
-    /// Server shutdown: close 1001 to every open WebSocket.
-    pub fn shutdown(&mut self, now: Instant) {
-        let ids: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| matches!(c.state, State::WebSocket(_)))
-            .map(|(id, _)| id)
-            .collect();
-        for id in ids {
-            if let Some(conn) = self.conns.get_mut(id) {
-                conn.out.keep_started();
-            }
-            self.close_ws(id, close::GOING_AWAY, "server shutting down", now);
-        }
+    /// Server shutdown: close 1001, after any frame already begun.
+    pub(super) fn going_away(&mut self, cx: &mut Cx<'_>) {
+        self.out.keep_started();
+        self.close_websocket(close::GOING_AWAY, "server shutting down", cx);
     }
 }
 

@@ -93,61 +93,87 @@ pub fn end_head(out: &mut Vec<u8>, connection: Connection) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// A whole response with a body: status line, `Date`, `Content-Type`,
-/// `Content-Length`, the `extra` fields, `Connection`, body. With
-/// `head_only` (a `HEAD` request) the body is left out but its length is
-/// still announced (RFC 9110 section 9.3.2).
-#[allow(clippy::too_many_arguments)]
+/// How a response's body is delimited (RFC 9112 section 6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// The whole body, announced with `Content-Length` (rule 6).
+    Full(&'a [u8]),
+    /// A body that follows the head in chunks, `Transfer-Encoding:
+    /// chunked` (rule 4, section 7.1): an event stream to an HTTP/1.1
+    /// client.
+    Chunked,
+    /// A body that ends when the server closes the connection (rule 8):
+    /// an event stream to an HTTP/1.0 client, which cannot read chunks.
+    UntilClose,
+}
+
+/// A response as a value: what to say, before it is put on the wire by
+/// [`write_response`], the one function that writes responses.
+///
+/// The head comes out in one order: status line, `Date`, `Content-Type`,
+/// the framing field (`Content-Length` or `Transfer-Encoding`), the
+/// `fields` in the order given, `Connection`, the blank line.
+///
+/// ```
+/// use pushwire::http::response::{write_response, Body, Connection, Response};
+/// use pushwire::http::HttpDate;
+///
+/// let response = Response {
+///     status: 202,
+///     content_type: "application/json",
+///     fields: &[],
+///     body: Body::Full(b"{\"id\":17}"),
+/// };
+/// let mut out = Vec::new();
+/// let date = HttpDate::from_unix_secs(784_111_777);
+/// write_response(&mut out, &response, &date, Connection::Default, false);
+/// assert_eq!(
+///     out,
+///     b"HTTP/1.1 202 Accepted\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+///       Content-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"id\":17}"
+/// );
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Response<'a> {
+    /// The status code; its reason phrase comes from [`reason_phrase`].
+    pub status: u16,
+    /// The `Content-Type` field's value.
+    pub content_type: &'a str,
+    /// More header fields, written after the framing field.
+    pub fields: &'a [(&'a str, &'a [u8])],
+    /// The body, or how it will follow.
+    pub body: Body<'a>,
+}
+
+/// Writes `response`: the head, then the body if it is [`Body::Full`]
+/// and `head_only` is false. A response to `HEAD` (`head_only`) announces
+/// the length of the body it leaves out (RFC 9110 section 9.3.2).
 pub fn write_response(
     out: &mut Vec<u8>,
-    status: u16,
+    response: &Response<'_>,
     date: &HttpDate,
-    content_type: &str,
-    extra: &[(&str, &[u8])],
-    body: &[u8],
     connection: Connection,
     head_only: bool,
 ) {
-    write_status_line(out, status);
+    write_status_line(out, response.status);
     write_date(out, date);
-    write_header(out, "Content-Type", content_type.as_bytes());
-    write_content_length(out, body.len());
-    for (name, value) in extra {
+    write_header(out, "Content-Type", response.content_type.as_bytes());
+    match response.body {
+        Body::Full(body) => write_content_length(out, body.len()),
+        Body::Chunked => write_header(out, "Transfer-Encoding", b"chunked"),
+        Body::UntilClose => {}
+    }
+    for (name, value) in response.fields {
         write_header(out, name, value);
     }
     end_head(out, connection);
-    if !head_only {
+    if let (Body::Full(body), false) = (response.body, head_only) {
         out.extend_from_slice(body);
     }
 }
 
-/// A plain-text refusal: `status`, the reason on one line, and
-/// `Connection: close` when `close` (the request could not be trusted).
-pub fn write_error(out: &mut Vec<u8>, status: u16, date: &HttpDate, reason: &str, close: bool) {
-    write_status_line(out, status);
-    write_date(out, date);
-    out.extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
-    write_content_length(out, reason.len() + 1);
-    if status == 401 {
-        // RFC 9110 section 11.6.1: a 401 names the scheme it wants.
-        write_header(out, "WWW-Authenticate", b"Bearer");
-    }
-    if status == 426 {
-        // RFC 6455 section 4.4: tell the client which version we speak.
-        write_header(out, "Sec-WebSocket-Version", b"13");
-        write_header(out, "Upgrade", b"websocket");
-    }
-    end_head(
-        out,
-        if close {
-            Connection::Close
-        } else {
-            Connection::Default
-        },
-    );
-    out.extend_from_slice(reason.as_bytes());
-    out.push(b'\n');
-}
+/// The content type of every plain-text answer (refusals, `/help`).
+pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
 #[cfg(test)]
 mod tests {
@@ -157,13 +183,13 @@ mod tests {
     fn error_responses_are_well_formed_and_close() {
         let mut out = Vec::new();
         let date = HttpDate::from_unix_secs(784_111_777);
-        write_error(
-            &mut out,
-            431,
-            &date,
-            "request header fields too large",
-            true,
-        );
+        let response = Response {
+            status: 431,
+            content_type: TEXT_PLAIN,
+            fields: &[],
+            body: Body::Full(b"request header fields too large\n"),
+        };
+        write_response(&mut out, &response, &date, Connection::Close, false);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
@@ -179,13 +205,16 @@ mod tests {
     #[test]
     fn head_responses_announce_the_length_but_send_no_body() {
         let mut out = Vec::new();
+        let response = Response {
+            status: 200,
+            content_type: "application/json",
+            fields: &[],
+            body: Body::Full(b"{}"),
+        };
         write_response(
             &mut out,
-            200,
+            &response,
             &HttpDate::default(),
-            "application/json",
-            &[],
-            b"{}",
             Connection::Default,
             true,
         );

@@ -8,7 +8,11 @@
 //! let hub = server.hub();
 //! std::thread::spawn(move || {
 //!     for i in 0.. {
-//!         let _ = hub.publish("clock", &format!("tick {i}"));
+//!         // The receipt says the message's id once the store has it.
+//!         match hub.publish("clock", &format!("tick {i}")).map(|r| r.wait()) {
+//!             Ok(Ok(id)) => println!("tick {i} is message {id}"),
+//!             Ok(Err(e)) | Err(e) => eprintln!("tick {i}: {e}"),
+//!         }
 //!         std::thread::sleep(std::time::Duration::from_secs(1));
 //!     }
 //! });
@@ -22,7 +26,7 @@ pub mod sys;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use crate::broker::valid_channel_name;
 use crate::config::Config;
@@ -97,8 +101,91 @@ impl Server {
 /// What other threads asked the loop to do.
 #[derive(Debug, Default)]
 pub(crate) struct Inbox {
-    publishes: Vec<(String, String)>,
+    publishes: Vec<HubPublish>,
     stop: bool,
+}
+
+/// One publish from a [`Hub`], with where its outcome goes.
+#[derive(Debug)]
+pub(crate) struct HubPublish {
+    pub channel: String,
+    pub data: String,
+    pub promise: Promise,
+}
+
+/// Where the loop leaves one publish's outcome for its [`Receipt`].
+#[derive(Debug, Default)]
+struct Slot {
+    outcome: Mutex<Option<Result<u64, PublishError>>>,
+    decided: Condvar,
+}
+
+/// The loop's side of a [`Receipt`]: kept until the store decides. If it
+/// is dropped undecided (the loop stopped first), the receipt says
+/// [`PublishError::Stopped`].
+#[derive(Debug)]
+pub(crate) struct Promise(Arc<Slot>);
+
+impl Promise {
+    /// Hands the outcome to the receipt.
+    pub fn fulfil(self, outcome: Result<u64, PublishError>) {
+        self.set(outcome);
+    }
+
+    fn set(&self, outcome: Result<u64, PublishError>) {
+        let mut slot = self
+            .0
+            .outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(outcome);
+            self.0.decided.notify_all();
+        }
+    }
+}
+
+impl Drop for Promise {
+    fn drop(&mut self) {
+        self.set(Err(PublishError::Stopped));
+    }
+}
+
+/// The outcome of one [`Hub::publish`], known once the store has
+/// committed the message (at once with the in-memory store, a moment
+/// later in the loop's thread).
+#[derive(Debug)]
+pub struct Receipt(Arc<Slot>);
+
+impl Receipt {
+    /// Blocks until the message is committed: its id, or why it was not
+    /// kept ([`PublishError::Stopped`] if the server stopped first).
+    pub fn wait(self) -> Result<u64, PublishError> {
+        let mut slot = self
+            .0
+            .outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(outcome) = slot.take() {
+                return outcome;
+            }
+            slot = self
+                .0
+                .decided
+                .wait(slot)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The outcome, if it is known already.
+    pub fn outcome(&self) -> Option<Result<u64, PublishError>> {
+        self.0
+            .outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// A publish handle: `Clone + Send + Sync`. Messages go into a queue and a
@@ -111,23 +198,29 @@ pub struct Hub {
 
 impl Hub {
     /// Publishes `data` on `channel` (created if needed). The message gets
-    /// its id inside the loop, a moment later. The name is checked here;
-    /// a publish that would create a channel past `max_channels` is
-    /// dropped by the loop (there is no one to answer).
-    pub fn publish(&self, channel: &str, data: &str) -> Result<(), PublishError> {
+    /// its id inside the loop, once the store commits it: the [`Receipt`]
+    /// says which (or why not, e.g. a channel past `max_channels`). The
+    /// name is checked here. Dropping the receipt does not cancel the
+    /// publish.
+    pub fn publish(&self, channel: &str, data: &str) -> Result<Receipt, PublishError> {
         if !valid_channel_name(channel) {
             return Err(PublishError::InvalidChannel);
         }
+        let slot = Arc::new(Slot::default());
         let mut inbox = self.inbox.lock().unwrap_or_else(PoisonError::into_inner);
         let was_empty = inbox.publishes.is_empty();
-        inbox.publishes.push((channel.to_owned(), data.to_owned()));
+        inbox.publishes.push(HubPublish {
+            channel: channel.to_owned(),
+            data: data.to_owned(),
+            promise: Promise(Arc::clone(&slot)),
+        });
         drop(inbox);
         if was_empty {
             // One wake-up drains the whole queue: later publishes that find
             // it non-empty need not wake the loop again.
             let _ = self.waker.wake();
         }
-        Ok(())
+        Ok(Receipt(slot))
     }
 
     /// Asks the loop to stop; [`Server::run`] returns soon after.
@@ -137,5 +230,12 @@ impl Hub {
             .unwrap_or_else(PoisonError::into_inner)
             .stop = true;
         let _ = self.waker.wake();
+    }
+}
+
+impl Inbox {
+    /// Takes the queued publishes and whether to stop.
+    pub(crate) fn take(&mut self) -> (Vec<HubPublish>, bool) {
+        (std::mem::take(&mut self.publishes), self.stop)
     }
 }

@@ -10,6 +10,10 @@
 //! a reader must drain it. A read shorter than the buffer proves the
 //! socket was empty at that moment; anything that arrives later raises a
 //! new edge, so the usual extra `read` that returns `WouldBlock` is skipped.
+//!
+//! With `--trace`, the reactor shows the wire tracer exactly the bytes it
+//! read and the bytes each write took: the tracer decodes what really
+//! crossed the socket, not what the engine meant to send.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
@@ -19,11 +23,14 @@ use std::time::{Duration, Instant, SystemTime};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use slab::Slab;
+
 use crate::broker::ConnId;
 use crate::config::Config;
-use crate::engine::{Engine, Step};
+use crate::engine::{Engine, Event, Step};
+use crate::trace::{Direction, Tracer};
 
-use super::Inbox;
+use super::{Inbox, Promise};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -58,6 +65,11 @@ struct Reactor {
     /// Accepting is paused for want of descriptors (or memory): said once
     /// on stderr when it starts, once when it ends.
     accept_starved: bool,
+    /// Hub publishes waiting for their commit, by the token the engine
+    /// reports them with.
+    promises: Slab<Promise>,
+    /// The wire tracer, with `--trace`.
+    tracer: Option<Box<Tracer>>,
 }
 
 /// What the loop needs before it runs: all of it `Send`, so a server can
@@ -91,6 +103,7 @@ impl Bound {
 
     /// Runs the loop on this thread until the inbox says stop.
     pub fn run(self, inbox: &Mutex<Inbox>) -> io::Result<()> {
+        let tracer = self.config.trace.then(|| Box::new(Tracer::new()));
         Reactor {
             poll: self.poll,
             listener: self.listener,
@@ -99,6 +112,8 @@ impl Bound {
             again: Vec::new(),
             accept_paused_until: None,
             accept_starved: false,
+            promises: Slab::new(),
+            tracer,
         }
         .run(inbox)
     }
@@ -126,7 +141,7 @@ impl Reactor {
                 }
             }
             let now = Instant::now();
-            self.engine.set_wall_clock(unix_secs());
+            self.engine.handle_wall_clock(unix_secs());
             let mut stop = false;
             for event in events.iter() {
                 match event.token() {
@@ -153,24 +168,35 @@ impl Reactor {
             if stop {
                 // Open WebSockets get close 1001; what fits in the socket
                 // buffers leaves with one last flush.
-                self.engine.shutdown(now);
+                self.engine.handle_stop(now);
             }
-            self.engine.advance(now);
-            while let Some(id) = self.engine.pop_ready() {
+            self.engine.handle_commits(now);
+            self.engine.handle_timeout(now);
+            while let Some(id) = self.engine.poll_ready() {
                 self.flush(id, now);
             }
-            if self.engine.config().trace {
-                self.print_trace(&mut trace);
+            while let Some(event) = self.engine.poll_event() {
+                let Event::Published { token, outcome } = event;
+                if let Some(promise) = usize::try_from(token)
+                    .ok()
+                    .and_then(|t| self.promises.try_remove(t))
+                {
+                    promise.fulfil(outcome);
+                }
             }
+            self.print_trace(&mut trace);
             if stop {
                 return Ok(());
             }
         }
     }
 
-    /// `--trace`: what the engine's tracer saw this pass, to stderr.
+    /// `--trace`: what the tracer saw this pass, to stderr.
     fn print_trace(&mut self, lines: &mut Vec<String>) {
-        self.engine.take_trace(lines);
+        let Some(tracer) = &mut self.tracer else {
+            return;
+        };
+        tracer.take_lines(lines);
         if lines.is_empty() {
             return;
         }
@@ -184,7 +210,7 @@ impl Reactor {
         if !self.again.is_empty() {
             return Some(Duration::ZERO);
         }
-        let deadline = match (self.engine.next_deadline(), self.accept_paused_until) {
+        let deadline = match (self.engine.poll_timeout(), self.accept_paused_until) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -201,19 +227,26 @@ impl Reactor {
     fn engine_ready(&mut self, id: ConnId) {
         if let Some(Some(sock)) = self.sockets.get_mut(id) {
             if sock.writable {
-                self.engine.wake(id);
+                self.engine.handle_writable(id);
             }
         }
     }
 
     fn drain_inbox(&mut self, inbox: &Mutex<Inbox>, now: Instant) -> bool {
-        let (publishes, stop) = {
-            let mut inbox = inbox.lock().unwrap_or_else(PoisonError::into_inner);
-            (std::mem::take(&mut inbox.publishes), inbox.stop)
-        };
-        for (channel, data) in publishes {
-            // The hub checked the name already; a refusal cannot happen.
-            let _ = self.engine.publish(&channel, &data, now);
+        let (publishes, stop) = inbox.lock().unwrap_or_else(PoisonError::into_inner).take();
+        for publish in publishes {
+            let entry = self.promises.vacant_entry();
+            let token = entry.key() as u64;
+            entry.insert(publish.promise);
+            let refused = self
+                .engine
+                .handle_publish(&publish.channel, publish.data, token, now)
+                .err();
+            if let Some(error) = refused {
+                if let Some(promise) = self.promises.try_remove(token as usize) {
+                    promise.fulfil(Err(error));
+                }
+            }
         }
         stop
     }
@@ -258,15 +291,18 @@ impl Reactor {
             return; // dropped: closed without a word
         }
         let _ = stream.set_nodelay(true);
-        let id = self.engine.open(now);
+        let id = self.engine.handle_accept(now);
         if self
             .poll
             .registry()
             .register(&mut stream, Token(id), Interest::READABLE)
             .is_err()
         {
-            self.engine.remove(id);
+            self.engine.handle_closed(id);
             return;
+        }
+        if let Some(tracer) = &mut self.tracer {
+            tracer.opened(id);
         }
         if self.sockets.len() <= id {
             self.sockets.resize_with(id + 1, || None);
@@ -297,11 +333,15 @@ impl Reactor {
             }
             match sock.stream.read(buf) {
                 Ok(0) => {
-                    self.engine.peer_closed(id, now);
+                    self.engine.handle_eof(id, now);
                     return self.flush(id, now);
                 }
                 Ok(n) => {
-                    self.engine.receive(id, buf.get(..n).unwrap_or(&[]), now);
+                    let bytes = buf.get(..n).unwrap_or_default();
+                    if let Some(tracer) = &mut self.tracer {
+                        tracer.observe(id, Direction::In, bytes);
+                    }
+                    self.engine.handle_input(id, bytes, now);
                     if n < buf.len() {
                         return self.flush(id, now);
                     }
@@ -319,19 +359,22 @@ impl Reactor {
     fn flush(&mut self, id: ConnId, now: Instant) {
         loop {
             let Some(Some(sock)) = self.sockets.get_mut(id) else {
-                self.engine.remove(id);
+                self.engine.handle_closed(id);
                 return;
             };
-            match self.engine.next_step(id, now) {
+            match self.engine.poll_step(id) {
                 Step::Write => {
                     let mut iov = [IoSlice::new(&[]); IOV_MAX];
-                    let n = self.engine.fill(id, &mut iov);
+                    let n = self.engine.poll_output(id, &mut iov);
                     let slices = iov.get(..n).unwrap_or(&[]);
                     let total: usize = slices.iter().map(|s| s.len()).sum();
                     match sock.stream.write_vectored(slices) {
                         Ok(0) => return self.close(id),
                         Ok(k) => {
-                            self.engine.written(id, k);
+                            if let Some(tracer) = &mut self.tracer {
+                                trace_written(tracer, id, slices, k);
+                            }
+                            self.engine.handle_written(id, k, now);
                             if k < total {
                                 // The send buffer is full: wait for the
                                 // writable edge instead of a write that
@@ -355,7 +398,7 @@ impl Reactor {
                 }
                 Step::Shutdown => {
                     let _ = sock.stream.shutdown(Shutdown::Write);
-                    self.engine.shut_down(id, now);
+                    self.engine.handle_write_shutdown(id, now);
                     if sock.read_paused {
                         sock.read_paused = false;
                         self.again.push(id);
@@ -395,7 +438,22 @@ impl Reactor {
             // it out of the epoll set.
             *slot = None;
         }
-        self.engine.remove(id);
+        if let Some(tracer) = &mut self.tracer {
+            tracer.closed(id);
+        }
+        self.engine.handle_closed(id);
+    }
+}
+
+/// Shows the tracer the first `n` bytes of `slices`: what a write took.
+fn trace_written(tracer: &mut Tracer, id: ConnId, slices: &[IoSlice<'_>], mut n: usize) {
+    for slice in slices {
+        if n == 0 {
+            return;
+        }
+        let take = slice.len().min(n);
+        tracer.observe(id, Direction::Out, slice.get(..take).unwrap_or_default());
+        n -= take;
     }
 }
 

@@ -49,7 +49,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-use crate::http::response::{write_date, write_status_line};
+use crate::http::response::{self, Body, Connection, Response, TEXT_PLAIN};
 use crate::http::HttpDate;
 
 /// The GUID appended to the client's key (RFC 6455 section 1.3).
@@ -116,6 +116,22 @@ impl HandshakeError {
             | HandshakeError::MissingKey
             | HandshakeError::DuplicateKey
             | HandshakeError::InvalidKey => 400,
+        }
+    }
+}
+
+impl HandshakeError {
+    /// The header fields the refusal needs besides the usual ones:
+    /// `Sec-WebSocket-Version: 13` for 426 (RFC 6455 section 4.4: say
+    /// which version the server speaks), `Allow: GET` for 405 (RFC 9110
+    /// section 15.5.6).
+    pub fn fields(&self) -> &'static [(&'static str, &'static [u8])] {
+        match self {
+            HandshakeError::UnsupportedVersion => {
+                &[("Sec-WebSocket-Version", b"13"), ("Upgrade", b"websocket")]
+            }
+            HandshakeError::MethodNotGet => &[("Allow", b"GET")],
+            _ => &[],
         }
     }
 }
@@ -321,21 +337,13 @@ pub fn write_response(out: &mut Vec<u8>, accepted: &Accepted<'_>) {
 /// ```
 pub fn write_error_response(out: &mut Vec<u8>, err: &HandshakeError, date: &HttpDate) {
     let body = format!("{err}\n");
-    let extra = match err {
-        HandshakeError::UnsupportedVersion => "Sec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n",
-        HandshakeError::MethodNotGet => "Allow: GET\r\n",
-        _ => "",
+    let response = Response {
+        status: err.status(),
+        content_type: TEXT_PLAIN,
+        fields: err.fields(),
+        body: Body::Full(body.as_bytes()),
     };
-    write_status_line(out, err.status());
-    write_date(out, date);
-    out.extend_from_slice(
-        format!(
-            "{extra}Content-Type: text/plain; charset=utf-8\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .as_bytes(),
-    );
+    response::write_response(out, &response, date, Connection::Close, false);
 }
 
 /// Why a server's handshake response was refused by a client.

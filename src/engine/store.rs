@@ -1,0 +1,141 @@
+//! Publish is a commit: the interface between the engine and the store
+//! that gives a message its id.
+//!
+//! A message has an id only once a store has it. Every publish, whatever
+//! its source (`POST /pub/{channel}`, a WebSocket text frame, the
+//! embedder's [`crate::Hub`]), takes the same path:
+//!
+//! ```text
+//!  publisher        engine                          store
+//!  ─────────        ──────                          ─────
+//!  POST /pub/a ──▶  checks, channel pinned
+//!                   Append { ticket, a, data } ──▶  append()
+//!                                                   ... memory: at once;
+//!                                                   a log: after fsync;
+//!                                                   Redis: after its reply
+//!                   Commit { ticket, Ok(id) } ◀──   poll_commit()
+//!                   history += message
+//!                   subscribers fed, in id order
+//!  202 {"id":N} ◀── publisher answered
+//! ```
+//!
+//! Until the commit, nothing is delivered and the publisher is not
+//! answered: an HTTP publisher's connection waits (requests pipelined
+//! behind it wait too), a WebSocket publisher keeps reading frames and
+//! gets its own message back with everybody else, a `Hub` receipt waits.
+//! A failed commit delivers nothing: the HTTP publisher gets `503` with
+//! the store's reason, a WebSocket publisher close 1011, a `Hub` receipt
+//! the error.
+//!
+//! # The contract a store keeps
+//!
+//! - Every [`Append`] is answered exactly once by a [`Commit`] with the
+//!   same [`Ticket`]: committed with an id, or failed with a reason. The
+//!   answer may come in the same call (the in-memory store), in a later
+//!   pass (a log waiting for its fsync, Redis for its reply), and many
+//!   appends may be answered at once (a group commit).
+//! - Ids are integers that JavaScript holds exactly (at most 2^53),
+//!   strictly increasing per channel in the order the store commits
+//!   them, and never given twice in a channel. The engine refuses a
+//!   commit whose id is not above the channel's newest (the publisher
+//!   gets `503`), so a store bug cannot reorder or duplicate what
+//!   subscribers see.
+//! - A store that answers later keeps its own sequence per channel; the
+//!   `last_id` in an [`Append`] is only the newest id the engine has
+//!   committed, which is all an in-memory store needs because it answers
+//!   before the engine hands it the next append.
+//!
+//! The engine drives a store with [`Store::append`], then drains
+//! [`Store::poll_commit`] at once (so a store that answers in the same
+//! call costs no extra pass) and again whenever the driver calls
+//! `Engine::handle_commits`.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Instant;
+
+use crate::broker::ChannelId;
+
+/// Names one append until the store decides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ticket {
+    pub(super) slot: u32,
+    pub(super) serial: u32,
+}
+
+/// A message the engine asks the store to keep.
+#[derive(Debug)]
+pub struct Append<'a> {
+    /// Given back in the [`Commit`].
+    pub ticket: Ticket,
+    /// The channel, as the engine numbers it (stable while the append is
+    /// in flight).
+    pub channel: ChannelId,
+    /// The channel's name.
+    pub name: &'a str,
+    /// The newest id the engine has committed in the channel (0: none).
+    pub last_id: u64,
+    /// The message, UTF-8 text.
+    pub data: &'a str,
+    /// When the engine asked.
+    pub now: Instant,
+}
+
+/// Why a store could not keep a message; the publisher gets `503` and
+/// this text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the message was not stored: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A store's answer to one [`Append`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Commit {
+    /// The append this answers.
+    pub ticket: Ticket,
+    /// The message's id, or why it was not kept.
+    pub outcome: Result<u64, StoreError>,
+}
+
+/// Where committed messages go, and where their ids come from.
+///
+/// See the module docs for the contract. The engine owns its store and
+/// calls it from its own thread; a store that does I/O belongs to the
+/// server layer, which drives that I/O and then calls
+/// `Engine::handle_commits`.
+pub trait Store: fmt::Debug {
+    /// Takes an append; its [`Commit`] comes from [`Store::poll_commit`],
+    /// now or later.
+    fn append(&mut self, append: Append<'_>);
+
+    /// The next decided append, in the order decided; `None` when there
+    /// is none now.
+    fn poll_commit(&mut self) -> Option<Commit>;
+}
+
+/// The default store: the engine's own memory. It commits every append
+/// at once, in the same call, with the channel's next id (1, 2, 3 ...);
+/// what it keeps is the broker's history, and a restart loses it.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    decided: VecDeque<Commit>,
+}
+
+impl Store for MemoryStore {
+    fn append(&mut self, append: Append<'_>) {
+        self.decided.push_back(Commit {
+            ticket: append.ticket,
+            outcome: Ok(append.last_id.saturating_add(1)),
+        });
+    }
+
+    fn poll_commit(&mut self) -> Option<Commit> {
+        self.decided.pop_front()
+    }
+}
