@@ -1,0 +1,12 @@
+//! The engine at its own layer: every endpoint, every refusal and every
+//! deadline, driven through [`harness::Harness`] in virtual time (no
+//! socket, no sleep; deadlines asserted to the tick), plus the commit
+//! interface with a store that answers a pass later.
+
+mod check;
+mod harness;
+mod store;
+
+mod commit;
+mod deadlines;
+mod websocket;
