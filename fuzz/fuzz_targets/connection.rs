@@ -1,9 +1,11 @@
 //! The whole sans-IO server (`engine::Engine`) driven by arbitrary
-//! operations, the way the reactor drives it: open connections, bytes
-//! arriving (arbitrary, or requests from a dictionary of templates so the
-//! fuzzer gets past the parser: publish, poll, long-poll, SSE, OPTIONS,
-//! chunked bodies, WebSocket upgrades on /echo and /ws/x, masked frames),
-//! the clock moving, partial writes, peer closes, removals, publishes.
+//! operations through the engine tests' harness (`tests/engine/`), the way
+//! the reactor drives it: open connections, bytes arriving (arbitrary, or
+//! requests from a dictionary of templates so the fuzzer gets past the
+//! parser: publish, poll, long-poll, SSE, OPTIONS, chunked bodies,
+//! WebSocket upgrades on /echo and /ws/x, masked frames), the clock moving,
+//! partial reads by the client, peer closes, resets, publishes; with the
+//! in-memory store or with one that commits when an operation says so.
 //!
 //! Properties:
 //! - nothing panics;
@@ -18,15 +20,23 @@
 //!   does buffered input (twice `max_header_bytes` plus one receive).
 #![no_main]
 
-use std::io::IoSlice;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use pushwire::broker::ConnId;
-use pushwire::engine::{Engine, Step};
-use pushwire::ws::{write_fragment, MessageReader, Opcode, Role, WsEvent};
+use pushwire::ws::{write_fragment, Opcode};
 use pushwire::Config;
+
+// The engine tests' harness, checker and store double, shared.
+#[path = "../../tests/engine/check.rs"]
+mod check;
+#[path = "../../tests/engine/harness.rs"]
+mod harness;
+#[path = "../../tests/engine/store.rs"]
+mod store;
+
+use harness::Harness;
+use store::Deferred;
 
 const HISTORY: usize = 8;
 const MAX_BODY: usize = 4096;
@@ -96,6 +106,9 @@ enum Op {
     PeerClose(u8),
     Remove(u8),
     Publish(u8, String),
+    /// The store decides every waiting append (with the store that
+    /// commits later; a no-op with the in-memory one).
+    Commit,
 }
 
 fn request(template: u8, channel: u8, n: u8, flag: bool) -> Vec<u8> {
@@ -166,354 +179,97 @@ fn chunk_bytes(chunk: &Chunk) -> Vec<u8> {
     }
 }
 
-struct Conn {
-    id: ConnId,
-    /// Everything the client has read.
-    transcript: Vec<u8>,
+/// The client index chosen by `index` among the live ones.
+fn live(h: &Harness, index: u8) -> Option<usize> {
+    let live: Vec<usize> = (0..h.clients.len())
+        .filter(|&c| !h.clients[c].closed)
+        .collect();
+    if live.is_empty() {
+        return None;
+    }
+    Some(live[usize::from(index) % live.len()])
 }
 
-/// Checks that `bytes` is a prefix of a well-formed sequence of responses.
-fn check_transcript(bytes: &[u8]) -> Result<(), String> {
-    let mut pos = 0;
-    loop {
-        let rest = &bytes[pos..];
-        if rest.is_empty() {
-            return Ok(());
-        }
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut response = httparse::Response::new(&mut headers);
-        let head_len = match response.parse(rest) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => {
-                if rest.len() > 8192 {
-                    return Err("response head longer than 8 KiB".into());
-                }
-                return Ok(());
-            }
-            Err(e) => return Err(format!("bad response head at {pos}: {e}")),
-        };
-        if response.version != Some(1) {
-            return Err(format!("response at {pos} is not HTTP/1.1"));
-        }
-        let status = response.code.unwrap_or(0);
-        let mut length = None;
-        let mut chunked = false;
-        let mut close = false;
-        let mut dates = 0;
-        for h in response.headers.iter() {
-            let value = std::str::from_utf8(h.value).map_err(|_| "non-UTF-8 header".to_string())?;
-            if h.name.eq_ignore_ascii_case("content-length") {
-                if length.is_some() {
-                    return Err("two Content-Length".into());
-                }
-                length = Some(
-                    value
-                        .parse::<usize>()
-                        .map_err(|_| format!("Content-Length {value:?}"))?,
-                );
-            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                if value != "chunked" {
-                    return Err(format!("Transfer-Encoding {value:?}"));
-                }
-                chunked = true;
-            } else if h.name.eq_ignore_ascii_case("date") {
-                // IMF-fixdate: "Wed, 25 Nov 2026 00:00:00 GMT".
-                if value.len() != 29 || !value.ends_with(" GMT") {
-                    return Err(format!("Date {value:?}"));
-                }
-                dates += 1;
-            } else if h.name.eq_ignore_ascii_case("connection") {
-                close |= value
-                    .split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("close"));
-            }
-        }
-        if length.is_some() && chunked {
-            return Err("Content-Length and chunked together".into());
-        }
-        // RFC 9110 section 6.6.1: exactly one Date on every final response.
-        if status >= 200 && dates != 1 {
-            return Err(format!("{dates} Date fields on a {status}"));
-        }
-        pos += head_len;
-        let body = &bytes[pos..];
-        if status == 101 {
-            return check_frames(body);
-        }
-        if (100..200).contains(&status) {
-            continue;
-        }
-        // A HEAD response announces a body it does not send: the next
-        // response's status line follows at once. (No pushwire body starts
-        // with a status line; a reason text may start with "HTTP/1.1 ".)
-        let bodyless = status == 204 || status == 304 || starts_with_status_line(body);
-        if bodyless {
-        } else if chunked {
-            match chunked_len(body)? {
-                Some(n) => pos += n,
-                None => return Ok(()), // still streaming, or cut short
-            }
-        } else if let Some(n) = length {
-            if body.len() < n {
-                return Ok(());
-            }
-            pos += n;
-        } else {
-            // Delimited by the connection closing (an HTTP/1.0 stream).
-            if !close {
-                return Err(format!(
-                    "status {status} body without length and without close"
-                ));
-            }
-            return Ok(());
-        }
-        if close && pos < bytes.len() {
-            return Err(format!(
-                "{} bytes after a Connection: close response",
-                bytes.len() - pos
-            ));
-        }
-    }
-}
-
-/// Whether `bytes` starts with `HTTP/1.1 ddd `.
-fn starts_with_status_line(bytes: &[u8]) -> bool {
-    bytes.len() >= 13
-        && bytes.starts_with(b"HTTP/1.1 ")
-        && bytes[9..12].iter().all(u8::is_ascii_digit)
-        && bytes[12] == b' '
-}
-
-/// The length of a complete chunked body at the start of `body`, `None`
-/// if it is a valid but unfinished prefix.
-fn chunked_len(body: &[u8]) -> Result<Option<usize>, String> {
-    let mut pos = 0;
-    loop {
-        let Some(line_end) = body[pos..].windows(2).position(|w| w == b"\r\n") else {
-            if body.len() - pos > 20 {
-                return Err("chunk size line too long".into());
-            }
-            return Ok(None);
-        };
-        let line = std::str::from_utf8(&body[pos..pos + line_end]).map_err(|_| "chunk line")?;
-        let size = usize::from_str_radix(line, 16).map_err(|_| format!("chunk size {line:?}"))?;
-        pos += line_end + 2;
-        if size == 0 {
-            return match body.get(pos..pos + 2) {
-                Some(b"\r\n") => Ok(Some(pos + 2)),
-                Some(_) => Err("no CRLF after the last chunk".into()),
-                None if body[pos..].is_empty() || body[pos..] == *b"\r" => Ok(None),
-                None => Err("bad end of chunked body".into()),
-            };
-        }
-        if body.len() < pos + size + 2 {
-            return Ok(None);
-        }
-        if &body[pos + size..pos + size + 2] != b"\r\n" {
-            return Err("chunk data not followed by CRLF".into());
-        }
-        pos += size + 2;
-    }
-}
-
-/// Server-to-client frames: read as a client would (unmasked frames,
-/// short unfragmented control frames, valid close codes, UTF-8 text).
-fn check_frames(bytes: &[u8]) -> Result<(), String> {
-    let mut reader = MessageReader::new(Role::Client, usize::MAX);
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        match reader.read(rest) {
-            Ok((used, Some(WsEvent::Close { .. }))) => {
-                if used != rest.len() {
-                    return Err(format!(
-                        "{} bytes after the server's Close",
-                        rest.len() - used
-                    ));
-                }
-                return Ok(());
-            }
-            Ok((used, _)) => rest = &rest[used..],
-            Err(e) => return Err(format!("bad server frame: {e}")),
-        }
-    }
-    Ok(())
-}
-
-struct Harness {
-    engine: Engine,
-    conns: Vec<Option<Conn>>,
-    now: Instant,
-}
-
-impl Harness {
-    /// The clock moves by `by`, the wall clock with it, as the reactor sets
-    /// it (the Date header: a new second drops the kept poll answers); then
-    /// the due deadlines fire.
-    fn step(&mut self, start: Instant, by: Duration) {
-        self.now += by;
-        self.engine
-            .handle_wall_clock(WALL + self.now.duration_since(start).as_secs());
-        self.engine.handle_timeout(self.now);
-    }
-
-    fn live(&self, index: u8) -> Option<usize> {
-        let live: Vec<usize> = (0..self.conns.len())
-            .filter(|&i| self.conns[i].is_some())
-            .collect();
-        if live.is_empty() {
-            return None;
-        }
-        Some(live[usize::from(index) % live.len()])
-    }
-
-    /// The client reads up to `max` bytes of the connection's output.
-    fn write(&mut self, slot: usize, max: usize) {
-        let Some(conn) = self.conns[slot].as_mut() else {
-            return;
-        };
-        let mut taken = 0;
-        while taken < max {
-            let mut iov = [IoSlice::new(&[]); 16];
-            let n = self.engine.poll_output(conn.id, &mut iov);
-            let mut round = 0;
-            for slice in &iov[..n] {
-                let take = slice.len().min(max - taken - round);
-                conn.transcript.extend_from_slice(&slice[..take]);
-                round += take;
-                if take < slice.len() {
-                    break;
-                }
-            }
-            if round == 0 {
-                break;
-            }
-            self.engine.handle_written(conn.id, round, self.now);
-            taken += round;
-        }
-    }
-
-    fn remove(&mut self, slot: usize) {
-        if let Some(conn) = self.conns[slot].take() {
-            self.engine.handle_closed(conn.id);
-            finish(&conn);
-        }
-    }
-
-    fn slot_of(&self, id: ConnId) -> Option<usize> {
-        self.conns
-            .iter()
-            .position(|c| c.as_ref().is_some_and(|c| c.id == id))
-    }
-
-    /// One pass of the reactor over the ready list.
-    fn drain(&mut self) {
-        for _ in 0..64 {
-            let Some(id) = self.engine.poll_ready() else {
-                return;
-            };
-            let Some(slot) = self.slot_of(id) else {
-                panic!("ready list names connection {id}, which was removed");
-            };
-            match self.engine.poll_step(id) {
-                Step::Write => self.write(slot, usize::MAX),
-                Step::Wait => {}
-                Step::Shutdown => self.engine.handle_write_shutdown(id, self.now),
-                Step::Close => self.remove(slot),
-            }
-        }
-    }
-
-    fn check_bounds(&self) {
-        for conn in self.conns.iter().flatten() {
-            let unsent = self.engine.unsent(conn.id);
-            assert!(
-                unsent <= MAX_UNSENT,
-                "connection {} holds {unsent} unsent bytes",
-                conn.id
-            );
-        }
-    }
-}
-
-fn finish(conn: &Conn) {
-    if let Err(e) = check_transcript(&conn.transcript) {
-        panic!(
-            "connection {}: {e}\n--- transcript ---\n{}",
-            conn.id,
-            String::from_utf8_lossy(&conn.transcript[..conn.transcript.len().min(4096)])
+fn check_bounds(h: &Harness) {
+    for client in h.clients.iter().filter(|c| !c.closed) {
+        let unsent = h.engine.unsent(client.id);
+        assert!(
+            unsent <= MAX_UNSENT,
+            "connection {} holds {unsent} unsent bytes",
+            client.id
+        );
+        // Held input: at most twice max_header_bytes once processing
+        // stops (parked, streaming, publishing), plus what one read
+        // brought while output was backed up.
+        let held = h.engine.buffered_input(client.id);
+        assert!(
+            held <= 2 * MAX_HEADER + READ,
+            "connection {} holds {held} bytes of input",
+            client.id
         );
     }
 }
 
-/// The wall clock at the start of a run, in Unix seconds (2026-11-25).
-const WALL: u64 = 1_795_564_800;
+/// The reactor's read buffer: the most one read hands the engine.
+const READ: usize = 64 * 1024;
 
-fuzz_target!(|ops: Vec<Op>| {
-    let start = Instant::now();
-    let mut h = Harness {
-        engine: Engine::new(config(), start),
-        conns: Vec::new(),
-        now: start,
+fuzz_target!(|input: (bool, Vec<Op>)| {
+    let (deferred, ops) = input;
+    // The in-memory store, or one that commits when the input says so.
+    let store = Deferred::default();
+    let mut h = match deferred {
+        true => Harness::with_store(config(), Box::new(store.clone())),
+        false => Harness::new(config()),
     };
+    // Clients read only when an operation says so.
+    h.default_window = Some(0);
     for op in ops.iter().take(256) {
         match op {
             Op::Open => {
-                if h.engine.saturated() {
-                    continue;
+                if !h.engine.saturated() {
+                    h.connect();
                 }
-                let id = h.engine.handle_accept(h.now);
-                assert!(h.slot_of(id).is_none(), "open reused live id {id}");
-                h.conns.push(Some(Conn {
-                    id,
-                    transcript: Vec::new(),
-                }));
             }
             Op::Receive(i, chunk) => {
-                let Some(slot) = h.live(*i) else { continue };
-                let id = h.conns[slot].as_ref().map(|c| c.id).unwrap_or_default();
-                // The reactor reads only while the engine wants input.
-                if h.engine.wants_input(id) {
-                    let bytes = chunk_bytes(chunk);
-                    h.engine.handle_input(id, &bytes, h.now);
-                    // Held input: at most twice max_header_bytes once
-                    // processing stops (parked, streaming), plus what this
-                    // receive brought while output was backed up.
-                    let held = h.engine.buffered_input(id);
-                    assert!(
-                        held <= 2 * MAX_HEADER + bytes.len(),
-                        "connection {id} holds {held} bytes of input after a receive of {}",
-                        bytes.len()
-                    );
+                if let Some(c) = live(&h, *i) {
+                    h.send(c, &chunk_bytes(chunk));
                 }
             }
-            Op::Advance(ms) => h.step(start, Duration::from_millis(u64::from(*ms))),
-            Op::AdvanceLong(s) => h.step(start, Duration::from_secs(u64::from(*s))),
+            Op::Advance(ms) => h.advance(Duration::from_millis(u64::from(*ms))),
+            Op::AdvanceLong(s) => h.advance(Duration::from_secs(u64::from(*s))),
             Op::Write(i, n) => {
-                if let Some(slot) = h.live(*i) {
-                    h.write(slot, usize::from(*n));
+                if let Some(c) = live(&h, *i) {
+                    h.set_window(c, usize::from(*n));
+                    h.set_window(c, 0);
                 }
             }
-            Op::Drain => h.drain(),
+            Op::Drain => {
+                for c in 0..h.clients.len() {
+                    h.read_all(c);
+                    h.clients[c].window = Some(0);
+                }
+            }
             Op::PeerClose(i) => {
-                let Some(slot) = h.live(*i) else { continue };
-                let id = h.conns[slot].as_ref().map(|c| c.id).unwrap_or_default();
-                if h.engine.wants_input(id) {
-                    h.engine.handle_eof(id, h.now);
+                if let Some(c) = live(&h, *i) {
+                    h.send_eof(c);
                 }
             }
             Op::Remove(i) => {
-                if let Some(slot) = h.live(*i) {
-                    h.remove(slot);
+                if let Some(c) = live(&h, *i) {
+                    h.reset(c);
                 }
             }
             Op::Publish(c, data) => {
                 let channel = CHANNELS[usize::from(*c) % CHANNELS.len()];
                 let data = &data[..data.floor_char_boundary(MAX_BODY)];
-                let _ = h.engine.handle_publish(channel, data.to_owned(), 0, h.now);
-                while h.engine.poll_event().is_some() {}
+                h.publish(channel, data);
+            }
+            Op::Commit => {
+                store.decide();
+                h.commits();
             }
         }
-        h.check_bounds();
+        check_bounds(&h);
         if let Some(next) = h.engine.poll_timeout() {
             assert!(
                 next <= h.now + Duration::from_secs(3600),
@@ -521,13 +277,11 @@ fuzz_target!(|ops: Vec<Op>| {
             );
         }
     }
-    // The client reads everything that is left, and every transcript must
-    // be well-formed.
-    h.drain();
-    for slot in 0..h.conns.len() {
-        h.write(slot, usize::MAX);
-        if let Some(conn) = &h.conns[slot] {
-            finish(conn);
-        }
+    // The client reads everything that is left; every transcript is
+    // checked when the harness is dropped.
+    store.decide();
+    h.commits();
+    for c in 0..h.clients.len() {
+        h.read_all(c);
     }
 });

@@ -90,6 +90,8 @@ pub struct Harness {
     next_token: u64,
     /// A store the harness decides for at the start of every pass.
     auto: Option<Deferred>,
+    /// The read window of new clients (`None`: they read everything).
+    pub default_window: Option<usize>,
 }
 
 impl Harness {
@@ -124,6 +126,7 @@ impl Harness {
             events: Vec::new(),
             next_token: 0,
             auto: None,
+            default_window: None,
         }
     }
 
@@ -146,7 +149,7 @@ impl Harness {
             unread: Vec::new(),
             eof_sent: false,
             eof_seen: false,
-            window: None,
+            window: self.default_window,
             shut_down: false,
             closed: false,
         });
