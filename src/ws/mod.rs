@@ -75,6 +75,15 @@
 //! (1002, 1007, 1009) and stop reading. See [`close`] for the frames and
 //! [`close_code`] for the codes and which of them may be sent.
 //!
+//! # 7. One connection's rules (RFC 6455 sections 5.5 and 7)
+//!
+//! A [`Session`] puts the pieces together for one connection after the
+//! handshake: it reads frames, answers Pings, echoes the peer's Close,
+//! fails the connection on a violation, keeps the closing handshake's state
+//! so nothing is sent after a Close, and pings a silent peer. The server,
+//! `pushwire sub ws` and `pushwire bench` each drive one per WebSocket; the
+//! application only sees messages and the end. See [`session`].
+//!
 //! # Using it
 //!
 //! ```
@@ -104,6 +113,7 @@ pub mod handshake;
 pub mod mask;
 pub mod message;
 mod role;
+pub mod session;
 pub mod utf8;
 
 pub use error::WsError;
@@ -117,4 +127,5 @@ pub use handshake::{
 pub use mask::apply_mask;
 pub use message::{MessageReader, WsEvent, DEFAULT_MAX_MESSAGE_BYTES};
 pub use role::Role;
+pub use session::{KeepAlive, Output, Session, SessionEvent, SessionState};
 pub use utf8::{Utf8Error, Utf8Validator};
