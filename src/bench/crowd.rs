@@ -121,7 +121,7 @@ impl Crowd {
         {
             let key = self.entries.insert(Entry {
                 link: None,
-                sub: Subscriber::new(self.plan.transport, self.plan.messages),
+                sub: Subscriber::new(self.plan.transport, self.plan.messages, self.clock),
                 counted_ready: false,
                 finished: false,
             });

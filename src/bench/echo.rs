@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mio::{Events, Poll, Token};
 
-use pushwire::ws::{self, MessageReader, Opcode, Role, WsEvent};
+use pushwire::ws::{self, Opcode, Role, Session, SessionEvent};
 
 use super::link::{Link, ReadOutcome};
 use super::net::Sources;
@@ -20,6 +20,9 @@ use super::stamp::{read_stamp, write_stamp, Clock, STAMP_LEN};
 use super::stats::{micros, Histogram, JsonLine};
 use super::subscriber::{check_upgrade, write_ws_request, Rng};
 use super::target::Template;
+
+/// The largest echo accepted (close 1009 past it).
+const MAX_MESSAGE: usize = 1 << 26;
 
 pub struct EchoPlan {
     pub target: Template,
@@ -37,7 +40,8 @@ struct EchoConn {
     link: Link,
     responses: ResponseReader,
     key: String,
-    reader: Option<MessageReader>,
+    /// The WebSocket, once the 101 arrived.
+    session: Option<Session>,
     frame: Vec<u8>,
     stamp_at: usize,
     mask: [u8; 4],
@@ -115,7 +119,7 @@ pub fn run(plan: EchoPlan) -> Result<(String, String, bool), String> {
                 link,
                 responses: ResponseReader::new(),
                 key,
-                reader: None,
+                session: None,
                 frame,
                 stamp_at,
                 mask,
@@ -197,7 +201,7 @@ pub fn run(plan: EchoPlan) -> Result<(String, String, bool), String> {
                 let now = clock.now();
                 let mut input = buf.get(..n).unwrap_or_default();
                 while !input.is_empty() {
-                    let Some(reader) = c.reader.as_mut() else {
+                    let Some(session) = c.session.as_mut() else {
                         let mut ignored = Vec::new();
                         let (used, event) = match c.responses.read(input, &mut ignored) {
                             Ok(p) => p,
@@ -214,38 +218,34 @@ pub fn run(plan: EchoPlan) -> Result<(String, String, bool), String> {
                                 c.dead = true;
                                 break 'read;
                             }
-                            c.reader = Some(MessageReader::new(Role::Client, 1 << 26));
+                            c.session = Some(Session::new(Role::Client, clock.instant(now)));
                             upgraded += 1;
                         }
                         continue;
                     };
-                    let (used, event) = match reader.read(input) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            counts.error(format!("WebSocket: {e}"));
-                            c.dead = true;
-                            break 'read;
-                        }
-                    };
+                    // RFC 6455 5.3: a fresh key for whatever the session writes.
+                    let (used, event) = session.handle_input(
+                        input,
+                        clock.instant(now),
+                        MAX_MESSAGE,
+                        &mut c.link.out,
+                        Some(rng.mask()),
+                    );
                     input = input.get(used..).unwrap_or_default();
                     let data = match event {
-                        Some(WsEvent::Text(text)) => text.into_bytes(),
-                        Some(WsEvent::Binary(data)) => data,
-                        Some(WsEvent::Ping(payload)) => {
-                            ws::write_frame(
-                                &mut c.link.out,
-                                Opcode::Pong,
-                                &payload,
-                                Some(rng.mask()),
-                            );
-                            continue;
-                        }
-                        Some(WsEvent::Close { code, .. }) => {
+                        Some(SessionEvent::Text(text)) => text.into_bytes(),
+                        Some(SessionEvent::Binary(data)) => data,
+                        Some(SessionEvent::Closed { code, .. }) => {
                             counts.error(format!("server closed a WebSocket ({code:?})"));
                             c.dead = true;
                             break 'read;
                         }
-                        _ => continue,
+                        Some(SessionEvent::Failed(e)) => {
+                            counts.error(format!("WebSocket: {e}"));
+                            c.dead = true;
+                            break 'read;
+                        }
+                        None => continue,
                     };
                     match read_stamp(&data) {
                         Some((seq, sent_at)) if seq == c.received && data.len() == size => {

@@ -11,7 +11,7 @@
 //! (whose message ids are not ours). Publisher and subscribers live in one
 //! process, so the epoch is one `Instant` they share.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Length of the stamp before the padding.
 pub const STAMP_LEN: usize = 31;
@@ -32,6 +32,13 @@ impl Clock {
     /// Nanoseconds since the epoch.
     pub fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The `Instant` that is `nanos` after the epoch, for the protocol
+    /// code that takes its time as an `Instant` (a WebSocket session).
+    pub fn instant(&self, nanos: u64) -> Instant {
+        let since = Duration::from_nanos(nanos);
+        self.epoch.checked_add(since).unwrap_or(self.epoch)
     }
 }
 

@@ -16,12 +16,15 @@
 use base64::Engine;
 
 use pushwire::sse::{EventStreamParser, SseItem};
-use pushwire::ws::{self, MessageReader, Opcode, Role, WsEvent};
+use pushwire::ws::{self, Role, Session, SessionEvent};
 
 use super::response::{ResponseEvent, ResponseHead, ResponseReader};
-use super::stamp::{read_stamp, SeqTracker};
+use super::stamp::{read_stamp, Clock, SeqTracker};
 use super::stats::Histogram;
 use super::target::Template;
+
+/// The largest WebSocket message a subscriber accepts (close 1009 past it).
+const MAX_MESSAGE: usize = 1 << 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -178,7 +181,7 @@ pub struct Subscriber {
     json_body: bool,
     status: u16,
     close_after: bool,
-    ws: Option<MessageReader>,
+    ws: Option<Session>,
     ws_key: String,
     sse: Option<EventStreamParser>,
     sse_items: Vec<SseItem>,
@@ -189,10 +192,12 @@ pub struct Subscriber {
     /// request went out.
     pub ready: bool,
     pub tracker: SeqTracker,
+    /// The run's clock, to give the WebSocket session its time.
+    clock: Clock,
 }
 
 impl Subscriber {
-    pub fn new(transport: Transport, messages: u64) -> Subscriber {
+    pub fn new(transport: Transport, messages: u64, clock: Clock) -> Subscriber {
         Subscriber {
             transport,
             responses: ResponseReader::new(),
@@ -209,6 +214,7 @@ impl Subscriber {
             etag: None,
             ready: false,
             tracker: SeqTracker::new(messages),
+            clock,
         }
     }
 
@@ -265,24 +271,21 @@ impl Subscriber {
     ) -> Next {
         let mut next = Next::Read;
         while !input.is_empty() || (self.ws.is_none() && self.responses.body_complete()) {
-            if let Some(reader) = self.ws.as_mut() {
-                let (used, event) = match reader.read(input) {
-                    Ok(progress) => progress,
-                    Err(e) => {
-                        tally.error(format!("WebSocket: {e}"));
-                        return Next::Fail;
-                    }
-                };
+            if let Some(session) = self.ws.as_mut() {
+                // RFC 6455 5.3: a fresh key for whatever the session writes.
+                let at = self.clock.instant(now);
+                let (used, event) =
+                    session.handle_input(input, at, MAX_MESSAGE, out, Some(rng.mask()));
                 input = input.get(used..).unwrap_or_default();
                 match event {
-                    Some(WsEvent::Text(text)) => self.deliver(text.as_bytes(), now, tally),
-                    Some(WsEvent::Binary(data)) => self.deliver(&data, now, tally),
-                    Some(WsEvent::Ping(payload)) => {
-                        ws::write_frame(out, Opcode::Pong, &payload, Some(rng.mask()));
-                    }
-                    Some(WsEvent::Pong(_)) => {}
-                    Some(WsEvent::Close { code, .. }) => {
+                    Some(SessionEvent::Text(text)) => self.deliver(text.as_bytes(), now, tally),
+                    Some(SessionEvent::Binary(data)) => self.deliver(&data, now, tally),
+                    Some(SessionEvent::Closed { code, .. }) => {
                         tally.error(format!("server closed the WebSocket ({code:?})"));
+                        return Next::Fail;
+                    }
+                    Some(SessionEvent::Failed(e)) => {
+                        tally.error(format!("WebSocket: {e}"));
                         return Next::Fail;
                     }
                     None => {}
@@ -304,7 +307,7 @@ impl Subscriber {
             let stalled = used == 0 && event.is_none();
             match event {
                 Some(ResponseEvent::Head(head)) => {
-                    if let Err(e) = self.on_head(head, format) {
+                    if let Err(e) = self.on_head(head, format, now) {
                         tally.error(e);
                         return Next::Fail;
                     }
@@ -324,14 +327,14 @@ impl Subscriber {
         next
     }
 
-    fn on_head(&mut self, head: ResponseHead, format: Format) -> Result<(), String> {
+    fn on_head(&mut self, head: ResponseHead, format: Format, now: u64) -> Result<(), String> {
         self.status = head.status;
         self.close_after = head.close;
         self.body.clear();
         match self.transport {
             Transport::Ws => {
                 check_upgrade(&head, &self.ws_key)?;
-                self.ws = Some(MessageReader::new(Role::Client, 1 << 24));
+                self.ws = Some(Session::new(Role::Client, self.clock.instant(now)));
                 self.ready = true;
             }
             Transport::Sse => {

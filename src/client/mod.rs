@@ -20,11 +20,11 @@ pub(crate) mod http;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use pushwire::sse::{EventStreamParser, SseItem};
-use pushwire::ws::{self, close, MessageReader, Opcode, Role, WsEvent};
+use pushwire::ws::{self, close_code, Role, Session, SessionEvent};
 
 use http::{write_request, Conn, Url};
 
@@ -372,47 +372,50 @@ impl Sub {
             )
             .map_err(|e| End::Again(format!("handshake refused: {e}")))?;
             let json = protocol == Some("pushwire.json");
-            let mut reader = MessageReader::new(Role::Client, MAX_BODY);
+            let mut session = Session::new(Role::Client, Instant::now());
             let mut input = conn.take_buffered();
             let mut buf = vec![0u8; 64 * 1024];
+            let mut reply = Vec::new();
             loop {
-                let mut used = 0;
-                while used < input.len() {
-                    let (n, event) = reader
-                        .read(&input[used..])
-                        .map_err(|e| End::Again(format!("protocol error: {e}")))?;
-                    used += n;
-                    let Some(event) = event else { break };
-                    let mut reply = Vec::new();
-                    match event {
-                        WsEvent::Text(text) if json && text.starts_with("{\"gap\":true") => {
-                            eprintln!("pushwire sub: gap: {text}");
+                let mut rest = input.as_slice();
+                while !rest.is_empty() {
+                    // RFC 6455 5.3: a fresh key for every frame the session
+                    // may write (at most one a call).
+                    let (used, event) = session.handle_input(
+                        rest,
+                        Instant::now(),
+                        MAX_BODY,
+                        &mut reply,
+                        Some(rng.mask()),
+                    );
+                    rest = rest.get(used..).unwrap_or_default();
+                    let sent = conn.stream.write_all(&reply);
+                    reply.clear();
+                    let shown = match event {
+                        None => Ok(()),
+                        Some(SessionEvent::Text(text)) => self.show_ws_text(&text, json),
+                        Some(SessionEvent::Binary(data)) => {
+                            eprintln!("pushwire sub: binary message of {} bytes", data.len());
+                            Ok(())
                         }
-                        WsEvent::Text(text) if json => {
-                            match pushwire::json::parse_item(text.as_bytes()) {
-                                Ok((id, data)) => self.show(Some(id), &data)?,
-                                Err(e) => return Err(End::Again(format!("bad envelope: {e}"))),
-                            }
-                        }
-                        WsEvent::Text(text) => self.show(None, &text)?,
-                        WsEvent::Binary(data) => {
-                            eprintln!("pushwire sub: binary message of {} bytes", data.len())
-                        }
-                        WsEvent::Ping(payload) => {
-                            ws::write_frame(&mut reply, Opcode::Pong, &payload, Some(rng.mask()))
-                        }
-                        WsEvent::Pong(_) => {}
-                        WsEvent::Close { code, reason } => {
-                            close::write_close_reply(&mut reply, code, Some(rng.mask()));
-                            let _ = conn.stream.write_all(&reply);
+                        Some(SessionEvent::Closed { code, reason }) => {
                             let code = code.map_or("none".into(), |c| c.to_string());
                             return Err(End::Again(format!(
                                 "closed by the server (code {code}) {reason}"
                             )));
                         }
-                    }
-                    if !reply.is_empty() {
-                        conn.stream.write_all(&reply)?;
+                        Some(SessionEvent::Failed(e)) => {
+                            return Err(End::Again(format!("protocol error: {e}")));
+                        }
+                    };
+                    sent?;
+                    if let Err(end) = shown {
+                        if matches!(end, End::Done) {
+                            // RFC 6455 7.4.1: 1000, the purpose is fulfilled.
+                            session.close(close_code::NORMAL, "", &mut reply, Some(rng.mask()));
+                            let _ = conn.stream.write_all(&reply);
+                        }
+                        return Err(end);
                     }
                 }
                 input.clear();
@@ -424,6 +427,22 @@ impl Sub {
             }
         })();
         result.err().unwrap_or(End::Again("WebSocket ended".into()))
+    }
+
+    /// A text message on a WebSocket: with `pushwire.json`, an envelope
+    /// `{"id":N,"data":"..."}` or a gap notice; otherwise the data itself.
+    fn show_ws_text(&mut self, text: &str, json: bool) -> Result<(), End> {
+        if !json {
+            return self.show(None, text);
+        }
+        if text.starts_with("{\"gap\":true") {
+            eprintln!("pushwire sub: gap: {text}");
+            return Ok(());
+        }
+        match pushwire::json::parse_item(text.as_bytes()) {
+            Ok((id, data)) => self.show(Some(id), &data),
+            Err(e) => Err(End::Again(format!("bad envelope: {e}"))),
+        }
     }
 }
 

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use super::close;
+use super::close_code;
 
 /// A protocol violation found while reading frames; the connection must be
 /// failed with [`WsError::close_code`].
@@ -81,9 +81,9 @@ impl WsError {
             | WsError::UnexpectedContinuation
             | WsError::ExpectedContinuation
             | WsError::CloseFrameTooShort
-            | WsError::InvalidCloseCode(_) => close::PROTOCOL_ERROR,
-            WsError::InvalidUtf8 | WsError::InvalidCloseReason => close::INVALID_DATA,
-            WsError::MessageTooBig(_) => close::TOO_BIG,
+            | WsError::InvalidCloseCode(_) => close_code::PROTOCOL_ERROR,
+            WsError::InvalidUtf8 | WsError::InvalidCloseReason => close_code::INVALID_DATA,
+            WsError::MessageTooBig(_) => close_code::TOO_BIG,
         }
     }
 }

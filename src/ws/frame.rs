@@ -31,7 +31,7 @@
 
 use super::error::WsError;
 use super::mask::apply_mask;
-use super::Role;
+use super::role::Role;
 
 /// The longest possible frame header: 2 bytes, 8 bytes of length, 4 of key.
 pub const MAX_HEADER_LEN: usize = 14;

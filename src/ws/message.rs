@@ -55,8 +55,8 @@ use super::close::parse_close_payload;
 use super::error::WsError;
 use super::frame::{FrameHeader, HeaderDecoder, Opcode};
 use super::mask::apply_mask;
+use super::role::Role;
 use super::utf8::Utf8Validator;
-use super::Role;
 
 /// The default limit on the size of one message: 1 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 20;

@@ -72,7 +72,17 @@
 //! answers with a Close (usually echoing the code) and stops sending; the
 //! server then closes the TCP connection. A protocol violation *fails* the
 //! connection: send a Close with the code [`WsError::close_code`] names
-//! (1002, 1007, 1009) and stop reading. See [`close`].
+//! (1002, 1007, 1009) and stop reading. See [`close`] for the frames and
+//! [`close_code`] for the codes and which of them may be sent.
+//!
+//! # 7. One connection's rules (RFC 6455 sections 5.5 and 7)
+//!
+//! A [`Session`] puts the pieces together for one connection after the
+//! handshake: it reads frames, answers Pings, echoes the peer's Close,
+//! fails the connection on a violation, keeps the closing handshake's state
+//! so nothing is sent after a Close, and pings a silent peer. The server,
+//! `pushwire sub ws` and `pushwire bench` each drive one per WebSocket; the
+//! application only sees messages and the end. See [`session`].
 //!
 //! # Using it
 //!
@@ -96,11 +106,14 @@
 //! ```
 
 pub mod close;
+pub mod close_code;
 pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
 pub mod message;
+mod role;
+pub mod session;
 pub mod utf8;
 
 pub use error::WsError;
@@ -113,15 +126,6 @@ pub use handshake::{
 };
 pub use mask::apply_mask;
 pub use message::{MessageReader, WsEvent, DEFAULT_MAX_MESSAGE_BYTES};
+pub use role::Role;
+pub use session::{KeepAlive, Output, Session, SessionEvent, SessionState};
 pub use utf8::{Utf8Error, Utf8Validator};
-
-/// Which end of the connection this endpoint is (RFC 6455 section 5.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Accepts connections: incoming frames must be masked, outgoing frames
-    /// are not.
-    Server,
-    /// Opens connections: incoming frames must not be masked, outgoing frames
-    /// are masked with a key the caller supplies.
-    Client,
-}
