@@ -55,8 +55,9 @@ use super::publish::Publishing;
 use super::refusal::Refusal;
 use super::request::{PendingBody, Read};
 use super::stream::{Stream, StreamStart};
-use super::websocket::{WsConn, WsStart};
+use super::websocket::{Mode, WsStart};
 use super::Step;
+use crate::ws::Session;
 
 /// Output bytes above which a connection's further pipelined requests (or
 /// WebSocket frames) wait until the client has read some answers.
@@ -152,8 +153,9 @@ pub(crate) enum State {
     Parked(Box<Parked>),
     /// A Server-Sent Events stream.
     Streaming(Box<Stream>),
-    /// A WebSocket, after the handshake.
-    WebSocket(Box<WsConn>),
+    /// A WebSocket, after the handshake: what it is for, and the
+    /// protocol's state (32 bytes while idle).
+    WebSocket(Mode, Box<Session>),
     /// Sending what is queued, then closing.
     Closing,
     /// Write side shut down; reading and discarding until EOF or the timer.
@@ -262,7 +264,7 @@ impl Conn {
     pub(super) fn is_subscriber(&self) -> bool {
         match &self.state {
             State::Parked(_) | State::Streaming(_) => !self.has(flag::CLOSE_NOW),
-            State::WebSocket(ws) => ws.is_subscriber() && !self.has(flag::CLOSE_NOW),
+            State::WebSocket(Mode::Channel { .. }, _) => !self.has(flag::CLOSE_NOW),
             _ => false,
         }
     }
@@ -273,19 +275,19 @@ impl Conn {
     pub(super) fn wants_input(&self) -> bool {
         !self.has(flag::CLOSE_NOW | flag::PEER_CLOSED)
             && (self.out.len() < OUTPUT_HIGH_WATER
-                || !(self.reads_requests() || matches!(self.state, State::WebSocket(_))))
+                || !(self.reads_requests() || matches!(self.state, State::WebSocket(..))))
     }
 
     /// Whether input is processed now: a connection that reads requests or
     /// frames, with room for the answers.
     pub(super) fn takes_input(&self) -> bool {
-        (self.reads_requests() || matches!(self.state, State::WebSocket(_)))
+        (self.reads_requests() || matches!(self.state, State::WebSocket(..)))
             && self.out.len() < OUTPUT_HIGH_WATER
     }
 
     /// Whether it is a WebSocket.
     pub(super) fn is_websocket(&self) -> bool {
-        matches!(self.state, State::WebSocket(_))
+        matches!(self.state, State::WebSocket(..))
     }
 
     /// Bytes arrived (after any held before them): reads requests or
@@ -305,7 +307,7 @@ impl Conn {
                 return (used, None);
             }
             let read = match self.state {
-                State::WebSocket(_) => self.read_frames(rest, cx),
+                State::WebSocket(..) => self.read_frames(rest, cx),
                 State::Body(_) => self.read_body(rest, cx),
                 _ => self.read_head(rest, cx),
             };
@@ -341,7 +343,7 @@ impl Conn {
             }
             State::Parked(_) => self.longpoll_timed_out(channel, cx),
             State::Streaming(_) => self.stream_deadline(cx),
-            State::WebSocket(_) => self.ws_deadline(cx),
+            State::WebSocket(..) => self.ws_deadline(cx),
         }
     }
 
@@ -364,7 +366,7 @@ impl Conn {
         match self.state {
             State::Parked(_) => self.answer_parked(message, cx),
             State::Streaming(_) => self.feed_stream(message, cx),
-            State::WebSocket(_) => self.feed_websocket(message, cx),
+            State::WebSocket(..) => self.feed_websocket(message, cx),
             _ => Fed::Skipped,
         }
     }
@@ -392,7 +394,7 @@ impl Conn {
     /// Server shutdown: a WebSocket says so (close 1001); the rest is
     /// flushed as it is.
     pub(super) fn handle_stop(&mut self, cx: &mut Cx<'_>) {
-        if matches!(self.state, State::WebSocket(_)) {
+        if matches!(self.state, State::WebSocket(..)) {
             self.going_away(cx);
         }
     }

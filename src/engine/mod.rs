@@ -874,13 +874,13 @@ mod tests {
     use std::mem::size_of;
 
     /// Every idle connection costs its entry, and a WebSocket its
-    /// `WsConn` too: the budget is 256 bytes of resident memory per idle
+    /// `Session` too: the budget is 256 bytes of resident memory per idle
     /// connection, everything included (docs/limits.md).
     #[test]
     fn idle_connection_state_stays_small() {
         let entry = size_of::<super::Entry>();
         assert!(entry <= 128, "{entry}");
-        assert!(size_of::<super::websocket::WsConn>() <= 32);
+        assert!(size_of::<crate::ws::Session>() <= 32);
         assert!(size_of::<super::conn::State>() <= 16);
         assert!(size_of::<Option<crate::broker::Subscription>>() <= 12);
     }

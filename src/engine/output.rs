@@ -172,6 +172,14 @@ impl OutQueue {
     }
 }
 
+/// A WebSocket session writes its frames (pongs, closes, pings) straight
+/// into the queue's last buffer.
+impl crate::ws::Output for OutQueue {
+    fn write_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        OutQueue::write_with(self, write);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,7 +96,7 @@ impl Conn {
                 self.refuse(&refusal, reply, cx);
                 self.request_done(reply, cx);
             }
-            (State::WebSocket(_), Err(refusal)) => self.ws_publish_failed(&refusal, cx),
+            (State::WebSocket(..), Err(refusal)) => self.ws_publish_failed(&refusal, cx),
             _ => {}
         }
     }

@@ -38,11 +38,12 @@
 //! **Shutdown**: every open WebSocket gets close 1001 (going away).
 
 use std::rc::Rc;
-use std::time::Instant;
 
 use crate::broker::{Channel, ChannelName, Message};
 use crate::http::{BodyFraming, Method, RequestHead};
-use crate::ws::{self, close, Accepted, HandshakeRequest, MessageReader, Opcode, Role, WsEvent};
+use crate::ws::{
+    self, close, Accepted, HandshakeRequest, KeepAlive, Opcode, Role, Session, SessionEvent,
+};
 
 use super::conn::{Conn, Cx, End, Fed, Join, State, Target, Want, OUTPUT_HIGH_WATER};
 use super::output::OutQueue;
@@ -61,27 +62,6 @@ pub(crate) enum Mode {
     Echo,
     /// `/ws/{channel}`: a subscriber (and publisher) of a channel.
     Channel { json: bool },
-}
-
-/// A WebSocket connection's state: 32 bytes while idle. The frame reader
-/// (128 bytes, plus any partial message) exists only while a frame or a
-/// fragmented message is in progress; between messages it is dropped, so
-/// ten thousand idle subscribers do not each carry one.
-#[derive(Debug)]
-pub(crate) struct WsConn {
-    reader: Option<Box<MessageReader>>,
-    mode: Mode,
-    /// When a frame last arrived.
-    last_heard: Instant,
-    /// A ping went out and nothing came back yet.
-    ping_sent: bool,
-}
-
-impl WsConn {
-    /// Whether it waits for a channel's messages.
-    pub(super) fn is_subscriber(&self) -> bool {
-        matches!(self.mode, Mode::Channel { .. })
-    }
 }
 
 /// A `/ws/{channel}` handshake accepted, about to join its channel.
@@ -142,12 +122,7 @@ impl Conn {
     /// `101 Switching Protocols`; from here on, frames.
     fn open_websocket(&mut self, accepted: &Accepted<'_>, mode: Mode, cx: &mut Cx<'_>) {
         self.out.write_with(|out| ws::write_response(out, accepted));
-        self.state = State::WebSocket(Box::new(WsConn {
-            reader: None,
-            mode,
-            last_heard: cx.now,
-            ping_sent: false,
-        }));
+        self.state = State::WebSocket(mode, Box::new(Session::new(Role::Server, cx.now)));
         cx.deadline = Some(cx.now + cx.config.ping_interval);
     }
 
@@ -176,63 +151,42 @@ impl Conn {
     /// Frames from the client, from the start of `input`. Stops early (the
     /// rest is held) when the answers queued so far are too large.
     pub(super) fn read_frames(&mut self, input: &[u8], cx: &mut Cx<'_>) -> Read {
-        let max_message = cx.config.max_message_bytes;
         let mut used = 0;
         loop {
-            let State::WebSocket(wsc) = &mut self.state else {
+            let State::WebSocket(mode, session) = &mut self.state else {
                 return Read::Wait(used);
             };
-            if self.out.len() >= OUTPUT_HIGH_WATER {
-                // Too much to send: the rest waits until the client reads.
-                return Read::Wait(used);
-            }
             let rest = input.get(used..).unwrap_or_default();
-            let reader = wsc
-                .reader
-                .get_or_insert_with(|| Box::new(MessageReader::new(Role::Server, max_message)));
-            let (n, event) = match reader.read(rest) {
-                Ok(step) => step,
-                Err(e) => {
-                    self.close_websocket(e.close_code(), &e.to_string(), cx);
-                    return Read::Wait(input.len());
-                }
-            };
-            used += n;
-            if n > 0 {
-                wsc.last_heard = cx.now;
-                wsc.ping_sent = false;
-            }
-            let Some(event) = event else {
-                // All input taken: between messages, the reader goes.
-                if wsc.reader.as_ref().is_some_and(|r| r.is_idle()) {
-                    wsc.reader = None;
-                }
+            if rest.is_empty() || self.out.len() >= OUTPUT_HIGH_WATER {
+                // All read, or too much to send: the rest waits until the
+                // client reads.
                 return Read::Wait(used);
-            };
-            match (event, wsc.mode) {
-                (WsEvent::Text(text), Mode::Echo) => {
+            }
+            let max = cx.config.max_message_bytes;
+            let (n, event) = session.handle_input(rest, cx.now, max, &mut self.out, None);
+            used += n;
+            match (event, *mode) {
+                (None, _) => {}
+                (Some(SessionEvent::Text(text)), Mode::Echo) => {
                     echo(&mut self.out, Opcode::Text, text.into_bytes())
                 }
-                (WsEvent::Binary(data), Mode::Echo) => echo(&mut self.out, Opcode::Binary, data),
+                (Some(SessionEvent::Binary(data)), Mode::Echo) => {
+                    echo(&mut self.out, Opcode::Binary, data)
+                }
                 // The sender is a subscriber too: it gets its own message
                 // back, with the id it was given.
-                (WsEvent::Text(text), Mode::Channel { .. }) => {
+                (Some(SessionEvent::Text(text)), Mode::Channel { .. }) => {
                     return Read::Want(used, Want::Publish(Target::Own, text));
                 }
-                (WsEvent::Binary(_), Mode::Channel { .. }) => {
+                (Some(SessionEvent::Binary(_)), Mode::Channel { .. }) => {
                     let reason = "binary frames are not accepted here";
                     self.close_websocket(close::UNSUPPORTED, reason, cx);
                     return Read::Wait(input.len());
                 }
-                (WsEvent::Ping(payload), _) => self
-                    .out
-                    .write_with(|out| ws::write_frame(out, Opcode::Pong, &payload, None)),
-                (WsEvent::Pong(_), _) => {}
-                (WsEvent::Close { code, .. }, _) => {
-                    // Section 5.5.1: answer with a Close (echoing the code),
-                    // then the server closes the TCP connection.
-                    self.out
-                        .write_with(|out| close::write_close_reply(out, code, None));
+                // The session answered the peer's Close (section 5.5.1) or
+                // sent the Close that fails the connection (section 7.1.7):
+                // the server closes the TCP connection after it.
+                (Some(SessionEvent::Closed { .. } | SessionEvent::Failed(_)), _) => {
                     self.end(End::AfterOutput, cx);
                     return Read::Wait(input.len());
                 }
@@ -240,20 +194,19 @@ impl Conn {
         }
     }
 
-    /// Sends a Close with `code` and ends the connection after it.
+    /// Sends a Close with `code` (unless one went already) and ends the
+    /// connection after it.
     fn close_websocket(&mut self, code: u16, reason: &str, cx: &mut Cx<'_>) {
-        self.out
-            .write_with(|out| close::write_close(out, code, reason, None));
+        if let State::WebSocket(_, session) = &mut self.state {
+            session.close(code, reason, &mut self.out, None);
+        }
         self.end(End::AfterOutput, cx);
     }
 
     /// A publish: queue the shared frame, or tell a subscriber that fell
     /// too far behind to go (1008) and close it.
     pub(super) fn feed_websocket(&mut self, message: &Message, cx: &mut Cx<'_>) -> Fed {
-        let State::WebSocket(wsc) = &self.state else {
-            return Fed::Skipped;
-        };
-        let Mode::Channel { json } = wsc.mode else {
+        let State::WebSocket(Mode::Channel { json }, _) = self.state else {
             return Fed::Skipped;
         };
         let frame = message.ws_frame(json);
@@ -275,27 +228,18 @@ impl Conn {
         }
     }
 
-    /// The ping timer: ping a silent connection, close one that stayed
-    /// silent for a whole interval after its ping.
+    /// The ping timer: ping a silent connection, drop one that stayed
+    /// silent for a whole interval after its ping (section 5.5.2 lets
+    /// either side ping to check the peer is there).
     pub(super) fn ws_deadline(&mut self, cx: &mut Cx<'_>) {
-        let interval = cx.config.ping_interval;
-        let State::WebSocket(wsc) = &mut self.state else {
+        let State::WebSocket(_, session) = &mut self.state else {
             return;
         };
-        let silent = cx.now.saturating_duration_since(wsc.last_heard) + TICK >= interval;
-        if !silent {
-            cx.deadline = Some(wsc.last_heard + interval);
-            return;
+        let interval = cx.config.ping_interval;
+        match session.handle_timeout(cx.now, interval, TICK, &mut self.out, None) {
+            KeepAlive::NotDue(next) | KeepAlive::PingSent(next) => cx.deadline = Some(next),
+            KeepAlive::PeerSilent => self.end(End::Now, cx),
         }
-        if wsc.ping_sent {
-            // Section 5.5.2 lets either side ping to check the peer is
-            // there; this one is not.
-            return self.end(End::Now, cx);
-        }
-        wsc.ping_sent = true;
-        self.out
-            .write_with(|out| ws::write_frame(out, Opcode::Ping, b"pushwire", None));
-        cx.deadline = Some(cx.now + interval);
     }
 
     /// Server shutdown: close 1001, after any frame already begun.
