@@ -5,7 +5,6 @@ mod common;
 
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
 
 use pushwire::{Config, Server};
 
@@ -23,30 +22,34 @@ fn hub_publishes_from_other_threads_and_stops_the_loop() {
         .map(|t| {
             let hub = hub.clone();
             std::thread::spawn(move || {
-                for i in 0..50 {
-                    hub.publish("shared", &format!("{t}-{i}")).unwrap();
-                }
+                // Each thread waits only for its last receipt: the loop
+                // commits a thread's publishes in the order they came.
+                let receipts: Vec<_> = (0..50)
+                    .map(|i| hub.publish("shared", &format!("{t}-{i}")).unwrap())
+                    .collect();
+                let ids: Vec<u64> = receipts.into_iter().map(|r| r.wait().unwrap()).collect();
+                assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+                ids
             })
         })
         .collect();
-    for p in publishers {
-        p.join().unwrap();
-    }
+    let mut ids: Vec<u64> = publishers
+        .into_iter()
+        .flat_map(|p| p.join().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=200).collect::<Vec<u64>>(), "every id given once");
     assert!(hub.publish("bad name", "x").is_err());
-    // Every message arrives, each thread's in its own order.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let batch = loop {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream
-            .write_all(b"GET /poll/shared HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
-        let response = common::read_response(&mut BufReader::new(stream)).unwrap();
-        let batch = response.json();
-        if batch["last_id"] == 200 || Instant::now() > deadline {
-            break batch;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    // Every message is there once its receipt said so, each thread's in
+    // its own order.
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /poll/shared HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let batch = common::read_response(&mut BufReader::new(stream))
+        .unwrap()
+        .json();
+    assert_eq!(batch["last_id"], 200);
     let data: Vec<String> = batch["messages"]
         .as_array()
         .unwrap()
@@ -64,4 +67,10 @@ fn hub_publishes_from_other_threads_and_stops_the_loop() {
     }
     hub.stop();
     running.join().unwrap().unwrap();
+    // The loop has stopped: a publish now is refused instead of waiting
+    // forever.
+    assert_eq!(
+        hub.publish("shared", "too late").err(),
+        Some(pushwire::engine::PublishError::Stopped)
+    );
 }

@@ -82,34 +82,15 @@ fn ten_thousand_parked_long_polls_are_answered_by_one_publish() {
     server.wait_subscribers("many", "longpoll", 0);
 }
 
-#[test]
-fn the_deadline_answers_with_nothing_within_a_tick() {
-    let server = TestServer::start(&[]);
-    server.publish("t", "old");
-    let started = Instant::now();
-    let response = server.get("/longpoll/t?since=1&timeout=0.5");
-    let elapsed = started.elapsed();
-    assert_eq!(
-        response.json(),
-        serde_json::json!({"last_id":1,"messages":[]})
-    );
-    // Never early; late only by scheduling (a generous bound, not a speed test).
-    assert!(elapsed >= Duration::from_millis(500), "{elapsed:?}");
-    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
-}
-
+/// The deadline itself, and the clamp to `--longpoll-max`, are asserted to
+/// the tick at the engine's layer (tests/engine/deadlines.rs); here, over
+/// TCP, the flag reaches the engine and the reactor wakes for it.
 #[test]
 fn timeout_is_clamped_to_longpoll_max_and_validated() {
     let server = TestServer::start(&["--longpoll-max", "0.3"]);
-    let started = Instant::now();
     assert_eq!(
         server.get("/longpoll/c?timeout=60").json()["messages"],
         serde_json::json!([])
-    );
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(2),
-        "{elapsed:?}"
     );
     for bad in [
         "timeout=-1",

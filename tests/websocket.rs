@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufReader, Read, Write};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::wsclient::{masked_frame, upgrade_request, WsClient};
 use common::{read_response, TestServer};
@@ -242,31 +242,17 @@ fn a_resume_past_history_announces_the_gap_first() {
     assert_eq!(ids, [6, 7, 8]);
 }
 
+/// The ping's timing is asserted to the tick at the engine's layer
+/// (tests/engine/deadlines.rs); over TCP, the reactor wakes for it.
 #[test]
-fn idle_connections_are_pinged_and_silent_ones_closed() {
+fn a_silent_client_is_pinged_then_dropped() {
     let server = TestServer::start(&["--ping-interval", "0.3"]);
-    // One that answers pings stays open past several intervals.
-    let mut alive = WsClient::connect(&server, "/echo", "");
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_millis(1200) {
-        let frame = alive.read().unwrap();
-        assert_eq!(frame.opcode, 9, "a ping");
-        alive.send(true, 10, &frame.payload);
-    }
-    alive.send_text("still here");
-    assert_eq!(alive.read_data().text(), "still here");
-    // One that never answers is closed after about two intervals.
     let mut silent = WsClient::connect(&server, "/echo", "");
-    let started = Instant::now();
     let ping = silent.read().unwrap();
-    assert_eq!(ping.opcode, 9);
+    assert_eq!((ping.opcode, &ping.payload[..]), (9, &b"pushwire"[..]));
     let mut rest = Vec::new();
     let _ = silent.reader.read_to_end(&mut rest);
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(500) && elapsed < Duration::from_secs(3),
-        "{elapsed:?}"
-    );
+    assert!(rest.is_empty(), "dropped without a Close: {rest:?}");
 }
 
 #[test]

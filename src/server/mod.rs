@@ -42,6 +42,9 @@ const RESERVED_FDS: u64 = 16;
 pub struct Server {
     bound: reactor::Bound,
     hub: Hub,
+    /// Closes the inbox when the loop is done (or never ran), so that a
+    /// publish then is refused instead of waiting forever.
+    closer: InboxCloser,
     local_addr: SocketAddr,
     max_connections: usize,
 }
@@ -67,9 +70,11 @@ impl Server {
             inbox: Arc::new(Mutex::new(Inbox::default())),
             waker: bound.waker(),
         };
+        let closer = InboxCloser(Arc::clone(&hub.inbox));
         Ok(Server {
             bound,
             hub,
+            closer,
             local_addr,
             max_connections,
         })
@@ -94,7 +99,29 @@ impl Server {
 
     /// Runs the event loop on this thread until [`Hub::stop`].
     pub fn run(self) -> io::Result<()> {
-        self.bound.run(&self.hub.inbox)
+        let Server {
+            bound, hub, closer, ..
+        } = self;
+        let result = bound.run(&hub.inbox);
+        drop(closer);
+        result
+    }
+}
+
+/// Marks the inbox closed when dropped: publishes still queued are
+/// answered [`PublishError::Stopped`] (their promises drop), later ones
+/// are refused at once.
+#[derive(Debug)]
+struct InboxCloser(Arc<Mutex<Inbox>>);
+
+impl Drop for InboxCloser {
+    fn drop(&mut self) {
+        let left = {
+            let mut inbox = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            inbox.closed = true;
+            std::mem::take(&mut inbox.publishes)
+        };
+        drop(left);
     }
 }
 
@@ -103,6 +130,8 @@ impl Server {
 pub(crate) struct Inbox {
     publishes: Vec<HubPublish>,
     stop: bool,
+    /// The loop is gone: nothing more will be taken.
+    closed: bool,
 }
 
 /// One publish from a [`Hub`], with where its outcome goes.
@@ -200,14 +229,18 @@ impl Hub {
     /// Publishes `data` on `channel` (created if needed). The message gets
     /// its id inside the loop, once the store commits it: the [`Receipt`]
     /// says which (or why not, e.g. a channel past `max_channels`). The
-    /// name is checked here. Dropping the receipt does not cancel the
-    /// publish.
+    /// name is checked here, and a server that is no longer running
+    /// refuses at once ([`PublishError::Stopped`]). Dropping the receipt
+    /// does not cancel the publish.
     pub fn publish(&self, channel: &str, data: &str) -> Result<Receipt, PublishError> {
         if !valid_channel_name(channel) {
             return Err(PublishError::InvalidChannel);
         }
         let slot = Arc::new(Slot::default());
         let mut inbox = self.inbox.lock().unwrap_or_else(PoisonError::into_inner);
+        if inbox.closed {
+            return Err(PublishError::Stopped);
+        }
         let was_empty = inbox.publishes.is_empty();
         inbox.publishes.push(HubPublish {
             channel: channel.to_owned(),
