@@ -1,6 +1,6 @@
 //! The JSON that pushwire writes and reads (RFC 8259), by hand.
 //!
-//! pushwire answers with a handful of fixed shapes (see `API.md`):
+//! pushwire answers with a handful of fixed shapes (see `docs/api.md`):
 //!
 //! ```text
 //! {"id":18,"data":"hello"}                                 one item: the WebSocket

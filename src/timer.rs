@@ -89,17 +89,17 @@
 //! moves the array's last index into the hole and tells that node its new
 //! place: O(1), no search.
 //!
-//! The textbook wheel (and this one, until issue 3's benchmark) threads each
-//! slot as an intrusive doubly-linked list through the nodes instead. That
-//! is also O(1), but emptying a slot is then a pointer chase: the next node
-//! is only known once the current one has been read, so with a million
-//! timers (32 MB of nodes, far beyond the caches) every step waits for a
-//! cache miss, one after the other. Reading a slot's index array, the
-//! addresses of the next 32 nodes are known up front; `process` loads
-//! their fire ticks in one tight loop, the processor overlaps the misses,
-//! and then it acts on nodes already in cache. That took insert+expire at
-//! a million timers from 5-6x its cost at a thousand to about the same
-//! cost (`docs/benchmarks.md`, "Timer wheel").
+//! The textbook wheel (and this one, until `benches/timer.rs` measured it
+//! at a million timers) threads each slot as an intrusive doubly-linked
+//! list through the nodes instead. That is also O(1), but emptying a slot
+//! is then a pointer chase: the next node is only known once the current
+//! one has been read, so with a million timers (32 MB of nodes, far beyond
+//! the caches) every step waits for a cache miss, one after the other.
+//! Reading a slot's index array, the addresses of the next 32 nodes are
+//! known up front; `process` loads their fire ticks in one tight loop, the
+//! processor overlaps the misses, and then it acts on nodes already in
+//! cache. That took insert+expire at a million timers from 5-6x its cost at
+//! a thousand to about the same cost (`docs/benchmarks.md`, "Timer wheel").
 //!
 //! A node is 24 bytes plus the value, padded to 8: **32 bytes for a `usize`
 //! value**, 24 for a `u32` (the test `entry_is_32_bytes_for_a_usize_value`
