@@ -9,4 +9,5 @@ mod store;
 
 mod commit;
 mod deadlines;
+mod http;
 mod websocket;
