@@ -10,4 +10,5 @@ mod store;
 mod commit;
 mod deadlines;
 mod http;
+mod refusals;
 mod websocket;
