@@ -23,6 +23,11 @@ pub fn json_answer(body: &str) -> String {
     )
 }
 
+/// The end of a channel's info: its subscribers per transport.
+pub fn subscribers(ws: u32, sse: u32, longpoll: u32) -> String {
+    format!(r#""subscribers":{{"ws":{ws},"sse":{sse},"longpoll":{longpoll}}}}}"#)
+}
+
 /// The `202` answer to a publish that got `id`.
 fn accepted(id: u64) -> String {
     let body = format!(r#"{{"id":{id}}}"#);

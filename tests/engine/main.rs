@@ -10,5 +10,6 @@ mod store;
 mod commit;
 mod deadlines;
 mod http;
+mod longpoll;
 mod refusals;
 mod websocket;
