@@ -12,4 +12,5 @@ mod deadlines;
 mod http;
 mod longpoll;
 mod refusals;
+mod sse;
 mod websocket;
