@@ -271,3 +271,35 @@ fn any_frame_counts_as_a_sign_of_life_and_moves_the_ping() {
     let frames = h.transcript(c).frames;
     assert!(frames.iter().all(|f| !matches!(f, WsEvent::Close { .. })));
 }
+
+#[test]
+fn a_refusal_the_client_never_reads_is_dropped_at_the_linger_tick() {
+    let mut h = Harness::new(config());
+    let c = h.connect();
+    h.set_window(c, 0);
+    h.send(c, b"GET / HTTP/1.1\r\n\r\n"); // no Host: 400, then close
+    let refused = h.elapsed();
+    assert!(!h.clients[c].shut_down, "the refusal is still queued");
+    up_to(&mut h, c, refused + LINGER);
+    assert!(h.clients[c].closed);
+    h.read_all(c);
+    assert!(h.take(c).is_empty(), "dropped with the socket");
+}
+
+#[test]
+fn a_chunked_body_dribbling_in_does_not_extend_the_body_timeout() {
+    let mut h = Harness::new(config());
+    let c = h.connect();
+    h.send(
+        c,
+        b"POST /pub/a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    let head_done = h.elapsed();
+    for piece in [&b"5\r\n"[..], b"he", b"llo\r\n", b"1\r\n!\r\n"] {
+        h.ticks(100);
+        h.send(c, piece);
+    }
+    up_to(&mut h, c, head_done + BODY);
+    assert_eq!(h.last_response(c).status, 408);
+    assert_eq!(h.get("/pub/a").status, 404);
+}
