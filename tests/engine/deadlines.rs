@@ -273,6 +273,38 @@ fn any_frame_counts_as_a_sign_of_life_and_moves_the_ping() {
 }
 
 #[test]
+fn a_publish_waiting_for_its_commit_keeps_the_body_timeout_from_its_body() {
+    // The store may take its time; the publisher waits for the answer for
+    // a whole body timeout after its request was complete, whatever timer
+    // ran before (here the idle timer, one tick from firing).
+    let store = crate::store::Deferred::default();
+    let mut h = Harness::with_store(config(), Box::new(store.clone()));
+    let c = h.connect();
+    h.advance(IDLE - TICK);
+    h.send(
+        c,
+        b"POST /pub/a HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+    );
+    let sent = h.elapsed();
+    h.advance_to(sent + BODY - TICK);
+    assert!(!h.clients[c].closed, "closed while the store decides");
+    store.decide();
+    h.commits();
+    assert_eq!(h.last_response(c).text(), r#"{"id":1}"#);
+    // A store that never answers: the connection is dropped at the body
+    // timeout (the message, if it is ever committed, is still published).
+    let c = h.connect();
+    h.send(
+        c,
+        b"POST /pub/a HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi",
+    );
+    let sent = h.elapsed();
+    up_to(&mut h, c, sent + BODY);
+    assert!(h.clients[c].closed);
+    assert!(h.take(c).is_empty());
+}
+
+#[test]
 fn a_refusal_the_client_never_reads_is_dropped_at_the_linger_tick() {
     let mut h = Harness::new(config());
     let c = h.connect();
