@@ -935,6 +935,55 @@ fn an_absolute_form_target_is_routed_by_its_path() {
 }
 
 #[test]
+fn a_channel_whose_whole_history_was_evicted_still_reports_the_gap() {
+    each_store(|| {
+        // 10 KB of history holds two messages of 1000 bytes: two on b
+        // evict a's only one.
+        let mut h = Harness::new(Config {
+            max_history_bytes: 10_000,
+            ..Config::default()
+        });
+        let data = "z".repeat(1000);
+        h.publish("a", &data).unwrap().unwrap();
+        h.publish("b", &data).unwrap().unwrap();
+        h.publish("b", &data).unwrap().unwrap();
+        assert_eq!(
+            h.get("/pub/a").text(),
+            r#"{"last_id":1,"history":0,"subscribers":{"ws":0,"sse":0,"longpoll":0}}"#
+        );
+        let gap = r#"{"last_id":1,"gap":true,"messages":[]}"#;
+        assert_eq!(h.get("/poll/a").text(), gap);
+        assert_eq!(h.get("/longpoll/a?since=0").text(), gap);
+        // Up to date: nothing was lost.
+        assert_eq!(
+            h.get("/poll/a?since=1").text(),
+            r#"{"last_id":1,"messages":[]}"#
+        );
+        let sse = h.connect();
+        h.send(
+            sse,
+            b"GET /sse/a HTTP/1.1\r\nHost: h\r\nLast-Event-ID: 0\r\n\r\n",
+        );
+        assert_eq!(
+            h.last_response(sse).text(),
+            "retry: 2000\n\nevent: gap\ndata: {\"since\":0,\"oldest\":2}\n\n"
+        );
+        let ws = h.connect();
+        h.send(
+            ws,
+            crate::websocket::upgrade("/ws/a?since=0", "Sec-WebSocket-Protocol: pushwire.json\r\n")
+                .as_bytes(),
+        );
+        assert_eq!(
+            h.transcript(ws).frames,
+            [pushwire::ws::WsEvent::Text(
+                r#"{"gap":true,"since":0,"oldest":2}"#.into()
+            )]
+        );
+    });
+}
+
+#[test]
 fn pipelined_requests_wait_while_the_client_does_not_read_and_resume_when_it_does() {
     each_store(|| {
         let mut h = Harness::new(Config::default());
