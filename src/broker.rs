@@ -250,6 +250,9 @@ impl Channel {
         let Some(oldest) = self.history.front().map(|m| m.id) else {
             return Backlog {
                 last_id: self.last_id,
+                // Every message was evicted (the byte bound can empty a
+                // channel's history): those after `since` are lost.
+                gap: since < self.last_id,
                 ..EMPTY
             };
         };
@@ -786,6 +789,13 @@ mod limit_tests {
         );
         assert_eq!(b.backlog("b", 0).len(), 2);
         assert_eq!(b.stored(), (3, 3 * one));
+        // Two more on b evict a2 as well: a's history is empty, and a
+        // client that has not seen a2 is told it lost it.
+        publish(&mut b, "b", &"x".repeat(100)).unwrap();
+        publish(&mut b, "b", &"x".repeat(100)).unwrap();
+        let a = b.backlog("a", 1);
+        assert_eq!((a.len(), a.last_id, a.gap), (0, 2, true));
+        assert!(!b.backlog("a", 2).gap);
         // A message larger than the bound alone is still kept (the newest).
         let mut tiny = broker(10, 10);
         publish(&mut tiny, "a", "large enough").unwrap();

@@ -7,7 +7,7 @@
 //!    │                                       ▼
 //!    └──────────── respond ◀──────────── Body (body timer)
 //!
-//!   POST /pub body complete ──▶ Publishing (until the store commits)
+//!   POST /pub body complete ──▶ Publishing (body timer, until the store commits)
 //!        ──(committed: 202, failed: 503)──▶ Idle
 //!
 //!   GET /longpoll with nothing new ──▶ Parked (deadline timer)

@@ -59,6 +59,10 @@ impl Conn {
             return None;
         };
         self.state = State::Publishing(Box::new(Publishing { reply, cors }));
+        // The store gets a body timeout to answer, counted from here: the
+        // timer running before (the idle timer, for a publish without a
+        // body) says nothing about how long a commit may take.
+        cx.deadline = Some(cx.now + cx.config.body_timeout);
         Some(Want::Publish(Target::Named(channel), data))
     }
 

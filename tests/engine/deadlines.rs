@@ -271,3 +271,67 @@ fn any_frame_counts_as_a_sign_of_life_and_moves_the_ping() {
     let frames = h.transcript(c).frames;
     assert!(frames.iter().all(|f| !matches!(f, WsEvent::Close { .. })));
 }
+
+#[test]
+fn a_publish_waiting_for_its_commit_keeps_the_body_timeout_from_its_body() {
+    // The store may take its time; the publisher waits for the answer for
+    // a whole body timeout after its request was complete, whatever timer
+    // ran before (here the idle timer, one tick from firing).
+    let store = crate::store::Deferred::default();
+    let mut h = Harness::with_store(config(), Box::new(store.clone()));
+    let c = h.connect();
+    h.advance(IDLE - TICK);
+    h.send(
+        c,
+        b"POST /pub/a HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+    );
+    let sent = h.elapsed();
+    h.advance_to(sent + BODY - TICK);
+    assert!(!h.clients[c].closed, "closed while the store decides");
+    store.decide();
+    h.commits();
+    assert_eq!(h.last_response(c).text(), r#"{"id":1}"#);
+    // A store that never answers: the connection is dropped at the body
+    // timeout (the message, if it is ever committed, is still published).
+    let c = h.connect();
+    h.send(
+        c,
+        b"POST /pub/a HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi",
+    );
+    let sent = h.elapsed();
+    up_to(&mut h, c, sent + BODY);
+    assert!(h.clients[c].closed);
+    assert!(h.take(c).is_empty());
+}
+
+#[test]
+fn a_refusal_the_client_never_reads_is_dropped_at_the_linger_tick() {
+    let mut h = Harness::new(config());
+    let c = h.connect();
+    h.set_window(c, 0);
+    h.send(c, b"GET / HTTP/1.1\r\n\r\n"); // no Host: 400, then close
+    let refused = h.elapsed();
+    assert!(!h.clients[c].shut_down, "the refusal is still queued");
+    up_to(&mut h, c, refused + LINGER);
+    assert!(h.clients[c].closed);
+    h.read_all(c);
+    assert!(h.take(c).is_empty(), "dropped with the socket");
+}
+
+#[test]
+fn a_chunked_body_dribbling_in_does_not_extend_the_body_timeout() {
+    let mut h = Harness::new(config());
+    let c = h.connect();
+    h.send(
+        c,
+        b"POST /pub/a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    let head_done = h.elapsed();
+    for piece in [&b"5\r\n"[..], b"he", b"llo\r\n", b"1\r\n!\r\n"] {
+        h.ticks(100);
+        h.send(c, piece);
+    }
+    up_to(&mut h, c, head_done + BODY);
+    assert_eq!(h.last_response(c).status, 408);
+    assert_eq!(h.get("/pub/a").status, 404);
+}

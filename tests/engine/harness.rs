@@ -53,6 +53,22 @@ pub fn each_store(test: impl Fn()) {
 /// (2026-11-25 00:00:00 UTC).
 pub const WALL: u64 = 1_795_564_800;
 
+/// The `Date` of every response written in the first second of a run.
+pub const DATE: &str = "Wed, 25 Nov 2026 00:00:00 GMT";
+
+/// A `GET` of `target` with `headers` (each line ending in CRLF).
+pub fn get_request(target: &str, headers: &str) -> String {
+    format!("GET {target} HTTP/1.1\r\nHost: h\r\n{headers}\r\n")
+}
+
+/// A `POST /pub/{channel}` with `body`, framed by `Content-Length`.
+pub fn publish_request(channel: &str, body: &str) -> String {
+    format!(
+        "POST /pub/{channel} HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 /// How much the reactor reads at once (its one read buffer).
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -429,19 +445,24 @@ impl Harness {
     /// A one-shot `GET` on a new connection.
     pub fn get(&mut self, target: &str) -> Response {
         let c = self.connect();
-        self.request(c, &format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n"))
+        self.get_on(c, target)
+    }
+
+    /// A `GET` on the client's connection; the response it got.
+    pub fn get_on(&mut self, c: usize, target: &str) -> Response {
+        self.request(c, &get_request(target, ""))
+    }
+
+    /// `GET /pub/{channel}` on a new connection: the channel's info, or
+    /// the reason of the `404`.
+    pub fn info(&mut self, channel: &str) -> String {
+        self.get(&format!("/pub/{channel}")).text().to_owned()
     }
 
     /// A `POST /pub/{channel}` on a new connection.
     pub fn post(&mut self, channel: &str, body: &str) -> Response {
         let c = self.connect();
-        self.request(
-            c,
-            &format!(
-                "POST /pub/{channel} HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            ),
-        )
+        self.request(c, &publish_request(channel, body))
     }
 
     /// The client's transcript, for a failure message.

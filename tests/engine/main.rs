@@ -9,4 +9,8 @@ mod store;
 
 mod commit;
 mod deadlines;
+mod http;
+mod longpoll;
+mod refusals;
+mod sse;
 mod websocket;
