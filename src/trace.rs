@@ -141,8 +141,8 @@ use std::fmt::Write as _;
 
 use httparse::Status;
 
+use crate::decimal::parse_decimal;
 use crate::http::chunked::ChunkedDecoder;
-use crate::http::request::parse_decimal;
 use crate::http::request::{parse_head, BodyFraming, HeadLimits, Method, MAX_HEADERS};
 use crate::sse::{EventStreamParser, SseItem};
 use crate::ws::{apply_mask, close, FrameHeader, HeaderDecoder, Opcode, Role};

@@ -7,6 +7,8 @@ use std::io;
 
 use mio::{Registry, Token};
 
+use pushwire::http::response::write_content_length;
+
 use super::link::{Link, ReadOutcome};
 use super::net::Sources;
 use super::response::{ResponseEvent, ResponseReader};
@@ -74,12 +76,12 @@ impl Publisher {
             &self.path,
             " HTTP/1.1\r\nHost: ",
             &self.target.host,
-            "\r\nContent-Type: text/plain\r\nContent-Length: ",
-            &self.payload.len().to_string(),
-            "\r\n\r\n",
+            "\r\nContent-Type: text/plain\r\n",
         ] {
             out.extend_from_slice(part.as_bytes());
         }
+        write_content_length(out, self.payload.len());
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.payload);
         self.first_sent_at.get_or_insert(now);
         self.last_sent_at = now;

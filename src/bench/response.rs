@@ -104,7 +104,7 @@ impl ResponseReader {
         for h in response.headers.iter() {
             let name = h.name;
             if name.eq_ignore_ascii_case("content-length") {
-                length = pushwire::http::request::parse_decimal(h.value);
+                length = pushwire::decimal::parse_decimal(h.value);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 chunked = h.value.to_ascii_lowercase().ends_with(b"chunked");
             } else if name.eq_ignore_ascii_case("content-type") {

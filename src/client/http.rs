@@ -8,6 +8,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use pushwire::http::chunked::ChunkedDecoder;
+use pushwire::http::response::write_content_length;
 
 /// `http://host:port/path?query` (or `ws://`), split.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -262,7 +263,7 @@ pub fn write_request(
     )
     .into_bytes();
     if method == "POST" {
-        request.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        write_content_length(&mut request, body.len());
     }
     request.extend_from_slice(b"\r\n");
     request.extend_from_slice(body);

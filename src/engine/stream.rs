@@ -39,7 +39,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::broker::{ChannelId, ConnId, Message, Transport};
-use crate::http::request::parse_decimal;
+use crate::decimal::parse_decimal;
 use crate::http::response::{
     end_head, write_chunk, write_date, write_header, write_status_line, Connection, LAST_CHUNK,
 };
