@@ -26,6 +26,7 @@ pub mod chunked;
 pub mod date;
 pub mod request;
 pub mod response;
+pub mod response_reader;
 
 pub use date::HttpDate;
 pub use request::{parse_head, BodyFraming, HttpError, Method, RequestHead};
