@@ -29,4 +29,28 @@ pub mod response;
 pub mod response_reader;
 
 pub use date::HttpDate;
+
+/// The shortest prefix of `bytes` that `refuses` turns down, as its length
+/// and the reason, given that the first `good` bytes are accepted (as an
+/// incomplete head); `None` if `bytes` is accepted. httparse reads left to
+/// right, so every prefix longer than the shortest refused one is refused
+/// too, and a binary search finds it: the same position, and the same
+/// reason, however the bytes arrived.
+pub(crate) fn first_fault(
+    bytes: &[u8],
+    mut good: usize,
+    refuses: impl Fn(&[u8]) -> Option<httparse::Error>,
+) -> Option<(httparse::Error, usize)> {
+    let mut bad = bytes.len();
+    let refused_at = |len: usize| bytes.get(..len).and_then(&refuses);
+    refused_at(bad)?;
+    while bad.saturating_sub(good) > 1 {
+        let mid = good + (bad - good) / 2;
+        match refused_at(mid) {
+            Some(_) => bad = mid,
+            None => good = mid,
+        }
+    }
+    refused_at(bad).map(|error| (error, bad))
+}
 pub use request::{parse_head, BodyFraming, HttpError, Method, RequestHead};

@@ -94,6 +94,7 @@ use std::ops::Range;
 use httparse::Status;
 
 use super::chunked::{ChunkedDecoder, ChunkedError};
+use super::first_fault;
 use super::request::{trim_ows, MAX_HEADERS};
 use crate::decimal::parse_decimal;
 
@@ -247,7 +248,9 @@ pub struct ResponseReader {
     head: Vec<u8>,
     /// How many bytes of `head` belong to a head not yet complete.
     partial: usize,
-    /// The kept head's reason phrase and field lines.
+    /// The kept head: what its event said, its reason phrase and its
+    /// field lines.
+    last: Option<ResponseHead>,
     reason: Range<usize>,
     fields: Vec<FieldSpan>,
     /// The request being answered is `HEAD`.
@@ -276,6 +279,7 @@ impl ResponseReader {
             max_head_bytes,
             head: Vec::new(),
             partial: 0,
+            last: None,
             reason: 0..0,
             fields: Vec::new(),
             head_request: false,
@@ -352,6 +356,15 @@ impl ResponseReader {
         self.head.get(..self.partial).unwrap_or_default()
     }
 
+    /// The last head read, as its [`ResponseEvent`] reported it; `None`
+    /// once the next head has begun. After
+    /// [`ResponseError::InvalidContentLength`] it is the head that was
+    /// refused, its framing [`ResponseFraming::None`] since no body can be
+    /// found.
+    pub fn head(&self) -> Option<ResponseHead> {
+        self.last
+    }
+
     /// The reason phrase of the last head read (`OK`, `Not Found`); it may
     /// be empty.
     pub fn reason(&self) -> &str {
@@ -397,6 +410,7 @@ impl ResponseReader {
     }
 
     fn forget_head(&mut self) {
+        self.last = None;
         self.head.clear();
         self.fields.clear();
         self.reason = 0..0;
@@ -448,13 +462,14 @@ impl ResponseReader {
                 }
                 Ok((window.len(), None))
             }
-            Err(_) => {
+            Err(error) => {
                 // Keep the head up to the byte at fault, the same bytes
                 // however the input was split.
                 if held == 0 {
                     self.head.extend_from_slice(window);
                 }
-                let (error, at) = first_fault(&self.head, held);
+                let (error, at) =
+                    first_fault(&self.head, held, refusal).unwrap_or((error, self.head.len()));
                 self.head.truncate(at);
                 self.partial = self.head.len();
                 Err(self.fail(match error {
@@ -476,6 +491,9 @@ impl ResponseReader {
             keep_alive: parsed.keep_alive,
             head_len: parsed.head_len,
         };
+        // Kept with no framing until one is chosen: that is what a refused
+        // Content-Length leaves.
+        self.last = Some(head);
         if status == 101 {
             self.state = State::Upgraded;
             return Ok(ResponseEvent::Head(head));
@@ -495,6 +513,7 @@ impl ResponseReader {
                 }
             }
         };
+        self.last = Some(head);
         self.state = State::Body(match head.framing {
             ResponseFraming::None => Body::Length(0),
             ResponseFraming::Length(n) => Body::Length(n),
@@ -635,28 +654,10 @@ fn span_of(whole: &[u8], part: &[u8]) -> Range<usize> {
     }
 }
 
-/// The shortest prefix of `bytes` that httparse refuses, and why. The
-/// first `good` bytes are known to parse (as an incomplete head); httparse
-/// reads left to right, so every prefix longer than the shortest failing
-/// one fails too, and a binary search finds it whatever the split of the
-/// input was.
-fn first_fault(bytes: &[u8], mut good: usize) -> (httparse::Error, usize) {
-    let refused = |len: usize| {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        bytes
-            .get(..len)
-            .and_then(|prefix| httparse::Response::new(&mut headers).parse(prefix).err())
-    };
-    let mut bad = bytes.len();
-    while bad.saturating_sub(good) > 1 {
-        let mid = good + (bad - good) / 2;
-        match refused(mid) {
-            Some(_) => bad = mid,
-            None => good = mid,
-        }
-    }
-    // `bad` fails by construction; the fallback only satisfies the types.
-    (refused(bad).unwrap_or(httparse::Error::Status), bad)
+/// Why httparse refuses `bytes` as the start of a response, if it does.
+fn refusal(bytes: &[u8]) -> Option<httparse::Error> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    httparse::Response::new(&mut headers).parse(bytes).err()
 }
 
 #[cfg(test)]
@@ -1043,6 +1044,8 @@ mod tests {
             reader.read(wire, &mut Vec::new()),
             Err(ResponseError::InvalidContentLength)
         );
+        let head = reader.head().map(|h| (h.status, h.framing));
+        assert_eq!(head, Some((200, ResponseFraming::None)));
         assert_eq!(reader.reason(), "OK");
         assert_eq!(reader.field("content-length"), Some(&b"1, 2"[..]));
     }
