@@ -1,19 +1,25 @@
 //! HTTP/1.1 in the trace: request and response heads, field by field, and
-//! bodies framed as RFC 9112 section 6.3 says (see the module docs of
-//! [`crate::trace`]).
+//! a summary line per body (see the module docs of [`crate::trace`]).
+//!
+//! The two directions are read differently on purpose. Requests are framed
+//! by the server's own rules ([`parse_head`]), so the trace shows what the
+//! server made of them. Responses are read by the crate's client-side
+//! [`ResponseReader`], the one the terminal client and the load generator
+//! use, so the trace shows what any client would make of them (RFC 9112
+//! section 6.3).
 
 use std::collections::VecDeque;
 
 use httparse::Status;
 
 use super::sse::Events;
-use super::ws::FrameReader;
-use super::Direction;
-use super::{escape, Preview, RequestInfo, Sink, State, Stream, MAX_HEAD_BYTES};
-use crate::decimal::parse_decimal;
+use super::{escape, Direction, Preview, RequestInfo, Sink, State, Stream, MAX_HEAD_BYTES};
 use crate::http::chunked::ChunkedDecoder;
+use crate::http::first_fault;
 use crate::http::request::{parse_head, BodyFraming, HeadLimits, Method, MAX_HEADERS};
-use crate::ws::Role;
+use crate::http::response_reader::{
+    ResponseError, ResponseEvent, ResponseFraming, ResponseHead, ResponseReader,
+};
 
 /// The trailer budget given to [`ChunkedDecoder`]: generous, since the
 /// tracer reports what it sees rather than enforcing the server's limits.
@@ -23,7 +29,7 @@ const MAX_TRAILER_BYTES: usize = 8192;
 /// bytes, so the scratch buffer stays small.
 const DECODE_SLICE: usize = 4096;
 
-/// The result of reading a head.
+/// The result of reading a request head.
 pub(super) enum HeadStep {
     /// More bytes are needed (or the stream stopped); this many were used.
     Partial(usize),
@@ -31,74 +37,47 @@ pub(super) enum HeadStep {
     Complete(usize),
 }
 
-/// How a response affects the `In` stream.
+/// How a final response affects the `In` stream.
 pub(super) enum Answer {
-    /// `1xx` other than `101`: the final response is still to come.
-    Interim,
     /// `101 Switching Protocols`.
     Switch,
-    /// A final response; `upgrade_refused` when it answers an upgrade
-    /// request with anything but `101`.
+    /// Any other final response; `upgrade_refused` when it answers an
+    /// upgrade request.
     Final { upgrade_refused: bool },
 }
 
 impl Stream {
-    /// Adds bytes to the unfinished head and checks whether it is complete.
+    /// Adds bytes to the unfinished request head and checks whether it is
+    /// complete.
     pub(super) fn read_head(&mut self, input: &[u8], sink: &mut Sink<'_>) -> HeadStep {
         let old = self.buf.len();
         let take = MAX_HEAD_BYTES.saturating_sub(old).min(input.len());
         self.buf
             .extend_from_slice(input.get(..take).unwrap_or_default());
-        match parse_http_head(self.dir, &self.buf) {
+        match parse_request_head(&self.buf) {
             Ok(Status::Complete(len)) => HeadStep::Complete(len.saturating_sub(old)),
             Ok(Status::Partial) => {
                 if self.buf.len() >= MAX_HEAD_BYTES {
-                    self.stop(sink, "(head too long, not traced)");
+                    self.stop(sink, HEAD_TOO_LONG);
                     // Everything else on this stream is ignored.
                     return HeadStep::Partial(input.len());
                 }
                 HeadStep::Partial(take)
             }
             Err(httparse::Error::TooManyHeaders) => {
-                let text = format!("(more than {MAX_HEADERS} header fields, not traced)");
-                self.stop(sink, &text);
+                self.stop(sink, &too_many_fields());
                 HeadStep::Partial(input.len())
             }
             Err(error) => {
-                let text = self.describe_malformed(old, error);
+                // The last prefix known to parse is what was held before.
+                let refusal = |prefix: &[u8]| parse_request_head(prefix).err();
+                let (error, at) =
+                    first_fault(&self.buf, old, refusal).unwrap_or((error, self.buf.len()));
+                let text = malformed(error, at, &self.buf);
                 self.stop(sink, &text);
                 HeadStep::Partial(input.len())
             }
         }
-    }
-
-    /// Names the first byte that made the head unparseable. httparse reads
-    /// left to right, so the shortest failing prefix is the same whichever
-    /// way the bytes were split, and a binary search between the last
-    /// prefix known to parse and the whole buffer finds it.
-    fn describe_malformed(&self, mut good: usize, error: httparse::Error) -> String {
-        let mut bad = self.buf.len();
-        while bad.saturating_sub(good) > 1 {
-            let mid = good + (bad - good) / 2;
-            match self
-                .buf
-                .get(..mid)
-                .map(|prefix| parse_http_head(self.dir, prefix))
-            {
-                Some(Err(_)) => bad = mid,
-                _ => good = mid,
-            }
-        }
-        let prefix = self.buf.get(..bad).unwrap_or_default();
-        // Show the end of the prefix: the byte at fault and what led to it.
-        let context_start = bad.saturating_sub(40);
-        let context = prefix.get(context_start..).unwrap_or_default();
-        let dots = if context_start > 0 { "..." } else { "" };
-        format!(
-            "not parseable as HTTP ({}) at byte {bad}: {dots}\"{}\"",
-            httparse_reason(error),
-            escape(context, usize::MAX).0
-        )
     }
 
     /// Traces a complete request head from `buf` and starts its body.
@@ -118,7 +97,8 @@ impl Stream {
                 request.version.unwrap_or(1)
             ),
         );
-        trace_fields(request.headers, self.dir, sink);
+        let fields = request.headers.iter().map(|h| (h.name, h.value));
+        trace_fields(fields, self.dir, sink);
         let upgrade = request.headers.iter().any(|h| {
             h.name.eq_ignore_ascii_case("upgrade")
                 && h.value
@@ -149,98 +129,210 @@ impl Stream {
         };
         self.buf.clear();
         self.upgrade_pending = upgrade;
-        match framing {
-            BodyFraming::None | BodyFraming::Length(0) => self.after_message(),
-            BodyFraming::Length(n) => self.state = State::Body(Body::length(n)),
-            BodyFraming::Chunked => self.state = State::Body(Body::chunked(false)),
+        match RequestBody::new(framing) {
+            Some(body) => self.state = State::Body(body),
+            None => self.after_message(),
         }
         Some(RequestInfo { head, upgrade })
     }
+}
 
-    /// Traces a complete response head from `buf` and starts its body
-    /// (RFC 9112 section 6.3), pairing it with the request it answers.
-    pub(super) fn start_response(
+/// The `Out` analyzer while the server speaks HTTP: the crate's
+/// [`ResponseReader`] finds the heads and where each body ends, and this
+/// traces them.
+pub(super) struct Responses {
+    reader: ResponseReader,
+    /// The body being read, if it is traced (one with no bytes is not).
+    body: Option<BodyTrace>,
+}
+
+/// What one step through the responses did.
+pub(super) struct ResponseStep {
+    /// Bytes of the input used.
+    pub(super) used: usize,
+    /// A final response was read; what it means for the `In` stream.
+    pub(super) answer: Option<Answer>,
+    /// The framing is lost: the stream stops with this line.
+    pub(super) stop: Option<String>,
+}
+
+impl Responses {
+    pub(super) fn new() -> Responses {
+        Responses {
+            reader: ResponseReader::with_max_head_bytes(MAX_HEAD_BYTES),
+            body: None,
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn held_bytes(&self) -> usize {
+        self.reader.held_bytes() + self.body.as_ref().map_or(0, BodyTrace::held_bytes)
+    }
+
+    /// Reads response bytes, tracing each head and body; a final response
+    /// is paired with the oldest request still waiting for one.
+    pub(super) fn step(
         &mut self,
+        input: &[u8],
         requests: &mut VecDeque<RequestInfo>,
         sink: &mut Sink<'_>,
-    ) -> Answer {
-        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut fields);
-        if response.parse(&self.buf).is_err() {
-            self.stop(sink, "response head no longer parses");
-            return Answer::Final {
-                upgrade_refused: false,
-            };
+    ) -> ResponseStep {
+        // RFC 9112 section 6.3 rule 1: an answer to HEAD has no body.
+        let head_request = requests.front().is_some_and(|request| request.head);
+        self.reader.set_head_request(head_request);
+        let piece = match self.body {
+            Some(_) => input.get(..DECODE_SLICE).unwrap_or(input),
+            None => input,
+        };
+        let mut data = Vec::new();
+        let read = self.reader.read(piece, &mut data);
+        // Bytes decoded before a framing error are not the body's.
+        if let Some(body) = self
+            .body
+            .as_mut()
+            .filter(|_| read.is_ok() && !data.is_empty())
+        {
+            body.data(&data, Direction::Out, sink);
         }
-        let code = response.code.unwrap_or(0);
-        sink.line(
-            self.dir,
-            &format!(
-                "HTTP/1.{} {code} {}",
-                response.version.unwrap_or(1),
-                response.reason.unwrap_or("")
-            ),
-        );
-        trace_fields(response.headers, self.dir, sink);
-
-        let mut content_length = None;
-        let mut transfer_coding: Option<bool> = None;
-        let mut event_stream = false;
-        for field in response.headers.iter() {
-            let value = field.value.trim_ascii();
-            if field.name.eq_ignore_ascii_case("content-length") {
-                content_length = Some(parse_decimal(value));
-            } else if field.name.eq_ignore_ascii_case("transfer-encoding") {
-                // RFC 9112 section 6.3 rule 4: chunked only when it is the
-                // last coding; otherwise the body runs until close.
-                let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
-                transfer_coding = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            } else if field.name.eq_ignore_ascii_case("content-type") {
-                let media = value.split(|&b| b == b';').next().unwrap_or_default();
-                event_stream = media
-                    .trim_ascii()
-                    .eq_ignore_ascii_case(b"text/event-stream");
+        let mut step = ResponseStep {
+            used: 0,
+            answer: None,
+            stop: None,
+        };
+        match read {
+            Ok((used, event)) => {
+                step.used = used;
+                match event {
+                    Some(ResponseEvent::Interim(_)) => self.trace_head(sink),
+                    Some(ResponseEvent::Head(head)) => {
+                        self.trace_head(sink);
+                        step.answer = Some(self.answer(head, requests));
+                    }
+                    Some(ResponseEvent::Done) => {
+                        if let Some(body) = self.body.take() {
+                            sink.line(Direction::Out, &body.end_line());
+                        }
+                    }
+                    None => {}
+                }
+            }
+            Err(error) => {
+                step.used = input.len();
+                let refused = self.reader.head();
+                if let (ResponseError::InvalidContentLength, Some(head)) = (error, refused) {
+                    // The head itself is fine: show it, then why its body
+                    // cannot be followed.
+                    self.trace_head(sink);
+                    step.answer = Some(self.answer(head, requests));
+                }
+                step.stop = Some(self.refusal(error));
             }
         }
-        self.buf.clear();
+        step
+    }
 
-        if code == 101 {
-            requests.pop_front();
-            self.state = State::WebSocket(FrameReader::new(Role::Client));
+    /// The status line and the fields of the head just read.
+    fn trace_head(&self, sink: &mut Sink<'_>) {
+        let (version, status) = self
+            .reader
+            .head()
+            .map_or((1, 0), |head| (head.minor_version, head.status));
+        let reason = self.reader.reason();
+        sink.line(
+            Direction::Out,
+            &format!("HTTP/1.{version} {status} {reason}"),
+        );
+        trace_fields(self.reader.fields(), Direction::Out, sink);
+    }
+
+    /// Pairs a final response with the request it answers and starts
+    /// tracing its body, if it has one.
+    fn answer(&mut self, head: ResponseHead, requests: &mut VecDeque<RequestInfo>) -> Answer {
+        let request = requests.pop_front();
+        if head.status == 101 {
             return Answer::Switch;
         }
-        if (100..200).contains(&code) {
-            return Answer::Interim;
-        }
-        let info = requests.pop_front();
-        let answer = Answer::Final {
-            upgrade_refused: info.is_some_and(|info| info.upgrade),
+        let events = self.is_event_stream();
+        self.body = match head.framing {
+            ResponseFraming::None | ResponseFraming::Length(0) => None,
+            ResponseFraming::Length(n) => Some(BodyTrace::new(Shape::Length(n), false)),
+            ResponseFraming::Chunked => Some(BodyTrace::new(Shape::Chunked, events)),
+            ResponseFraming::UntilClose => Some(BodyTrace::new(Shape::UntilClose, events)),
         };
-        if info.is_some_and(|info| info.head) || code == 204 || code == 304 {
-            return answer;
+        Answer::Final {
+            upgrade_refused: request.is_some_and(|request| request.upgrade),
         }
-        self.state = match (transfer_coding, content_length) {
-            (Some(true), _) => State::Body(Body::chunked(event_stream)),
-            (Some(false), _) | (None, None) => State::Body(Body::until_close(event_stream)),
-            (None, Some(Some(0))) => State::Head,
-            (None, Some(Some(n))) => State::Body(Body::length(n)),
-            (None, Some(None)) => {
-                self.stop(sink, "invalid Content-Length, the body cannot be framed");
-                return answer;
+    }
+
+    /// Whether the last `Content-Type` of the head is `text/event-stream`.
+    fn is_event_stream(&self) -> bool {
+        let content_type = self
+            .reader
+            .fields()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+            .last();
+        content_type.is_some_and(|(_, value)| {
+            let media = value.split(|&b| b == b';').next().unwrap_or_default();
+            media
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"text/event-stream")
+        })
+    }
+
+    /// The line that ends the trace of this stream.
+    fn refusal(&self, error: ResponseError) -> String {
+        match error {
+            ResponseError::MalformedHead { error, at } => {
+                malformed(error, at, self.reader.unfinished_head())
             }
-        };
-        answer
+            ResponseError::TooManyFields => too_many_fields(),
+            ResponseError::HeadTooLarge => HEAD_TOO_LONG.to_owned(),
+            ResponseError::InvalidContentLength => {
+                "invalid Content-Length, the body cannot be framed".to_owned()
+            }
+            ResponseError::Chunked(error) => format!("malformed chunked body: {error}"),
+        }
+    }
+
+    /// The connection closed: report whatever was unfinished.
+    pub(super) fn finish(&mut self, sink: &mut Sink<'_>) {
+        let unfinished = self.reader.unfinished_head().len();
+        if unfinished > 0 {
+            sink.line(
+                Direction::Out,
+                &format!("unfinished head: {unfinished} bytes"),
+            );
+        } else if let Some(body) = &self.body {
+            body.finish(Direction::Out, sink);
+        }
     }
 }
 
-/// Parses a request head (`In`) or response head (`Out`) far enough to say
-/// whether it is complete.
-fn parse_http_head(dir: Direction, buf: &[u8]) -> httparse::Result<usize> {
+/// A head that does not end within [`MAX_HEAD_BYTES`].
+const HEAD_TOO_LONG: &str = "(head too long, not traced)";
+
+fn too_many_fields() -> String {
+    format!("(more than {MAX_HEADERS} header fields, not traced)")
+}
+
+/// Parses a request head far enough to say whether it is complete.
+fn parse_request_head(buf: &[u8]) -> httparse::Result<usize> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    match dir {
-        Direction::In => httparse::Request::new(&mut fields).parse(buf),
-        Direction::Out => httparse::Response::new(&mut fields).parse(buf),
-    }
+    httparse::Request::new(&mut fields).parse(buf)
+}
+
+/// Names the first byte that made a head unparseable: byte `at` of `head`,
+/// shown with what led to it.
+fn malformed(error: httparse::Error, at: usize, head: &[u8]) -> String {
+    let prefix = head.get(..at).unwrap_or(head);
+    let context_start = at.saturating_sub(40);
+    let context = prefix.get(context_start..).unwrap_or_default();
+    let dots = if context_start > 0 { "..." } else { "" };
+    format!(
+        "not parseable as HTTP ({}) at byte {at}: {dots}\"{}\"",
+        httparse_reason(error),
+        escape(context, usize::MAX).0
+    )
 }
 
 fn httparse_reason(error: httparse::Error) -> &'static str {
@@ -256,37 +348,30 @@ fn httparse_reason(error: httparse::Error) -> &'static str {
 }
 
 /// One indented line per header field, in wire order.
-fn trace_fields(fields: &[httparse::Header<'_>], dir: Direction, sink: &mut Sink<'_>) {
-    for field in fields {
-        let text = format!("  {}: {}", field.name, escape(field.value, usize::MAX).0);
+fn trace_fields<'a>(
+    fields: impl Iterator<Item = (&'a str, &'a [u8])>,
+    dir: Direction,
+    sink: &mut Sink<'_>,
+) {
+    for (name, value) in fields {
+        let text = format!("  {name}: {}", escape(value, usize::MAX).0);
         sink.line(dir, &text);
     }
 }
 
-/// How a body is delimited, and what has been seen of it.
-pub(super) enum Body {
-    /// `Content-Length`: `remaining` of `total` bytes still to come.
-    Length {
-        total: u64,
-        remaining: u64,
-        preview: Preview,
-    },
-    /// `Transfer-Encoding: chunked`, optionally an event stream.
-    Chunked {
-        decoder: ChunkedDecoder,
-        total: u64,
-        preview: Preview,
-        events: Events,
-    },
-    /// Read until the connection closes (RFC 9112 section 6.3 rule 8).
-    UntilClose {
-        total: u64,
-        preview: Preview,
-        events: Events,
-    },
+/// A request body: framed by the server's rules, traced as it goes.
+pub(super) struct RequestBody {
+    framing: RequestFraming,
+    trace: BodyTrace,
 }
 
-/// What one step through a body achieved.
+enum RequestFraming {
+    /// `Content-Length`: this many bytes still to come.
+    Length(u64),
+    Chunked(ChunkedDecoder),
+}
+
+/// What one step through a request body achieved.
 pub(super) enum BodyStep {
     /// The body needs more bytes; this many were used.
     More(usize),
@@ -296,64 +381,42 @@ pub(super) enum BodyStep {
     Failed(String),
 }
 
-impl Body {
-    pub(super) fn length(total: u64) -> Body {
-        Body::Length {
-            total,
-            remaining: total,
-            preview: Preview::default(),
-        }
-    }
-
-    pub(super) fn chunked(event_stream: bool) -> Body {
-        Body::Chunked {
-            decoder: ChunkedDecoder::new(usize::MAX, MAX_TRAILER_BYTES),
-            total: 0,
-            preview: Preview::default(),
-            events: Events::new(event_stream),
-        }
-    }
-
-    pub(super) fn until_close(event_stream: bool) -> Body {
-        Body::UntilClose {
-            total: 0,
-            preview: Preview::default(),
-            events: Events::new(event_stream),
-        }
+impl RequestBody {
+    /// The body a request head announced, if it has one.
+    fn new(framing: BodyFraming) -> Option<RequestBody> {
+        let (framing, shape) = match framing {
+            BodyFraming::None | BodyFraming::Length(0) => return None,
+            BodyFraming::Length(n) => (RequestFraming::Length(n), Shape::Length(n)),
+            BodyFraming::Chunked => (
+                RequestFraming::Chunked(ChunkedDecoder::new(usize::MAX, MAX_TRAILER_BYTES)),
+                Shape::Chunked,
+            ),
+        };
+        Some(RequestBody {
+            framing,
+            trace: BodyTrace::new(shape, false),
+        })
     }
 
     #[cfg(test)]
     pub(super) fn held_bytes(&self) -> usize {
-        match self {
-            Body::Length { preview, .. }
-            | Body::Chunked { preview, .. }
-            | Body::UntilClose { preview, .. } => preview.bytes.capacity(),
-        }
+        self.trace.held_bytes()
     }
 
     pub(super) fn read(&mut self, input: &[u8], dir: Direction, sink: &mut Sink<'_>) -> BodyStep {
-        match self {
-            Body::Length {
-                total,
-                remaining,
-                preview,
-            } => {
+        let trace = &mut self.trace;
+        match &mut self.framing {
+            RequestFraming::Length(remaining) => {
                 let take = usize::try_from(*remaining).map_or(input.len(), |r| r.min(input.len()));
-                preview.push(input.get(..take).unwrap_or_default());
+                trace.data(input.get(..take).unwrap_or_default(), dir, sink);
                 *remaining = remaining.saturating_sub(take as u64);
                 if *remaining > 0 {
                     return BodyStep::More(take);
                 }
-                let text = format!("body: {total} bytes{}", preview.render(*total));
-                sink.line(dir, &text);
+                sink.line(dir, &trace.end_line());
                 BodyStep::Done(take)
             }
-            Body::Chunked {
-                decoder,
-                total,
-                preview,
-                events,
-            } => {
+            RequestFraming::Chunked(decoder) => {
                 let mut used = 0;
                 let mut data = Vec::new();
                 while let Some(piece) = input.get(used..).filter(|rest| !rest.is_empty()) {
@@ -366,18 +429,9 @@ impl Body {
                         }
                     };
                     used += progress.consumed;
-                    *total = total.saturating_add(data.len() as u64);
-                    if !events.feed(&data, dir, sink) {
-                        preview.push(&data);
-                    }
+                    trace.data(&data, dir, sink);
                     if progress.done {
-                        let text = match events {
-                            Events::None => {
-                                format!("chunked body: {total} bytes{}", preview.render(*total))
-                            }
-                            _ => String::from("end of chunked body"),
-                        };
-                        sink.line(dir, &text);
+                        sink.line(dir, &trace.end_line());
                         return BodyStep::Done(used);
                     }
                     if progress.consumed == 0 {
@@ -386,60 +440,94 @@ impl Body {
                 }
                 BodyStep::More(used)
             }
-            Body::UntilClose {
-                total,
-                preview,
-                events,
-            } => {
-                *total = total.saturating_add(input.len() as u64);
-                if !events.feed(input, dir, sink) {
-                    preview.push(input);
-                }
-                BodyStep::More(input.len())
+        }
+    }
+
+    /// The connection closed before the end of the body.
+    pub(super) fn finish(&self, dir: Direction, sink: &mut Sink<'_>) {
+        self.trace.finish(dir, sink);
+    }
+}
+
+/// How a traced body is delimited.
+enum Shape {
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Read until the connection closes (RFC 9112 section 6.3 rule 8).
+    UntilClose,
+}
+
+/// What the trace shows of a body, in either direction: its size, the
+/// first bytes, and for an event stream its events.
+struct BodyTrace {
+    shape: Shape,
+    /// Bytes of (decoded) body so far.
+    total: u64,
+    preview: Preview,
+    events: Events,
+}
+
+impl BodyTrace {
+    fn new(shape: Shape, event_stream: bool) -> BodyTrace {
+        BodyTrace {
+            shape,
+            total: 0,
+            preview: Preview::default(),
+            events: Events::new(event_stream),
+        }
+    }
+
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
+        self.preview.bytes.capacity()
+    }
+
+    /// Some (decoded) bytes of the body.
+    fn data(&mut self, data: &[u8], dir: Direction, sink: &mut Sink<'_>) {
+        self.total = self.total.saturating_add(data.len() as u64);
+        if !self.events.feed(data, dir, sink) {
+            self.preview.push(data);
+        }
+    }
+
+    /// The line for a body that ended where its framing said.
+    fn end_line(&self) -> String {
+        let total = self.total;
+        match (&self.shape, &self.events) {
+            (Shape::Chunked, Events::None) => {
+                format!("chunked body: {total} bytes{}", self.preview.render(total))
+            }
+            (Shape::Chunked, _) => String::from("end of chunked body"),
+            (Shape::Length(_) | Shape::UntilClose, _) => {
+                format!("body: {total} bytes{}", self.preview.render(total))
             }
         }
     }
 
-    /// The connection closed before or at the end of the body.
-    pub(super) fn finish(&mut self, dir: Direction, sink: &mut Sink<'_>) {
-        let text = match self {
-            Body::Length {
-                total,
-                remaining,
-                preview,
-            } => {
-                let got = total.saturating_sub(*remaining);
-                format!(
-                    "body cut short: {got} of {total} bytes{}",
-                    preview.render(got)
-                )
-            }
-            Body::Chunked {
-                total,
-                preview,
-                events: Events::None,
-                ..
-            } => format!(
-                "chunked body cut short after {total} bytes{}",
-                preview.render(*total)
+    /// The connection closed before the body ended, or (until close) ended
+    /// it.
+    fn finish(&self, dir: Direction, sink: &mut Sink<'_>) {
+        let total = self.total;
+        let text = match (&self.shape, &self.events) {
+            (Shape::Length(declared), _) => format!(
+                "body cut short: {total} of {declared} bytes{}",
+                self.preview.render(total)
             ),
-            Body::Chunked { total, .. } => {
+            (Shape::Chunked, Events::None) => format!(
+                "chunked body cut short after {total} bytes{}",
+                self.preview.render(total)
+            ),
+            (Shape::Chunked, _) => {
                 format!("event stream cut short after {total} bytes (no last chunk)")
             }
-            Body::UntilClose {
-                total,
-                preview,
-                events: Events::None,
-            } => {
-                if *total == 0 {
-                    return;
-                }
-                format!(
-                    "body: {total} bytes, ended by the connection close{}",
-                    preview.render(*total)
-                )
-            }
-            Body::UntilClose { total, .. } => {
+            (Shape::UntilClose, Events::None) if total == 0 => return,
+            (Shape::UntilClose, Events::None) => format!(
+                "body: {total} bytes, ended by the connection close{}",
+                self.preview.render(total)
+            ),
+            (Shape::UntilClose, _) => {
                 format!("end of event stream after {total} bytes (connection closed)")
             }
         };
@@ -604,5 +692,37 @@ mod tests {
             ]
         );
         assert_eq!(tracer.held_bytes(1), 0);
+    }
+
+    #[test]
+    fn content_length_values_must_agree_for_a_body_to_be_framed() {
+        let script = vec![
+            (
+                Direction::In,
+                b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n".to_vec(),
+            ),
+            (
+                Direction::Out,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok\
+                  HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc"
+                    .to_vec(),
+            ),
+        ];
+        assert_trace(
+            &script,
+            &[
+                "<- GET /a HTTP/1.1",
+                "<-   Host: h",
+                "<- GET /b HTTP/1.1",
+                "<-   Host: h",
+                "-> HTTP/1.1 200 OK",
+                "->   Content-Length: 2, 2",
+                r#"-> body: 2 bytes "ok""#,
+                "-> HTTP/1.1 200 OK",
+                "->   Content-Length: 2",
+                "->   Content-Length: 3",
+                "-> invalid Content-Length, the body cannot be framed",
+            ],
+        );
     }
 }

@@ -65,22 +65,29 @@
 //! nothing after an untrustworthy head can be framed (RFC 9112 section
 //! 11.2). A body is skipped by its framing (section 6.3): `Content-Length:
 //! n` gives `body: n bytes "..."`, `Transfer-Encoding: chunked` is decoded
-//! with [`ChunkedDecoder`](crate::http::chunked::ChunkedDecoder) into `chunked body: n bytes "..."`. Pipelined
-//! requests follow one another. A request with `Upgrade: websocket` holds
-//! the bytes after it until the server's answer is seen: after `101
-//! Switching Protocols` they are WebSocket frames, after any other status
-//! they are the next request.
+//! with [`ChunkedDecoder`](crate::http::chunked::ChunkedDecoder) into
+//! `chunked body: n bytes "..."`. Pipelined requests follow one another. A
+//! request with `Upgrade: websocket` holds the bytes after it until the
+//! server's answer is seen: after `101 Switching Protocols` they are
+//! WebSocket frames, after any other status they are the next request.
 //!
-//! **Server to client (`->`).** Response heads (RFC 9112 section 4); a `1xx`
-//! interim answer such as `100 Continue` is followed by the real one. The
-//! body framing follows RFC 9112 section 6.3 in its order: no body after
-//! `HEAD`, `204` and `304`; `Transfer-Encoding: chunked` is decoded, and if
-//! the `Content-Type` is `text/event-stream` the decoded bytes go through
-//! the WHATWG event stream parser ([`EventStreamParser`](crate::sse::EventStreamParser)) and every event,
+//! **Server to client (`->`).** Read as a client reads them, by the crate's
+//! [`ResponseReader`](crate::http::response_reader::ResponseReader), the
+//! one `pushwire sub` and `pushwire bench` use: response heads (RFC 9112
+//! section 4), where a `1xx` interim answer such as `100 Continue` is
+//! followed by the real one, and bodies framed by RFC 9112 section 6.3 in
+//! its order: no body after `HEAD` (the tracer tells the reader which
+//! request each response answers), `204` and `304`; `Transfer-Encoding:
+//! chunked` is decoded, and if the `Content-Type` is `text/event-stream`
+//! the decoded bytes go through the WHATWG event stream parser
+//! ([`EventStreamParser`](crate::sse::EventStreamParser)) and every event,
 //! `retry:` and comment gets its own `sse` line until the last chunk
 //! (`end of chunked body`); `Content-Length: n` gives `body: n bytes "..."`
 //! (the JSON of a poll answer, say); anything else is read until the
-//! connection closes (HTTP/1.0 style, e.g. an HTTP/1.0 event stream).
+//! connection closes (HTTP/1.0 style, e.g. an HTTP/1.0 event stream). A
+//! `Content-Length` that is not one number (`abc`, or `3` and `4` in two
+//! fields) leaves the body unframeable: `invalid Content-Length, the body
+//! cannot be framed`, and the stream stops being traced.
 //!
 //! **WebSocket (`ws`).** After `101`, each frame header (RFC 6455 section
 //! 5.2) is one line: FIN, the opcode in hex and by name, the MASK bit and
@@ -148,7 +155,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 
 use crate::ws::Role;
-use http::{Answer, Body, BodyStep, HeadStep};
+use http::{Answer, BodyStep, HeadStep, RequestBody, Responses};
 use ws::FrameReader;
 
 /// The longest unfinished head the tracer keeps per direction; a head that
@@ -352,31 +359,32 @@ impl Connection {
                 }
                 input.len()
             }
-            State::Body(_) | State::WebSocket(_) | State::Stopped => stream.step(input, sink),
+            State::Body(_) | State::Responses(_) | State::WebSocket(_) | State::Stopped => {
+                stream.step(input, sink)
+            }
         }
     }
 
     fn step_out(&mut self, input: &[u8], sink: &mut Sink<'_>) -> usize {
         let stream = &mut self.outbound;
-        match &stream.state {
-            State::Head => match stream.read_head(input, sink) {
-                HeadStep::Partial(used) => used,
-                HeadStep::Complete(used) => {
-                    let answer = stream.start_response(&mut self.requests, sink);
-                    match answer {
-                        Answer::Interim => {}
-                        Answer::Switch => self.switch_inbound(true, sink),
-                        Answer::Final { upgrade_refused } => {
-                            if upgrade_refused {
-                                self.switch_inbound(false, sink);
-                            }
-                        }
-                    }
-                    used
-                }
-            },
-            _ => stream.step(input, sink),
+        let State::Responses(responses) = &mut stream.state else {
+            return stream.step(input, sink);
+        };
+        let step = responses.step(input, &mut self.requests, sink);
+        if let Some(text) = step.stop {
+            stream.stop(sink, &text);
         }
+        match step.answer {
+            Some(Answer::Switch) => {
+                stream.state = State::WebSocket(FrameReader::new(Role::Client));
+                self.switch_inbound(true, sink);
+            }
+            Some(Answer::Final {
+                upgrade_refused: true,
+            }) => self.switch_inbound(false, sink),
+            Some(Answer::Final { .. }) | None => {}
+        }
+        step.used
     }
 
     /// The server answered the request the `In` stream is waiting behind:
@@ -409,13 +417,15 @@ impl Connection {
 
 /// Where one direction's analyzer stands.
 enum State {
-    /// Reading an HTTP head into `buf`.
+    /// `In`: reading a request head into `buf`.
     Head,
-    /// Skipping (and summarising) a body.
-    Body(Body),
+    /// `In`: skipping (and summarising) a request body.
+    Body(RequestBody),
     /// `In` only: an upgrade request was sent; later bytes are held in
     /// `buf` until the server's answer says what they are.
     AwaitingUpgrade,
+    /// `Out`: reading responses, heads and bodies.
+    Responses(Responses),
     /// Reading WebSocket frames.
     WebSocket(FrameReader),
     /// Malformed traffic was traced; the rest of the stream is ignored.
@@ -434,9 +444,13 @@ struct Stream {
 
 impl Stream {
     fn new(dir: Direction) -> Stream {
+        let state = match dir {
+            Direction::In => State::Head,
+            Direction::Out => State::Responses(Responses::new()),
+        };
         Stream {
             dir,
-            state: State::Head,
+            state,
             buf: Vec::new(),
             upgrade_pending: false,
         }
@@ -446,6 +460,7 @@ impl Stream {
     fn held_bytes(&self) -> usize {
         let state = match &self.state {
             State::Body(body) => body.held_bytes(),
+            State::Responses(responses) => responses.held_bytes(),
             State::WebSocket(reader) => reader.held_bytes(),
             State::Head | State::AwaitingUpgrade | State::Stopped => 0,
         };
@@ -484,7 +499,9 @@ impl Stream {
                     input.len()
                 }
             },
-            State::Head | State::AwaitingUpgrade | State::Stopped => input.len(),
+            State::Head | State::AwaitingUpgrade | State::Responses(_) | State::Stopped => {
+                input.len()
+            }
         }
     }
 
@@ -514,6 +531,7 @@ impl Stream {
                 sink.line(dir, &text);
             }
             State::Body(body) => body.finish(dir, sink),
+            State::Responses(responses) => responses.finish(sink),
             State::WebSocket(reader) => reader.finish(dir, sink),
             State::Head | State::AwaitingUpgrade | State::Stopped => {}
         }
