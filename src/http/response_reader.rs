@@ -69,10 +69,11 @@
 //! framing the rules above chose and whether the connection stays open
 //! (RFC 9112 section 9.3). The field lines stay in the reader, one copy of
 //! the head's bytes and the position of each name and value, in buffers
-//! that are reused from one response to the next; [`ResponseReader::field`],
-//! [`ResponseReader::fields`] and [`ResponseReader::reason`] look at them
-//! until the next head starts. A caller that needs one field pays for that
-//! one lookup, and nothing is allocated per field.
+//! that are reused from one response to the next; [`ResponseReader::head`],
+//! [`ResponseReader::field`], [`ResponseReader::fields`] and
+//! [`ResponseReader::reason`] look at them until the next head starts. A
+//! caller that needs one field pays for that one lookup, and nothing is
+//! allocated per field.
 //!
 //! # Limits and errors
 //!
@@ -166,7 +167,8 @@ pub enum ResponseError {
     /// The head did not end within the reader's limit.
     HeadTooLarge,
     /// `Content-Length` is not one decimal number (RFC 9112 section 6.3
-    /// rule 5); the head itself was read and its fields can be looked at.
+    /// rule 5). The head itself was read: [`ResponseReader::head`] and
+    /// [`ResponseReader::fields`] show it.
     InvalidContentLength,
     /// The chunked framing of the body is broken (RFC 9112 section 7.1).
     Chunked(ChunkedError),
@@ -1090,6 +1092,58 @@ mod tests {
         for (error, text) in table {
             assert_eq!(error.to_string(), text);
         }
+    }
+
+    /// What a transcript checker (the `connection` fuzz target's, say)
+    /// needs: every head's fields, where each body ends, and the bytes
+    /// after a `101`, from a prefix of what a client read.
+    #[test]
+    fn a_transcript_can_be_taken_apart_head_by_head() {
+        let transcript = b"HTTP/1.1 200 OK\r\nDate: Wed, 25 Nov 2026 00:00:00 GMT\r\n\
+                           Content-Length: 2\r\n\r\n{}\
+                           HTTP/1.1 200 OK\r\nDate: Wed, 25 Nov 2026 00:00:00 GMT\r\n\
+                           Content-Length: 9\r\n\r\n\
+                           HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x89\x00";
+        // The second request was a HEAD: the checker knows what it sent.
+        let head_requests = [false, true, false];
+        let mut reader = ResponseReader::with_max_head_bytes(8192);
+        let (mut pos, mut answered) = (0, 0);
+        let mut seen = Vec::new();
+        let mut body = Vec::new();
+        loop {
+            reader.set_head_request(head_requests.get(answered) == Some(&true));
+            let (used, event) = reader.read(&transcript[pos..], &mut body).unwrap();
+            pos += used;
+            match event {
+                Some(ResponseEvent::Head(head)) => {
+                    answered += 1;
+                    let dates = reader
+                        .fields()
+                        .filter(|(n, _)| n.eq_ignore_ascii_case("date"));
+                    seen.push(format!("{} at {pos}, {} Date", head.status, dates.count()));
+                }
+                Some(ResponseEvent::Done) => {
+                    seen.push(format!(
+                        "body {:?} ends at {pos}",
+                        String::from_utf8_lossy(&body)
+                    ));
+                    body.clear();
+                }
+                Some(ResponseEvent::Interim(_)) => {}
+                None => break,
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                "200 at 75, 1 Date",
+                "body \"{}\" ends at 77",
+                "200 at 152, 1 Date",
+                "body \"\" ends at 152",
+                "101 at 208, 0 Date",
+            ]
+        );
+        assert_eq!(&transcript[pos..], b"\x89\x00");
     }
 
     #[test]
