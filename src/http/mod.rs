@@ -21,6 +21,11 @@
 //! \r\n
 //! hello
 //! ```
+//!
+//! The client role has its half here too: [`response_reader`] reads the
+//! responses a server sends back (for `pushwire sub`, `pushwire pub`,
+//! `pushwire bench` and the wire tracer), with the same framing section of
+//! RFC 9112 read from the other side.
 
 pub mod chunked;
 pub mod date;
