@@ -15,17 +15,18 @@
 //!
 //! # Writing
 //!
-//! Numbers are unsigned integers written from a stack buffer
-//! ([`write_u64`]). Strings ([`write_string`]) follow RFC 8259 section 7:
-//! a string is `"` + characters + `"`, and only `"`, `\` and the control
-//! characters U+0000 to U+001F *must* be escaped. pushwire escapes exactly
-//! those: `\"`, `\\`, the short forms `\b \f \n \r \t`, and `\u00XX` for
-//! the other controls, so `"a\u0001"` in Rust becomes the eight bytes
-//! `"a\u0001"` on the wire. Everything else, including DEL, non-ASCII and
-//! U+2028 / U+2029, passes through as UTF-8: RFC 8259 allows it, and since
-//! ES2019 those two line separators are legal inside JavaScript string
-//! literals too (only pre-2019 engines `eval`ing the text could choke).
-//! Runs of bytes that need no escape are copied with one `extend_from_slice`.
+//! Numbers are unsigned integers, written by the crate's one decimal
+//! writer ([`write_u64`]). Strings ([`write_string`]) follow RFC 8259
+//! section 7: a string is `"` + characters + `"`, and only `"`, `\` and the
+//! control characters U+0000 to U+001F *must* be escaped. pushwire escapes
+//! exactly those: `\"`, `\\`, the short forms `\b \f \n \r \t`, and
+//! `\u00XX` for the other controls, so `"a\u0001"` in Rust becomes the
+//! eight bytes `"a\u0001"` on the wire. Everything else, including DEL,
+//! non-ASCII and U+2028 / U+2029, passes through as UTF-8: RFC 8259
+//! allows it, and since ES2019 those two line separators are legal inside
+//! JavaScript string literals too (only pre-2019 engines `eval`ing the text
+//! could choke). Runs of bytes that need no escape are copied with one
+//! `extend_from_slice`.
 //!
 //! A batch ([`write_batch`]) is assembled from items that the broker encoded
 //! once with [`write_item`] and shares between every poll that asks for them.
@@ -45,32 +46,10 @@
 
 use std::fmt;
 
+use crate::decimal::write_u64;
+
 /// How deeply nested an unknown value that the reader skips may be.
 pub const MAX_DEPTH: usize = 64;
-
-/// Appends the decimal digits of `n`, with no allocation.
-///
-/// ```
-/// let mut out = Vec::new();
-/// pushwire::json::write_u64(&mut out, 18446744073709551615);
-/// assert_eq!(out, b"18446744073709551615");
-/// ```
-pub fn write_u64(out: &mut Vec<u8>, n: u64) {
-    // u64::MAX has 20 decimal digits.
-    let mut digits = [0u8; 20];
-    let mut rest = n;
-    let mut len = 0;
-    for slot in digits.iter_mut().rev() {
-        *slot = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        len += 1;
-        if rest == 0 {
-            break;
-        }
-    }
-    let start = digits.len().saturating_sub(len);
-    out.extend_from_slice(digits.get(start..).unwrap_or_default());
-}
 
 /// Appends `s` as a JSON string: `"`, the escaped text, `"`.
 ///
@@ -699,18 +678,6 @@ mod tests {
         let mut out = Vec::new();
         write_string(&mut out, s);
         out
-    }
-
-    #[test]
-    fn write_u64_writes_decimal_digits() {
-        for (n, text) in [(0, "0"), (7, "7"), (10, "10"), (1234567890, "1234567890")] {
-            let mut out = Vec::new();
-            write_u64(&mut out, n);
-            assert_eq!(out, text.as_bytes());
-        }
-        let mut out = Vec::new();
-        write_u64(&mut out, u64::MAX);
-        assert_eq!(out, u64::MAX.to_string().as_bytes());
     }
 
     #[test]

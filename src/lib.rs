@@ -12,6 +12,7 @@
 //! engine      the connection state machines, routing, fan-out
 //! broker      channels, history rings, subscriber sets, ids
 //! http ws sse json   sans-IO protocol codecs
+//! decimal     the numbers those codecs write and read
 //! timer       the hierarchical timing wheel
 //! ```
 // `unsafe` appears only in `server::sys` (rlimit and signal calls).
@@ -20,6 +21,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod decimal;
 pub mod engine;
 pub mod http;
 pub mod json;

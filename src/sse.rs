@@ -63,7 +63,7 @@
 
 use std::fmt;
 
-use crate::json::write_u64;
+use crate::decimal::{parse_decimal, write_u64};
 
 /// Appends one event: `id: 18\n`, `event: <type>\n` when given, one
 /// `data: ` line per line of `data`, then the blank line that dispatches it.
@@ -384,8 +384,8 @@ impl EventStreamParser {
             // "If the field value consists of only ASCII digits, then
             // interpret the field value as an integer in base ten". An
             // empty value, or one too large for u64, is ignored.
-            "retry" if value.bytes().all(|byte| byte.is_ascii_digit()) => {
-                if let Ok(millis) = value.parse::<u64>() {
+            "retry" => {
+                if let Some(millis) = parse_decimal(value.as_bytes()) {
                     out.push(SseItem::Retry(millis));
                 }
             }
@@ -554,7 +554,7 @@ mod tests {
     #[test]
     fn retry_takes_digits_only() {
         assert_parses(
-            b"retry: 2000\nretry: 12a\nretry:\nretry: -1\nretry:  5\nretry: 99999999999999999999\nretry:7\n",
+            b"retry: 2000\nretry: 12a\nretry:\nretry: -1\nretry: +3\nretry:  5\nretry: 99999999999999999999\nretry:7\n",
             &[SseItem::Retry(2000), SseItem::Retry(7)],
         );
     }

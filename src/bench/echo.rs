@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use mio::{Events, Poll, Token};
 
+use pushwire::http::response_reader::{ResponseEvent, ResponseReader};
 use pushwire::ws::{self, Opcode, Role, Session, SessionEvent};
 
 use super::link::{Link, ReadOutcome};
 use super::net::Sources;
-use super::response::{ResponseEvent, ResponseReader};
 use super::stamp::{read_stamp, write_stamp, Clock, STAMP_LEN};
 use super::stats::{micros, Histogram, JsonLine};
 use super::subscriber::{check_upgrade, write_ws_request, Rng};
@@ -206,14 +206,14 @@ pub fn run(plan: EchoPlan) -> Result<(String, String, bool), String> {
                         let (used, event) = match c.responses.read(input, &mut ignored) {
                             Ok(p) => p,
                             Err(e) => {
-                                counts.error(e);
+                                counts.error(e.to_string());
                                 c.dead = true;
                                 break 'read;
                             }
                         };
                         input = input.get(used..).unwrap_or_default();
                         if let Some(ResponseEvent::Head(head)) = event {
-                            if let Err(e) = check_upgrade(&head, &c.key) {
+                            if let Err(e) = check_upgrade(&head, &c.responses, &c.key) {
                                 counts.error(e);
                                 c.dead = true;
                                 break 'read;

@@ -13,7 +13,6 @@ mod idle;
 mod link;
 mod net;
 mod publisher;
-mod response;
 mod stamp;
 mod stats;
 mod subscriber;

@@ -7,9 +7,11 @@ use std::io;
 
 use mio::{Registry, Token};
 
+use pushwire::http::response::write_content_length;
+use pushwire::http::response_reader::{ResponseEvent, ResponseReader};
+
 use super::link::{Link, ReadOutcome};
 use super::net::Sources;
-use super::response::{ResponseEvent, ResponseReader};
 use super::stamp::{write_stamp, Clock};
 use super::target::Template;
 
@@ -74,12 +76,12 @@ impl Publisher {
             &self.path,
             " HTTP/1.1\r\nHost: ",
             &self.target.host,
-            "\r\nContent-Type: text/plain\r\nContent-Length: ",
-            &self.payload.len().to_string(),
-            "\r\n\r\n",
+            "\r\nContent-Type: text/plain\r\n",
         ] {
             out.extend_from_slice(part.as_bytes());
         }
+        write_content_length(out, self.payload.len());
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.payload);
         self.first_sent_at.get_or_insert(now);
         self.last_sent_at = now;
@@ -118,12 +120,15 @@ impl Publisher {
                 ReadOutcome::Data(n) => {
                     let mut input = buf.get(..n).unwrap_or_default();
                     while !input.is_empty() || self.responses.body_complete() {
-                        let (used, event) = self.responses.read(input, &mut self.body)?;
+                        let (used, event) = self
+                            .responses
+                            .read(input, &mut self.body)
+                            .map_err(|e| e.to_string())?;
                         input = input.get(used..).unwrap_or_default();
                         match event {
                             Some(ResponseEvent::Head(head)) => {
                                 self.status = head.status;
-                                self.close_after = head.close;
+                                self.close_after = !head.keep_alive;
                             }
                             Some(ResponseEvent::Done) => {
                                 if !(200..300).contains(&self.status) {
@@ -136,7 +141,7 @@ impl Publisher {
                                 self.body.clear();
                                 self.answered += 1;
                             }
-                            None => {}
+                            Some(ResponseEvent::Interim(_)) | None => {}
                         }
                     }
                 }

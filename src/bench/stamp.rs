@@ -13,6 +13,8 @@
 
 use std::time::{Duration, Instant};
 
+use pushwire::decimal::parse_decimal;
+
 /// Length of the stamp before the padding.
 pub const STAMP_LEN: usize = 31;
 
@@ -73,14 +75,6 @@ pub fn payload(seq: u64, nanos: u64, size: usize) -> Vec<u8> {
     out
 }
 
-fn read_digits(bytes: &[u8]) -> Option<u64> {
-    bytes.iter().try_fold(0u64, |n, &b| {
-        b.is_ascii_digit()
-            .then(|| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))
-            .flatten()
-    })
-}
-
 /// Reads (`seq`, `nanos`) back from a payload; `None` if it carries no
 /// stamp (the data was changed on the way).
 pub fn read_stamp(data: &[u8]) -> Option<(u64, u64)> {
@@ -89,8 +83,8 @@ pub fn read_stamp(data: &[u8]) -> Option<(u64, u64)> {
         return None;
     }
     Some((
-        read_digits(stamp.get(..10)?)?,
-        read_digits(stamp.get(11..30)?)?,
+        parse_decimal(stamp.get(..10)?)?,
+        parse_decimal(stamp.get(11..30)?)?,
     ))
 }
 

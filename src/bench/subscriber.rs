@@ -15,10 +15,10 @@
 
 use base64::Engine;
 
+use pushwire::http::response_reader::{ResponseEvent, ResponseHead, ResponseReader};
 use pushwire::sse::{EventStreamParser, SseItem};
 use pushwire::ws::{self, Role, Session, SessionEvent};
 
-use super::response::{ResponseEvent, ResponseHead, ResponseReader};
 use super::stamp::{read_stamp, Clock, SeqTracker};
 use super::stats::Histogram;
 use super::target::Template;
@@ -162,10 +162,13 @@ pub fn write_ws_request(out: &mut Vec<u8>, host: &str, path: &str, rng: &mut Rng
 }
 
 /// Checks a 101 response against the key sent.
-pub fn check_upgrade(head: &ResponseHead, key: &str) -> Result<(), String> {
-    let headers: Vec<httparse::Header<'_>> = head
-        .upgrade_headers
-        .iter()
+pub fn check_upgrade(
+    head: &ResponseHead,
+    responses: &ResponseReader,
+    key: &str,
+) -> Result<(), String> {
+    let headers: Vec<httparse::Header<'_>> = responses
+        .fields()
         .map(|(name, value)| httparse::Header { name, value })
         .collect();
     ws::check_server_response(head.status, &headers, key.as_bytes(), &[])
@@ -296,7 +299,7 @@ impl Subscriber {
             let (used, event) = match self.responses.read(input, &mut self.body) {
                 Ok(progress) => progress,
                 Err(e) => {
-                    tally.error(e);
+                    tally.error(e.to_string());
                     return Next::Fail;
                 }
             };
@@ -318,7 +321,7 @@ impl Subscriber {
                         return next;
                     }
                 }
-                None => {}
+                Some(ResponseEvent::Interim(_)) | None => {}
             }
             if stalled && self.ws.is_none() {
                 break;
@@ -329,11 +332,11 @@ impl Subscriber {
 
     fn on_head(&mut self, head: ResponseHead, format: Format, now: u64) -> Result<(), String> {
         self.status = head.status;
-        self.close_after = head.close;
+        self.close_after = !head.keep_alive;
         self.body.clear();
         match self.transport {
             Transport::Ws => {
-                check_upgrade(&head, &self.ws_key)?;
+                check_upgrade(&head, &self.responses, &self.ws_key)?;
                 self.ws = Some(Session::new(Role::Client, self.clock.instant(now)));
                 self.ready = true;
             }
@@ -348,13 +351,18 @@ impl Subscriber {
                 self.json_body = match format {
                     Format::Json => true,
                     Format::Raw => false,
-                    Format::Auto => head.content_type.starts_with(b"application/json"),
+                    Format::Auto => self
+                        .responses
+                        .field("content-type")
+                        .is_some_and(|v| v.starts_with(b"application/json")),
                 };
-                if head.last_modified.is_some() {
-                    self.last_modified = head.last_modified;
-                }
-                if head.etag.is_some() {
-                    self.etag = head.etag;
+                for (name, kept) in [
+                    ("last-modified", &mut self.last_modified),
+                    ("etag", &mut self.etag),
+                ] {
+                    if let Some(value) = self.responses.field(name) {
+                        *kept = Some(String::from_utf8_lossy(value).trim().to_owned());
+                    }
                 }
             }
         }

@@ -1,13 +1,17 @@
 //! A blocking HTTP/1.1 client connection for the terminal subcommands, on
-//! the crate's sans-IO pieces: requests written by hand, response heads
-//! parsed with `httparse`, bodies by `Content-Length`, the crate's
-//! `ChunkedDecoder`, or the end of the connection.
+//! the crate's sans-IO pieces: requests written by hand, responses read by
+//! [`ResponseReader`] (heads, and bodies framed as RFC 9112 section 6.3
+//! says), the socket read here.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use pushwire::http::chunked::ChunkedDecoder;
+use pushwire::http::response::write_content_length;
+use pushwire::http::response_reader::{ResponseEvent, ResponseFraming, ResponseReader};
+
+/// The largest response head accepted.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// `http://host:port/path?query` (or `ws://`), split.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,42 +69,26 @@ impl Url {
     }
 }
 
-/// A response head.
+/// A final response head, with every field line (the WebSocket handshake
+/// check wants them all).
 #[derive(Debug)]
 pub struct Head {
     pub status: u16,
     pub headers: Vec<(String, Vec<u8>)>,
-}
-
-impl Head {
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
-    }
-
-    fn chunked(&self) -> bool {
-        self.header("transfer-encoding")
-            .is_some_and(|v| v.eq_ignore_ascii_case(b"chunked"))
-    }
-
-    fn length(&self) -> Option<usize> {
-        self.header("content-length")
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse().ok())
-    }
+    framing: ResponseFraming,
 }
 
 /// A connection that reads responses; bytes past one response stay for
 /// the next.
 pub struct Conn {
     pub stream: TcpStream,
+    /// Bytes read and not yet taken by the reader.
     buf: Vec<u8>,
+    responses: ResponseReader,
 }
 
-fn invalid(what: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.into())
+fn invalid(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error)
 }
 
 impl Conn {
@@ -108,6 +96,7 @@ impl Conn {
         Conn {
             stream,
             buf: Vec::new(),
+            responses: ResponseReader::with_max_head_bytes(MAX_HEAD_BYTES),
         }
     }
 
@@ -115,8 +104,16 @@ impl Conn {
     fn fill(&mut self) -> io::Result<usize> {
         let mut chunk = [0u8; 16 * 1024];
         let n = self.stream.read(&mut chunk)?;
-        self.buf.extend_from_slice(&chunk[..n]);
+        self.buf
+            .extend_from_slice(chunk.get(..n).unwrap_or_default());
         Ok(n)
+    }
+
+    /// Runs the reader over the buffered bytes, body bytes to `body`.
+    fn step(&mut self, body: &mut Vec<u8>) -> io::Result<Option<ResponseEvent>> {
+        let (used, event) = self.responses.read(&self.buf, body).map_err(invalid)?;
+        self.buf.drain(..used);
+        Ok(event)
     }
 
     /// Takes the bytes read past the last response (a WebSocket's first
@@ -125,34 +122,27 @@ impl Conn {
         std::mem::take(&mut self.buf)
     }
 
-    /// Reads a response head, skipping `100 Continue`.
+    /// Reads the next final response head, skipping interim `1xx` answers
+    /// (and whatever is left of a body nobody read).
     pub fn read_head(&mut self) -> io::Result<Head> {
+        let mut skipped = Vec::new();
         loop {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            let mut response = httparse::Response::new(&mut headers);
-            match response
-                .parse(&self.buf)
-                .map_err(|e| invalid(e.to_string()))?
-            {
-                httparse::Status::Complete(n) => {
-                    let head = Head {
-                        status: response.code.unwrap_or(0),
-                        headers: response
-                            .headers
-                            .iter()
-                            .map(|h| (h.name.to_owned(), h.value.to_vec()))
-                            .collect(),
-                    };
-                    self.buf.drain(..n);
-                    if head.status == 100 {
-                        continue;
-                    }
-                    return Ok(head);
+            skipped.clear();
+            match self.step(&mut skipped)? {
+                Some(ResponseEvent::Head(head)) => {
+                    let headers = self
+                        .responses
+                        .fields()
+                        .map(|(name, value)| (name.to_owned(), value.to_vec()))
+                        .collect();
+                    return Ok(Head {
+                        status: head.status,
+                        headers,
+                        framing: head.framing,
+                    });
                 }
-                httparse::Status::Partial => {
-                    if self.buf.len() > 64 * 1024 {
-                        return Err(invalid("response head too large"));
-                    }
+                Some(ResponseEvent::Interim(_) | ResponseEvent::Done) => {}
+                None => {
                     if self.fill()? == 0 {
                         return Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
@@ -164,8 +154,7 @@ impl Conn {
         }
     }
 
-    /// Reads a whole body (`Content-Length` or chunked; close-delimited
-    /// otherwise), bounded by `max` bytes.
+    /// Reads a whole body, bounded by `max` bytes.
     pub fn read_body(&mut self, head: &Head, max: usize) -> io::Result<Vec<u8>> {
         let mut body = Vec::new();
         self.stream_body(head, max, |bytes| {
@@ -175,73 +164,49 @@ impl Conn {
         Ok(body)
     }
 
-    /// Hands the body to `sink` as it arrives, until it ends or `sink`
-    /// returns false.
+    /// Hands the body of `head` to `sink` as it arrives, until it ends or
+    /// `sink` returns false; more than `max` bytes is an error.
     pub fn stream_body(
         &mut self,
         head: &Head,
         max: usize,
         mut sink: impl FnMut(&[u8]) -> bool,
     ) -> io::Result<()> {
-        if head.chunked() {
-            let mut decoder = ChunkedDecoder::new(max, 4096);
-            let mut out = Vec::new();
-            loop {
-                let progress = decoder
-                    .decode(&self.buf, &mut out)
-                    .map_err(|e| invalid(e.to_string()))?;
-                self.buf.drain(..progress.consumed);
-                if !out.is_empty() {
-                    if !sink(&out) {
-                        return Ok(());
-                    }
-                    out.clear();
-                }
-                if progress.done {
-                    return Ok(());
-                }
-                if self.fill()? == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "chunked body cut short",
-                    ));
-                }
+        let too_large = || invalid("body larger than allowed");
+        if let ResponseFraming::Length(n) = head.framing {
+            if n > max as u64 {
+                return Err(too_large());
             }
         }
-        match head.length() {
-            Some(mut left) => {
-                if left > max {
-                    return Err(invalid("body larger than allowed"));
+        let mut received = 0usize;
+        let mut out = Vec::new();
+        loop {
+            let event = self.step(&mut out)?;
+            if !out.is_empty() {
+                received = received.saturating_add(out.len());
+                if received > max {
+                    return Err(too_large());
                 }
-                while left > 0 {
-                    if self.buf.is_empty() && self.fill()? == 0 {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "body cut short",
-                        ));
-                    }
-                    let take = left.min(self.buf.len());
-                    let keep_going = sink(&self.buf[..take]);
-                    self.buf.drain(..take);
-                    left -= take;
-                    if !keep_going {
-                        return Ok(());
-                    }
-                }
-                Ok(())
-            }
-            None => loop {
-                if !self.buf.is_empty() {
-                    let keep_going = sink(&self.buf);
-                    self.buf.clear();
-                    if !keep_going {
-                        return Ok(());
-                    }
-                }
-                if self.fill()? == 0 {
+                let keep_going = sink(&out);
+                out.clear();
+                if !keep_going {
                     return Ok(());
                 }
-            },
+            }
+            // Done: no head can come before the body's end.
+            if event.is_some() {
+                return Ok(());
+            }
+            if self.fill()? == 0 {
+                if self.responses.eof() {
+                    return Ok(()); // the body ran until the close
+                }
+                let what = match head.framing {
+                    ResponseFraming::Chunked => "chunked body cut short",
+                    _ => "body cut short",
+                };
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, what));
+            }
         }
     }
 }
@@ -262,7 +227,7 @@ pub fn write_request(
     )
     .into_bytes();
     if method == "POST" {
-        request.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        write_content_length(&mut request, body.len());
     }
     request.extend_from_slice(b"\r\n");
     request.extend_from_slice(body);

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::http::request::parse_decimal;
+use crate::decimal::parse_decimal;
 
 /// The value of `key` in a query string (`a=1&since=3`); the first wins.
 pub(crate) fn param<'q>(query: &'q str, key: &str) -> Option<&'q str> {

@@ -44,7 +44,8 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::broker::{Channel, ChannelName, Message};
-use crate::http::request::{parse_decimal, trim_ows};
+use crate::decimal::parse_decimal;
+use crate::http::request::trim_ows;
 use crate::http::response::{write_chunk, write_response, Body, Connection, Response, LAST_CHUNK};
 use crate::http::RequestHead;
 use crate::sse;

@@ -21,11 +21,41 @@
 //! \r\n
 //! hello
 //! ```
+//!
+//! The client role has its half here too: [`response_reader`] reads the
+//! responses a server sends back (for `pushwire sub`, `pushwire pub`,
+//! `pushwire bench` and the wire tracer), with the same framing section of
+//! RFC 9112 read from the other side.
 
 pub mod chunked;
 pub mod date;
 pub mod request;
 pub mod response;
+pub mod response_reader;
 
 pub use date::HttpDate;
+
+/// The shortest prefix of `bytes` that `refuses` turns down, as its length
+/// and the reason, given that the first `good` bytes are accepted (as an
+/// incomplete head); `None` if `bytes` is accepted. httparse reads left to
+/// right, so every prefix longer than the shortest refused one is refused
+/// too, and a binary search finds it: the same position, and the same
+/// reason, however the bytes arrived.
+pub(crate) fn first_fault(
+    bytes: &[u8],
+    mut good: usize,
+    refuses: impl Fn(&[u8]) -> Option<httparse::Error>,
+) -> Option<(httparse::Error, usize)> {
+    let mut bad = bytes.len();
+    let refused_at = |len: usize| bytes.get(..len).and_then(&refuses);
+    refused_at(bad)?;
+    while bad.saturating_sub(good) > 1 {
+        let mid = good + (bad - good) / 2;
+        match refused_at(mid) {
+            Some(_) => bad = mid,
+            None => good = mid,
+        }
+    }
+    refused_at(bad).map(|error| (error, bad))
+}
 pub use request::{parse_head, BodyFraming, HttpError, Method, RequestHead};

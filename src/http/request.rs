@@ -17,6 +17,8 @@ use std::fmt;
 
 use httparse::{Header, Status};
 
+use crate::decimal::parse_decimal;
+
 /// How many header fields a request may carry; more is `431`.
 pub const MAX_HEADERS: usize = 64;
 
@@ -398,21 +400,6 @@ pub fn trim_ows(bytes: &[u8]) -> &[u8] {
     bytes.get(start..end).unwrap_or(&[])
 }
 
-/// Parses a non-empty run of ASCII digits into a `u64`, `None` on anything
-/// else or on overflow (`1*DIGIT`, RFC 9110 section 8.6).
-pub fn parse_decimal(bytes: &[u8]) -> Option<u64> {
-    if bytes.is_empty() {
-        return None;
-    }
-    bytes.iter().try_fold(0u64, |acc, &b| {
-        if b.is_ascii_digit() {
-            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,15 +584,5 @@ mod tests {
         for (error, status) in table {
             assert_eq!(error.status(), status, "{error}");
         }
-    }
-
-    #[test]
-    fn decimal_parsing_rejects_signs_spaces_and_overflow() {
-        assert_eq!(parse_decimal(b"0"), Some(0));
-        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_decimal(b"18446744073709551616"), None);
-        assert_eq!(parse_decimal(b""), None);
-        assert_eq!(parse_decimal(b"-1"), None);
-        assert_eq!(parse_decimal(b"1 2"), None);
     }
 }

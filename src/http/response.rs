@@ -13,8 +13,8 @@
 //! {"id":17}
 //! ```
 
+use crate::decimal::write_u64;
 use crate::http::HttpDate;
-use crate::json::write_u64;
 
 /// What the `Connection` header of a response says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
