@@ -369,6 +369,20 @@ pub struct BrokerLimits {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TooManyChannels;
 
+impl std::fmt::Display for AppendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppendError::NoSuchChannel => f.write_str("the channel is gone"),
+            AppendError::StaleId { id, last_id } => write!(
+                f,
+                "the store gave id {id}, not above the channel's last id {last_id}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AppendError {}
+
 /// Why [`Broker::append`] refused a committed message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AppendError {

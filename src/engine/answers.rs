@@ -9,7 +9,7 @@
 
 use std::rc::Rc;
 
-use crate::broker::ChannelId;
+use crate::broker::{Backlog, ChannelId};
 use crate::http::response::{write_chunk, write_response, Body, Response};
 use crate::http::HttpDate;
 use crate::sse;
@@ -78,6 +78,19 @@ pub(super) fn write_json(
     write_response(out, &response, date, reply.connection(), reply.head_only);
 }
 
+/// Writes the JSON answer to "what came after `since`" into `body`:
+/// `{"last_id":N,"messages":[...]}`, with `"gap":true` when some of it
+/// already left history.
+pub(super) fn write_backlog(body: &mut Vec<u8>, backlog: &Backlog<'_>) {
+    body.clear();
+    crate::json::write_batch(
+        body,
+        backlog.last_id,
+        backlog.gap,
+        backlog.iter().map(|m| &m.json[..]),
+    );
+}
+
 /// Largest poll answer body kept for reuse.
 const MAX_KEPT_ANSWER: usize = 64 * 1024;
 
@@ -104,7 +117,7 @@ struct BuiltAnswer {
 /// What connections share: answers kept for reuse, a reusable body buffer,
 /// and the SSE heartbeat bytes.
 #[derive(Debug)]
-pub(super) struct Shared {
+pub(super) struct Answers {
     /// The last few poll answers. An answer stops matching as soon as a
     /// publish moves the channel's last id, so nothing needs invalidating
     /// but a new `Date`.
@@ -120,15 +133,15 @@ pub(super) struct Shared {
     pub heartbeat: (Rc<[u8]>, Rc<[u8]>),
 }
 
-impl Shared {
+impl Answers {
     const KEPT: usize = 8;
 
-    pub fn new() -> Shared {
+    pub fn new() -> Answers {
         let mut bare = Vec::new();
         sse::write_comment(&mut bare, "keep-alive");
         let mut chunk = Vec::new();
         write_chunk(&mut chunk, &bare);
-        Shared {
+        Answers {
             kept: Vec::new(),
             next_kept: 0,
             built: Vec::new(),
@@ -147,7 +160,7 @@ impl Shared {
     }
 
     /// Makes the poll answer for `key` from the JSON body in
-    /// [`Shared::body`], keeps it if it is small, and returns it.
+    /// [`Answers::body`], keeps it if it is small, and returns it.
     pub fn keep(
         &mut self,
         key: AnswerKey,

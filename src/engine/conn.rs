@@ -48,7 +48,7 @@ use crate::config::Config;
 use crate::http::response::{write_response, Body, Connection, Response, TEXT_PLAIN};
 use crate::http::HttpDate;
 
-use super::answers::Shared;
+use super::answers::Answers;
 use super::longpoll::{Park, Parked};
 use super::output::OutQueue;
 use super::publish::Publishing;
@@ -63,6 +63,17 @@ use crate::ws::Session;
 /// WebSocket frames) wait until the client has read some answers.
 pub(super) const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 
+/// What every connection may read of the rest of the server, and the
+/// answers they share; the engine owns it.
+#[derive(Debug)]
+pub(super) struct Common {
+    pub config: Config,
+    pub broker: Broker,
+    /// The `Date` of every response, as the driver last set it.
+    pub date: HttpDate,
+    pub answers: Answers,
+}
+
 /// What a connection may see of the rest of the server while it makes a
 /// transition, and where it leaves its new deadline.
 #[derive(Debug)]
@@ -72,11 +83,25 @@ pub(super) struct Cx<'a> {
     /// The `Date` of the responses written now.
     pub date: &'a HttpDate,
     /// Answers kept for reuse and a body buffer, shared by all.
-    pub shared: &'a mut Shared,
+    pub answers: &'a mut Answers,
     pub now: Instant,
     /// Set by the connection: its one deadline from now on, replacing the
     /// one before.
     pub deadline: Option<Instant>,
+}
+
+impl<'a> Cx<'a> {
+    /// A context at `now`, with no new deadline yet.
+    pub fn new(common: &'a mut Common, now: Instant) -> Cx<'a> {
+        Cx {
+            config: &common.config,
+            broker: &common.broker,
+            date: &common.date,
+            answers: &mut common.answers,
+            now,
+            deadline: None,
+        }
+    }
 }
 
 /// What a connection wants from the rest of the server: a value the engine
@@ -460,7 +485,7 @@ impl Conn {
         head_only: bool,
         cx: &mut Cx<'_>,
     ) {
-        let body = &mut cx.shared.body;
+        let body = &mut cx.answers.body;
         body.clear();
         // Writing into a Vec cannot fail.
         let _ = writeln!(body, "{refusal}");

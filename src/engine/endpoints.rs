@@ -27,7 +27,7 @@ use crate::http::response::{Body, Response, TEXT_PLAIN};
 use crate::http::RequestHead;
 use crate::json;
 
-use super::answers::{write_json, AnswerKey, Fields};
+use super::answers::{write_backlog, write_json, AnswerKey, Fields};
 use super::conn::{Conn, Cx, Reply};
 use super::query;
 use super::refusal::Refusal;
@@ -38,20 +38,22 @@ use super::request::cors_origin;
 const DEMO: &str = include_str!("demo.html");
 
 /// The plain-text index served at `/help`.
-const INDEX: &str = "pushwire: four ways to push data to a client\n\
-\n\
-GET  /                               the demo page: all four side by side\n\
-POST /pub/{channel}                  publish the body; answers {\"id\":N}\n\
-GET  /pub/{channel}                  channel info\n\
-GET  /poll/{channel}?since=ID        Ajax polling: answers at once\n\
-GET  /longpoll/{channel}?since=ID&timeout=SECS\n\
-                                     long-polling: answers when there is news\n\
-GET  /sse/{channel}                  Server-Sent Events (Last-Event-ID or ?since=ID)\n\
-GET  /ws/{channel}                   WebSocket: channel messages as text frames;\n\
-                                     subprotocol pushwire.json for {\"id\",\"data\"} frames\n\
-GET  /echo                           WebSocket echo (text and binary)\n\
-\n\
-Channel names are 1-128 bytes of [A-Za-z0-9._~-]. Message ids start at 1.\n";
+const INDEX: &str = "\
+pushwire: four ways to push data to a client
+
+GET  /                               the demo page: all four side by side
+POST /pub/{channel}                  publish the body; answers {\"id\":N}
+GET  /pub/{channel}                  channel info
+GET  /poll/{channel}?since=ID        Ajax polling: answers at once
+GET  /longpoll/{channel}?since=ID&timeout=SECS
+                                     long-polling: answers when there is news
+GET  /sse/{channel}                  Server-Sent Events (Last-Event-ID or ?since=ID)
+GET  /ws/{channel}                   WebSocket: channel messages as text frames;
+                                     subprotocol pushwire.json for {\"id\",\"data\"} frames
+GET  /echo                           WebSocket echo (text and binary)
+
+Channel names are 1-128 bytes of [A-Za-z0-9._~-]. Message ids start at 1.
+";
 
 impl Conn {
     /// `GET /`: the demo page.
@@ -82,12 +84,9 @@ impl Conn {
         &mut self,
         head: &RequestHead<'_, '_>,
         reply: Reply,
-        channel: &str,
+        name: ChannelName,
         cx: &mut Cx<'_>,
     ) {
-        let Some(name) = ChannelName::new(channel) else {
-            return self.refuse(&Refusal::BadChannel, reply, cx);
-        };
         let broker = cx.broker;
         let Some(ch) = broker.find(name.as_str()).and_then(|c| broker.channel(c)) else {
             return self.refuse(&Refusal::NoSuchChannel, reply, cx);
@@ -99,7 +98,7 @@ impl Conn {
             sse: ch.subscriber_count(Transport::Sse) as u64,
             longpoll: ch.subscriber_count(Transport::LongPoll) as u64,
         };
-        let body = &mut cx.shared.body;
+        let body = &mut cx.answers.body;
         body.clear();
         json::write_channel_info(body, &info);
         self.respond_json(reply, cors_origin(head, cx), cx);
@@ -110,12 +109,9 @@ impl Conn {
         &mut self,
         head: &RequestHead<'_, '_>,
         reply: Reply,
-        channel: &str,
+        name: ChannelName,
         cx: &mut Cx<'_>,
     ) {
-        let Some(name) = ChannelName::new(channel) else {
-            return self.refuse(&Refusal::BadChannel, reply, cx);
-        };
         // Poll without `since` means "everything in history".
         let since = match query::since(head.query) {
             Ok(since) => since.unwrap_or(0),
@@ -138,19 +134,11 @@ impl Conn {
                 reply,
             })
         });
-        if let Some(bytes) = key.and_then(|k| cx.shared.kept(&k)) {
+        if let Some(bytes) = key.and_then(|k| cx.answers.kept(&k)) {
             return self.respond_shared(bytes, reply, cx);
         }
-        let backlog = broker.backlog(name.as_str(), since);
-        let body = &mut cx.shared.body;
-        body.clear();
-        json::write_batch(
-            body,
-            backlog.last_id,
-            backlog.gap,
-            backlog.iter().map(|m| &m.json[..]),
-        );
-        match key.and_then(|key| cx.shared.keep(key, cx.date, cors)) {
+        write_backlog(&mut cx.answers.body, &broker.backlog(name.as_str(), since));
+        match key.and_then(|key| cx.answers.keep(key, cx.date, cors)) {
             Some(bytes) => self.respond_shared(bytes, reply, cx),
             None => self.respond_json(reply, cors, cx),
         }
@@ -158,7 +146,7 @@ impl Conn {
 
     /// Queues the JSON body in the shared buffer as a subscribe answer.
     pub(super) fn respond_json(&mut self, reply: Reply, cors: Option<&[u8]>, cx: &mut Cx<'_>) {
-        let (date, body) = (cx.date, &cx.shared.body);
+        let (date, body) = (cx.date, &cx.answers.body);
         self.out
             .write_with(|out| write_json(out, reply, date, cors, body));
         self.after_response(reply, cx);

@@ -36,6 +36,7 @@ use crate::broker::{Channel, ChannelName, Message};
 use crate::http::RequestHead;
 use crate::json;
 
+use super::answers::write_backlog;
 use super::conn::{Conn, Cx, Fed, Join, Reply, State, Want};
 use super::query;
 use super::refusal::Refusal;
@@ -94,14 +95,7 @@ impl Conn {
             };
             return Some(Want::Join(channel, Join::Park(park)));
         }
-        let body = &mut cx.shared.body;
-        body.clear();
-        json::write_batch(
-            body,
-            backlog.last_id,
-            backlog.gap,
-            backlog.iter().map(|m| &m.json[..]),
-        );
+        write_backlog(&mut cx.answers.body, &backlog);
         self.respond_json(reply, cors, cx);
         self.request_done(reply, cx);
         None
@@ -124,7 +118,7 @@ impl Conn {
             return Fed::Skipped;
         };
         let reply = parked.reply;
-        let bytes = cx.shared.longpoll_answer(
+        let bytes = cx.answers.longpoll_answer(
             reply,
             parked.cors.as_deref(),
             cx.date,
@@ -142,10 +136,10 @@ impl Conn {
             return;
         };
         let reply = parked.reply;
-        let body = &mut cx.shared.body;
+        let body = &mut cx.answers.body;
         body.clear();
         json::write_batch(body, channel.map_or(0, Channel::last_id), false, []);
-        let (date, body) = (cx.date, &cx.shared.body);
+        let (date, body) = (cx.date, &cx.answers.body);
         self.out.write_with(|out| {
             super::answers::write_json(out, reply, date, parked.cors.as_deref(), body)
         });

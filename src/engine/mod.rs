@@ -94,8 +94,8 @@ use crate::config::Config;
 use crate::http::HttpDate;
 use crate::timer::{TimerHandle, Wheel};
 
-use answers::Shared;
-use conn::{Conn, Cx, Fed, Join, Target, Want};
+use answers::Answers;
+use conn::{Common, Conn, Cx, Fed, Join, Target, Want};
 
 pub use refusal::{Allow, Refusal};
 pub use store::{Append, Commit, MemoryStore, Store, StoreError, Ticket};
@@ -202,11 +202,9 @@ struct Entry {
 /// The whole server below the sockets.
 #[derive(Debug)]
 pub struct Engine {
-    config: Config,
-    broker: Broker,
-    /// The `Date` of every response, as the driver last set it.
-    date: HttpDate,
-    shared: Shared,
+    /// The configuration, the broker, the date and the shared answers:
+    /// what connections read while they make their transitions.
+    common: Common,
     conns: Slab<Entry>,
     wheel: Wheel<ConnId>,
     /// Connections with something to do, in the order they got it: a
@@ -239,15 +237,18 @@ impl Engine {
 
     /// An engine whose publishes are committed by `store`.
     pub fn with_store(config: Config, store: Box<dyn Store>, now: Instant) -> Engine {
+        let broker = Broker::new(BrokerLimits {
+            history: config.history,
+            max_channels: config.max_channels,
+            max_history_bytes: config.max_history_bytes,
+        });
         Engine {
-            broker: Broker::new(BrokerLimits {
-                history: config.history,
-                max_channels: config.max_channels,
-                max_history_bytes: config.max_history_bytes,
-            }),
-            config,
-            date: HttpDate::default(),
-            shared: Shared::new(),
+            common: Common {
+                config,
+                broker,
+                date: HttpDate::default(),
+                answers: Answers::new(),
+            },
             conns: Slab::new(),
             wheel: Wheel::new(now, TICK),
             ready: VecDeque::new(),
@@ -264,17 +265,17 @@ impl Engine {
 
     /// The configuration in force.
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.common.config
     }
 
     /// Lowers the connection limit (when the open-file limit is lower).
     pub fn set_max_connections(&mut self, max: usize) {
-        self.config.max_connections = max;
+        self.common.config.max_connections = max;
     }
 
     /// The broker, for reading channel state.
     pub fn broker(&self) -> &Broker {
-        &self.broker
+        &self.common.broker
     }
 
     /// Open connections, those being refused with `503` included.
@@ -290,7 +291,12 @@ impl Engine {
     /// Whether even a `503` cannot be afforded now: the driver should
     /// close a new connection without a word.
     pub fn saturated(&self) -> bool {
-        self.conns.len() >= self.config.max_connections.saturating_add(REJECT_SLACK)
+        self.conns.len()
+            >= self
+                .common
+                .config
+                .max_connections
+                .saturating_add(REJECT_SLACK)
     }
 
     // ---- input ------------------------------------------------------------
@@ -303,24 +309,17 @@ impl Engine {
     /// forgetting the kept poll answers, which carry the old date). Until
     /// it is called, responses are dated 1970-01-01.
     pub fn handle_wall_clock(&mut self, unix_secs: u64) {
-        if unix_secs != self.date.unix_secs() {
-            self.date = HttpDate::from_unix_secs(unix_secs);
-            self.shared.forget_kept();
+        if unix_secs != self.common.date.unix_secs() {
+            self.common.date = HttpDate::from_unix_secs(unix_secs);
+            self.common.answers.forget_kept();
         }
     }
 
     /// A new connection. Past `max_connections` it is opened only to send
     /// `503` and close.
     pub fn handle_accept(&mut self, now: Instant) -> ConnId {
-        let full = self.conns.len() >= self.config.max_connections;
-        let mut cx = Cx {
-            config: &self.config,
-            broker: &self.broker,
-            date: &self.date,
-            shared: &mut self.shared,
-            now,
-            deadline: None,
-        };
+        let full = self.conns.len() >= self.common.config.max_connections;
+        let mut cx = Cx::new(&mut self.common, now);
         let conn = match full {
             true => Conn::refused(&mut cx),
             false => Conn::open(&mut cx),
@@ -382,6 +381,7 @@ impl Engine {
     ) -> Result<(), PublishError> {
         let name = ChannelName::new(channel).ok_or(PublishError::InvalidChannel)?;
         let channel = self
+            .common
             .broker
             .find_or_create(name.as_str())
             .map_err(|_| PublishError::TooManyChannels)?;
@@ -455,7 +455,7 @@ impl Engine {
             self.wheel.cancel(handle);
         }
         if let Some(sub) = entry.subscription {
-            self.broker.unsubscribe(sub);
+            self.common.broker.unsubscribe(sub);
         }
         if entry.ready {
             self.ready.retain(|&r| r != id);
@@ -545,14 +545,7 @@ impl Engine {
         let Some(entry) = self.conns.get_mut(id) else {
             return;
         };
-        let mut cx = Cx {
-            config: &self.config,
-            broker: &self.broker,
-            date: &self.date,
-            shared: &mut self.shared,
-            now,
-            deadline: None,
-        };
+        let mut cx = Cx::new(&mut self.common, now);
         transition(&mut entry.conn, &mut cx);
         let deadline = cx.deadline;
         self.settle(id, deadline);
@@ -577,7 +570,7 @@ impl Engine {
         }
         if !entry.conn.is_subscriber() {
             if let Some(sub) = entry.subscription.take() {
-                self.broker.unsubscribe(sub);
+                self.common.broker.unsubscribe(sub);
             }
         }
         if entry.conn.is_ending() {
@@ -601,14 +594,7 @@ impl Engine {
             if input.is_empty() {
                 break;
             }
-            let mut cx = Cx {
-                config: &self.config,
-                broker: &self.broker,
-                date: &self.date,
-                shared: &mut self.shared,
-                now,
-                deadline: None,
-            };
+            let mut cx = Cx::new(&mut self.common, now);
             let (n, want) = entry.conn.handle_input(input, &mut cx);
             let deadline = cx.deadline;
             used += n;
@@ -644,6 +630,7 @@ impl Engine {
                         .map(|s| s.channel)
                         .ok_or(Refusal::NoSuchChannel),
                     Target::Named(name) => self
+                        .common
                         .broker
                         .find_or_create(name.as_str())
                         .map_err(|_| Refusal::TooManyChannels),
@@ -663,12 +650,12 @@ impl Engine {
             Join::Stream(_) => Transport::Sse,
             Join::WebSocket(_) => Transport::Ws,
         };
-        let Ok(channel) = self.broker.find_or_create(name.as_str()) else {
+        let Ok(channel) = self.common.broker.find_or_create(name.as_str()) else {
             return self.with_conn(id, now, |conn, cx| {
                 conn.join_refused(join, &Refusal::TooManyChannels, cx)
             });
         };
-        let subscription = self.broker.subscribe(channel, transport, id);
+        let subscription = self.common.broker.subscribe(channel, transport, id);
         if let Some(entry) = self.conns.get_mut(id) {
             entry.subscription = subscription;
         }
@@ -695,8 +682,9 @@ impl Engine {
             origin,
             serial,
         });
-        self.broker.pin(channel);
+        self.common.broker.pin(channel);
         let (name, last_id) = self
+            .common
             .broker
             .channel(channel)
             .map_or(("", 0), |c| (c.name(), c.last_id()));
@@ -735,16 +723,20 @@ impl Engine {
             ..
         } = self.appends.remove(slot);
         let outcome = match commit.outcome {
-            Ok(id) => match self.broker.append(channel, id, data.into_boxed_str()) {
+            Ok(id) => match self
+                .common
+                .broker
+                .append(channel, id, data.into_boxed_str())
+            {
                 Ok(message) => {
                     self.fan_out(channel, &message, now);
                     Ok(id)
                 }
-                Err(e) => Err(Refusal::NotStored(StoreError(format!("{e:?}")))),
+                Err(e) => Err(Refusal::NotStored(StoreError(e.to_string()))),
             },
             Err(e) => Err(Refusal::NotStored(e)),
         };
-        self.broker.settle(channel);
+        self.common.broker.settle(channel);
         self.answer(origin, outcome, now);
     }
 
@@ -772,9 +764,10 @@ impl Engine {
     /// parked long-poll is answered (and leaves the channel), every stream
     /// and WebSocket gets the message's shared bytes queued.
     fn fan_out(&mut self, channel: ChannelId, message: &Rc<Message>, now: Instant) {
-        self.shared.begin_delivery();
+        self.common.answers.begin_delivery();
         self.answered.clear();
-        self.broker
+        self.common
+            .broker
             .take_subscribers(channel, Transport::LongPoll, &mut self.answered);
         let mut i = 0;
         while let Some(&id) = self.answered.get(i) {
@@ -788,16 +781,10 @@ impl Engine {
             self.resume_if_held(id);
         }
         self.changed.clear();
-        let Some(ch) = self.broker.channel(channel) else {
+        let mut cx = Cx::new(&mut self.common, now);
+        let broker = cx.broker;
+        let Some(ch) = broker.channel(channel) else {
             return;
-        };
-        let mut cx = Cx {
-            config: &self.config,
-            broker: &self.broker,
-            date: &self.date,
-            shared: &mut self.shared,
-            now,
-            deadline: None,
         };
         for transport in [Transport::Sse, Transport::Ws] {
             for id in ch.subscribers(transport) {
@@ -850,7 +837,7 @@ impl Engine {
     /// reading to notice a close, is bounded here: past twice
     /// `max_header_bytes` the connection is closed.
     fn bound_held_input(&mut self, id: ConnId, now: Instant) {
-        let limit = self.config.max_header_bytes.saturating_mul(2);
+        let limit = self.common.config.max_header_bytes.saturating_mul(2);
         let too_much = self
             .conns
             .get(id)

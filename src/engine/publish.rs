@@ -72,7 +72,7 @@ impl Conn {
         match (&self.state, outcome) {
             (State::Publishing(publishing), Ok(id)) => {
                 let reply = publishing.reply;
-                let body = &mut cx.shared.body;
+                let body = &mut cx.answers.body;
                 body.clear();
                 json::write_published(body, id);
                 let fields = Fields::new().cors(publishing.cors.as_deref());

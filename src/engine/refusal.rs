@@ -130,7 +130,7 @@ impl fmt::Display for Refusal {
             Refusal::BodyOnHandshake => "a WebSocket handshake has no body",
             Refusal::Unauthorized => "publishing needs Authorization: Bearer <token>",
             Refusal::CrossSitePublish => "cross-site publish refused (see --allow-origin)",
-            Refusal::NoSuchEndpoint => "no such endpoint (GET / lists them)",
+            Refusal::NoSuchEndpoint => "no such endpoint (GET /help lists them)",
             Refusal::NoSuchChannel => "no such channel",
             Refusal::MethodNotAllowed(_) => "method not allowed here",
             Refusal::TooManyChannels => "too many channels (see --max-channels)",

@@ -77,6 +77,7 @@ pub(super) enum Read {
 }
 
 /// The routes, with their channel names.
+#[derive(Clone, Copy)]
 enum Route<'a> {
     Demo,
     Index,
@@ -198,33 +199,31 @@ impl Conn {
                         cors: cors_origin(head, cx).map(Into::into),
                     },
                 };
-                if head.expect_continue && body_start.is_empty() && has_body {
+                if head.expect_continue && body_start.is_empty() && has_body && !reply.http10 {
                     // RFC 9110 section 10.1.1: the client waits for this
-                    // before sending the body (curl does above 1 KiB).
+                    // before sending the body (curl does above 1 KiB); an
+                    // HTTP/1.0 client cannot read a 1xx, so its Expect is
+                    // ignored (section 15.2).
                     self.out
                         .write_with(|out| out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n"));
                 }
                 self.expect_body(head, reply, usage, cx)
             }
-            Route::Publish(channel) if get => {
-                self.channel_info(head, reply, channel, cx);
-                self.expect_body(head, reply, BodyUse::Discard, cx)
-            }
-            Route::Poll(channel) if get => {
-                self.poll(head, reply, channel, cx);
-                self.expect_body(head, reply, BodyUse::Discard, cx)
-            }
-            Route::LongPoll(channel) | Route::Sse(channel) if get => {
-                // Both wait for news on a channel; neither carries a body.
-                let refusal = match ChannelName::new(channel) {
-                    None => Refusal::BadChannel,
-                    Some(_) if has_body => Refusal::BodyOnSubscribe,
-                    Some(name) if matches!(route(head.path), Route::Sse(_)) => {
-                        return self.sse(head, reply, name, cx);
-                    }
-                    Some(name) => return self.longpoll(head, reply, name, cx),
-                };
-                self.refuse(&refusal, reply, cx);
+            route @ (Route::Publish(channel)
+            | Route::Poll(channel)
+            | Route::LongPoll(channel)
+            | Route::Sse(channel))
+                if get =>
+            {
+                match (route, ChannelName::new(channel)) {
+                    (_, None) => self.refuse(&Refusal::BadChannel, reply, cx),
+                    (Route::Publish(_), Some(name)) => self.channel_info(head, reply, name, cx),
+                    (Route::Poll(_), Some(name)) => self.poll(head, reply, name, cx),
+                    // Long-poll and SSE wait for news; neither has a body.
+                    (_, Some(_)) if has_body => self.refuse(&Refusal::BodyOnSubscribe, reply, cx),
+                    (Route::Sse(_), Some(name)) => return self.sse(head, reply, name, cx),
+                    (_, Some(name)) => return self.longpoll(head, reply, name, cx),
+                }
                 self.expect_body(head, reply, BodyUse::Discard, cx)
             }
             Route::WebSocket(channel) => match ChannelName::new(channel) {

@@ -117,9 +117,11 @@ impl Conn {
             .with("Cache-Control", b"no-cache")
             .with("X-Accel-Buffering", b"no")
             .cors(cors);
+        // An HTTP/1.0 stream ends by closing; a chunked one says whether
+        // the connection stays after it.
         let (body, connection) = match reply.http10 {
             true => (Body::UntilClose, Connection::Close),
-            false => (Body::Chunked, Connection::Default),
+            false => (Body::Chunked, reply.connection()),
         };
         let response = Response {
             status: 200,
@@ -202,7 +204,7 @@ impl Conn {
         // Idle for a whole interval (give or take a tick): send a comment.
         if cx.now.saturating_duration_since(stream.last_sent) + TICK >= cx.config.heartbeat {
             stream.last_sent = cx.now;
-            let (chunk, bare) = &cx.shared.heartbeat;
+            let (chunk, bare) = &cx.answers.heartbeat;
             let bytes = if stream.reply.http10 { bare } else { chunk };
             self.out.push_shared(Rc::clone(bytes));
         }

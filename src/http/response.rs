@@ -159,6 +159,8 @@ pub fn write_response(
     write_date(out, date);
     write_header(out, "Content-Type", response.content_type.as_bytes());
     match response.body {
+        // RFC 9110 section 8.6: no Content-Length on a 1xx or 204.
+        Body::Full(_) if response.status < 200 || response.status == 204 => {}
         Body::Full(body) => write_content_length(out, body.len()),
         Body::Chunked => write_header(out, "Transfer-Encoding", b"chunked"),
         Body::UntilClose => {}

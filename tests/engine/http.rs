@@ -103,6 +103,13 @@ fn help_lists_every_endpoint_in_plain_text() {
     ] {
         assert!(text.contains(line), "{line:?} missing from /help");
     }
+    // Continuation lines keep their indentation, under the description
+    // column.
+    let pad = " ".repeat(37);
+    assert!(text.contains(&format!(
+        "\n{pad}long-polling: answers when there is news\n"
+    )));
+    assert!(text.contains(&format!("\n{pad}subprotocol pushwire.json")));
 }
 
 #[test]
@@ -242,6 +249,23 @@ fn expect_100_continue_gets_an_interim_response_before_the_body() {
             r#"{"last_id":3,"messages":[{"id":2,"data":"ok"},{"id":3,"data":"chunky"}]}"#
         );
     });
+}
+
+#[test]
+fn an_http_10_client_gets_no_100_continue() {
+    // RFC 9110 section 15.2: a 1xx is never sent to an HTTP/1.0 client,
+    // which could not read it; its Expect is ignored.
+    let mut h = Harness::new(Config::default());
+    let c = h.connect();
+    h.send(
+        c,
+        b"POST /pub/e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+    );
+    assert!(h.take(c).is_empty());
+    h.send(c, b"ok");
+    let transcript = h.transcript(c);
+    assert!(transcript.interim.is_empty());
+    assert_eq!(transcript.responses[0].status, 202);
 }
 
 #[test]
@@ -565,6 +589,8 @@ fn the_preflight_answers_204_with_the_cors_fields() {
     let response = h.request(c, preflight);
     assert_eq!(response.status, 204);
     assert!(response.body.is_empty());
+    // RFC 9110 section 8.6: no Content-Length on a 204.
+    assert_eq!(response.header("content-length"), None);
     let cors = [
         ("access-control-allow-origin", "*"),
         ("access-control-allow-methods", "GET, HEAD, POST, OPTIONS"),
@@ -786,7 +812,7 @@ fn pipelined_requests_are_answered_in_order() {
                 accepted(1),
                 json_answer(r#"{"last_id":1,"messages":[{"id":1,"data":"one"}]}"#),
                 json_answer(r#"{"last_id":0,"messages":[]}"#),
-                refusal("404 Not Found", "no such endpoint (GET / lists them)"),
+                refusal("404 Not Found", "no such endpoint (GET /help lists them)"),
                 json_answer(
                     r#"{"last_id":1,"history":1,"subscribers":{"ws":0,"sse":0,"longpoll":0}}"#
                 ),
@@ -823,7 +849,7 @@ fn a_pipeline_fed_one_byte_at_a_time_gets_the_same_bytes() {
 fn unknown_paths_get_404_and_the_connection_stays() {
     let mut h = Harness::new(Config::default());
     let c = h.connect();
-    let not_found = refusal("404 Not Found", "no such endpoint (GET / lists them)");
+    let not_found = refusal("404 Not Found", "no such endpoint (GET /help lists them)");
     for target in [
         "/nope",
         "/pub",

@@ -531,7 +531,7 @@ fn every_refusal_a_request_can_trigger_gets_its_status_reason_and_connection_fat
             "an unknown path",
             get_request("/nope", ""),
             "404 Not Found",
-            "no such endpoint (GET / lists them)",
+            "no such endpoint (GET /help lists them)",
             STAYS,
         ),
         case(

@@ -48,6 +48,21 @@ fn subscribers(sse: u32) -> String {
 }
 
 #[test]
+fn a_stream_to_a_client_that_asked_to_close_says_so_and_closes_at_its_end() {
+    let mut h = Harness::new(Config {
+        sse_max_age: Some(std::time::Duration::from_secs(1)),
+        ..Config::default()
+    });
+    let c = open(&mut h, "/sse/news", "Connection: close\r\n");
+    let head = h.last_response(c);
+    assert_eq!(head.header("connection"), Some("close"));
+    assert_eq!(head.header("transfer-encoding"), Some("chunked"));
+    h.advance(std::time::Duration::from_secs(1));
+    assert!(h.last_response(c).complete, "ended with the last chunk");
+    assert!(h.clients[c].shut_down, "then closed, as the client asked");
+}
+
+#[test]
 fn a_stream_starts_with_its_head_and_retry() {
     let mut h = Harness::new(Config {
         sse_retry_ms: 1500,
