@@ -50,14 +50,15 @@ fn read_n(stream: &mut impl Read, n: usize) -> Vec<u8> {
     bytes
 }
 
-#[test]
-fn ws_echo_example_echoes_text_answers_ping_and_echoes_close() {
-    let child = Command::new(example("ws_echo"))
+/// Starts an example with `127.0.0.1:0`; returns it and the address it
+/// printed after `scheme`.
+fn start(name: &str, scheme: &str) -> (Running, String) {
+    let child = Command::new(example(name))
         .arg("127.0.0.1:0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("start the ws_echo example");
+        .unwrap_or_else(|e| panic!("start the {name} example: {e}"));
     let mut child = Running(child);
     let mut line = String::new();
     let stdout = child.0.stdout.take().expect("stdout");
@@ -65,12 +66,71 @@ fn ws_echo_example_echoes_text_answers_ping_and_echoes_close() {
         .read_line(&mut line)
         .expect("first line");
     let addr = line
-        .split("ws://")
+        .split(scheme)
         .nth(1)
-        .map(|rest| rest.trim().trim_end_matches('/'))
+        .map(|rest| rest.trim().trim_end_matches('/').to_owned())
         .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (child, addr)
+}
 
+/// Sends `request` on a new connection to `addr`; returns everything the
+/// server sent until it closed.
+fn exchange(addr: &str, request: &str) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).expect("read until closed");
+    String::from_utf8(all).expect("UTF-8")
+}
+
+#[test]
+fn blocking_example_serves_a_parked_long_poll_a_publish_and_a_poll() {
+    let (_child, addr) = start("blocking", "http://");
+    // A long-poll parks on one connection (its own reader thread) ...
+    let parked = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            exchange(
+                &addr,
+                "GET /longpoll/x?timeout=20 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+            )
+        })
+    };
+    // ... until channel info counts it (each ask is a round trip through
+    // the engine's thread), then a publish on another connection answers
+    // it.
+    let info = "GET /pub/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    let counted = (0..10_000).any(|_| exchange(&addr, info).contains(r#""longpoll":1"#));
+    assert!(counted, "the long-poll never parked");
+    let published = exchange(
+        &addr,
+        "POST /pub/x HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi",
+    );
+    assert!(
+        published.starts_with("HTTP/1.1 202 Accepted\r\n"),
+        "{published}"
+    );
+    assert!(published.ends_with(r#"{"id":1}"#), "{published}");
+    let answer = parked.join().unwrap();
+    assert!(
+        answer.ends_with(r#"{"last_id":1,"messages":[{"id":1,"data":"hi"}]}"#),
+        "{answer}"
+    );
+    let poll = exchange(
+        &addr,
+        "GET /poll/x?since=0 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
+    assert!(poll.starts_with("HTTP/1.1 200 OK\r\n"), "{poll}");
+    assert!(poll.ends_with(r#"{"last_id":1,"messages":[{"id":1,"data":"hi"}]}"#));
+}
+
+#[test]
+fn ws_echo_example_echoes_text_answers_ping_and_echoes_close() {
+    let (_child, addr) = start("ws_echo", "ws://");
+    let mut stream = TcpStream::connect(&addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
