@@ -294,20 +294,24 @@ impl Conn {
         }
     }
 
-    /// Whether the reactor should read from the connection now. False while
-    /// its unsent output is large and it would only produce more: the
-    /// client must read first.
-    pub(super) fn wants_input(&self) -> bool {
-        !self.has(flag::CLOSE_NOW | flag::PEER_CLOSED)
-            && (self.out.len() < OUTPUT_HIGH_WATER
-                || !(self.reads_requests() || matches!(self.state, State::WebSocket(..))))
+    /// Whether its state reads input at all: requests, or frames.
+    fn reads_input(&self) -> bool {
+        self.reads_requests() || self.is_websocket()
     }
 
     /// Whether input is processed now: a connection that reads requests or
     /// frames, with room for the answers.
     pub(super) fn takes_input(&self) -> bool {
-        (self.reads_requests() || matches!(self.state, State::WebSocket(..)))
-            && self.out.len() < OUTPUT_HIGH_WATER
+        self.reads_input() && self.out.len() < OUTPUT_HIGH_WATER
+    }
+
+    /// Whether the reactor should read from the connection now. False while
+    /// its unsent output is large and more input would only add to it: the
+    /// client must read first. (A connection that waits, parked or
+    /// streaming, is read to notice its client going away.)
+    pub(super) fn wants_input(&self) -> bool {
+        !self.has(flag::CLOSE_NOW | flag::PEER_CLOSED)
+            && (self.takes_input() || !self.reads_input())
     }
 
     /// Whether it is a WebSocket.
