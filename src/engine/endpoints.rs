@@ -22,16 +22,15 @@
 //! Without `since`, a poll gets everything in history (docs/api.md); a
 //! `since` older than history adds `"gap":true`.
 
-use crate::broker::{ChannelName, Transport};
+use crate::broker::Transport;
 use crate::http::response::{Body, Response, TEXT_PLAIN};
-use crate::http::RequestHead;
 use crate::json;
 
 use super::answers::{write_backlog, write_json, AnswerKey, Fields};
 use super::conn::{Conn, Cx, Reply};
 use super::query;
 use super::refusal::Refusal;
-use super::request::cors_origin;
+use super::request::{ChannelRequest, Request};
 
 /// The demo page served at `/`: the four techniques side by side on one
 /// channel, one self-contained file (no external assets, no build step).
@@ -80,13 +79,9 @@ impl Conn {
 
     /// `GET /pub/{channel}`: the channel's last id, history length and
     /// subscribers per transport.
-    pub(super) fn channel_info(
-        &mut self,
-        head: &RequestHead<'_, '_>,
-        reply: Reply,
-        name: ChannelName,
-        cx: &mut Cx<'_>,
-    ) {
+    pub(super) fn channel_info(&mut self, named: ChannelRequest<'_>, cx: &mut Cx<'_>) {
+        let ChannelRequest { request, name } = named;
+        let reply = request.reply;
         let broker = cx.broker;
         let Some(ch) = broker.find(name.as_str()).and_then(|c| broker.channel(c)) else {
             return self.refuse(&Refusal::NoSuchChannel, reply, cx);
@@ -101,23 +96,19 @@ impl Conn {
         let body = &mut cx.answers.body;
         body.clear();
         json::write_channel_info(body, &info);
-        self.respond_json(reply, cors_origin(head, cx), cx);
+        self.respond_json(reply, request.cors(cx), cx);
     }
 
     /// `GET /poll/{channel}?since=N`: everything after `since`, at once.
-    pub(super) fn poll(
-        &mut self,
-        head: &RequestHead<'_, '_>,
-        reply: Reply,
-        name: ChannelName,
-        cx: &mut Cx<'_>,
-    ) {
+    pub(super) fn poll(&mut self, named: ChannelRequest<'_>, cx: &mut Cx<'_>) {
+        let ChannelRequest { request, name } = named;
+        let Request { head, reply } = request;
         // Poll without `since` means "everything in history".
         let since = match query::since(head.query) {
             Ok(since) => since.unwrap_or(0),
             Err(why) => return self.refuse(&Refusal::BadQuery(why), reply, cx),
         };
-        let cors = cors_origin(head, cx);
+        let cors = request.cors(cx);
         let broker = cx.broker;
         // Pollers of a channel mostly ask the same question and get the
         // same bytes: answers are kept, shared, until a publish changes
@@ -153,8 +144,8 @@ impl Conn {
     }
 
     /// `OPTIONS`: the CORS preflight (Fetch standard, "CORS protocol").
-    pub(super) fn preflight(&mut self, head: &RequestHead<'_, '_>, reply: Reply, cx: &mut Cx<'_>) {
-        let origin = cors_origin(head, cx).unwrap_or(b"null");
+    pub(super) fn preflight(&mut self, request: Request<'_>, cx: &mut Cx<'_>) {
+        let origin = request.cors(cx).unwrap_or(b"null");
         let fields = Fields::new()
             .with("Access-Control-Allow-Origin", origin)
             .with("Access-Control-Allow-Methods", b"GET, HEAD, POST, OPTIONS")
@@ -170,6 +161,6 @@ impl Conn {
             fields: fields.as_slice(),
             body: Body::Full(b""),
         };
-        self.respond(&response, reply, cx);
+        self.respond(&response, request.reply, cx);
     }
 }

@@ -32,15 +32,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::broker::{Channel, ChannelName, Message};
-use crate::http::RequestHead;
+use crate::broker::{Channel, Message};
 use crate::json;
 
 use super::answers::write_backlog;
 use super::conn::{Conn, Cx, Fed, Join, Reply, State, Want};
 use super::query;
 use super::refusal::Refusal;
-use super::request::cors_origin;
+use super::request::{ChannelRequest, Request};
 
 /// `timeout=` when the client gives none (docs/api.md).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -63,13 +62,9 @@ pub(super) struct Park {
 
 impl Conn {
     /// `GET /longpoll/{channel}`: answers at once, or asks to park.
-    pub(super) fn longpoll(
-        &mut self,
-        head: &RequestHead<'_, '_>,
-        reply: Reply,
-        channel: ChannelName,
-        cx: &mut Cx<'_>,
-    ) -> Option<Want> {
+    pub(super) fn longpoll(&mut self, named: ChannelRequest<'_>, cx: &mut Cx<'_>) -> Option<Want> {
+        let ChannelRequest { request, name } = named;
+        let Request { head, reply } = request;
         let parsed = query::since(head.query).and_then(|since| {
             let timeout = query::timeout(head.query)?;
             Ok((since, timeout.unwrap_or(DEFAULT_TIMEOUT)))
@@ -82,18 +77,18 @@ impl Conn {
                 return None;
             }
         };
-        let cors = cors_origin(head, cx);
+        let cors = request.cors(cx);
         // `since` omitted: only what is published from now on.
         let broker = cx.broker;
-        let last_id = broker.backlog(channel.as_str(), 0).last_id;
-        let backlog = broker.backlog(channel.as_str(), since.unwrap_or(last_id));
+        let last_id = broker.backlog(name.as_str(), 0).last_id;
+        let backlog = broker.backlog(name.as_str(), since.unwrap_or(last_id));
         if backlog.is_empty() && !backlog.gap && !timeout.is_zero() {
             let park = Park {
                 reply,
                 cors: cors.map(Into::into),
                 deadline: cx.now + timeout,
             };
-            return Some(Want::Join(channel, Join::Park(park)));
+            return Some(Want::Join(name, Join::Park(park)));
         }
         write_backlog(&mut cx.answers.body, &backlog);
         self.respond_json(reply, cors, cx);

@@ -120,12 +120,38 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// `Access-Control-Allow-Origin` for a response to this request: `*`, or
-/// the request's `Origin` when it is on the list.
-pub(super) fn cors_origin<'h>(head: &'h RequestHead<'_, '_>, cx: &Cx<'_>) -> Option<&'h [u8]> {
-    match &cx.config.allow_origin {
-        AllowOrigin::Any => Some(b"*"),
-        list => head.header("origin").filter(|o| list.lists(o)),
+/// A request being answered: its head, and how the answer ends the
+/// exchange.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Request<'a> {
+    pub head: &'a RequestHead<'a, 'a>,
+    pub reply: Reply,
+}
+
+/// A request for one channel's messages or info, its name checked.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ChannelRequest<'a> {
+    pub request: Request<'a>,
+    pub name: ChannelName,
+}
+
+impl<'a> Request<'a> {
+    fn new(head: &'a RequestHead<'a, 'a>) -> Request<'a> {
+        let reply = Reply {
+            keep_alive: head.keep_alive,
+            http10: head.minor_version == 0,
+            head_only: head.method == Method::Head,
+        };
+        Request { head, reply }
+    }
+
+    /// `Access-Control-Allow-Origin` for the answer: `*`, or the
+    /// request's `Origin` when it is on the list.
+    pub fn cors(&self, cx: &Cx<'_>) -> Option<&'a [u8]> {
+        match &cx.config.allow_origin {
+            AllowOrigin::Any => Some(b"*"),
+            list => self.head.header("origin").filter(|o| list.lists(o)),
+        }
     }
 }
 
@@ -169,11 +195,8 @@ impl Conn {
         body_start: &[u8],
         cx: &mut Cx<'_>,
     ) -> Option<Want> {
-        let reply = Reply {
-            keep_alive: head.keep_alive,
-            http10: head.minor_version == 0,
-            head_only: head.method == Method::Head,
-        };
+        let req = Request::new(head);
+        let reply = req.reply;
         let has_body = match head.framing {
             BodyFraming::None | BodyFraming::Length(0) => false,
             BodyFraming::Length(n) if n > cx.config.max_body_bytes as u64 => {
@@ -184,8 +207,8 @@ impl Conn {
         };
         let get = matches!(head.method, Method::Get | Method::Head);
         if head.method == Method::Options {
-            self.preflight(head, reply, cx);
-            return self.expect_body(head, reply, BodyUse::Discard, cx);
+            self.preflight(req, cx);
+            return self.expect_body(req, BodyUse::Discard, cx);
         }
         match route(head.path) {
             Route::Publish(channel) if head.method == Method::Post => {
@@ -196,7 +219,7 @@ impl Conn {
                     }
                     Ok(channel) => BodyUse::Publish {
                         channel,
-                        cors: cors_origin(head, cx).map(Into::into),
+                        cors: req.cors(cx).map(Into::into),
                     },
                 };
                 if head.expect_continue && body_start.is_empty() && has_body && !reply.http10 {
@@ -207,7 +230,7 @@ impl Conn {
                     self.out
                         .write_with(|out| out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n"));
                 }
-                self.expect_body(head, reply, usage, cx)
+                self.expect_body(req, usage, cx)
             }
             route @ (Route::Publish(channel)
             | Route::Poll(channel)
@@ -215,16 +238,18 @@ impl Conn {
             | Route::Sse(channel))
                 if get =>
             {
-                match (route, ChannelName::new(channel)) {
+                let named =
+                    ChannelName::new(channel).map(|name| ChannelRequest { request: req, name });
+                match (route, named) {
                     (_, None) => self.refuse(&Refusal::BadChannel, reply, cx),
-                    (Route::Publish(_), Some(name)) => self.channel_info(head, reply, name, cx),
-                    (Route::Poll(_), Some(name)) => self.poll(head, reply, name, cx),
+                    (Route::Publish(_), Some(named)) => self.channel_info(named, cx),
+                    (Route::Poll(_), Some(named)) => self.poll(named, cx),
                     // Long-poll and SSE wait for news; neither has a body.
                     (_, Some(_)) if has_body => self.refuse(&Refusal::BodyOnSubscribe, reply, cx),
-                    (Route::Sse(_), Some(name)) => return self.sse(head, reply, name, cx),
-                    (_, Some(name)) => return self.longpoll(head, reply, name, cx),
+                    (Route::Sse(_), Some(named)) => return self.sse(named, cx),
+                    (_, Some(named)) => return self.longpoll(named, cx),
                 }
-                self.expect_body(head, reply, BodyUse::Discard, cx)
+                self.expect_body(req, BodyUse::Discard, cx)
             }
             Route::WebSocket(channel) => match ChannelName::new(channel) {
                 Some(name) => self.upgrade(head, Some(name), cx),
@@ -236,36 +261,31 @@ impl Conn {
             Route::Echo => self.upgrade(head, None, cx),
             Route::Demo if get => {
                 self.demo(reply, cx);
-                self.expect_body(head, reply, BodyUse::Discard, cx)
+                self.expect_body(req, BodyUse::Discard, cx)
             }
             Route::Index if get => {
                 self.index(reply, cx);
-                self.expect_body(head, reply, BodyUse::Discard, cx)
+                self.expect_body(req, BodyUse::Discard, cx)
             }
             Route::Publish(_) => {
                 self.refuse(&Refusal::MethodNotAllowed(Allow::GetPost), reply, cx);
-                self.expect_body(head, reply, BodyUse::Discard, cx)
+                self.expect_body(req, BodyUse::Discard, cx)
             }
             Route::Poll(_) | Route::LongPoll(_) | Route::Sse(_) | Route::Index | Route::Demo => {
                 self.refuse(&Refusal::MethodNotAllowed(Allow::Get), reply, cx);
-                self.expect_body(head, reply, BodyUse::Discard, cx)
+                self.expect_body(req, BodyUse::Discard, cx)
             }
             Route::NotFound => {
                 self.refuse(&Refusal::NoSuchEndpoint, reply, cx);
-                self.expect_body(head, reply, BodyUse::Discard, cx)
+                self.expect_body(req, BodyUse::Discard, cx)
             }
         }
     }
 
     /// After the response to a request with a body was queued (or before a
     /// publish), reads the body: to publish it, or to skip it.
-    fn expect_body(
-        &mut self,
-        head: &RequestHead<'_, '_>,
-        reply: Reply,
-        usage: BodyUse,
-        cx: &mut Cx<'_>,
-    ) -> Option<Want> {
+    fn expect_body(&mut self, req: Request<'_>, usage: BodyUse, cx: &mut Cx<'_>) -> Option<Want> {
+        let Request { head, reply } = req;
         let reader = match head.framing {
             BodyFraming::None | BodyFraming::Length(0) => {
                 return match usage {

@@ -43,18 +43,17 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::broker::{Channel, ChannelName, Message};
+use crate::broker::{Channel, Message};
 use crate::decimal::parse_decimal;
 use crate::http::request::trim_ows;
 use crate::http::response::{write_chunk, write_response, Body, Connection, Response, LAST_CHUNK};
-use crate::http::RequestHead;
 use crate::sse;
 
 use super::answers::Fields;
 use super::conn::{Conn, Cx, End, Fed, Join, Reply, State, Want};
 use super::query;
 use super::refusal::Refusal;
-use super::request::cors_origin;
+use super::request::{ChannelRequest, Request};
 use super::TICK;
 
 /// An SSE stream: how it is framed and its clock.
@@ -79,13 +78,9 @@ pub(super) struct StreamStart {
 impl Conn {
     /// `GET /sse/{channel}`: asks to join the channel (a `HEAD` gets the
     /// stream's head only, and no channel is made for it).
-    pub(super) fn sse(
-        &mut self,
-        head: &RequestHead<'_, '_>,
-        reply: Reply,
-        channel: ChannelName,
-        cx: &mut Cx<'_>,
-    ) -> Option<Want> {
+    pub(super) fn sse(&mut self, named: ChannelRequest<'_>, cx: &mut Cx<'_>) -> Option<Want> {
+        let ChannelRequest { request, name } = named;
+        let Request { head, reply } = request;
         let query_since = match query::since(head.query) {
             Ok(since) => since,
             Err(why) => {
@@ -97,7 +92,7 @@ impl Conn {
         let header_since = head
             .header("last-event-id")
             .and_then(|v| parse_decimal(trim_ows(v)));
-        let cors = cors_origin(head, cx);
+        let cors = request.cors(cx);
         if reply.head_only {
             self.write_stream_head(reply, cors, cx);
             self.after_response(reply, cx);
@@ -109,7 +104,7 @@ impl Conn {
             since: header_since.or(query_since),
             cors: cors.map(Into::into),
         };
-        Some(Want::Join(channel, Join::Stream(start)))
+        Some(Want::Join(name, Join::Stream(start)))
     }
 
     fn write_stream_head(&mut self, reply: Reply, cors: Option<&[u8]>, cx: &Cx<'_>) {
