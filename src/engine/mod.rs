@@ -58,9 +58,9 @@
 //!
 //! # Where the rules live
 //!
-//! Each connection is a state machine ([`conn`], and one file per
-//! technique: [`request`] and [`endpoints`] for HTTP, [`publish`],
-//! [`longpoll`], [`stream`] for SSE, [`websocket`]). What crosses
+//! Each connection is a state machine (`conn.rs`, and one file per
+//! technique: `request.rs` and `endpoints.rs` for HTTP, `publish.rs`,
+//! `longpoll.rs`, `stream.rs` for SSE, `websocket.rs`). What crosses
 //! connections comes back from a connection as a value (join a channel,
 //! publish) and is carried out here: the connection table, the broker's
 //! subscriber sets, the timer wheel, the ready list, the fan-out of a
