@@ -25,8 +25,8 @@
 //! Every transition is a method of [`Conn`] named for its input: bytes
 //! ([`Conn::handle_input`]), the end of input ([`Conn::handle_eof`]), the
 //! connection's deadline ([`Conn::handle_deadline`]), a message published
-//! on its channel ([`Conn::deliver`]), a store's answer to its publish
-//! ([`Conn::committed`]). It reads what it needs of the rest of the server
+//! on its channel ([`Conn::deliver`]), the outcome of its publish
+//! ([`Conn::published`]). It reads what it needs of the rest of the server
 //! through [`Cx`] (the configuration, the broker's histories, the date)
 //! and writes its answers into its own output queue. What it wants from
 //! the rest of the server, it returns as a value ([`Want`]: join a
@@ -111,9 +111,9 @@ pub(super) enum Want {
     /// Join the channel's subscribers (created if needed and allowed), then
     /// go on with [`Conn::joined`] or [`Conn::join_refused`].
     Join(ChannelName, Join),
-    /// Ask the store to keep a message; the answer comes to
-    /// [`Conn::committed`] (a refusal before that, to
-    /// [`Conn::publish_refused`]).
+    /// Ask the store to keep a message; the outcome comes to
+    /// [`Conn::published`]: the store's commit, or a refusal by the
+    /// engine before the store had it (too many channels, say).
     Publish(Target, String),
 }
 

@@ -18,7 +18,7 @@
 //! HTTP/1.1 200 OK                                     (... 4 s later, a publish)
 //! Date: Wed, 25 Nov 2026 02:05:13 GMT
 //! Content-Type: application/json
-//! Content-Length: 53
+//! Content-Length: 52
 //! Cache-Control: no-cache
 //! Access-Control-Allow-Origin: *
 //!

@@ -9,8 +9,8 @@
 //! X-Accel-Buffering: no
 //! Access-Control-Allow-Origin: *
 //!
-//! f\r\n retry: 2000\n\n \r\n          each event is one chunk
-//! 15\r\n id: 1\ndata: hello\n\n \r\n
+//! d\r\n retry: 2000\n\n \r\n          each event is one chunk
+//! 13\r\n id: 1\ndata: hello\n\n \r\n
 //! e\r\n : keep-alive\n\n \r\n         heartbeat on an idle stream
 //! ```
 //!

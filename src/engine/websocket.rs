@@ -2,7 +2,9 @@
 //!
 //! The opening handshake (section 4.2) turns an HTTP request into a
 //! WebSocket; from then on the connection carries frames both ways, read by
-//! a [`MessageReader`] (reassembly, UTF-8, limits) and answered here:
+//! its [`Session`] (a `MessageReader` for reassembly, UTF-8 and limits; the
+//! pong to a ping and the closing handshake), and its messages answered
+//! here:
 //!
 //! | frame from the client  | `/echo`            | `/ws/{channel}`                    |
 //! |------------------------|--------------------|------------------------------------|

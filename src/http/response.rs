@@ -2,7 +2,8 @@
 //!
 //! A response is a status line, header fields, a blank line and a body whose
 //! length the client must be able to find (section 6.3): every response here
-//! carries `Content-Length`, except the endless Server-Sent Events stream.
+//! carries `Content-Length`, except a `1xx` or `204`, which has no body
+//! (RFC 9110 section 8.6), and the endless Server-Sent Events stream.
 //!
 //! ```text
 //! HTTP/1.1 202 Accepted\r\n
