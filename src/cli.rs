@@ -34,6 +34,7 @@ Options (durations are seconds, decimals allowed: 0.5):
   --heartbeat SECS          comment sent on an SSE stream idle this long [default: 15]
   --sse-max-age SECS        end SSE streams this old, 0 = never [default: 0]
   --max-message-bytes N     largest WebSocket message; close 1009 past it [default: 1048576]
+  --max-unstored-publishes N  a connection's publishes the store may hold undecided [default: 64]
   --ping-interval SECS      ping idle WebSockets this often; close if silent [default: 30]
   --allow-ws-origin LIST    origins allowed to open a WebSocket, comma-separated [default: all]
   --linger SECS             how long a closing connection drains input [default: 2]
@@ -168,6 +169,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             "--sse-retry" => config.sse_retry_ms = number(&flag, &value()?)? as u64,
             "--heartbeat" => config.heartbeat = seconds(&flag, &value()?)?,
             "--max-message-bytes" => config.max_message_bytes = positive(&flag, &value()?)?,
+            "--max-unstored-publishes" => {
+                config.max_unstored_publishes = positive(&flag, &value()?)?
+            }
             "--ping-interval" => config.ping_interval = seconds(&flag, &value()?)?,
             "--allow-ws-origin" => {
                 let v = value()?;
@@ -233,6 +237,9 @@ mod tests {
         assert_eq!(config.listen.port(), 0);
         assert_eq!(config.header_timeout, Duration::from_millis(500));
         assert_eq!(config.history, 4);
+        let unstored = serve(&["--max-unstored-publishes", "8"]).unwrap();
+        assert_eq!(unstored.max_unstored_publishes, 8);
+        assert_eq!(serve(&[]).unwrap().max_unstored_publishes, 64);
         let config = serve(&[
             "--allow-origin",
             "https://a.example, http://b.example:8080/",

@@ -22,6 +22,7 @@
 //! | `heartbeat`          | 15 s         | `--heartbeat`          | `: keep-alive` when idle    |
 //! | `sse_max_age`        | none         | `--sse-max-age`        | stream ended, client reconnects |
 //! | `max_message_bytes`  | 1 MiB        | `--max-message-bytes`  | close 1009                  |
+//! | `max_unstored_publishes` | 64       | `--max-unstored-publishes` | not read until the store catches up |
 //! | `ping_interval`      | 30 s         | `--ping-interval`      | ping; closed if silent for another interval |
 //! | `allow_ws_origin`    | all          | `--allow-ws-origin`    | `403` for other browser origins |
 //! | `linger`             | 2 s          | `--linger`             | how long a closing socket drains input |
@@ -131,6 +132,12 @@ pub struct Config {
     /// Largest WebSocket message, after reassembly
     /// (`--max-message-bytes`, default 1 MiB): close 1009.
     pub max_message_bytes: usize,
+    /// Publishes of one connection the store may hold undecided at once
+    /// (`--max-unstored-publishes`, default 64). A WebSocket publishes a
+    /// message per text frame without waiting; with a store that commits
+    /// later, a connection at the limit is not read until some of its
+    /// publishes are decided. (The in-memory store decides at once.)
+    pub max_unstored_publishes: usize,
     /// An idle WebSocket is pinged after this long, and closed if nothing
     /// arrives within one more interval (`--ping-interval`, default 30 s).
     pub ping_interval: Duration,
@@ -171,6 +178,7 @@ impl Default for Config {
             heartbeat: Duration::from_secs(15),
             sse_max_age: None,
             max_message_bytes: 1024 * 1024,
+            max_unstored_publishes: 64,
             ping_interval: Duration::from_secs(30),
             allow_ws_origin: None,
             trace: false,

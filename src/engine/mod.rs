@@ -240,7 +240,26 @@ struct Entry {
     subscription: Option<Subscription>,
     /// On the ready list.
     ready: bool,
+    /// Its publishes the store has not decided yet (at most
+    /// `max_unstored_publishes`: a WebSocket publishes a message per text
+    /// frame without waiting for an answer, so past the limit its frames
+    /// are not read, and the driver stops reading it, as for backed-up
+    /// output, until the store catches up).
+    appending: u16,
     serial: u32,
+}
+
+impl Entry {
+    /// Whether it may publish more before the store decides some.
+    fn may_append(&self, config: &Config) -> bool {
+        usize::from(self.appending) < config.max_unstored_publishes
+    }
+
+    /// Whether the connection processes input now: its state takes it,
+    /// and it is not at its limit of undecided publishes.
+    fn takes_input(&self, config: &Config) -> bool {
+        self.conn.takes_input() && self.may_append(config)
+    }
 }
 
 /// The whole server below the sockets.
@@ -376,6 +395,7 @@ impl Engine {
             timer: None,
             subscription: None,
             ready: false,
+            appending: 0,
             serial: self.serial,
         });
         self.settle(id, deadline);
@@ -559,7 +579,7 @@ impl Engine {
     pub fn wants_input(&self, id: ConnId) -> bool {
         self.conns
             .get(id)
-            .is_some_and(|entry| entry.conn.wants_input())
+            .is_some_and(|entry| entry.conn.wants_input() && entry.may_append(&self.common.config))
     }
 
     /// Unsent bytes of a connection.
@@ -636,7 +656,7 @@ impl Engine {
                 .unwrap_or(entry.held.bytes())
                 .get(used..)
                 .unwrap_or_default();
-            if input.is_empty() {
+            if input.is_empty() || !entry.may_append(&self.common.config) {
                 break;
             }
             let mut cx = Cx::new(&mut self.common, now);
@@ -662,9 +682,10 @@ impl Engine {
         match want {
             Want::Join(name, join) => self.join(id, name, join, now),
             Want::Publish(target, data) => {
-                let Some(entry) = self.conns.get(id) else {
+                let Some(entry) = self.conns.get_mut(id) else {
                     return;
                 };
+                entry.appending = entry.appending.saturating_add(1);
                 let origin = Origin::Conn {
                     id,
                     serial: entry.serial,
@@ -789,10 +810,12 @@ impl Engine {
     fn answer(&mut self, origin: Origin, outcome: Result<u64, Refusal>, now: Instant) {
         match origin {
             Origin::Conn { id, serial } => {
-                if self.conns.get(id).is_some_and(|e| e.serial == serial) {
-                    self.with_conn(id, now, |conn, cx| conn.published(outcome, cx));
-                    self.resume_if_held(id);
-                }
+                let Some(entry) = self.conns.get_mut(id).filter(|e| e.serial == serial) else {
+                    return; // the publisher is gone
+                };
+                entry.appending = entry.appending.saturating_sub(1);
+                self.with_conn(id, now, |conn, cx| conn.published(outcome, cx));
+                self.resume_if_held(id);
             }
             Origin::Embedder(token) => {
                 let outcome = outcome.map_err(|refusal| match refusal {
@@ -855,7 +878,7 @@ impl Engine {
         if self
             .conns
             .get(id)
-            .is_some_and(|e| !e.held.is_empty() && e.conn.takes_input())
+            .is_some_and(|e| !e.held.is_empty() && e.takes_input(&self.common.config))
         {
             self.resume.push_back(id);
         }
@@ -867,7 +890,7 @@ impl Engine {
             if self
                 .conns
                 .get(id)
-                .is_some_and(|e| !e.held.is_empty() && e.conn.takes_input())
+                .is_some_and(|e| !e.held.is_empty() && e.takes_input(&self.common.config))
             {
                 self.drive(id, None, now);
                 self.bound_held_input(id, now);

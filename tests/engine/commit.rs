@@ -227,3 +227,50 @@ fn input_held_behind_a_publish_is_bounded() {
         r#"{"last_id":1,"messages":[{"id":1,"data":"hello"}]}"#
     );
 }
+
+#[test]
+fn a_websocket_publisher_is_not_read_past_its_limit_of_unstored_publishes() {
+    let limit = 16;
+    let store = Deferred::default();
+    let config = Config {
+        max_unstored_publishes: limit,
+        ..Config::default()
+    };
+    let mut h = Harness::with_store(config, Box::new(store.clone()));
+    let ws = h.connect();
+    h.request(
+        ws,
+        &upgrade("/ws/a", "Sec-WebSocket-Protocol: pushwire.json\r\n"),
+    );
+    let frames: Vec<u8> = (0..limit + 36)
+        .flat_map(|i| masked(0x1, format!("m{i}").as_bytes()))
+        .collect();
+    h.send(ws, &frames);
+    assert_eq!(store.waiting(), limit, "no more than the limit undecided");
+    let id = h.clients[ws].id;
+    assert!(!h.engine.wants_input(id), "the reactor stops reading it");
+    assert!(h.engine.buffered_input(id) > 0);
+    // Each decision lets the next batch in, never more than the limit.
+    let mut rounds = 0;
+    while store.waiting() > 0 {
+        assert!(store.waiting() <= limit);
+        store.decide();
+        h.commits();
+        rounds += 1;
+    }
+    assert_eq!(rounds, 4, "16 + 16 + 16 + 4");
+    assert!(h.engine.wants_input(id));
+    let texts: Vec<String> = h
+        .transcript(ws)
+        .frames
+        .into_iter()
+        .filter_map(|f| match f {
+            WsEvent::Text(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<String> = (0..limit + 36)
+        .map(|i| format!(r#"{{"id":{},"data":"m{i}"}}"#, i + 1))
+        .collect();
+    assert_eq!(texts, expected, "every message, once, in order");
+}
