@@ -35,9 +35,11 @@
 //! [#5] <- GET /sse/news HTTP/1.1
 //! [#5] <-   Host: 127.0.0.1:8080
 //! [#5] -> HTTP/1.1 200 OK
+//! [#5] ->   Date: Wed, 25 Nov 2026 00:00:00 GMT
 //! [#5] ->   Content-Type: text/event-stream
-//! [#5] ->   Cache-Control: no-cache
 //! [#5] ->   Transfer-Encoding: chunked
+//! [#5] ->   Cache-Control: no-cache
+//! [#5] ->   X-Accel-Buffering: no
 //! [#5] -> sse retry: 2000 ms
 //! [#5] -> sse id=7 data: 1 line, 5 bytes "hello"
 //! [#5] -> sse comment ": keep-alive"
@@ -613,7 +615,9 @@ impl std::fmt::Debug for Tracer {
 mod tests {
     use super::testing::*;
     use super::*;
-    use crate::http::response::{write_chunk, LAST_CHUNK};
+    use crate::http::response::{
+        write_chunk, write_response, Body, Connection, Response, LAST_CHUNK,
+    };
     use crate::ws::{close, close::write_close, write_frame, Opcode};
     use proptest::prelude::*;
 
@@ -676,9 +680,16 @@ mod tests {
         tracer.opened(5);
         let request = b"GET /sse/news HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
         tracer.observe(5, Direction::In, request);
-        let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
-                        Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
-            .to_vec();
+        // The head as the server writes it.
+        let head = Response {
+            status: 200,
+            content_type: "text/event-stream",
+            fields: &[("Cache-Control", b"no-cache"), ("X-Accel-Buffering", b"no")],
+            body: Body::Chunked,
+        };
+        let mut out = Vec::new();
+        let date = crate::http::HttpDate::from_unix_secs(1_795_564_800);
+        write_response(&mut out, &head, &date, Connection::Default, false);
         let mut events = Vec::new();
         crate::sse::write_retry(&mut events, 2000);
         crate::sse::write_event(&mut events, 7, None, "hello");
