@@ -9,7 +9,7 @@ use pushwire::Config;
 
 use crate::harness::Harness;
 use crate::store::Deferred;
-use crate::websocket::{masked, upgrade};
+use crate::websocket::{masked, texts, upgrade};
 
 fn deferred() -> (Harness, Deferred) {
     let store = Deferred::default();
@@ -72,15 +72,7 @@ fn many_appends_committed_at_once_reach_subscribers_in_id_order() {
     assert_eq!(store.waiting(), 5);
     assert_eq!(store.decide(), 5);
     h.commits();
-    let frames: Vec<String> = h
-        .transcript(ws)
-        .frames
-        .into_iter()
-        .filter_map(|f| match f {
-            WsEvent::Text(t) => Some(t),
-            _ => None,
-        })
-        .collect();
+    let frames = texts(&h, ws);
     let expected: Vec<String> = (0..5)
         .map(|i| format!(r#"{{"id":{},"data":"m{i}"}}"#, i + 1))
         .collect();
@@ -260,15 +252,7 @@ fn a_websocket_publisher_is_not_read_past_its_limit_of_unstored_publishes() {
     }
     assert_eq!(rounds, 4, "16 + 16 + 16 + 4");
     assert!(h.engine.wants_input(id));
-    let texts: Vec<String> = h
-        .transcript(ws)
-        .frames
-        .into_iter()
-        .filter_map(|f| match f {
-            WsEvent::Text(t) => Some(t),
-            _ => None,
-        })
-        .collect();
+    let texts = texts(&h, ws);
     let expected: Vec<String> = (0..limit + 36)
         .map(|i| format!(r#"{{"id":{},"data":"m{i}"}}"#, i + 1))
         .collect();

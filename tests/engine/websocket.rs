@@ -63,7 +63,8 @@ fn frames(h: &Harness, c: usize) -> Vec<WsEvent> {
     h.transcript(c).frames
 }
 
-fn texts(h: &Harness, c: usize) -> Vec<String> {
+/// The text frames the client has read so far.
+pub fn texts(h: &Harness, c: usize) -> Vec<String> {
     frames(h, c)
         .into_iter()
         .filter_map(|f| match f {
