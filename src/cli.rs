@@ -34,6 +34,9 @@ Options (durations are seconds, decimals allowed: 0.5):
   --heartbeat SECS          comment sent on an SSE stream idle this long [default: 15]
   --sse-max-age SECS        end SSE streams this old, 0 = never [default: 0]
   --max-message-bytes N     largest WebSocket message; close 1009 past it [default: 1048576]
+  --max-fragments N         frames one WebSocket message may come in; close 1009 past it [default: 1024]
+  --max-control-frames N    WebSocket pings and pongs a client may send per second; close 1008 [default: 100]
+  --message-timeout SECS    time a WebSocket message may take to arrive; close 1008 [default: 30]
   --max-unstored-publishes N  a connection's publishes the store may hold undecided [default: 64]
   --ping-interval SECS      ping idle WebSockets this often; close if silent [default: 30]
   --allow-ws-origin LIST    origins allowed to open a WebSocket, comma-separated [default: all]
@@ -169,6 +172,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             "--sse-retry" => config.sse_retry_ms = number(&flag, &value()?)? as u64,
             "--heartbeat" => config.heartbeat = seconds(&flag, &value()?)?,
             "--max-message-bytes" => config.max_message_bytes = positive(&flag, &value()?)?,
+            "--max-fragments" => config.max_fragments = positive(&flag, &value()?)?,
+            "--max-control-frames" => {
+                let v = value()?;
+                config.max_control_frames_per_sec =
+                    u32::try_from(positive(&flag, &v)?).map_err(|_| bad(&flag, &v, "too large"))?;
+            }
+            "--message-timeout" => config.message_timeout = seconds(&flag, &value()?)?,
             "--max-unstored-publishes" => {
                 config.max_unstored_publishes = positive(&flag, &value()?)?
             }
@@ -237,6 +247,23 @@ mod tests {
         assert_eq!(config.listen.port(), 0);
         assert_eq!(config.header_timeout, Duration::from_millis(500));
         assert_eq!(config.history, 4);
+        let ws = serve(&[
+            "--max-fragments",
+            "16",
+            "--max-control-frames",
+            "5",
+            "--message-timeout",
+            "2.5",
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                ws.max_fragments,
+                ws.max_control_frames_per_sec,
+                ws.message_timeout
+            ),
+            (16, 5, Duration::from_millis(2500))
+        );
         let unstored = serve(&["--max-unstored-publishes", "8"]).unwrap();
         assert_eq!(unstored.max_unstored_publishes, 8);
         assert_eq!(serve(&[]).unwrap().max_unstored_publishes, 64);

@@ -23,6 +23,9 @@
 //! | `sse_max_age`        | none         | `--sse-max-age`        | stream ended, client reconnects |
 //! | `max_message_bytes`  | 1 MiB        | `--max-message-bytes`  | close 1009                  |
 //! | `max_unstored_publishes` | 64       | `--max-unstored-publishes` | not read until the store catches up |
+//! | `max_fragments`      | 1024         | `--max-fragments`      | close 1009                  |
+//! | `max_control_frames_per_sec` | 100  | `--max-control-frames` | close 1008                  |
+//! | `message_timeout`    | 30 s         | `--message-timeout`    | close 1008                  |
 //! | `ping_interval`      | 30 s         | `--ping-interval`      | ping; closed if silent for another interval |
 //! | `allow_ws_origin`    | all          | `--allow-ws-origin`    | `403` for other browser origins |
 //! | `linger`             | 2 s          | `--linger`             | how long a closing socket drains input |
@@ -138,6 +141,18 @@ pub struct Config {
     /// later, a connection at the limit is not read until some of its
     /// publishes are decided. (The in-memory store decides at once.)
     pub max_unstored_publishes: usize,
+    /// The most frames one WebSocket message may come in
+    /// (`--max-fragments`, default 1024): close 1009. Empty continuation
+    /// frames are the most work per byte a client can send.
+    pub max_fragments: usize,
+    /// WebSocket control frames (Ping, Pong) a client may send per second
+    /// on average, a burst of one second's worth allowed
+    /// (`--max-control-frames`, default 100): close 1008.
+    pub max_control_frames_per_sec: u32,
+    /// Time a WebSocket message may take from its first frame to its last
+    /// (`--message-timeout`, default 30 s): close 1008. A message that
+    /// never ends does not keep its connection alive by trickling.
+    pub message_timeout: Duration,
     /// An idle WebSocket is pinged after this long, and closed if nothing
     /// arrives within one more interval (`--ping-interval`, default 30 s).
     pub ping_interval: Duration,
@@ -179,6 +194,9 @@ impl Default for Config {
             sse_max_age: None,
             max_message_bytes: 1024 * 1024,
             max_unstored_publishes: 64,
+            max_fragments: 1024,
+            max_control_frames_per_sec: 100,
+            message_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(30),
             allow_ws_origin: None,
             trace: false,

@@ -227,7 +227,7 @@ pub fn run(plan: EchoPlan) -> Result<(String, String, bool), String> {
                     let (used, event) = session.handle_input(
                         input,
                         clock.instant(now),
-                        MAX_MESSAGE,
+                        &ws::Limits::client(MAX_MESSAGE),
                         &mut c.link.out,
                         Some(rng.mask()),
                     );

@@ -277,8 +277,13 @@ impl Subscriber {
             if let Some(session) = self.ws.as_mut() {
                 // RFC 6455 5.3: a fresh key for whatever the session writes.
                 let at = self.clock.instant(now);
-                let (used, event) =
-                    session.handle_input(input, at, MAX_MESSAGE, out, Some(rng.mask()));
+                let (used, event) = session.handle_input(
+                    input,
+                    at,
+                    &ws::Limits::client(MAX_MESSAGE),
+                    out,
+                    Some(rng.mask()),
+                );
                 input = input.get(used..).unwrap_or_default();
                 match event {
                     Some(SessionEvent::Text(text)) => self.deliver(text.as_bytes(), now, tally),

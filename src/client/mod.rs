@@ -384,7 +384,7 @@ impl Sub {
                     let (used, event) = session.handle_input(
                         rest,
                         Instant::now(),
-                        MAX_BODY,
+                        &ws::Limits::client(MAX_BODY),
                         &mut reply,
                         Some(rng.mask()),
                     );

@@ -57,7 +57,7 @@ use super::request::{PendingBody, Read};
 use super::stream::{Stream, StreamStart};
 use super::websocket::{Mode, WsStart};
 use super::Step;
-use crate::ws::Session;
+use crate::ws::{self, Session};
 
 /// Output bytes above which a connection's further pipelined requests (or
 /// WebSocket frames) wait until the client has read some answers.
@@ -72,6 +72,8 @@ pub(super) struct Common {
     /// The `Date` of every response, as the driver last set it.
     pub date: HttpDate,
     pub answers: Answers,
+    /// What a WebSocket client may send, from the configuration.
+    pub ws_limits: ws::Limits,
 }
 
 /// What a connection may see of the rest of the server while it makes a
@@ -84,6 +86,8 @@ pub(super) struct Cx<'a> {
     pub date: &'a HttpDate,
     /// Answers kept for reuse and a body buffer, shared by all.
     pub answers: &'a mut Answers,
+    /// What a WebSocket client may send.
+    pub ws_limits: &'a ws::Limits,
     pub now: Instant,
     /// Set by the connection: its one deadline from now on, replacing the
     /// one before.
@@ -98,6 +102,7 @@ impl<'a> Cx<'a> {
             broker: &common.broker,
             date: &common.date,
             answers: &mut common.answers,
+            ws_limits: &common.ws_limits,
             now,
             deadline: None,
         }

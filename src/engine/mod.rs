@@ -305,12 +305,21 @@ impl Engine {
             max_channels: config.max_channels,
             max_history_bytes: config.max_history_bytes,
         });
+        let ws_limits = crate::ws::Limits {
+            max_message_bytes: config.max_message_bytes,
+            max_fragments: config.max_fragments,
+            max_control_frames_per_sec: config.max_control_frames_per_sec,
+            message_timeout: config.message_timeout,
+            ping_interval: config.ping_interval,
+            slack: TICK,
+        };
         Engine {
             common: Common {
                 config,
                 broker,
                 date: HttpDate::default(),
                 answers: Answers::new(),
+                ws_limits,
             },
             conns: Slab::new(),
             wheel: Wheel::new(now, TICK),

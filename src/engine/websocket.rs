@@ -52,7 +52,6 @@ use super::output::OutQueue;
 use super::query;
 use super::refusal::Refusal;
 use super::request::Read;
-use super::TICK;
 
 /// The subprotocol of `/ws/`: frames carry `{"id":N,"data":"..."}`.
 pub const JSON_PROTOCOL: &str = "pushwire.json";
@@ -164,9 +163,13 @@ impl Conn {
                 // client reads.
                 return Read::Wait(used);
             }
-            let max = cx.config.max_message_bytes;
-            let (n, event) = session.handle_input(rest, cx.now, max, &mut self.out, None);
+            let (n, event) = session.handle_input(rest, cx.now, cx.ws_limits, &mut self.out, None);
             used += n;
+            if !session.is_idle() {
+                // A message is in progress: its deadline may come before
+                // the keep-alive check.
+                cx.deadline = Some(session.next_check(cx.ws_limits));
+            }
             match (event, *mode) {
                 (None, _) => {}
                 (Some(SessionEvent::Text(text)), Mode::Echo) => {
@@ -237,10 +240,11 @@ impl Conn {
         let State::WebSocket(_, session) = &mut self.state else {
             return;
         };
-        let interval = cx.config.ping_interval;
-        match session.handle_timeout(cx.now, interval, TICK, &mut self.out, None) {
+        match session.handle_timeout(cx.now, cx.ws_limits, &mut self.out, None) {
             KeepAlive::NotDue(next) | KeepAlive::PingSent(next) => cx.deadline = Some(next),
             KeepAlive::PeerSilent => self.end(End::Now, cx),
+            // The Close that fails it (1008) is written: send it, close.
+            KeepAlive::Failed(_) => self.end(End::AfterOutput, cx),
         }
     }
 

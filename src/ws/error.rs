@@ -10,6 +10,9 @@
 //! | malformed or out-of-order frames         | 1002 |
 //! | text or close reason that is not UTF-8   | 1007 |
 //! | message larger than the configured limit | 1009 |
+//! | message in more frames than allowed      | 1009 |
+//! | control frames faster than allowed       | 1008 |
+//! | message not finished in time             | 1008 |
 
 use std::fmt;
 
@@ -57,6 +60,16 @@ pub enum WsError {
     /// The reason in a Close frame is not valid UTF-8 (RFC 6455 section
     /// 5.5.1).
     InvalidCloseReason,
+    /// A message came in more frames than the endpoint allows (RFC 6455
+    /// section 10.4 leaves such limits to the endpoint; code 1009, the
+    /// message is too big in frames). Holds the limit.
+    TooManyFragments(usize),
+    /// Control frames (Ping, Pong) arrived faster than the endpoint allows
+    /// (code 1008, a policy: each costs a pass of work for no data).
+    TooManyControlFrames,
+    /// A message that started did not finish in time (code 1008): a
+    /// message that never ends must not keep its connection forever.
+    MessageTimeout,
 }
 
 impl WsError {
@@ -83,7 +96,8 @@ impl WsError {
             | WsError::CloseFrameTooShort
             | WsError::InvalidCloseCode(_) => close_code::PROTOCOL_ERROR,
             WsError::InvalidUtf8 | WsError::InvalidCloseReason => close_code::INVALID_DATA,
-            WsError::MessageTooBig(_) => close_code::TOO_BIG,
+            WsError::MessageTooBig(_) | WsError::TooManyFragments(_) => close_code::TOO_BIG,
+            WsError::TooManyControlFrames | WsError::MessageTimeout => close_code::POLICY,
         }
     }
 }
@@ -115,6 +129,11 @@ impl fmt::Display for WsError {
             WsError::CloseFrameTooShort => f.write_str("close frame payload of 1 byte"),
             WsError::InvalidCloseCode(code) => write!(f, "invalid close code {code}"),
             WsError::InvalidCloseReason => f.write_str("close reason is not valid UTF-8"),
+            WsError::TooManyFragments(limit) => {
+                write!(f, "message in more than {limit} frames")
+            }
+            WsError::TooManyControlFrames => f.write_str("too many control frames"),
+            WsError::MessageTimeout => f.write_str("message took too long"),
         }
     }
 }
@@ -142,6 +161,9 @@ mod tests {
             (WsError::CloseFrameTooShort, 1002),
             (WsError::InvalidCloseCode(1005), 1002),
             (WsError::InvalidCloseReason, 1007),
+            (WsError::TooManyFragments(1024), 1009),
+            (WsError::TooManyControlFrames, 1008),
+            (WsError::MessageTimeout, 1008),
         ];
         for (err, code) in table {
             assert_eq!(err.close_code(), *code, "{err}");

@@ -134,6 +134,9 @@ enum ReaderState {
 pub struct MessageReader {
     role: Role,
     max_message_bytes: usize,
+    max_fragments: usize,
+    /// Frames of the open message so far.
+    fragments: usize,
     state: ReaderState,
     header: HeaderDecoder,
     frame: Option<PayloadState>,
@@ -153,6 +156,8 @@ impl MessageReader {
         MessageReader {
             role,
             max_message_bytes,
+            max_fragments: usize::MAX,
+            fragments: 0,
             state: ReaderState::Open,
             header: HeaderDecoder::new(),
             frame: None,
@@ -161,6 +166,16 @@ impl MessageReader {
             utf8: Utf8Validator::new(),
             control: Vec::new(),
         }
+    }
+
+    /// The same reader, refusing a message of more than `max_fragments`
+    /// frames with [`WsError::TooManyFragments`] (close 1009). By default
+    /// there is no limit; a server sets one, because a peer sending a
+    /// message as endless empty continuation frames costs the most work
+    /// per byte of any input.
+    pub fn with_max_fragments(mut self, max_fragments: usize) -> MessageReader {
+        self.max_fragments = max_fragments.max(1);
+        self
     }
 
     /// The role this reader was built for.
@@ -281,6 +296,14 @@ impl MessageReader {
         let total = (self.message.len() as u64).saturating_add(header.payload_len);
         if total > self.max_message_bytes as u64 {
             return Err(WsError::MessageTooBig(self.max_message_bytes));
+        }
+        self.fragments = if self.kind.is_some() {
+            self.fragments + 1
+        } else {
+            1
+        };
+        if self.fragments > self.max_fragments {
+            return Err(WsError::TooManyFragments(self.max_fragments));
         }
         self.kind = Some(kind);
         let reserve = header.payload_len.min(INITIAL_RESERVE) as usize;

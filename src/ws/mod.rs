@@ -127,5 +127,5 @@ pub use handshake::{
 pub use mask::apply_mask;
 pub use message::{MessageReader, WsEvent, DEFAULT_MAX_MESSAGE_BYTES};
 pub use role::Role;
-pub use session::{KeepAlive, Output, Session, SessionEvent, SessionState};
+pub use session::{KeepAlive, Limits, Output, Session, SessionEvent, SessionState};
 pub use utf8::{Utf8Error, Utf8Validator};

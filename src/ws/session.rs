@@ -80,27 +80,28 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use pushwire::ws::{KeepAlive, Role, Session, SessionEvent};
+//! use pushwire::ws::{KeepAlive, Limits, Role, Session, SessionEvent};
 //!
 //! let start = Instant::now();
 //! let mut session = Session::new(Role::Server, start);
 //! let mut out = Vec::new();
+//! let interval = Duration::from_secs(30);
+//! let limits = Limits { ping_interval: interval, ..Limits::client(1 << 20) };
 //! // A masked text "hi" and a masked Ping "!" arrive in one read.
 //! let wire = [0x81, 0x82, 0, 0, 0, 0, b'h', b'i', 0x89, 0x81, 0, 0, 0, 0, b'!'];
 //! let mut input = &wire[..];
 //! let mut events = Vec::new();
 //! while !input.is_empty() {
-//!     let (used, event) = session.handle_input(input, start, 1 << 20, &mut out, None);
+//!     let (used, event) = session.handle_input(input, start, &limits, &mut out, None);
 //!     input = &input[used..];
 //!     events.extend(event);
 //! }
 //! assert_eq!(events, [SessionEvent::Text("hi".into())]);
 //! assert_eq!(out, [0x8a, 0x01, b'!']); // the Pong
 //! // Thirty seconds of silence later, the timer pings.
-//! let interval = Duration::from_secs(30);
 //! let now = start + interval;
 //! out.clear();
-//! let next = session.handle_timeout(now, interval, Duration::ZERO, &mut out, None);
+//! let next = session.handle_timeout(now, &limits, &mut out, None);
 //! assert_eq!(next, KeepAlive::PingSent(now + interval));
 //! assert_eq!(out, b"\x89\x08pushwire");
 //! ```
@@ -190,8 +191,59 @@ pub enum SessionEvent {
     Failed(WsError),
 }
 
+/// What a session allows its peer. RFC 6455 section 10.4 leaves these to
+/// the endpoint ("implementations SHOULD impose implementation-specific
+/// limits"); each exists because some input is much more work than its
+/// bytes suggest, or keeps a connection alive for nothing:
+///
+/// | limit | past it |
+/// |-------|---------|
+/// | `max_message_bytes` | close 1009 |
+/// | `max_fragments`: frames of one message | close 1009 |
+/// | `max_control_frames_per_sec`: Pings and Pongs, sustained (a burst of one second's worth is allowed) | close 1008 |
+/// | `message_timeout`: from a message's first frame to its last | close 1008 |
+/// | `ping_interval`: silence before a Ping; silent another interval | dropped |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest message after reassembly.
+    pub max_message_bytes: usize,
+    /// The most frames one message may come in.
+    pub max_fragments: usize,
+    /// Control frames per second the peer may send, on average.
+    pub max_control_frames_per_sec: u32,
+    /// How long a message may take from its first frame to its last.
+    pub message_timeout: Duration,
+    /// Silence after which the peer is pinged.
+    pub ping_interval: Duration,
+    /// How early the caller's timer may fire (a wheel's tick, or zero).
+    pub slack: Duration,
+}
+
+impl Limits {
+    /// A client's limits: only the message size; a server it chose to
+    /// talk to may send as it likes otherwise.
+    ///
+    /// ```
+    /// use pushwire::ws::Limits;
+    ///
+    /// let limits = Limits::client(1 << 20);
+    /// assert_eq!(limits.max_message_bytes, 1 << 20);
+    /// assert_eq!(limits.max_fragments, usize::MAX);
+    /// ```
+    pub const fn client(max_message_bytes: usize) -> Limits {
+        Limits {
+            max_message_bytes,
+            max_fragments: usize::MAX,
+            max_control_frames_per_sec: u32::MAX,
+            message_timeout: Duration::MAX,
+            ping_interval: Duration::MAX,
+            slack: Duration::ZERO,
+        }
+    }
+}
+
 /// What [`Session::handle_timeout`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeepAlive {
     /// The peer was heard recently: check again at this time.
     NotDue(Instant),
@@ -200,17 +252,32 @@ pub enum KeepAlive {
     /// The peer stayed silent for a whole interval after a Ping (or while
     /// closing): drop the connection, without a Close.
     PeerSilent,
+    /// A message in progress ran past `message_timeout`: the session wrote
+    /// the Close that fails the connection (1008); close after it.
+    Failed(WsError),
+}
+
+/// A frame or fragmented message in progress: the reader with its partial
+/// bytes, and when the message began.
+#[derive(Debug, Clone)]
+struct InProgress {
+    reader: MessageReader,
+    started: Instant,
 }
 
 /// One WebSocket connection's protocol state; see the module docs.
 ///
 /// It holds no frame reader between messages, so an idle session is 32
-/// bytes: the reader (with any partial message) is boxed when a frame
-/// starts and dropped when the input ends between messages.
+/// bytes: the reader (with any partial message, and when it began) is
+/// boxed when a frame starts and dropped when the input ends between
+/// messages.
 #[derive(Debug, Clone)]
 pub struct Session {
-    reader: Option<Box<MessageReader>>,
+    reader: Option<Box<InProgress>>,
     last_heard: Instant,
+    /// Control frames over the allowance: each adds one, time drains
+    /// `max_control_frames_per_sec` a second (a leaky bucket).
+    control_debt: u32,
     role: Role,
     state: SessionState,
     ping_outstanding: bool,
@@ -223,6 +290,7 @@ impl Session {
         Session {
             reader: None,
             last_heard: now,
+            control_debt: 0,
             role,
             state: SessionState::Open,
             ping_outstanding: false,
@@ -255,6 +323,17 @@ impl Session {
         self.reader.is_none()
     }
 
+    /// When [`Session::handle_timeout`] should run next after input was
+    /// read: at the keep-alive check, or sooner if a message in progress
+    /// must end by then.
+    pub fn next_check(&self, limits: &Limits) -> Instant {
+        let ping = later(self.last_heard, limits.ping_interval);
+        match &self.reader {
+            Some(progress) => ping.min(later(progress.started, limits.message_timeout)),
+            None => ping,
+        }
+    }
+
     /// Feeds bytes from the peer; returns how many were consumed and what
     /// they meant, if anything.
     ///
@@ -265,13 +344,14 @@ impl Session {
     /// the connection) are written to `out`, masked with `mask` (`Some`
     /// fresh key for a client, `None` for a server).
     ///
-    /// `max_message_bytes` limits a message (close 1009); it is read when
-    /// a frame starts on an idle session. Once the session has read the
-    /// peer's Close or failed, input is ignored: `(input.len(), None)`.
+    /// `limits` bound what the peer may send ([`Limits`]); the size and
+    /// fragment limits are read when a frame starts on an idle session.
+    /// Once the session has read the peer's Close or failed, input is
+    /// ignored: `(input.len(), None)`.
     ///
     /// ```
     /// use std::time::Instant;
-    /// use pushwire::ws::{Role, Session, SessionEvent, SessionState};
+    /// use pushwire::ws::{Limits, Role, Session, SessionEvent, SessionState};
     ///
     /// let now = Instant::now();
     /// let mut session = Session::new(Role::Client, now);
@@ -279,8 +359,9 @@ impl Session {
     /// // The server's Close 1001 "bye", split across two reads.
     /// let wire = [0x88, 0x05, 0x03, 0xe9, b'b', b'y', b'e'];
     /// let key = Some([1, 2, 3, 4]);
-    /// assert_eq!(session.handle_input(&wire[..3], now, 1 << 20, &mut out, key), (3, None));
-    /// let (used, event) = session.handle_input(&wire[3..], now, 1 << 20, &mut out, key);
+    /// let limits = Limits::client(1 << 20);
+    /// assert_eq!(session.handle_input(&wire[..3], now, &limits, &mut out, key), (3, None));
+    /// let (used, event) = session.handle_input(&wire[3..], now, &limits, &mut out, key);
     /// assert_eq!(used, 4);
     /// assert_eq!(event, Some(SessionEvent::Closed { code: Some(1001), reason: "bye".into() }));
     /// // The echo, masked: 03 e9 ^ 01 02.
@@ -291,7 +372,7 @@ impl Session {
         &mut self,
         input: &[u8],
         now: Instant,
-        max_message_bytes: usize,
+        limits: &Limits,
         out: &mut impl Output,
         mask: Option<[u8; 4]>,
     ) -> (usize, Option<SessionEvent>) {
@@ -302,17 +383,31 @@ impl Session {
             return (0, None);
         }
         let role = self.role;
-        let reader = self
-            .reader
-            .get_or_insert_with(|| Box::new(MessageReader::new(role, max_message_bytes)));
-        let (used, event) = match reader.read(input) {
+        let progress = self.reader.get_or_insert_with(|| {
+            let reader = MessageReader::new(role, limits.max_message_bytes)
+                .with_max_fragments(limits.max_fragments);
+            Box::new(InProgress {
+                reader,
+                started: now,
+            })
+        });
+        let (used, event) = match progress.reader.read(input) {
             Ok(step) => step,
             Err(err) => return (input.len(), Some(self.fail(err, out, mask))),
         };
-        let idle = reader.is_idle();
+        let idle = progress.reader.is_idle();
+        let quiet = now.saturating_duration_since(self.last_heard);
         if used > 0 {
             self.last_heard = now;
             self.ping_outstanding = false;
+        }
+        if matches!(event, Some(WsEvent::Ping(_) | WsEvent::Pong(_)))
+            && !self.allow_control_frame(quiet, limits)
+        {
+            return (
+                input.len(),
+                Some(self.fail(WsError::TooManyControlFrames, out, mask)),
+            );
         }
         if idle && used == input.len() {
             // Between messages with nothing left to read: the reader goes,
@@ -373,38 +468,51 @@ impl Session {
     ///
     /// ```
     /// use std::time::{Duration, Instant};
-    /// use pushwire::ws::{KeepAlive, Role, Session};
+    /// use pushwire::ws::{KeepAlive, Limits, Role, Session};
     ///
     /// let start = Instant::now();
     /// let interval = Duration::from_secs(10);
     /// let mut session = Session::new(Role::Server, start);
     /// let mut out = Vec::new();
+    /// let limits = Limits { ping_interval: interval, ..Limits::client(1 << 20) };
     /// let early = start + Duration::from_secs(3);
     /// assert_eq!(
-    ///     session.handle_timeout(early, interval, Duration::ZERO, &mut out, None),
+    ///     session.handle_timeout(early, &limits, &mut out, None),
     ///     KeepAlive::NotDue(start + interval)
     /// );
     /// let due = start + interval;
     /// assert_eq!(
-    ///     session.handle_timeout(due, interval, Duration::ZERO, &mut out, None),
+    ///     session.handle_timeout(due, &limits, &mut out, None),
     ///     KeepAlive::PingSent(due + interval)
     /// );
     /// assert_eq!(
-    ///     session.handle_timeout(due + interval, interval, Duration::ZERO, &mut out, None),
+    ///     session.handle_timeout(due + interval, &limits, &mut out, None),
     ///     KeepAlive::PeerSilent
     /// );
     /// ```
     pub fn handle_timeout(
         &mut self,
         now: Instant,
-        interval: Duration,
-        slack: Duration,
+        limits: &Limits,
         out: &mut impl Output,
         mask: Option<[u8; 4]>,
     ) -> KeepAlive {
+        let (interval, slack) = (limits.ping_interval, limits.slack);
+        if let Some(progress) = &self.reader {
+            let running = now.saturating_duration_since(progress.started);
+            if running.saturating_add(slack) >= limits.message_timeout
+                && matches!(self.state, SessionState::Open | SessionState::CloseSent)
+            {
+                let SessionEvent::Failed(err) = self.fail(WsError::MessageTimeout, out, mask)
+                else {
+                    return KeepAlive::PeerSilent;
+                };
+                return KeepAlive::Failed(err);
+            }
+        }
         let quiet = now.saturating_duration_since(self.last_heard);
         if quiet.saturating_add(slack) < interval {
-            return KeepAlive::NotDue(later(self.last_heard, interval));
+            return KeepAlive::NotDue(self.next_check(limits));
         }
         if self.ping_outstanding || self.state != SessionState::Open {
             // Section 5.5.2 lets either side ping to check the peer is
@@ -415,7 +523,22 @@ impl Session {
         }
         out.write_with(|buf| write_frame(buf, Opcode::Ping, PING_PAYLOAD, mask));
         self.ping_outstanding = true;
-        KeepAlive::PingSent(later(now, interval))
+        let next = later(now, interval);
+        KeepAlive::PingSent(match &self.reader {
+            Some(progress) => next.min(later(progress.started, limits.message_timeout)),
+            None => next,
+        })
+    }
+
+    /// A leaky bucket for control frames: the frame adds one to the debt,
+    /// the `quiet` time since the last input drains the allowance. Past a
+    /// second's worth, the peer is over its limit.
+    fn allow_control_frame(&mut self, quiet: Duration, limits: &Limits) -> bool {
+        let rate = u128::from(limits.max_control_frames_per_sec);
+        let drained = quiet.as_micros().saturating_mul(rate) / 1_000_000;
+        let drained = u32::try_from(drained).unwrap_or(u32::MAX);
+        self.control_debt = self.control_debt.saturating_sub(drained).saturating_add(1);
+        self.control_debt <= limits.max_control_frames_per_sec
     }
 
     /// The session's part in an event the reader completed.
@@ -490,6 +613,19 @@ mod tests {
     const INTERVAL: Duration = Duration::from_secs(30);
     const TICK: Duration = Duration::from_millis(4);
     const NS: Duration = Duration::from_nanos(1);
+    /// Only the message size bounded.
+    const CLIENT: Limits = Limits::client(MAX);
+    /// Keep-alive at INTERVAL with the wheel's slack.
+    const PINGS: Limits = Limits {
+        ping_interval: INTERVAL,
+        slack: TICK,
+        ..CLIENT
+    };
+    /// Keep-alive at INTERVAL, a timer that is never early.
+    const PINGS_EXACT: Limits = Limits {
+        slack: Duration::ZERO,
+        ..PINGS
+    };
 
     /// Frames as a client writes them (masked).
     fn client(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
@@ -528,7 +664,7 @@ mod tests {
         for end in cuts {
             let mut piece = &wire[start..end];
             while !piece.is_empty() {
-                let (used, event) = session.handle_input(piece, now, MAX, out, mask);
+                let (used, event) = session.handle_input(piece, now, &CLIENT, out, mask);
                 assert!(used > 0 || event.is_some(), "no progress");
                 piece = &piece[used..];
                 events.extend(event);
@@ -608,7 +744,7 @@ mod tests {
         let mut session = Session::new(Role::Server, start);
         let mut out = Vec::new();
         let due = start + INTERVAL;
-        session.handle_timeout(due, INTERVAL, TICK, &mut out, None);
+        session.handle_timeout(due, &PINGS, &mut out, None);
         assert!(session.ping_outstanding());
         out.clear();
         let later = due + Duration::from_millis(20);
@@ -667,7 +803,7 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(session.state(), SessionState::Closed);
         assert_eq!(
-            session.handle_input(b"\x81\x80", now, MAX, &mut out, None),
+            session.handle_input(b"\x81\x80", now, &CLIENT, &mut out, None),
             (2, None)
         );
     }
@@ -742,12 +878,12 @@ mod tests {
         // Silent means now - last_heard + TICK >= interval.
         let due = start + INTERVAL - TICK;
         assert_eq!(
-            session.handle_timeout(due - NS, INTERVAL, TICK, &mut out, None),
+            session.handle_timeout(due - NS, &PINGS, &mut out, None),
             KeepAlive::NotDue(start + INTERVAL)
         );
         assert!(out.is_empty());
         assert_eq!(
-            session.handle_timeout(due, INTERVAL, TICK, &mut out, None),
+            session.handle_timeout(due, &PINGS, &mut out, None),
             KeepAlive::PingSent(due + INTERVAL)
         );
         assert_eq!(out, b"\x89\x08pushwire");
@@ -756,7 +892,7 @@ mod tests {
         // at the time PingSent named, the peer has been silent for two
         // intervals less a tick.
         assert_eq!(
-            session.handle_timeout(due + INTERVAL, INTERVAL, TICK, &mut out, None),
+            session.handle_timeout(due + INTERVAL, &PINGS, &mut out, None),
             KeepAlive::PeerSilent
         );
         assert!(out.is_empty());
@@ -769,12 +905,12 @@ mod tests {
         let mut session = Session::new(Role::Server, start);
         let mut out = Vec::new();
         let due = start + INTERVAL;
-        session.handle_timeout(due, INTERVAL, TICK, &mut out, None);
+        session.handle_timeout(due, &PINGS, &mut out, None);
         // Any frame, not only a Pong, is a sign of life (and so is half a one).
         let heard = due + Duration::from_secs(1);
         let text = client(Opcode::Text, b"still here");
         assert_eq!(
-            session.handle_input(&text[..3], heard, MAX, &mut out, None),
+            session.handle_input(&text[..3], heard, &CLIENT, &mut out, None),
             (3, None)
         );
         assert!(!session.ping_outstanding());
@@ -782,17 +918,17 @@ mod tests {
         out.clear();
         let next = heard + INTERVAL;
         assert_eq!(
-            session.handle_timeout(next - TICK - NS, INTERVAL, TICK, &mut out, None),
+            session.handle_timeout(next - TICK - NS, &PINGS, &mut out, None),
             KeepAlive::NotDue(next)
         );
         assert_eq!(
-            session.handle_timeout(next - TICK, INTERVAL, TICK, &mut out, None),
+            session.handle_timeout(next - TICK, &PINGS, &mut out, None),
             KeepAlive::PingSent(next - TICK + INTERVAL)
         );
         // An empty read is not a sign of life.
         let empty = next + Duration::from_secs(5);
         assert_eq!(
-            session.handle_input(&[], empty, MAX, &mut out, None),
+            session.handle_input(&[], empty, &CLIENT, &mut out, None),
             (0, None)
         );
         assert_eq!(session.last_heard(), heard);
@@ -806,11 +942,11 @@ mod tests {
         let due = start + INTERVAL;
         let key = Some([0, 0, 0, 1]);
         assert_eq!(
-            session.handle_timeout(due - NS, INTERVAL, Duration::ZERO, &mut out, key),
+            session.handle_timeout(due - NS, &PINGS_EXACT, &mut out, key),
             KeepAlive::NotDue(due)
         );
         assert_eq!(
-            session.handle_timeout(due, INTERVAL, Duration::ZERO, &mut out, key),
+            session.handle_timeout(due, &PINGS_EXACT, &mut out, key),
             KeepAlive::PingSent(due + INTERVAL)
         );
         assert_eq!(out, b"\x89\x88\x00\x00\x00\x01pusiwird");
@@ -824,17 +960,11 @@ mod tests {
         session.close(close_code::NORMAL, "", &mut out, None);
         out.clear();
         assert_eq!(
-            session.handle_timeout(
-                start + Duration::from_secs(1),
-                INTERVAL,
-                TICK,
-                &mut out,
-                None
-            ),
+            session.handle_timeout(start + Duration::from_secs(1), &PINGS, &mut out, None),
             KeepAlive::NotDue(start + INTERVAL)
         );
         assert_eq!(
-            session.handle_timeout(start + INTERVAL, INTERVAL, TICK, &mut out, None),
+            session.handle_timeout(start + INTERVAL, &PINGS, &mut out, None),
             KeepAlive::PeerSilent
         );
         assert!(out.is_empty());
@@ -845,7 +975,15 @@ mod tests {
         let start = Instant::now();
         let mut session = Session::new(Role::Server, start);
         let mut out = Vec::new();
-        let next = session.handle_timeout(start, Duration::MAX, TICK, &mut out, None);
+        let next = session.handle_timeout(
+            start,
+            &Limits {
+                ping_interval: Duration::MAX,
+                ..PINGS
+            },
+            &mut out,
+            None,
+        );
         assert!(matches!(next, KeepAlive::NotDue(at) if at > start));
     }
 
@@ -856,9 +994,9 @@ mod tests {
         let mut out = Vec::new();
         assert!(session.is_idle());
         let text = client(Opcode::Text, b"Hello");
-        session.handle_input(&text[..4], now, MAX, &mut out, None);
+        session.handle_input(&text[..4], now, &CLIENT, &mut out, None);
         assert!(!session.is_idle());
-        let (used, event) = session.handle_input(&text[4..], now, MAX, &mut out, None);
+        let (used, event) = session.handle_input(&text[4..], now, &CLIENT, &mut out, None);
         assert_eq!((used, event), (7, Some(SessionEvent::Text("Hello".into()))));
         assert!(session.is_idle());
         // A fragmented message keeps it between its frames.
@@ -879,7 +1017,7 @@ mod tests {
         let mut session = Session::new(Role::Server, now);
         let mut out = Vec::new();
         let text = client(Opcode::Text, b"12345");
-        let (_, event) = session.handle_input(&text, now, 4, &mut out, None);
+        let (_, event) = session.handle_input(&text, now, &Limits::client(4), &mut out, None);
         assert_eq!(event, Some(SessionEvent::Failed(WsError::MessageTooBig(4))));
         assert_eq!(
             out,
@@ -958,5 +1096,121 @@ mod tests {
         ) {
             prop_assert_eq!(run(server, &wire, &[]), run(server, &wire, &cuts));
         }
+    }
+
+    /// A server's limits for the tests of the limits.
+    const SERVER: Limits = Limits {
+        max_message_bytes: MAX,
+        max_fragments: 4,
+        max_control_frames_per_sec: 10,
+        message_timeout: Duration::from_secs(5),
+        ping_interval: INTERVAL,
+        slack: TICK,
+    };
+
+    #[test]
+    fn a_message_in_more_frames_than_allowed_fails_with_1009() {
+        let start = Instant::now();
+        let mut session = Session::new(Role::Server, start);
+        let mut out = Vec::new();
+        let mut wire = Vec::new();
+        write_fragment(&mut wire, false, Opcode::Text, b"a", Some(KEY));
+        for _ in 0..2 {
+            write_fragment(&mut wire, false, Opcode::Continuation, b"", Some(KEY));
+        }
+        write_fragment(&mut wire, true, Opcode::Continuation, b"b", Some(KEY));
+        // Four frames: allowed.
+        let mut input = &wire[..];
+        let mut events = Vec::new();
+        while !input.is_empty() {
+            let (used, event) = session.handle_input(input, start, &SERVER, &mut out, None);
+            input = &input[used..];
+            events.extend(event);
+        }
+        assert_eq!(events, [SessionEvent::Text("ab".into())]);
+        // Five: the fifth fails the connection.
+        let mut wire = Vec::new();
+        write_fragment(&mut wire, false, Opcode::Binary, b"", Some(KEY));
+        for _ in 0..4 {
+            write_fragment(&mut wire, false, Opcode::Continuation, b"", Some(KEY));
+        }
+        let mut input = &wire[..];
+        let mut failed = None;
+        while !input.is_empty() && failed.is_none() {
+            let (used, event) = session.handle_input(input, start, &SERVER, &mut out, None);
+            input = &input[used..];
+            failed = event;
+        }
+        assert_eq!(
+            failed,
+            Some(SessionEvent::Failed(WsError::TooManyFragments(4)))
+        );
+        assert!(out.ends_with(b"\x03\xf1message in more than 4 frames"));
+        assert_eq!(session.state(), SessionState::Closed);
+    }
+
+    #[test]
+    fn control_frames_past_the_rate_fail_with_1008_and_time_drains_the_allowance() {
+        let start = Instant::now();
+        let mut session = Session::new(Role::Server, start);
+        let mut out = Vec::new();
+        let pong = client(Opcode::Pong, b"");
+        // A burst of one second's worth (10) at once is allowed ...
+        for _ in 0..10 {
+            assert_eq!(
+                session.handle_input(&pong, start, &SERVER, &mut out, None),
+                (pong.len(), None)
+            );
+        }
+        // ... and one more a tenth of a second later (one drained) too.
+        let later = start + Duration::from_millis(100);
+        assert_eq!(
+            session.handle_input(&pong, later, &SERVER, &mut out, None),
+            (pong.len(), None)
+        );
+        // The next one at the same instant is over the limit.
+        let (_, event) = session.handle_input(&pong, later, &SERVER, &mut out, None);
+        assert_eq!(
+            event,
+            Some(SessionEvent::Failed(WsError::TooManyControlFrames))
+        );
+        assert!(out.ends_with(b"\x03\xf0too many control frames"));
+        // Ten a second, sustained, never fail.
+        let mut session = Session::new(Role::Server, start);
+        for i in 1..=100u64 {
+            let at = start + Duration::from_millis(100 * i);
+            let (_, event) = session.handle_input(&pong, at, &SERVER, &mut out, None);
+            assert_eq!(event, None, "pong {i}");
+        }
+    }
+
+    #[test]
+    fn a_message_that_does_not_finish_in_time_fails_with_1008_at_its_deadline() {
+        let start = Instant::now();
+        let mut session = Session::new(Role::Server, start);
+        let mut out = Vec::new();
+        let mut first = Vec::new();
+        write_fragment(&mut first, false, Opcode::Text, b"a", Some(KEY));
+        session.handle_input(&first, start, &SERVER, &mut out, None);
+        // Trickling keeps the peer from being silent, not the message alive.
+        let mut more = Vec::new();
+        write_fragment(&mut more, false, Opcode::Continuation, b"b", Some(KEY));
+        let second = start + Duration::from_secs(2);
+        session.handle_input(&more, second, &SERVER, &mut out, None);
+        assert_eq!(session.next_check(&SERVER), start + Duration::from_secs(5));
+        let deadline = start + Duration::from_secs(5);
+        assert_eq!(
+            session.handle_timeout(deadline - TICK - NS, &SERVER, &mut out, None),
+            KeepAlive::NotDue(deadline)
+        );
+        assert!(out.is_empty());
+        assert_eq!(
+            session.handle_timeout(deadline - TICK, &SERVER, &mut out, None),
+            KeepAlive::Failed(WsError::MessageTimeout)
+        );
+        assert!(out.ends_with(b"\x03\xf0message took too long"));
+        // Between messages, the keep-alive alone decides.
+        let session = Session::new(Role::Server, start);
+        assert_eq!(session.next_check(&SERVER), start + INTERVAL);
     }
 }

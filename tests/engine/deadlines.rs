@@ -335,3 +335,32 @@ fn a_chunked_body_dribbling_in_does_not_extend_the_body_timeout() {
     assert_eq!(h.last_response(c).status, 408);
     assert_eq!(h.get("/pub/a").status, 404);
 }
+
+#[test]
+fn a_websocket_message_that_never_ends_is_closed_with_1008_at_its_deadline() {
+    let mut h = Harness::new(Config {
+        message_timeout: Duration::from_secs(4),
+        ..config()
+    });
+    let c = h.connect();
+    h.send(c, crate::websocket::UPGRADE_ECHO.as_bytes());
+    h.take(c);
+    let started = h.elapsed();
+    h.send(c, &crate::websocket::fragment(false, 0x1, b"a"));
+    // A fragment every second: the peer is never silent, the message
+    // never ends.
+    for _ in 0..3 {
+        h.advance(Duration::from_secs(1));
+        h.send(c, &crate::websocket::fragment(false, 0x0, b"b"));
+    }
+    up_to(&mut h, c, started + Duration::from_secs(4));
+    let frames = h.transcript(c).frames;
+    assert!(
+        matches!(
+            frames.as_slice(),
+            [WsEvent::Close { code: Some(1008), reason }] if reason == "message took too long"
+        ),
+        "{frames:?}"
+    );
+    assert!(h.clients[c].shut_down);
+}

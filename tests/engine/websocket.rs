@@ -401,3 +401,40 @@ fn stopping_the_server_sends_1001_to_every_websocket() {
     assert_eq!(close_code(&h, b), Some(close::GOING_AWAY));
     assert!(h.take(poller).is_empty());
 }
+
+#[test]
+fn an_empty_continuation_flood_is_closed_with_1009_at_max_fragments() {
+    let mut h = Harness::new(Config {
+        max_fragments: 100,
+        ..Config::default()
+    });
+    let c = open(&mut h, "/ws/a", "");
+    let mut flood = fragment(false, 0x1, b"x");
+    for _ in 0..99 {
+        flood.extend(fragment(false, 0x0, b""));
+    }
+    h.send(c, &flood);
+    assert_eq!(close_code(&h, c), None, "100 frames are allowed");
+    h.send(c, &fragment(false, 0x0, b""));
+    assert_eq!(close_code(&h, c), Some(close::TOO_BIG));
+    assert!(h.clients[c].shut_down);
+}
+
+#[test]
+fn an_empty_pong_flood_is_closed_with_1008_past_the_control_frame_rate() {
+    let mut h = Harness::new(Config {
+        max_control_frames_per_sec: 20,
+        ..Config::default()
+    });
+    let c = open(&mut h, "/echo", "");
+    // Twenty a second, for three seconds: within the rate.
+    for _ in 0..60 {
+        h.send(c, &masked(0xA, b""));
+        h.advance(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(close_code(&h, c), None);
+    // Then a flood in one read: the 21st past the allowance fails it.
+    let flood: Vec<u8> = (0..22).flat_map(|_| masked(0xA, b"")).collect();
+    h.send(c, &flood);
+    assert_eq!(close_code(&h, c), Some(close::POLICY));
+}
