@@ -37,6 +37,7 @@ Options (durations are seconds, decimals allowed: 0.5):
   --max-fragments N         frames one WebSocket message may come in; close 1009 past it [default: 1024]
   --max-control-frames N    WebSocket pings and pongs a client may send per second; close 1008 [default: 100]
   --message-timeout SECS    time a WebSocket message may take to arrive; close 1008 [default: 30]
+  --max-work-per-pass N     requests and frames one connection may have read per loop pass [default: 1024]
   --max-unstored-publishes N  a connection's publishes the store may hold undecided [default: 64]
   --ping-interval SECS      ping idle WebSockets this often; close if silent [default: 30]
   --allow-ws-origin LIST    origins allowed to open a WebSocket, comma-separated [default: all]
@@ -179,6 +180,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                     u32::try_from(positive(&flag, &v)?).map_err(|_| bad(&flag, &v, "too large"))?;
             }
             "--message-timeout" => config.message_timeout = seconds(&flag, &value()?)?,
+            "--max-work-per-pass" => {
+                let v = value()?;
+                config.max_work_per_pass =
+                    u32::try_from(positive(&flag, &v)?).map_err(|_| bad(&flag, &v, "too large"))?;
+            }
             "--max-unstored-publishes" => {
                 config.max_unstored_publishes = positive(&flag, &value()?)?
             }
@@ -264,6 +270,8 @@ mod tests {
             ),
             (16, 5, Duration::from_millis(2500))
         );
+        let work = serve(&["--max-work-per-pass", "32"]).unwrap();
+        assert_eq!(work.max_work_per_pass, 32);
         let unstored = serve(&["--max-unstored-publishes", "8"]).unwrap();
         assert_eq!(unstored.max_unstored_publishes, 8);
         assert_eq!(serve(&[]).unwrap().max_unstored_publishes, 64);

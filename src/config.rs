@@ -26,6 +26,7 @@
 //! | `max_fragments`      | 1024         | `--max-fragments`      | close 1009                  |
 //! | `max_control_frames_per_sec` | 100  | `--max-control-frames` | close 1008                  |
 //! | `message_timeout`    | 30 s         | `--message-timeout`    | close 1008                  |
+//! | `max_work_per_pass`  | 1024         | `--max-work-per-pass`  | the rest waits for the next pass |
 //! | `ping_interval`      | 30 s         | `--ping-interval`      | ping; closed if silent for another interval |
 //! | `allow_ws_origin`    | all          | `--allow-ws-origin`    | `403` for other browser origins |
 //! | `linger`             | 2 s          | `--linger`             | how long a closing socket drains input |
@@ -153,6 +154,13 @@ pub struct Config {
     /// (`--message-timeout`, default 30 s): close 1008. A message that
     /// never ends does not keep its connection alive by trickling.
     pub message_timeout: Duration,
+    /// Work one connection may make the loop do in one pass
+    /// (`--max-work-per-pass`, default 1024), counted in requests and
+    /// frames read, plus one for every 16 subscribers a publish of its
+    /// reaches. The rest of its input waits, unread, for the next pass,
+    /// so a connection sending the smallest frames, or publishing to
+    /// thousands, gets the same share of the loop as any other.
+    pub max_work_per_pass: u32,
     /// An idle WebSocket is pinged after this long, and closed if nothing
     /// arrives within one more interval (`--ping-interval`, default 30 s).
     pub ping_interval: Duration,
@@ -197,6 +205,7 @@ impl Default for Config {
             max_fragments: 1024,
             max_control_frames_per_sec: 100,
             message_timeout: Duration::from_secs(30),
+            max_work_per_pass: 1024,
             ping_interval: Duration::from_secs(30),
             allow_ws_origin: None,
             trace: false,

@@ -92,6 +92,9 @@ pub(super) struct Cx<'a> {
     /// Set by the connection: its one deadline from now on, replacing the
     /// one before.
     pub deadline: Option<Instant>,
+    /// Requests and frames the connection may still read in this pass
+    /// (see `Config::max_work_per_pass`); reading one takes one.
+    pub budget: u32,
 }
 
 impl<'a> Cx<'a> {
@@ -105,6 +108,18 @@ impl<'a> Cx<'a> {
             ws_limits: &common.ws_limits,
             now,
             deadline: None,
+            budget: u32::MAX,
+        }
+    }
+
+    /// Takes one unit of the pass's work; false when none is left.
+    pub fn take_work(&mut self) -> bool {
+        match self.budget.checked_sub(1) {
+            Some(left) => {
+                self.budget = left;
+                true
+            }
+            None => false,
         }
     }
 }
@@ -339,6 +354,9 @@ impl Conn {
             }
             if rest.is_empty() || !self.takes_input() {
                 return (used, None);
+            }
+            if !matches!(self.state, State::WebSocket(..)) && !cx.take_work() {
+                return (used, None); // the rest waits for the next pass
             }
             let read = match self.state {
                 State::WebSocket(..) => self.read_frames(rest, cx),

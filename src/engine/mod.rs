@@ -49,12 +49,18 @@
 //! 7. Drain [`Engine::poll_event`].
 //! 8. Sleep until readiness or [`Engine::poll_timeout`].
 //!
-//! The input methods do all their work before they return: a request that
-//! arrives whole is answered in the same call, a publish reaches every
-//! subscriber's queue in the same call (with the in-memory store), and
-//! requests held back (pipelined behind a long-poll or behind unsent
-//! output) are processed as soon as the connection can take them, in the
-//! call that made it so. The `poll_*` methods only report.
+//! The input methods do all their work before they return, up to a
+//! budget: a request that arrives whole is answered in the same call, a
+//! publish reaches every subscriber's queue in the same call (with the
+//! in-memory store), and requests held back (pipelined behind a
+//! long-poll or behind unsent output) are processed as soon as the
+//! connection can take them, in the call that made it so. A connection
+//! that uses up `Config::max_work_per_pass` (requests and frames read,
+//! and a share of the fan-out of its publishes) keeps the rest of its
+//! input for the next pass: [`Engine::wants_input`] says not to read it
+//! meanwhile, [`Engine::poll_timeout`] says the next
+//! [`Engine::handle_timeout`] is due at once, and that call goes on with
+//! it. The `poll_*` methods only report.
 //!
 //! # Where the rules live
 //!
@@ -240,6 +246,9 @@ struct Entry {
     subscription: Option<Subscription>,
     /// On the ready list.
     ready: bool,
+    /// Used up its work for this pass with input left: continued in the
+    /// next `handle_timeout`, and not read meanwhile.
+    yielded: bool,
     /// Its publishes the store has not decided yet (at most
     /// `max_unstored_publishes`: a WebSocket publishes a message per text
     /// frame without waiting for an answer, so past the limit its frames
@@ -283,6 +292,13 @@ pub struct Engine {
     /// Stream subscribers the message being delivered changed (cut off),
     /// with their new deadlines.
     changed: Vec<(ConnId, Option<Instant>)>,
+    /// Connections that used up their work for a pass with input left,
+    /// and when; continued in the next `handle_timeout`.
+    yielded: Vec<ConnId>,
+    yielded_at: Option<Instant>,
+    /// Subscribers fed since the count was last taken: the cost of a
+    /// publish, charged to the publisher's work.
+    fed: usize,
     store: Box<dyn Store>,
     appends: Slab<InFlight>,
     /// Numbers connections and appends, to tell a reused slot from the
@@ -328,6 +344,9 @@ impl Engine {
             fired: Vec::new(),
             answered: Vec::new(),
             changed: Vec::new(),
+            yielded: Vec::new(),
+            yielded_at: None,
+            fed: 0,
             store,
             appends: Slab::new(),
             serial: 0,
@@ -404,6 +423,7 @@ impl Engine {
             timer: None,
             subscription: None,
             ready: false,
+            yielded: false,
             appending: 0,
             serial: self.serial,
         });
@@ -489,7 +509,34 @@ impl Engine {
             });
             self.resume_if_held(id);
         }
+        self.continue_yielded(now);
         self.run_resumes(now);
+    }
+
+    /// Connections that used up their work in the last pass go on with
+    /// their held input, with a fresh budget; those that use it up again
+    /// wait for the next pass. Each is put on the ready list, so that the
+    /// driver, which stopped reading it, looks at it again.
+    fn continue_yielded(&mut self, now: Instant) {
+        self.yielded_at = None;
+        let waiting = self.yielded.len();
+        for i in 0..waiting {
+            let Some(&id) = self.yielded.get(i) else {
+                break;
+            };
+            let Some(entry) = self.conns.get_mut(id) else {
+                continue;
+            };
+            entry.yielded = false;
+            if entry.takes_input(&self.common.config) {
+                self.drive(id, None, now);
+                self.bound_held_input(id, now);
+            }
+            if let Some(entry) = self.conns.get_mut(id) {
+                mark_ready(&mut self.ready, entry, id);
+            }
+        }
+        self.yielded.drain(..waiting.min(self.yielded.len()));
     }
 
     /// The socket of a connection that had a backlog is writable again.
@@ -558,6 +605,12 @@ impl Engine {
         Some(id)
     }
 
+    /// Whether any connection is on the ready list (a driver that flushes
+    /// only so many per pass uses it not to sleep).
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     /// What the driver should do for `id` now.
     pub fn poll_step(&self, id: ConnId) -> Step {
         self.conns
@@ -575,7 +628,10 @@ impl Engine {
 
     /// The earliest time [`Engine::handle_timeout`] has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.wheel.next_expiry()
+        match (self.wheel.next_expiry(), self.yielded_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next thing to report to the embedder.
@@ -586,9 +642,9 @@ impl Engine {
     /// Whether the driver should read from the connection now. False while
     /// its unsent output is large: the client must read first.
     pub fn wants_input(&self, id: ConnId) -> bool {
-        self.conns
-            .get(id)
-            .is_some_and(|entry| entry.conn.wants_input() && entry.may_append(&self.common.config))
+        self.conns.get(id).is_some_and(|entry| {
+            entry.conn.wants_input() && entry.may_append(&self.common.config) && !entry.yielded
+        })
     }
 
     /// Unsent bytes of a connection.
@@ -657,6 +713,7 @@ impl Engine {
     /// carried out and the connection goes on. Returns the bytes used.
     fn drive(&mut self, id: ConnId, fresh: Option<&[u8]>, now: Instant) -> usize {
         let mut used = 0;
+        let mut budget = self.common.config.max_work_per_pass;
         loop {
             let Some(entry) = self.conns.get_mut(id) else {
                 return used;
@@ -669,19 +726,35 @@ impl Engine {
                 break;
             }
             let mut cx = Cx::new(&mut self.common, now);
+            cx.budget = budget;
             let (n, want) = entry.conn.handle_input(input, &mut cx);
             let deadline = cx.deadline;
+            budget = cx.budget;
             used += n;
             self.settle(id, deadline);
-            match want {
-                Some(want) => self.act(id, want, now),
-                None => break,
-            }
+            let Some(want) = want else {
+                break;
+            };
+            self.fed = 0;
+            self.act(id, want, now);
+            // A publish costs the publisher a unit per 16 subscribers fed.
+            let cost = u32::try_from(self.fed.div_ceil(16)).unwrap_or(u32::MAX);
+            budget = budget.saturating_sub(cost);
         }
-        if fresh.is_none() {
-            if let Some(entry) = self.conns.get_mut(id) {
+        let Some(entry) = self.conns.get_mut(id) else {
+            return used;
+        };
+        let left = match fresh {
+            Some(bytes) => bytes.len() > used,
+            None => {
                 entry.held.consume(used);
+                !entry.held.is_empty()
             }
+        };
+        if budget == 0 && left && !entry.yielded && !entry.conn.is_ending() {
+            entry.yielded = true;
+            self.yielded.push(id);
+            self.yielded_at = Some(now);
         }
         used
     }
@@ -846,6 +919,7 @@ impl Engine {
         self.common
             .broker
             .take_subscribers(channel, Transport::LongPoll, &mut self.answered);
+        self.fed += self.answered.len();
         let mut i = 0;
         while let Some(&id) = self.answered.get(i) {
             i += 1;
@@ -864,6 +938,7 @@ impl Engine {
             return;
         };
         for transport in [Transport::Sse, Transport::Ws] {
+            self.fed += ch.subscriber_count(transport);
             for id in ch.subscribers(transport) {
                 let Some(entry) = self.conns.get_mut(id) else {
                     continue;

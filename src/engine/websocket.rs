@@ -163,6 +163,11 @@ impl Conn {
                 // client reads.
                 return Read::Wait(used);
             }
+            // A unit of the pass's work per frame (each call reads at most
+            // one).
+            if !cx.take_work() {
+                return Read::Wait(used); // the rest waits for the next pass
+            }
             let (n, event) = session.handle_input(rest, cx.now, cx.ws_limits, &mut self.out, None);
             used += n;
             if !session.is_idle() {

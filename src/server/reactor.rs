@@ -41,6 +41,12 @@ const READ_BUFFER: usize = 64 * 1024;
 const READS_PER_PASS: usize = 16;
 /// Slices per `writev`.
 const IOV_MAX: usize = 64;
+/// Connections flushed per pass before the loop reads, accepts and fires
+/// timers again: a publish to ten thousand subscribers is written in
+/// slices, so it does not stall everyone else for the time of ten
+/// thousand `writev`s. What a subscriber has queued meanwhile still
+/// leaves in one `writev` when its turn comes.
+const FLUSHES_PER_PASS: usize = 512;
 /// How long to stop accepting after running out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -70,6 +76,8 @@ struct Reactor {
     promises: Slab<Promise>,
     /// The wire tracer, with `--trace`.
     tracer: Option<Box<Tracer>>,
+    /// The last pass stopped flushing at `FLUSHES_PER_PASS`: do not sleep.
+    more_ready: bool,
 }
 
 /// What the loop needs before it runs: all of it `Send`, so a server can
@@ -114,6 +122,7 @@ impl Bound {
             accept_starved: false,
             promises: Slab::new(),
             tracer,
+            more_ready: false,
         }
         .run(inbox)
     }
@@ -172,9 +181,14 @@ impl Reactor {
             }
             self.engine.handle_commits(now);
             self.engine.handle_timeout(now);
-            while let Some(id) = self.engine.poll_ready() {
+            self.more_ready = false;
+            for _ in 0..FLUSHES_PER_PASS {
+                let Some(id) = self.engine.poll_ready() else {
+                    break;
+                };
                 self.flush(id, now);
             }
+            self.more_ready = self.engine.has_ready();
             while let Some(event) = self.engine.poll_event() {
                 let Event::Published { token, outcome } = event;
                 if let Some(promise) = usize::try_from(token)
@@ -207,7 +221,7 @@ impl Reactor {
     }
 
     fn timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.again.is_empty() {
+        if !self.again.is_empty() || self.more_ready {
             return Some(Duration::ZERO);
         }
         let deadline = match (self.engine.poll_timeout(), self.accept_paused_until) {

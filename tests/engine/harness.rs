@@ -285,7 +285,7 @@ impl Harness {
     /// what clients sent (while it wants input), then every ready
     /// connection gets its steps.
     pub fn pass(&mut self) {
-        for _ in 0..64 {
+        for _ in 0..4096 {
             let mut moved = false;
             if self.auto.as_ref().is_some_and(|store| store.decide() > 0) {
                 self.engine.handle_commits(self.now);
@@ -293,6 +293,12 @@ impl Harness {
             }
             moved |= self.deliver_input();
             moved |= self.flush_ready();
+            // Work a connection could not finish in its pass goes on in
+            // the next, as the reactor's loop does without sleeping.
+            if self.engine.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.engine.handle_timeout(self.now);
+                moved = true;
+            }
             while let Some(event) = self.engine.poll_event() {
                 self.events.push(event);
             }
@@ -300,7 +306,7 @@ impl Harness {
                 return;
             }
         }
-        panic!("the engine did not settle in 64 passes");
+        panic!("the engine did not settle in 4096 passes");
     }
 
     fn deliver_input(&mut self) -> bool {

@@ -1,0 +1,98 @@
+//! The loop's time is shared: a connection may make the loop do at most
+//! `max_work_per_pass` units of work in one pass (a request or a frame
+//! read is one, a publish costs one more per 16 subscribers it reaches);
+//! the rest of its input waits, unread, for the next pass.
+
+use std::time::Duration;
+
+use pushwire::Config;
+
+use crate::harness::Harness;
+use crate::websocket::{masked, texts, upgrade};
+
+#[test]
+fn a_flood_of_small_frames_is_read_a_pass_at_a_time() {
+    let mut h = Harness::new(Config {
+        max_work_per_pass: 100,
+        ..Config::default()
+    });
+    let c = h.connect();
+    h.request(c, &upgrade("/echo", ""));
+    let id = h.clients[c].id;
+    let flood: Vec<u8> = (0..250)
+        .flat_map(|i| masked(0x1, format!("{i}").as_bytes()))
+        .collect();
+    // One read hands the engine all 250 frames: it answers 100 and keeps
+    // the rest, and the driver is told not to read more for now.
+    h.engine.handle_input(id, &flood, h.now);
+    assert!(!h.engine.wants_input(id));
+    assert!(h.engine.buffered_input(id) > 0);
+    assert!(
+        h.engine.poll_timeout().is_some_and(|t| t <= h.now),
+        "due at once"
+    );
+    h.read_output(c, usize::MAX);
+    assert_eq!(texts(&h, c).len(), 100);
+    // The next pass: 100 more; the one after: the last 50.
+    h.engine.handle_timeout(h.now);
+    h.read_output(c, usize::MAX);
+    assert_eq!(texts(&h, c).len(), 200);
+    h.engine.handle_timeout(h.now);
+    h.read_output(c, usize::MAX);
+    let echoed = texts(&h, c);
+    assert_eq!(echoed.len(), 250);
+    assert_eq!(echoed[249], "249");
+    assert!(h.engine.wants_input(id));
+    assert_eq!(h.engine.buffered_input(id), 0);
+}
+
+#[test]
+fn pipelined_requests_past_the_budget_wait_for_the_next_pass_in_order() {
+    let mut h = Harness::new(Config {
+        max_work_per_pass: 10,
+        ..Config::default()
+    });
+    let c = h.connect();
+    let id = h.clients[c].id;
+    let requests = "GET /poll/a HTTP/1.1\r\nHost: h\r\n\r\n".repeat(25);
+    h.engine.handle_input(id, requests.as_bytes(), h.now);
+    h.read_output(c, usize::MAX);
+    assert_eq!(h.responses(c).len(), 10);
+    h.pass();
+    assert_eq!(h.responses(c).len(), 25, "the rest, in the passes after");
+}
+
+#[test]
+fn a_publish_to_many_subscribers_costs_its_publisher_a_share_of_the_pass() {
+    let mut h = Harness::new(Config {
+        max_work_per_pass: 300,
+        idle_timeout: Duration::from_secs(600),
+        ..Config::default()
+    });
+    let subscribers: Vec<usize> = (0..2000)
+        .map(|_| {
+            let c = h.connect();
+            h.send(c, b"GET /sse/news HTTP/1.1\r\nHost: h\r\n\r\n");
+            c
+        })
+        .collect();
+    let publisher = h.connect();
+    let id = h.clients[publisher].id;
+    let one = "POST /pub/news HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx";
+    // Each publish costs 1 + 2000 / 16 = 126 units: with 300 a pass, the
+    // third publish uses the budget up, and the others wait.
+    h.engine.handle_input(id, one.repeat(10).as_bytes(), h.now);
+    h.read_output(publisher, usize::MAX);
+    assert_eq!(h.responses(publisher).len(), 3);
+    assert!(!h.engine.wants_input(id));
+    h.pass();
+    let answers = h.responses(publisher);
+    assert_eq!(answers.len(), 10);
+    assert_eq!(answers[9].text(), r#"{"id":10}"#);
+    // Every subscriber got all ten, in order.
+    for &s in [subscribers[0], subscribers[1999]].iter() {
+        let body = h.last_response(s).text().to_owned();
+        assert_eq!(body.matches("data: x").count(), 10, "{body}");
+        assert!(body.find("id: 9\n") < body.find("id: 10\n"));
+    }
+}
