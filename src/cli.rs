@@ -29,6 +29,8 @@ Options (durations are seconds, decimals allowed: 0.5):
   --body-timeout SECS       time to send a request body; 408 past it [default: 30]
   --idle-timeout SECS       keep-alive connection idle time [default: 60]
   --longpoll-max SECS       largest long-poll timeout [default: 120]
+  --max-batch-bytes N       bytes of messages in one poll answer, then \"more\":true [default: 262144]
+  --max-batch-messages N    messages in one poll answer, then \"more\":true [default: 1024]
   --max-backlog-bytes N     unsent bytes a slow SSE/WebSocket subscriber may owe [default: 1048576]
   --sse-retry MILLIS        retry: sent at the start of an SSE stream [default: 2000]
   --heartbeat SECS          comment sent on an SSE stream idle this long [default: 15]
@@ -180,6 +182,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                     u32::try_from(positive(&flag, &v)?).map_err(|_| bad(&flag, &v, "too large"))?;
             }
             "--message-timeout" => config.message_timeout = seconds(&flag, &value()?)?,
+            "--max-batch-bytes" => config.max_batch_bytes = positive(&flag, &value()?)?,
+            "--max-batch-messages" => config.max_batch_messages = positive(&flag, &value()?)?,
             "--max-work-per-pass" => {
                 let v = value()?;
                 config.max_work_per_pass =
@@ -270,6 +274,8 @@ mod tests {
             ),
             (16, 5, Duration::from_millis(2500))
         );
+        let batch = serve(&["--max-batch-bytes", "1000", "--max-batch-messages", "7"]).unwrap();
+        assert_eq!((batch.max_batch_bytes, batch.max_batch_messages), (1000, 7));
         let work = serve(&["--max-work-per-pass", "32"]).unwrap();
         assert_eq!(work.max_work_per_pass, 32);
         let unstored = serve(&["--max-unstored-publishes", "8"]).unwrap();

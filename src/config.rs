@@ -27,6 +27,8 @@
 //! | `max_control_frames_per_sec` | 100  | `--max-control-frames` | close 1008                  |
 //! | `message_timeout`    | 30 s         | `--message-timeout`    | close 1008                  |
 //! | `max_work_per_pass`  | 1024         | `--max-work-per-pass`  | the rest waits for the next pass |
+//! | `max_batch_bytes`    | 256 KiB      | `--max-batch-bytes`    | a poll answer stops, `"more":true` |
+//! | `max_batch_messages` | 1024         | `--max-batch-messages` | a poll answer stops, `"more":true` |
 //! | `ping_interval`      | 30 s         | `--ping-interval`      | ping; closed if silent for another interval |
 //! | `allow_ws_origin`    | all          | `--allow-ws-origin`    | `403` for other browser origins |
 //! | `linger`             | 2 s          | `--linger`             | how long a closing socket drains input |
@@ -161,6 +163,15 @@ pub struct Config {
     /// so a connection sending the smallest frames, or publishing to
     /// thousands, gets the same share of the loop as any other.
     pub max_work_per_pass: u32,
+    /// Bytes of messages a poll or long-poll answer carries at most
+    /// (`--max-batch-bytes`, default 256 KiB; at least one message, however
+    /// large). Past it the answer stops with `"more":true` and its
+    /// `last_id` says where to continue: a client walks a large backlog in
+    /// pages, and no answer is a private copy of a whole history.
+    pub max_batch_bytes: usize,
+    /// Messages a poll or long-poll answer carries at most
+    /// (`--max-batch-messages`, default 1024), as for `max_batch_bytes`.
+    pub max_batch_messages: usize,
     /// An idle WebSocket is pinged after this long, and closed if nothing
     /// arrives within one more interval (`--ping-interval`, default 30 s).
     pub ping_interval: Duration,
@@ -206,6 +217,8 @@ impl Default for Config {
             max_control_frames_per_sec: 100,
             message_timeout: Duration::from_secs(30),
             max_work_per_pass: 1024,
+            max_batch_bytes: 256 * 1024,
+            max_batch_messages: 1024,
             ping_interval: Duration::from_secs(30),
             allow_ws_origin: None,
             trace: false,

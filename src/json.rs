@@ -105,27 +105,46 @@ pub fn write_item(out: &mut Vec<u8>, id: u64, data: &str) {
     out.push(b'}');
 }
 
+/// What a poll / long-poll answer says besides its messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchHead {
+    /// The id to ask for next (`?since=`): the newest message the answer
+    /// covers.
+    pub last_id: u64,
+    /// Messages after the requested id left history before they could be
+    /// answered.
+    pub gap: bool,
+    /// The answer stops at a size limit: newer messages are waiting, ask
+    /// again at once with `since=last_id`.
+    pub more: bool,
+}
+
 /// Appends a poll / long-poll answer from items already encoded with
 /// [`write_item`]: `{"last_id":19,"messages":[item,item]}`, with
-/// `"gap":true` after `last_id` when `gap` is set.
+/// `"gap":true` and `"more":true` after `last_id` when they are set.
 ///
 /// ```
+/// use pushwire::json::{write_batch, write_item, BatchHead};
+///
 /// let mut item = Vec::new();
-/// pushwire::json::write_item(&mut item, 19, "x");
+/// write_item(&mut item, 19, "x");
 /// let mut out = Vec::new();
-/// pushwire::json::write_batch(&mut out, 19, true, [item.as_slice()]);
+/// let head = BatchHead { last_id: 19, gap: true, more: false };
+/// write_batch(&mut out, head, [item.as_slice()]);
 /// assert_eq!(out, br#"{"last_id":19,"gap":true,"messages":[{"id":19,"data":"x"}]}"#);
 /// ```
 pub fn write_batch<'a>(
     out: &mut Vec<u8>,
-    last_id: u64,
-    gap: bool,
+    head: BatchHead,
     items: impl IntoIterator<Item = &'a [u8]>,
 ) {
     out.extend_from_slice(b"{\"last_id\":");
-    write_u64(out, last_id);
-    if gap {
+    write_u64(out, head.last_id);
+    if head.gap {
         out.extend_from_slice(b",\"gap\":true");
+    }
+    if head.more {
+        out.extend_from_slice(b",\"more\":true");
     }
     out.extend_from_slice(b",\"messages\":[");
     for (index, item) in items.into_iter().enumerate() {
@@ -182,6 +201,8 @@ pub struct Batch {
     pub last_id: u64,
     /// Messages between the requested id and the oldest kept one were lost.
     pub gap: bool,
+    /// More messages are waiting: ask again at once.
+    pub more: bool,
     /// `(id, data)` of each message, oldest first.
     pub messages: Vec<(u64, String)>,
 }
@@ -386,6 +407,7 @@ impl Reader<'_> {
     fn batch(&mut self) -> Result<Batch, JsonError> {
         let mut last_id = None;
         let mut gap = None;
+        let mut more = None;
         let mut messages = None;
         self.object(|reader, key, key_offset| {
             let duplicate = JsonError::DuplicateField { offset: key_offset };
@@ -400,6 +422,11 @@ impl Reader<'_> {
                     gap = Some(reader.boolean()?);
                     Ok(())
                 }
+                "more" if more.is_some() => Err(duplicate),
+                "more" => {
+                    more = Some(reader.boolean()?);
+                    Ok(())
+                }
                 "messages" if messages.is_some() => Err(duplicate),
                 "messages" => {
                     messages = Some(reader.items()?);
@@ -411,6 +438,7 @@ impl Reader<'_> {
         Ok(Batch {
             last_id: last_id.ok_or(JsonError::MissingField("last_id"))?,
             gap: gap.unwrap_or(false),
+            more: more.unwrap_or(false),
             messages: messages.ok_or(JsonError::MissingField("messages"))?,
         })
     }
@@ -705,14 +733,27 @@ mod tests {
         let mut second = Vec::new();
         write_item(&mut second, 19, "x");
         let mut out = Vec::new();
-        write_batch(&mut out, 19, false, [first.as_slice(), second.as_slice()]);
+        let head = BatchHead {
+            last_id: 19,
+            ..BatchHead::default()
+        };
+        write_batch(&mut out, head, [first.as_slice(), second.as_slice()]);
         assert_eq!(
             out,
             br#"{"last_id":19,"messages":[{"id":18,"data":"hello"},{"id":19,"data":"x"}]}"#
         );
         out.clear();
-        write_batch(&mut out, 19, true, std::iter::empty());
+        let gap = BatchHead { gap: true, ..head };
+        write_batch(&mut out, gap, std::iter::empty());
         assert_eq!(out, br#"{"last_id":19,"gap":true,"messages":[]}"#);
+        out.clear();
+        let more = BatchHead { more: true, ..head };
+        write_batch(&mut out, more, [first.as_slice()]);
+        assert_eq!(
+            out,
+            br#"{"last_id":19,"more":true,"messages":[{"id":18,"data":"hello"}]}"#
+        );
+        assert!(parse_batch(&out).unwrap().more);
     }
 
     #[test]
@@ -749,6 +790,7 @@ mod tests {
             Batch {
                 last_id: 3,
                 gap: true,
+                more: false,
                 messages: vec![(3, "a\"\\/\u{8}\u{c}\n\r\té😀".to_string())],
             }
         );
@@ -861,13 +903,13 @@ mod tests {
         out
     }
 
-    fn batch_bytes(last_id: u64, gap: bool, items: &[(u64, String)]) -> Vec<u8> {
+    fn batch_bytes(head: BatchHead, items: &[(u64, String)]) -> Vec<u8> {
         let encoded: Vec<Vec<u8>> = items
             .iter()
             .map(|(id, data)| item_bytes(*id, data))
             .collect();
         let mut out = Vec::new();
-        write_batch(&mut out, last_id, gap, encoded.iter().map(Vec::as_slice));
+        write_batch(&mut out, head, encoded.iter().map(Vec::as_slice));
         out
     }
 
@@ -896,9 +938,11 @@ mod tests {
         fn write_batch_output_parses_with_serde_json_to_the_right_structure(
             last_id in any::<u64>(),
             gap in any::<bool>(),
+            more in any::<bool>(),
             items in prop::collection::vec((any::<u64>(), tricky_string()), 0..6),
         ) {
-            let value: serde_json::Value = serde_json::from_slice(&batch_bytes(last_id, gap, &items)).unwrap();
+            let head = BatchHead { last_id, gap, more };
+            let value: serde_json::Value = serde_json::from_slice(&batch_bytes(head, &items)).unwrap();
             let messages: Vec<serde_json::Value> = items
                 .iter()
                 .map(|(id, data)| serde_json::json!({"id": id, "data": data}))
@@ -907,6 +951,9 @@ mod tests {
             if gap {
                 expected["gap"] = serde_json::Value::Bool(true);
             }
+            if more {
+                expected["more"] = serde_json::Value::Bool(true);
+            }
             prop_assert_eq!(value, expected);
         }
 
@@ -914,10 +961,11 @@ mod tests {
         fn parse_batch_of_write_batch_round_trips(
             last_id in any::<u64>(),
             gap in any::<bool>(),
+            more in any::<bool>(),
             items in prop::collection::vec((any::<u64>(), tricky_string()), 0..6),
         ) {
-            let batch = parse_batch(&batch_bytes(last_id, gap, &items)).unwrap();
-            prop_assert_eq!(batch, Batch { last_id, gap, messages: items });
+            let batch = parse_batch(&batch_bytes(BatchHead { last_id, gap, more }, &items)).unwrap();
+            prop_assert_eq!(batch, Batch { last_id, gap, more, messages: items });
         }
 
         #[test]

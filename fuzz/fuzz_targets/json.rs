@@ -1,7 +1,7 @@
 //! The JSON writer and reader against `serde_json`.
 //!
 //! 1. `write_item` / `write_batch` output parses with serde_json back to the
-//!    same last_id, gap, ids and data, and with `parse_batch` too.
+//!    same last_id, gap, more, ids and data, and with `parse_batch` too.
 //! 2. `parse_batch` on arbitrary bytes never panics, refuses any input that
 //!    is not UTF-8, and on UTF-8 input agrees with a serde_json deserializer
 //!    of the same shape (unknown fields ignored, duplicate known fields
@@ -24,6 +24,8 @@ struct RefBatch {
     last_id: u64,
     #[serde(default)]
     gap: bool,
+    #[serde(default)]
+    more: bool,
     messages: Vec<RefItem>,
 }
 
@@ -31,6 +33,7 @@ struct RefBatch {
 struct Written {
     last_id: u64,
     gap: bool,
+    more: bool,
     items: Vec<(u64, String)>,
 }
 
@@ -48,21 +51,22 @@ fn check_roundtrip(w: &Written) {
         })
         .collect();
     let mut out = Vec::new();
-    json::write_batch(
-        &mut out,
-        w.last_id,
-        w.gap,
-        encoded.iter().map(Vec::as_slice),
-    );
+    let head = json::BatchHead {
+        last_id: w.last_id,
+        gap: w.gap,
+        more: w.more,
+    };
+    json::write_batch(&mut out, head, encoded.iter().map(Vec::as_slice));
     let batch: RefBatch = serde_json::from_slice(&out).expect("write_batch output is JSON");
     assert_eq!(batch.last_id, w.last_id);
     assert_eq!(batch.gap, w.gap);
+    assert_eq!(batch.more, w.more);
     let got: Vec<(u64, String)> = batch.messages.into_iter().map(|m| (m.id, m.data)).collect();
     assert_eq!(got, w.items);
     let ours = json::parse_batch(&out).expect("parse_batch reads write_batch");
     assert_eq!(
-        (ours.last_id, ours.gap, ours.messages),
-        (w.last_id, w.gap, w.items.clone())
+        (ours.last_id, ours.gap, ours.more, ours.messages),
+        (w.last_id, w.gap, w.more, w.items.clone())
     );
 }
 
@@ -82,7 +86,7 @@ fn check_parse(input: &[u8]) {
     let theirs = serde_json::from_str::<RefBatch>(text);
     match (ours, theirs) {
         (Ok(a), Ok(b)) => {
-            assert_eq!((a.last_id, a.gap), (b.last_id, b.gap));
+            assert_eq!((a.last_id, a.gap, a.more), (b.last_id, b.gap, b.more));
             let b: Vec<(u64, String)> = b.messages.into_iter().map(|m| (m.id, m.data)).collect();
             assert_eq!(a.messages, b);
         }

@@ -214,8 +214,11 @@ impl Sub {
                 let target = self
                     .url
                     .with_param("since", &self.last_id.unwrap_or(0).to_string());
-                self.batch(&mut conn, &target)?;
-                std::thread::sleep(self.interval);
+                // A page that stops at the server's size limit says
+                // "more": the rest is asked for at once.
+                if !self.batch(&mut conn, &target)? {
+                    std::thread::sleep(self.interval);
+                }
             }
         })();
         result.err().unwrap_or(End::Again("poll ended".into()))
@@ -244,8 +247,9 @@ impl Sub {
         result.err().unwrap_or(End::Again("long-poll ended".into()))
     }
 
-    /// One poll or long-poll exchange: prints the batch's messages.
-    fn batch(&mut self, conn: &mut Conn, target: &str) -> Result<(), End> {
+    /// One poll or long-poll exchange: prints the batch's messages;
+    /// returns whether the server said more are waiting.
+    fn batch(&mut self, conn: &mut Conn, target: &str) -> Result<bool, End> {
         write_request(&mut conn.stream, &self.url, "GET", target, "", b"")?;
         let head = conn.read_head()?;
         let body = conn.read_body(&head, MAX_BODY)?;
@@ -270,7 +274,7 @@ impl Sub {
         for (id, data) in &batch.messages {
             self.show(Some(*id), data)?;
         }
-        Ok(())
+        Ok(batch.more)
     }
 
     /// Server-Sent Events: one long response; resume with Last-Event-ID.

@@ -10,8 +10,10 @@
 use std::rc::Rc;
 
 use crate::broker::{Backlog, ChannelId};
+use crate::config::Config;
 use crate::http::response::{write_chunk, write_response, Body, Response};
 use crate::http::HttpDate;
+use crate::json::BatchHead;
 use crate::sse;
 
 use super::conn::Reply;
@@ -80,15 +82,36 @@ pub(super) fn write_json(
 
 /// Writes the JSON answer to "what came after `since`" into `body`:
 /// `{"last_id":N,"messages":[...]}`, with `"gap":true` when some of it
-/// already left history.
-pub(super) fn write_backlog(body: &mut Vec<u8>, backlog: &Backlog<'_>) {
+/// already left history. The answer is a page: at most
+/// `max_batch_messages` messages and `max_batch_bytes` of them (but at
+/// least one); when it stops short, `"more":true`, and `last_id` is the
+/// last message's id, where the client continues.
+pub(super) fn write_backlog(body: &mut Vec<u8>, backlog: &Backlog<'_>, config: &Config) {
+    let mut bytes = 0usize;
+    let page = backlog
+        .iter()
+        .take(config.max_batch_messages)
+        .take_while(|m| {
+            let first = bytes == 0;
+            bytes = bytes.saturating_add(m.json.len() + 1);
+            first || bytes <= config.max_batch_bytes
+        })
+        .count();
+    let more = page < backlog.len();
+    let last_id = match more {
+        true => backlog
+            .iter()
+            .nth(page.saturating_sub(1))
+            .map_or(backlog.last_id, |m| m.id),
+        false => backlog.last_id,
+    };
+    let head = BatchHead {
+        last_id,
+        gap: backlog.gap,
+        more,
+    };
     body.clear();
-    crate::json::write_batch(
-        body,
-        backlog.last_id,
-        backlog.gap,
-        backlog.iter().map(|m| &m.json[..]),
-    );
+    crate::json::write_batch(body, head, backlog.iter().take(page).map(|m| &m.json[..]));
 }
 
 /// Largest poll answer body kept for reuse.
@@ -214,7 +237,11 @@ impl Answers {
             return Rc::clone(&built.bytes);
         }
         if self.built_body.is_empty() {
-            crate::json::write_batch(&mut self.built_body, last_id, false, [item]);
+            let head = BatchHead {
+                last_id,
+                ..BatchHead::default()
+            };
+            crate::json::write_batch(&mut self.built_body, head, [item]);
         }
         let mut response = Vec::with_capacity(self.built_body.len() + 160);
         write_json(&mut response, reply, date, cors, &self.built_body);

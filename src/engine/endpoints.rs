@@ -128,7 +128,8 @@ impl Conn {
         if let Some(bytes) = key.and_then(|k| cx.answers.kept(&k)) {
             return self.respond_shared(bytes, reply, cx);
         }
-        write_backlog(&mut cx.answers.body, &broker.backlog(name.as_str(), since));
+        let backlog = broker.backlog(name.as_str(), since);
+        write_backlog(&mut cx.answers.body, &backlog, cx.config);
         match key.and_then(|key| cx.answers.keep(key, cx.date, cors)) {
             Some(bytes) => self.respond_shared(bytes, reply, cx),
             None => self.respond_json(reply, cors, cx),

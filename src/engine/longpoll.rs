@@ -90,7 +90,7 @@ impl Conn {
             };
             return Some(Want::Join(name, Join::Park(park)));
         }
-        write_backlog(&mut cx.answers.body, &backlog);
+        write_backlog(&mut cx.answers.body, &backlog, cx.config);
         self.respond_json(reply, cors, cx);
         self.request_done(reply, cx);
         None
@@ -133,7 +133,11 @@ impl Conn {
         let reply = parked.reply;
         let body = &mut cx.answers.body;
         body.clear();
-        json::write_batch(body, channel.map_or(0, Channel::last_id), false, []);
+        let head = json::BatchHead {
+            last_id: channel.map_or(0, Channel::last_id),
+            ..json::BatchHead::default()
+        };
+        json::write_batch(body, head, []);
         let (date, body) = (cx.date, &cx.answers.body);
         self.out.write_with(|out| {
             super::answers::write_json(out, reply, date, parked.cors.as_deref(), body)

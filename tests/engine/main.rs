@@ -12,6 +12,7 @@ mod commit;
 mod deadlines;
 mod http;
 mod longpoll;
+mod paging;
 mod refusals;
 mod sse;
 mod websocket;
