@@ -107,6 +107,9 @@ pub struct Message {
     pub json: Rc<[u8]>,
     /// The SSE event as one chunk of a chunked body, made on first use.
     sse: OnceCell<Rc<[u8]>>,
+    /// The SSE event bare, for HTTP/1.0 streams (no chunks), made on
+    /// first use.
+    sse_bare: OnceCell<Rc<[u8]>>,
     /// A WebSocket text frame carrying the data, made on first use.
     ws_text: OnceCell<Rc<[u8]>>,
     /// A WebSocket text frame carrying the `pushwire.json` envelope
@@ -123,6 +126,7 @@ impl Message {
             data,
             json: item.into(),
             sse: OnceCell::new(),
+            sse_bare: OnceCell::new(),
             ws_text: OnceCell::new(),
             ws_json: OnceCell::new(),
         }
@@ -146,11 +150,24 @@ impl Message {
     }
 
     /// What keeping the message costs, in bytes, for the history bound:
-    /// the data and the JSON item, twice over for the SSE and WebSocket
-    /// encodings made on first use, plus the fixed parts. An upper
-    /// estimate, computed from the lengths alone.
+    /// the data, the JSON item, and the encodings made on first use (two
+    /// SSE events about as long as the data, a WebSocket frame of the
+    /// data and one of the JSON item), plus the fixed parts (the
+    /// `Message` and its allocations). An upper estimate, computed from
+    /// the lengths alone.
     pub fn cost(&self) -> usize {
-        2 * (self.data.len() + self.json.len()) + 160
+        3 * self.data.len() + 2 * self.json.len() + 256
+    }
+
+    /// The message as an SSE event (`id:`, `data:` lines, blank line),
+    /// bare, for an HTTP/1.0 stream: encoded once, on first use, and
+    /// shared by every such subscriber from then on.
+    pub fn sse_event(&self) -> &Rc<[u8]> {
+        self.sse_bare.get_or_init(|| {
+            let mut event = Vec::with_capacity(self.data.len() + 24);
+            sse::write_event(&mut event, self.id, None, &self.data);
+            event.into()
+        })
     }
 
     /// The message as an SSE event (`id:`, `data:` lines, blank line),

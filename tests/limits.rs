@@ -252,8 +252,9 @@ fn the_channel_limit_refuses_new_channels_with_503() {
 
 #[test]
 fn the_history_byte_bound_evicts_the_oldest_message_anywhere() {
-    // Each 1000-byte message costs a little over 4 KB; 10 KB holds two.
-    let server = TestServer::start(&["--max-history-bytes", "10000"]);
+    // Each 1000-byte message costs a little over 5 KB (Message::cost);
+    // 12 KB holds two.
+    let server = TestServer::start(&["--max-history-bytes", "12000"]);
     let data = "z".repeat(1000);
     server.publish("a", &data);
     server.publish("b", &data);

@@ -234,6 +234,9 @@ mod flag {
     pub const PEER_CLOSED: u8 = 1;
     /// The reactor must close the socket now, without flushing.
     pub const CLOSE_NOW: u8 = 2;
+    /// A replay from history is not finished: new messages wait in
+    /// history until it reaches them.
+    pub const REPLAYING: u8 = 4;
 }
 
 /// One connection: its state, its unsent output, two flags.
@@ -265,6 +268,18 @@ impl Conn {
 
     fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0
+    }
+
+    /// Whether a replay from history is not finished.
+    pub(super) fn is_replaying(&self) -> bool {
+        self.has(flag::REPLAYING)
+    }
+
+    pub(super) fn set_replaying(&mut self, replaying: bool) {
+        match replaying {
+            true => self.flags |= flag::REPLAYING,
+            false => self.flags &= !flag::REPLAYING,
+        }
     }
 
     /// What the reactor should do for this connection now.
@@ -423,10 +438,14 @@ impl Conn {
         }
     }
 
-    /// The channel it asked to join has it now.
-    pub(super) fn joined(&mut self, join: Join, channel: &Channel, cx: &mut Cx<'_>) {
+    /// The channel it asked to join has it now. Returns where a replay
+    /// from history continues, if it did not finish (see `replay.rs`).
+    pub(super) fn joined(&mut self, join: Join, channel: &Channel, cx: &mut Cx<'_>) -> Option<u64> {
         match join {
-            Join::Park(park) => self.park(park, cx),
+            Join::Park(park) => {
+                self.park(park, cx);
+                None
+            }
             Join::Stream(start) => self.start_stream(start, channel, cx),
             Join::WebSocket(start) => self.start_websocket(start, channel, cx),
         }

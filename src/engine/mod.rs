@@ -80,12 +80,13 @@ pub mod output;
 mod publish;
 mod query;
 pub mod refusal;
+mod replay;
 mod request;
 pub mod store;
 mod stream;
 mod websocket;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::IoSlice;
 use std::rc::Rc;
@@ -299,6 +300,10 @@ pub struct Engine {
     /// Subscribers fed since the count was last taken: the cost of a
     /// publish, charged to the publisher's work.
     fed: usize,
+    /// Replays from history not finished, by connection: the id after
+    /// which the next page starts (see `replay.rs`). Empty unless some
+    /// subscriber resumes from far behind.
+    replays: HashMap<ConnId, u64>,
     store: Box<dyn Store>,
     appends: Slab<InFlight>,
     /// Numbers connections and appends, to tell a reused slot from the
@@ -347,6 +352,7 @@ impl Engine {
             yielded: Vec::new(),
             yielded_at: None,
             fed: 0,
+            replays: HashMap::new(),
             store,
             appends: Slab::new(),
             serial: 0,
@@ -552,7 +558,11 @@ impl Engine {
         let Some(entry) = self.conns.get_mut(id) else {
             return;
         };
-        if entry.conn.handle_written(n) {
+        let below_high_water = entry.conn.handle_written(n);
+        if entry.conn.is_replaying() {
+            self.continue_replay(id, now);
+        }
+        if below_high_water {
             self.resume_if_held(id);
             self.run_resumes(now);
         }
@@ -577,6 +587,9 @@ impl Engine {
         }
         if entry.ready {
             self.ready.retain(|&r| r != id);
+        }
+        if entry.conn.is_replaying() {
+            self.replays.remove(&id);
         }
     }
 
@@ -699,6 +712,10 @@ impl Engine {
             if let Some(sub) = entry.subscription.take() {
                 self.common.broker.unsubscribe(sub);
             }
+            if entry.conn.is_replaying() {
+                entry.conn.set_replaying(false);
+                self.replays.remove(&id);
+            }
         }
         if entry.conn.is_ending() {
             entry.held.clear();
@@ -807,11 +824,42 @@ impl Engine {
         if let Some(entry) = self.conns.get_mut(id) {
             entry.subscription = subscription;
         }
+        let mut replay = None;
         self.with_conn(id, now, |conn, cx| {
             if let Some(channel) = cx.broker.channel(channel) {
-                conn.joined(join, channel, cx);
+                replay = conn.joined(join, channel, cx);
             }
         });
+        if let Some(next) = replay {
+            self.replays.insert(id, next);
+        }
+    }
+
+    /// The next page of a replay, if the connection has read enough of the
+    /// last one.
+    fn continue_replay(&mut self, id: ConnId, now: Instant) {
+        let Some(&since) = self.replays.get(&id) else {
+            return;
+        };
+        let Some(entry) = self.conns.get(id) else {
+            return;
+        };
+        let channel = entry.subscription.map(|s| s.channel);
+        let mut next = None;
+        self.with_conn(id, now, |conn, cx| {
+            let broker = cx.broker;
+            match channel.and_then(|c| broker.channel(c)) {
+                Some(channel) if conn.wants_replay(cx) => {
+                    next = conn.replay(channel, since, true, cx)
+                }
+                Some(_) => next = Some(since), // not yet
+                None => conn.set_replaying(false),
+            }
+        });
+        match next {
+            Some(next) => self.replays.insert(id, next),
+            None => self.replays.remove(&id),
+        };
     }
 
     /// Sends an append to the store, and takes whatever it has decided.

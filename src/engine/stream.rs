@@ -67,6 +67,14 @@ pub(crate) struct Stream {
     ends_at: Option<Instant>,
 }
 
+impl Stream {
+    /// Whether it is close-delimited, to an HTTP/1.0 client: bare events,
+    /// no chunks.
+    pub(super) fn is_http10(&self) -> bool {
+        self.reply.http10
+    }
+}
+
 /// A stream about to start on its channel.
 #[derive(Debug)]
 pub(super) struct StreamStart {
@@ -130,8 +138,14 @@ impl Conn {
     }
 
     /// The stream joined its channel: the head, `retry:`, a gap if some
-    /// of what the client missed is gone, then what it missed.
-    pub(super) fn start_stream(&mut self, start: StreamStart, channel: &Channel, cx: &mut Cx<'_>) {
+    /// of what the client missed is gone, then what it missed, a page at a
+    /// time (returns where the replay continues, if it did not finish).
+    pub(super) fn start_stream(
+        &mut self,
+        start: StreamStart,
+        channel: &Channel,
+        cx: &mut Cx<'_>,
+    ) -> Option<u64> {
         let StreamStart { reply, since, cors } = start;
         self.write_stream_head(reply, cors.as_deref(), cx);
         let backlog = channel.backlog(since.unwrap_or(u64::MAX));
@@ -146,9 +160,6 @@ impl Conn {
             true => out.extend_from_slice(&opening),
             false => write_chunk(out, &opening),
         });
-        for message in backlog.iter() {
-            self.queue_event(message, http10);
-        }
         let ends_at = cx.config.sse_max_age.map(|age| cx.now + age);
         self.state = State::Streaming(Box::new(Stream {
             reply,
@@ -156,26 +167,20 @@ impl Conn {
             ends_at,
         }));
         self.arm_stream_timer(cx);
-    }
-
-    /// One event: the shared chunk for HTTP/1.1, the bare event (written
-    /// for this connection) for HTTP/1.0.
-    fn queue_event(&mut self, message: &Message, http10: bool) {
-        if http10 {
-            self.out
-                .write_with(|out| sse::write_event(out, message.id, None, &message.data));
-        } else {
-            self.out.push_shared(Rc::clone(message.sse_chunk()));
-        }
+        // Without a resume point only new messages come: nothing to replay.
+        let since = since?;
+        self.replay(channel, since, false, cx)
     }
 
     /// A publish: queue the event, or cut off a subscriber that fell too
     /// far behind.
     pub(super) fn feed_stream(&mut self, message: &Message, cx: &mut Cx<'_>) -> Fed {
+        if self.is_replaying() {
+            return Fed::Skipped; // in history: the replay gets to it in order
+        }
         let State::Streaming(stream) = &mut self.state else {
             return Fed::Skipped;
         };
-        let http10 = stream.reply.http10;
         let size = message.sse_chunk().len();
         if self.out.len().saturating_add(size) > cx.config.max_backlog_bytes {
             // What it was owed is dropped at once; history keeps it.
@@ -184,7 +189,7 @@ impl Conn {
             return Fed::Changed;
         }
         stream.last_sent = cx.now;
-        self.queue_event(message, http10);
+        self.queue_message(message);
         Fed::Queued
     }
 

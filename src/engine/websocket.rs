@@ -128,25 +128,19 @@ impl Conn {
     }
 
     /// The subscriber joined its channel: the `101`, then what it missed
-    /// (`?since=`), from history.
-    pub(super) fn start_websocket(&mut self, start: WsStart, channel: &Channel, cx: &mut Cx<'_>) {
+    /// (`?since=`), from history, a page at a time (returns where the
+    /// replay continues, if it did not finish). A gap comes first if some
+    /// of it already left history, as poll's `"gap":true` and SSE's
+    /// `event: gap` do.
+    pub(super) fn start_websocket(
+        &mut self,
+        start: WsStart,
+        channel: &Channel,
+        cx: &mut Cx<'_>,
+    ) -> Option<u64> {
         let json = start.accepted.protocol == Some(JSON_PROTOCOL);
         self.open_websocket(&start.accepted, Mode::Channel { json }, cx);
-        let Some(since) = start.since else {
-            return;
-        };
-        let backlog = channel.backlog(since);
-        if backlog.gap && json {
-            // Some messages after `since` left history: say so (as poll's
-            // "gap":true and SSE's `event: gap` do).
-            let oldest = backlog.iter().next().map_or(backlog.last_id + 1, |m| m.id);
-            let gap = format!("{{\"gap\":true,\"since\":{since},\"oldest\":{oldest}}}");
-            self.out
-                .write_with(|out| ws::write_frame(out, Opcode::Text, gap.as_bytes(), None));
-        }
-        for message in backlog.iter() {
-            self.out.push_shared(Rc::clone(message.ws_frame(json)));
-        }
+        self.replay(channel, start.since?, true, cx)
     }
 
     /// Frames from the client, from the start of `input`. Stops early (the
@@ -219,6 +213,9 @@ impl Conn {
         let State::WebSocket(Mode::Channel { json }, _) = self.state else {
             return Fed::Skipped;
         };
+        if self.is_replaying() {
+            return Fed::Skipped; // in history: the replay gets to it in order
+        }
         let frame = message.ws_frame(json);
         if self.out.len().saturating_add(frame.len()) > cx.config.max_backlog_bytes {
             // Keep only a frame already begun, so the Close that follows

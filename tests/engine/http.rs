@@ -443,10 +443,10 @@ fn a_poll_from_before_history_is_told_gap() {
 #[test]
 fn kept_poll_answers_never_go_stale() {
     each_store(|| {
-        // Messages of 1000 bytes cost a little over 4 KB of the history
-        // bound: 10 KB holds two.
+        // Messages of 1000 bytes cost a little over 5 KB of the history
+        // bound (Message::cost): 12 KB holds two.
         let mut h = Harness::new(Config {
-            max_history_bytes: 10_000,
+            max_history_bytes: 12_000,
             ..Config::default()
         });
         let data = "z".repeat(1000);
@@ -963,10 +963,10 @@ fn an_absolute_form_target_is_routed_by_its_path() {
 #[test]
 fn a_channel_whose_whole_history_was_evicted_still_reports_the_gap() {
     each_store(|| {
-        // 10 KB of history holds two messages of 1000 bytes: two on b
+        // 12 KB of history holds two messages of 1000 bytes: two on b
         // evict a's only one.
         let mut h = Harness::new(Config {
-            max_history_bytes: 10_000,
+            max_history_bytes: 12_000,
             ..Config::default()
         });
         let data = "z".repeat(1000);

@@ -14,5 +14,6 @@ mod http;
 mod longpoll;
 mod paging;
 mod refusals;
+mod replay;
 mod sse;
 mod websocket;

@@ -252,10 +252,11 @@ fn a_resume_from_before_history_starts_with_a_gap_event() {
 #[test]
 fn an_eviction_by_the_history_byte_bound_is_announced_as_a_gap() {
     each_store(|| {
-        // Messages of 1000 bytes cost a little over 4 KB of the bound:
-        // 10 KB holds two, so the third evicts the oldest anywhere.
+        // Messages of 1000 bytes cost a little over 5 KB of the bound
+        // (Message::cost): 12 KB holds two, so the third evicts the oldest
+        // anywhere.
         let mut h = Harness::new(Config {
-            max_history_bytes: 10_000,
+            max_history_bytes: 12_000,
             ..Config::default()
         });
         let data = "z".repeat(1000);
