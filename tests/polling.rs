@@ -370,7 +370,8 @@ fn the_demo_page_and_the_endpoint_index_are_served() {
 fn a_kept_poll_answer_never_outlives_a_change_to_the_channel() {
     // Poll answers are kept and shared while they stay true: a publish on
     // the channel, or an eviction caused by another channel, must show.
-    let server = TestServer::start(&["--max-history-bytes", "10000"]);
+    // 12 KB of history holds two messages of 1000 bytes (Message::cost).
+    let server = TestServer::start(&["--max-history-bytes", "12000"]);
     let data = "z".repeat(1000);
     server.publish("a", &data);
     for _ in 0..3 {
