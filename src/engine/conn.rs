@@ -474,8 +474,14 @@ impl Conn {
     pub(super) fn end(&mut self, how: End, cx: &mut Cx<'_>) {
         match how {
             End::AfterOutput => {
+                // What is queued (an error response, a Close frame) gets
+                // as long as any idle client to be read; once it is all
+                // written the write side is shut and the connection
+                // lingers (`handle_write_shutdown`). So a client that
+                // reads late still gets a whole response or a
+                // frame-aligned stream ending in the Close.
                 self.state = State::Closing;
-                cx.deadline = Some(cx.now + cx.config.linger);
+                cx.deadline = Some(cx.now + cx.config.idle_timeout);
             }
             End::Now => self.flags |= flag::CLOSE_NOW,
         }

@@ -305,17 +305,32 @@ fn a_publish_waiting_for_its_commit_keeps_the_body_timeout_from_its_body() {
 }
 
 #[test]
-fn a_refusal_the_client_never_reads_is_dropped_at_the_linger_tick() {
+fn a_refusal_the_client_never_reads_is_dropped_at_the_idle_tick() {
     let mut h = Harness::new(config());
     let c = h.connect();
     h.set_window(c, 0);
     h.send(c, b"GET / HTTP/1.1\r\n\r\n"); // no Host: 400, then close
     let refused = h.elapsed();
     assert!(!h.clients[c].shut_down, "the refusal is still queued");
-    up_to(&mut h, c, refused + LINGER);
+    up_to(&mut h, c, refused + IDLE);
     assert!(h.clients[c].closed);
     h.read_all(c);
     assert!(h.take(c).is_empty(), "dropped with the socket");
+}
+
+#[test]
+fn a_refusal_read_late_still_arrives_whole_then_the_connection_lingers() {
+    let mut h = Harness::new(config());
+    let c = h.connect();
+    h.set_window(c, 0);
+    h.send(c, b"GET / HTTP/1.1\r\n\r\n");
+    h.advance(IDLE - TICK);
+    h.read_all(c);
+    assert_eq!(h.last_response(c).status, 400);
+    assert!(h.clients[c].shut_down && !h.clients[c].closed);
+    let shut = h.elapsed();
+    up_to(&mut h, c, shut + LINGER);
+    assert!(h.clients[c].closed);
 }
 
 #[test]
