@@ -31,6 +31,7 @@ Options (durations are seconds, decimals allowed: 0.5):
   --longpoll-max SECS       largest long-poll timeout [default: 120]
   --max-batch-bytes N       bytes of messages in one poll answer, then \"more\":true [default: 262144]
   --max-batch-messages N    messages in one poll answer, then \"more\":true [default: 1024]
+  --max-output-bytes N      unsent answers the process may hold; 503 for new work past it [default: 268435456]
   --max-backlog-bytes N     unsent bytes a slow SSE/WebSocket subscriber may owe [default: 1048576]
   --sse-retry MILLIS        retry: sent at the start of an SSE stream [default: 2000]
   --heartbeat SECS          comment sent on an SSE stream idle this long [default: 15]
@@ -184,6 +185,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             "--message-timeout" => config.message_timeout = seconds(&flag, &value()?)?,
             "--max-batch-bytes" => config.max_batch_bytes = positive(&flag, &value()?)?,
             "--max-batch-messages" => config.max_batch_messages = positive(&flag, &value()?)?,
+            "--max-output-bytes" => config.max_output_bytes = positive(&flag, &value()?)?,
             "--max-work-per-pass" => {
                 let v = value()?;
                 config.max_work_per_pass =
@@ -276,6 +278,12 @@ mod tests {
         );
         let batch = serve(&["--max-batch-bytes", "1000", "--max-batch-messages", "7"]).unwrap();
         assert_eq!((batch.max_batch_bytes, batch.max_batch_messages), (1000, 7));
+        assert_eq!(
+            serve(&["--max-output-bytes", "4096"])
+                .unwrap()
+                .max_output_bytes,
+            4096
+        );
         let work = serve(&["--max-work-per-pass", "32"]).unwrap();
         assert_eq!(work.max_work_per_pass, 32);
         let unstored = serve(&["--max-unstored-publishes", "8"]).unwrap();

@@ -29,6 +29,7 @@
 //! | `max_work_per_pass`  | 1024         | `--max-work-per-pass`  | the rest waits for the next pass |
 //! | `max_batch_bytes`    | 256 KiB      | `--max-batch-bytes`    | a poll answer stops, `"more":true` |
 //! | `max_batch_messages` | 1024         | `--max-batch-messages` | a poll answer stops, `"more":true` |
+//! | `max_output_bytes`   | 256 MiB      | `--max-output-bytes`   | `503` for new requests and connections |
 //! | `ping_interval`      | 30 s         | `--ping-interval`      | ping; closed if silent for another interval |
 //! | `allow_ws_origin`    | all          | `--allow-ws-origin`    | `403` for other browser origins |
 //! | `linger`             | 2 s          | `--linger`             | how long a closing socket drains input |
@@ -172,6 +173,12 @@ pub struct Config {
     /// Messages a poll or long-poll answer carries at most
     /// (`--max-batch-messages`, default 1024), as for `max_batch_bytes`.
     pub max_batch_messages: usize,
+    /// Bytes of unsent output made for single connections (answers,
+    /// echoes; not the shared encodings of published messages) the whole
+    /// process may hold (`--max-output-bytes`, default 256 MiB). Past it,
+    /// new connections and new requests get `503` until clients have read
+    /// some: the server sheds work before the machine runs out of memory.
+    pub max_output_bytes: usize,
     /// An idle WebSocket is pinged after this long, and closed if nothing
     /// arrives within one more interval (`--ping-interval`, default 30 s).
     pub ping_interval: Duration,
@@ -219,6 +226,7 @@ impl Default for Config {
             max_work_per_pass: 1024,
             max_batch_bytes: 256 * 1024,
             max_batch_messages: 1024,
+            max_output_bytes: 256 * 1024 * 1024,
             ping_interval: Duration::from_secs(30),
             allow_ws_origin: None,
             trace: false,

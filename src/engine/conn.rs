@@ -74,6 +74,9 @@ pub(super) struct Common {
     pub answers: Answers,
     /// What a WebSocket client may send, from the configuration.
     pub ws_limits: ws::Limits,
+    /// Unsent output made for single connections, over all of them (the
+    /// gauge `--max-output-bytes` bounds).
+    pub owned_output: usize,
 }
 
 /// What a connection may see of the rest of the server while it makes a
@@ -95,6 +98,9 @@ pub(super) struct Cx<'a> {
     /// Requests and frames the connection may still read in this pass
     /// (see `Config::max_work_per_pass`); reading one takes one.
     pub budget: u32,
+    /// The process holds `max_output_bytes` of unsent answers: new
+    /// requests are refused with `503`.
+    pub overloaded: bool,
 }
 
 impl<'a> Cx<'a> {
@@ -109,6 +115,7 @@ impl<'a> Cx<'a> {
             now,
             deadline: None,
             budget: u32::MAX,
+            overloaded: common.owned_output >= common.config.max_output_bytes,
         }
     }
 
@@ -246,6 +253,8 @@ pub(crate) struct Conn {
     /// Bytes to send.
     pub(super) out: OutQueue,
     flags: u8,
+    /// The owned output last counted in the process's gauge.
+    counted: u32,
 }
 
 impl Conn {
@@ -256,14 +265,25 @@ impl Conn {
             state: State::Idle,
             out: OutQueue::default(),
             flags: 0,
+            counted: 0,
         }
     }
 
-    /// A connection past `max_connections`: told `503`, then closed.
-    pub(super) fn refused(cx: &mut Cx<'_>) -> Conn {
+    /// A connection that cannot be served (past `max_connections`, or
+    /// while the process holds too much unsent output): told `503`, then
+    /// closed.
+    pub(super) fn refused(refusal: &Refusal, cx: &mut Cx<'_>) -> Conn {
         let mut conn = Conn::open(cx);
-        conn.fail(&Refusal::ConnectionLimit, cx);
+        conn.fail(refusal, cx);
         conn
+    }
+
+    /// How its owned output changed since the last call, for the process's
+    /// gauge: (counted before, counted now).
+    pub(super) fn recount_owned(&mut self) -> (usize, usize) {
+        let before = self.counted;
+        self.counted = u32::try_from(self.out.owned()).unwrap_or(u32::MAX);
+        (before as usize, self.counted as usize)
     }
 
     fn has(&self, flag: u8) -> bool {

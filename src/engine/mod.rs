@@ -341,6 +341,7 @@ impl Engine {
                 date: HttpDate::default(),
                 answers: Answers::new(),
                 ws_limits,
+                owned_output: 0,
             },
             conns: Slab::new(),
             wheel: Wheel::new(now, TICK),
@@ -380,6 +381,12 @@ impl Engine {
         self.conns.len()
     }
 
+    /// Unsent output made for single connections, over all of them: what
+    /// `max_output_bytes` bounds.
+    pub fn owned_output(&self) -> usize {
+        self.common.owned_output
+    }
+
     /// Appends sent to the store and not decided yet.
     pub fn appends_in_flight(&self) -> usize {
         self.appends.len()
@@ -417,9 +424,12 @@ impl Engine {
     pub fn handle_accept(&mut self, now: Instant) -> ConnId {
         let full = self.conns.len() >= self.common.config.max_connections;
         let mut cx = Cx::new(&mut self.common, now);
-        let conn = match full {
-            true => Conn::refused(&mut cx),
-            false => Conn::open(&mut cx),
+        let conn = if full {
+            Conn::refused(&Refusal::ConnectionLimit, &mut cx)
+        } else if cx.overloaded {
+            Conn::refused(&Refusal::Overloaded, &mut cx)
+        } else {
+            Conn::open(&mut cx)
         };
         let deadline = cx.deadline;
         self.serial = self.serial.wrapping_add(1);
@@ -559,6 +569,8 @@ impl Engine {
             return;
         };
         let below_high_water = entry.conn.handle_written(n);
+        let (before, after) = entry.conn.recount_owned();
+        self.common.owned_output = self.common.owned_output.saturating_sub(before) + after;
         if entry.conn.is_replaying() {
             self.continue_replay(id, now);
         }
@@ -576,9 +588,11 @@ impl Engine {
 
     /// The driver closed the socket: the connection is forgotten.
     pub fn handle_closed(&mut self, id: ConnId) {
-        let Some(entry) = self.conns.try_remove(id) else {
+        let Some(mut entry) = self.conns.try_remove(id) else {
             return;
         };
+        let (counted, _) = entry.conn.recount_owned();
+        self.common.owned_output = self.common.owned_output.saturating_sub(counted);
         if let Some(handle) = entry.timer {
             self.wheel.cancel(handle);
         }
@@ -700,6 +714,8 @@ impl Engine {
         let Some(entry) = self.conns.get_mut(id) else {
             return;
         };
+        let (before, now) = entry.conn.recount_owned();
+        self.common.owned_output = self.common.owned_output.saturating_sub(before) + now;
         if let Some(at) = deadline {
             if !entry
                 .timer

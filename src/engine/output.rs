@@ -37,13 +37,26 @@ const COALESCE: usize = 16 * 1024;
 const FIRST_CAPACITY: usize = 512;
 
 /// The unsent bytes of one connection, oldest first.
+///
+/// It also counts the unsent bytes of its owned chunks (made for this
+/// connection alone, as opposed to shared encodings of a message): what
+/// the process-wide output budget, `--max-output-bytes`, adds up. A chunk
+/// is at most 4 GiB (the engine bounds message and body sizes below
+/// that), so both counts of a chunk fit in 32 bits.
 #[derive(Debug, Default)]
 pub struct OutQueue {
     chunks: VecDeque<Chunk>,
     /// Bytes of the front chunk already sent.
-    sent: usize,
+    sent: u32,
+    /// Unsent bytes of owned chunks.
+    owned: u32,
     /// Unsent bytes in all.
     len: usize,
+}
+
+/// `n` as a chunk offset or size (see [`OutQueue`]).
+fn chunk_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl OutQueue {
@@ -55,6 +68,11 @@ impl OutQueue {
     /// Nothing to send.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Unsent bytes of the chunks made for this connection alone.
+    pub fn owned(&self) -> usize {
+        self.owned as usize
     }
 
     /// Appends bytes produced by `write` (a response writer) to the queue,
@@ -70,7 +88,9 @@ impl OutQueue {
         if let Some(Chunk::Owned(buf)) = self.chunks.back_mut() {
             let before = buf.len();
             write(buf);
-            self.len += buf.len() - before;
+            let added = buf.len() - before;
+            self.len += added;
+            self.owned = self.owned.saturating_add(chunk_u32(added));
         }
     }
 
@@ -81,6 +101,7 @@ impl OutQueue {
             return;
         }
         self.len += bytes.len();
+        self.owned = self.owned.saturating_add(chunk_u32(bytes.len()));
         self.chunks.push_back(Chunk::Owned(bytes));
     }
 
@@ -100,7 +121,7 @@ impl OutQueue {
         for (i, (chunk, slot)) in self.chunks.iter().zip(iov.iter_mut()).enumerate() {
             let bytes = chunk.bytes();
             let bytes = if i == 0 {
-                bytes.get(self.sent..).unwrap_or(&[])
+                bytes.get(self.sent as usize..).unwrap_or(&[])
             } else {
                 bytes
             };
@@ -108,25 +129,6 @@ impl OutQueue {
             n += 1;
         }
         n
-    }
-
-    /// Calls `visit` on the first `n` unsent bytes, in pieces, oldest first
-    /// (the wire tracer sees what a write took before it is dropped).
-    pub fn visit_prefix(&self, mut n: usize, mut visit: impl FnMut(&[u8])) {
-        for (i, chunk) in self.chunks.iter().enumerate() {
-            if n == 0 {
-                return;
-            }
-            let bytes = chunk.bytes();
-            let bytes = if i == 0 {
-                bytes.get(self.sent..).unwrap_or(&[])
-            } else {
-                bytes
-            };
-            let take = bytes.len().min(n);
-            visit(bytes.get(..take).unwrap_or(&[]));
-            n -= take;
-        }
     }
 
     /// Drops the first `n` unsent bytes (what a write accepted). When the
@@ -138,9 +140,14 @@ impl OutQueue {
             let Some(front) = self.chunks.front() else {
                 break;
             };
-            let left = front.bytes().len().saturating_sub(self.sent);
+            let owned = matches!(front, Chunk::Owned(_));
+            let left = front.bytes().len().saturating_sub(self.sent as usize);
+            let take = n.min(left);
+            if owned {
+                self.owned = self.owned.saturating_sub(chunk_u32(take));
+            }
             if n < left {
-                self.sent += n;
+                self.sent = self.sent.saturating_add(chunk_u32(n));
                 return;
             }
             n -= left;
@@ -148,8 +155,7 @@ impl OutQueue {
             self.chunks.pop_front();
         }
         if self.len == 0 {
-            self.chunks = VecDeque::new();
-            self.sent = 0;
+            *self = OutQueue::default();
         }
     }
 
@@ -160,10 +166,12 @@ impl OutQueue {
             return self.clear();
         }
         self.chunks.truncate(1);
-        self.len = self
-            .chunks
-            .front()
-            .map_or(0, |c| c.bytes().len() - self.sent);
+        let (len, owned) = self.chunks.front().map_or((0, false), |c| {
+            let left = c.bytes().len().saturating_sub(self.sent as usize);
+            (left, matches!(c, Chunk::Owned(_)))
+        });
+        self.len = len;
+        self.owned = if owned { chunk_u32(len) } else { 0 };
     }
 
     /// Drops everything unsent.
@@ -216,6 +224,24 @@ mod tests {
         q.push_shared(Rc::from(&b"x"[..]));
         q.keep_started();
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn owned_bytes_are_counted_apart_from_shared_ones() {
+        let mut q = OutQueue::default();
+        q.write_with(|b| b.extend_from_slice(b"answer"));
+        q.push_shared(Rc::from(&b"shared-message"[..]));
+        q.push_owned(b"echo".to_vec());
+        assert_eq!((q.len(), q.owned()), (24, 10));
+        q.consume(3);
+        assert_eq!(q.owned(), 7);
+        q.consume(3 + 14);
+        assert_eq!(q.owned(), 4);
+        q.consume(2);
+        q.keep_started();
+        assert_eq!((q.len(), q.owned()), (2, 2));
+        q.clear();
+        assert_eq!(q.owned(), 0);
     }
 
     #[test]

@@ -26,6 +26,7 @@
 //! | `TooManyChannels`       | 503    | `--max-channels` exist already            |
 //! | `ConnectionLimit`       | 503    | `--max-connections` are open              |
 //! | `NotStored(e)`          | 503    | the store failed to commit the message    |
+//! | `Overloaded`            | 503    | `--max-output-bytes` of answers are unsent |
 
 use std::fmt;
 
@@ -81,6 +82,9 @@ pub enum Refusal {
     ConnectionLimit,
     /// The store did not commit the message.
     NotStored(StoreError),
+    /// The process holds `--max-output-bytes` of unsent answers: new work
+    /// waits until clients have read some.
+    Overloaded,
 }
 
 impl Refusal {
@@ -99,7 +103,10 @@ impl Refusal {
             Refusal::CrossSitePublish => 403,
             Refusal::NoSuchEndpoint | Refusal::NoSuchChannel => 404,
             Refusal::MethodNotAllowed(_) => 405,
-            Refusal::TooManyChannels | Refusal::ConnectionLimit | Refusal::NotStored(_) => 503,
+            Refusal::TooManyChannels
+            | Refusal::ConnectionLimit
+            | Refusal::NotStored(_)
+            | Refusal::Overloaded => 503,
         }
     }
 
@@ -135,6 +142,7 @@ impl fmt::Display for Refusal {
             Refusal::MethodNotAllowed(_) => "method not allowed here",
             Refusal::TooManyChannels => "too many channels (see --max-channels)",
             Refusal::ConnectionLimit => "server at its connection limit",
+            Refusal::Overloaded => "server busy: too much unsent output (see --max-output-bytes)",
         };
         f.write_str(text)
     }
@@ -252,6 +260,11 @@ mod tests {
                 Refusal::ConnectionLimit,
                 503,
                 "server at its connection limit",
+            ),
+            (
+                Refusal::Overloaded,
+                503,
+                "server busy: too much unsent output",
             ),
             (
                 Refusal::NotStored(StoreError("disk full".into())),

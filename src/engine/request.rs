@@ -197,6 +197,11 @@ impl Conn {
     ) -> Option<Want> {
         let req = Request::new(head);
         let reply = req.reply;
+        if cx.overloaded {
+            // Shed new work until clients have read some of what is owed.
+            self.refuse(&Refusal::Overloaded, reply, cx);
+            return self.expect_body(req, BodyUse::Discard, cx);
+        }
         let has_body = match head.framing {
             BodyFraming::None | BodyFraming::Length(0) => false,
             BodyFraming::Length(n) if n > cx.config.max_body_bytes as u64 => {

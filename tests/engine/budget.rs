@@ -96,3 +96,41 @@ fn a_publish_to_many_subscribers_costs_its_publisher_a_share_of_the_pass() {
         assert!(body.find("id: 9\n") < body.find("id: 10\n"));
     }
 }
+
+#[test]
+fn past_the_output_budget_new_requests_and_connections_get_503_until_clients_read() {
+    let mut h = Harness::new(Config {
+        max_output_bytes: 150_000,
+        ..Config::default()
+    });
+    // A message too large for a kept (shared) answer: each poll answer
+    // is a copy for its connection.
+    h.publish("a", &"z".repeat(100_000)).unwrap().unwrap();
+    let open = h.connect();
+    let stalled: Vec<usize> = (0..2)
+        .map(|_| {
+            let c = h.connect();
+            h.set_window(c, 0);
+            h.send(c, b"GET /poll/a?since=0 HTTP/1.1\r\nHost: h\r\n\r\n");
+            c
+        })
+        .collect();
+    assert!(h.engine.owned_output() >= 200_000);
+    // New work is shed: a new connection is told 503 and closed ...
+    let busy = "server busy: too much unsent output (see --max-output-bytes)\n";
+    let c = h.connect();
+    let refused = h.last_response(c);
+    assert_eq!((refused.status, refused.text()), (503, busy));
+    assert!(h.clients[c].shut_down);
+    // ... a request on an open connection gets 503, and it stays open.
+    let answer = h.request(open, "GET /poll/a?since=1 HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(answer.status, 503);
+    assert!(!h.clients[open].shut_down);
+    // Once the stalled clients read, the server serves again.
+    for c in stalled {
+        h.read_all(c);
+    }
+    assert_eq!(h.engine.owned_output(), 0);
+    let answer = h.request(open, "GET /poll/a?since=1 HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(answer.status, 200);
+}
