@@ -332,6 +332,14 @@ impl Channel {
         self.set(transport).len()
     }
 
+    /// What keeping a channel costs, in bytes, for the history bound: the
+    /// `Channel` in its slab, its name twice (in the channel and as the
+    /// index's key) and the index's entry, with allocator overhead. An
+    /// upper estimate.
+    fn cost(name: &str) -> usize {
+        std::mem::size_of::<Channel>() + 2 * name.len() + 96
+    }
+
     fn is_unused(&self) -> bool {
         self.last_id == 0
             && self.appending == 0
@@ -431,7 +439,9 @@ impl Broker {
         }
     }
 
-    /// Messages kept over all channels, and their approximate bytes.
+    /// Messages kept over all channels, and the approximate bytes of
+    /// them and of the channels themselves (what `max_history_bytes`
+    /// bounds).
     pub fn stored(&self) -> (usize, usize) {
         (self.stored, self.stored_bytes)
     }
@@ -468,6 +478,7 @@ impl Broker {
         // before the id space; saturate rather than wrap.
         let id = ChannelId::try_from(key).unwrap_or(ChannelId::MAX);
         self.by_name.insert(name.into(), id);
+        self.stored_bytes += Channel::cost(name);
         Ok(id)
     }
 
@@ -604,6 +615,9 @@ impl Broker {
         {
             if let Some(channel) = self.channels.try_remove(id as usize) {
                 self.by_name.remove(&channel.name);
+                self.stored_bytes = self
+                    .stored_bytes
+                    .saturating_sub(Channel::cost(&channel.name));
             }
         }
     }
@@ -808,7 +822,9 @@ mod limit_tests {
     #[test]
     fn the_byte_bound_evicts_the_oldest_message_anywhere() {
         let one = Message::new(1, "x".repeat(100).into()).cost();
-        let mut b = broker(10, 3 * one);
+        // Room for two channels and three messages.
+        let channels = Channel::cost("a") + Channel::cost("b");
+        let mut b = broker(10, channels + 3 * one);
         publish(&mut b, "a", &"x".repeat(100)).unwrap(); // a1
         publish(&mut b, "b", &"x".repeat(100)).unwrap(); // b1
         publish(&mut b, "a", &"x".repeat(100)).unwrap(); // a2
@@ -819,7 +835,7 @@ mod limit_tests {
             (vec![2], true)
         );
         assert_eq!(b.backlog("b", 0).len(), 2);
-        assert_eq!(b.stored(), (3, 3 * one));
+        assert_eq!(b.stored(), (3, channels + 3 * one));
         // Two more on b evict a2 as well: a's history is empty, and a
         // client that has not seen a2 is told it lost it.
         publish(&mut b, "b", &"x".repeat(100)).unwrap();
@@ -831,6 +847,16 @@ mod limit_tests {
         let mut tiny = broker(10, 10);
         publish(&mut tiny, "a", "large enough").unwrap();
         assert_eq!(tiny.backlog("a", 0).len(), 1);
+    }
+
+    #[test]
+    fn channels_count_toward_the_byte_bound_and_leave_it_when_forgotten() {
+        let mut b = broker(10, usize::MAX);
+        let t = b.find_or_create("temporary").unwrap();
+        assert_eq!(b.stored(), (0, Channel::cost("temporary")));
+        let sub = b.subscribe(t, Transport::Sse, 1).unwrap();
+        b.unsubscribe(sub);
+        assert_eq!(b.stored(), (0, 0));
     }
 
     #[test]
