@@ -10,6 +10,13 @@
 //! a reader must drain it. A read shorter than the buffer proves the
 //! socket was empty at that moment; anything that arrives later raises a
 //! new edge, so the usual extra `read` that returns `WouldBlock` is skipped.
+//! The exception is the peer's FIN: when it arrives with the last bytes,
+//! the one event says both (`EPOLLIN | EPOLLRDHUP`, mio's
+//! `is_read_closed`), no later edge comes, and a short read hides it. So a
+//! connection whose event said "read closed" is read until `read` returns
+//! 0, and a client that half-closes right after its request gets its
+//! answer and the end of the connection at once, not after
+//! `--idle-timeout`.
 //!
 //! With `--trace`, the reactor shows the wire tracer exactly the bytes it
 //! read and the bytes each write took: the tracer decodes what really
@@ -50,6 +57,9 @@ struct Socket {
     stream: TcpStream,
     writable: bool,
     read_paused: bool,
+    /// The peer's FIN has arrived (`EPOLLRDHUP`): a short read does not
+    /// end the reading, the `read` that returns 0 must come.
+    read_closed: bool,
 }
 
 /// The event loop's state.
@@ -148,6 +158,9 @@ impl Reactor {
                     LISTENER => self.accept(now),
                     WAKER => stop |= self.drain_inbox(inbox, now),
                     Token(id) => {
+                        if event.is_read_closed() {
+                            self.read_closed(id);
+                        }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             readable.push(id);
                         }
@@ -221,6 +234,15 @@ impl Reactor {
             let ms = wait.as_nanos().div_ceil(1_000_000);
             Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
         })
+    }
+
+    /// The peer shut down its side: what it sent before is still to be
+    /// read, then EOF (a FIN that came with the last request raises no
+    /// edge of its own, epoll(7), so it must not be left unread).
+    fn read_closed(&mut self, id: ConnId) {
+        if let Some(Some(sock)) = self.sockets.get_mut(id) {
+            sock.read_closed = true;
+        }
     }
 
     /// A writable edge: let the flush pass try again.
@@ -312,6 +334,7 @@ impl Reactor {
                 stream,
                 writable: false,
                 read_paused: false,
+                read_closed: false,
             });
         }
     }
@@ -331,6 +354,7 @@ impl Reactor {
                 sock.read_paused = true;
                 return self.flush(id, now);
             }
+            let fin = sock.read_closed;
             match sock.stream.read(buf) {
                 Ok(0) => {
                     self.engine.handle_eof(id, now);
@@ -342,7 +366,11 @@ impl Reactor {
                         tracer.observe(id, Direction::In, bytes);
                     }
                     self.engine.handle_input(id, bytes, now);
-                    if n < buf.len() {
+                    // A short read emptied the socket, and what comes
+                    // later raises a new edge; but the FIN may have come
+                    // with these bytes, and then only the next read (0)
+                    // says so.
+                    if n < buf.len() && !fin {
                         return self.flush(id, now);
                     }
                 }
