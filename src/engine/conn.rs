@@ -72,6 +72,9 @@ pub(super) struct Common {
     /// The `Date` of every response, as the driver last set it.
     pub date: HttpDate,
     pub answers: Answers,
+    /// What the kernel may hold of a connection's output, as the driver
+    /// set it ([`super::Engine::set_kernel_send_buffer`]).
+    pub kernel_send_buffer: usize,
 }
 
 /// What a connection may see of the rest of the server while it makes a
@@ -84,6 +87,9 @@ pub(super) struct Cx<'a> {
     pub date: &'a HttpDate,
     /// Answers kept for reuse and a body buffer, shared by all.
     pub answers: &'a mut Answers,
+    /// What the kernel may hold of this connection's output: counted as
+    /// full in the slow-consumer bound.
+    pub kernel_send_buffer: usize,
     pub now: Instant,
     /// Set by the connection: its one deadline from now on, replacing the
     /// one before.
@@ -98,6 +104,7 @@ impl<'a> Cx<'a> {
             broker: &common.broker,
             date: &common.date,
             answers: &mut common.answers,
+            kernel_send_buffer: common.kernel_send_buffer,
             now,
             deadline: None,
         }

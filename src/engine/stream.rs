@@ -36,8 +36,9 @@
 //! that proxies do not time it out; the interval counts from the last
 //! thing sent, so a busy stream gets none.
 //!
-//! **Slow consumers**: a subscriber whose unsent bytes would pass
-//! `--max-backlog-bytes` is cut off. Its memory is freed at once, and since
+//! **Slow consumers**: a subscriber whose unsent bytes, with what the
+//! kernel's send buffer may hold for it, would pass `--max-backlog-bytes`
+//! is cut off. Its memory is freed at once, and since
 //! history keeps the messages, reconnecting with its last id loses nothing.
 
 use std::rc::Rc;
@@ -177,7 +178,8 @@ impl Conn {
         };
         let http10 = stream.reply.http10;
         let size = message.sse_chunk().len();
-        if self.out.len().saturating_add(size) > cx.config.max_backlog_bytes {
+        let owed = self.out.len().saturating_add(cx.kernel_send_buffer);
+        if owed.saturating_add(size) > cx.config.max_backlog_bytes {
             // What it was owed is dropped at once; history keeps it.
             self.out.clear();
             self.end(End::Now, cx);

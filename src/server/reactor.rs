@@ -18,6 +18,39 @@
 //! answer and the end of the connection at once, not after
 //! `--idle-timeout`.
 //!
+//! # The kernel's share of a slow consumer's backlog
+//!
+//! `--max-backlog-bytes` bounds everything a subscriber is owed between
+//! pushwire and the client: the engine's unsent queue plus what the
+//! kernel's send queue holds for the socket (`SIOCOUTQ`, tcp(7): bytes not
+//! yet sent or not yet acknowledged). Left alone, Linux autotunes a TCP
+//! send buffer up to `net.ipv4.tcp_wmem`'s maximum (4 MiB by default,
+//! measured at 3.9 MB on loopback), so a subscriber that stops reading
+//! would pin megabytes of kernel memory on top of the bound. The options
+//! measured (docs/limits.md has the numbers):
+//!
+//! - `TCP_NOTSENT_LOWAT` bounds only the bytes not yet sent; bytes sent and
+//!   not acknowledged still grow with the autotuned buffer, so a client
+//!   that stops acknowledging can keep up to 4 MiB. No measured cost.
+//! - `SIOCOUTQ` after a write tells the count exactly but bounds nothing:
+//!   it costs an `ioctl` per write (a 10,000-subscriber fan-out made 2.18
+//!   system calls per message instead of 1.15), and the count grows stale
+//!   as the client reads, which the sans-IO engine cannot check without
+//!   asking the driver again.
+//! - A fixed `SO_SNDBUF` (chosen) bounds both, always: the kernel holds at
+//!   most the buffer, plus the one segment `tcp_sendmsg` may append past
+//!   it (`SEND_BUFFER_OVERSHOOT`). It is set once on the listener, and
+//!   every accepted socket inherits it: no syscall per connection or per
+//!   write. The engine is told the kernel's share once
+//!   (`Engine::set_kernel_send_buffer`) and counts it as full, so its
+//!   own queue gets what is left of the bound. The cost: one connection
+//!   moves at most about one buffer per round trip (448 KiB per 50 ms is
+//!   9 MB/s), a message larger than pushwire's part of the bound cannot
+//!   be queued for a stream, and a buffer smaller than a client's bursts
+//!   means partial writes and WRITABLE interest toggled (the 64 KiB echo
+//!   at depth 4 took 16 to 19% more CPU per message with a 192 KiB
+//!   buffer, nothing measurable with the default 448 KiB).
+//!
 //! With `--trace`, the reactor shows the wire tracer exactly the bytes it
 //! read and the bytes each write took: the tracer decodes what really
 //! crossed the socket, not what the engine meant to send.
@@ -91,10 +124,17 @@ pub(super) struct Bound {
     listener: TcpListener,
     waker: Arc<Waker>,
     config: Config,
+    /// The most the kernel may hold of a connection's output: its send
+    /// buffer and the segment it may append past it.
+    kernel_share: usize,
 }
 
 impl Bound {
-    pub fn new(mut listener: TcpListener, config: Config) -> io::Result<Bound> {
+    pub fn new(
+        mut listener: TcpListener,
+        config: Config,
+        kernel_share: usize,
+    ) -> io::Result<Bound> {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -104,6 +144,7 @@ impl Bound {
             listener,
             waker,
             config,
+            kernel_share,
         })
     }
 
@@ -114,10 +155,12 @@ impl Bound {
     /// Runs the loop on this thread until the inbox says stop.
     pub fn run(self, inbox: &Mutex<Inbox>) -> io::Result<()> {
         let tracer = self.config.trace.then(|| Box::new(Tracer::new()));
+        let mut engine = Engine::new(self.config, Instant::now());
+        engine.set_kernel_send_buffer(self.kernel_share);
         Reactor {
             poll: self.poll,
             listener: self.listener,
-            engine: Engine::new(self.config, Instant::now()),
+            engine,
             sockets: Vec::new(),
             again: Vec::new(),
             accept_paused_until: None,

@@ -10,6 +10,7 @@ mod store;
 mod commit;
 mod deadlines;
 mod http;
+mod kernel;
 mod longpoll;
 mod refusals;
 mod sse;
