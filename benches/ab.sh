@@ -96,6 +96,9 @@ for round in $(seq "$ROUNDS"); do
         bench echo-32-d16 "$which" "msgs_per_s rtt_p50_us rtt_p99_us client_cpu_s" -- echo \
             --url "ws://$addr/echo" --connections 100 --size 32 --depth 16 \
             --seconds "$ECHO_SECS" --warmup 1
+        bench echo-64k-d4-bin "$which" "msgs_per_s rtt_p50_us rtt_p99_us client_cpu_s" -- echo \
+            --url "ws://$addr/echo" --connections 100 --size 65536 --depth 4 --binary \
+            --seconds "$ECHO_SECS" --warmup 1
         stop
     done
 done

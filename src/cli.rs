@@ -32,7 +32,11 @@ Options (durations are seconds, decimals allowed: 0.5):
   --max-batch-bytes N       bytes of messages in one poll answer, then \"more\":true [default: 262144]
   --max-batch-messages N    messages in one poll answer, then \"more\":true [default: 1024]
   --max-output-bytes N      unsent answers the process may hold; 503 for new work past it [default: 268435456]
-  --max-backlog-bytes N     unsent bytes a slow SSE/WebSocket subscriber may owe [default: 1048576]
+  --max-backlog-bytes N     bytes a slow SSE/WebSocket subscriber may owe, pushwire's queue and
+                            the kernel's send buffer together [default: 1048576]
+  --send-buffer-bytes N     the kernel's send buffer per connection (SO_SNDBUF as Linux reports
+                            it), counted in --max-backlog-bytes with one 64 KiB segment
+                            [default: half of --max-backlog-bytes, less 65536]
   --sse-retry MILLIS        retry: sent at the start of an SSE stream [default: 2000]
   --heartbeat SECS          comment sent on an SSE stream idle this long [default: 15]
   --sse-max-age SECS        end SSE streams this old, 0 = never [default: 0]
@@ -173,6 +177,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             "--longpoll-max" => config.longpoll_max = seconds(&flag, &value()?)?,
             "--linger" => config.linger = seconds(&flag, &value()?)?,
             "--max-backlog-bytes" => config.max_backlog_bytes = positive(&flag, &value()?)?,
+            "--send-buffer-bytes" => config.send_buffer_bytes = Some(positive(&flag, &value()?)?),
             "--sse-retry" => config.sse_retry_ms = number(&flag, &value()?)? as u64,
             "--heartbeat" => config.heartbeat = seconds(&flag, &value()?)?,
             "--max-message-bytes" => config.max_message_bytes = positive(&flag, &value()?)?,
@@ -289,6 +294,9 @@ mod tests {
         let unstored = serve(&["--max-unstored-publishes", "8"]).unwrap();
         assert_eq!(unstored.max_unstored_publishes, 8);
         assert_eq!(serve(&[]).unwrap().max_unstored_publishes, 64);
+        let buffered = serve(&["--send-buffer-bytes=131072"]).unwrap();
+        assert_eq!(buffered.send_buffer_bytes, Some(131072));
+        assert_eq!(serve(&[]).unwrap().send_buffer_bytes, None);
         let config = serve(&[
             "--allow-origin",
             "https://a.example, http://b.example:8080/",
@@ -310,6 +318,7 @@ mod tests {
             (&["--history"], "--history needs a value"),
             (&["--history", "x"], "invalid value 'x' for --history"),
             (&["--history", "0"], "must be at least 1"),
+            (&["--send-buffer-bytes", "0"], "must be at least 1"),
             (&["--header-timeout", "-1"], "between 0.001"),
             (&["--header-timeout", "nan"], "between 0.001"),
             (&["--listen", "localhost"], "expected IP:PORT"),

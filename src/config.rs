@@ -18,6 +18,7 @@
 //! | `idle_timeout`       | 60 s         | `--idle-timeout`       | silent close                |
 //! | `longpoll_max`       | 120 s        | `--longpoll-max`       | `timeout=` clamped to it    |
 //! | `max_backlog_bytes`  | 1 MiB        | `--max-backlog-bytes`  | stream closed (SSE), close 1008 (WebSocket) |
+//! | `send_buffer_bytes`  | half the backlog less 64 KiB | `--send-buffer-bytes` | the kernel's part of `max_backlog_bytes` |
 //! | `sse_retry_ms`       | 2000 ms      | `--sse-retry`          | `retry:` at stream start    |
 //! | `heartbeat`          | 15 s         | `--heartbeat`          | `: keep-alive` when idle    |
 //! | `sse_max_age`        | none         | `--sse-max-age`        | stream ended, client reconnects |
@@ -122,10 +123,26 @@ pub struct Config {
     /// reading (and discarding) input so that the error response is not
     /// destroyed by a TCP reset (`--linger`, default 2 s).
     pub linger: Duration,
-    /// Unsent bytes a streaming subscriber (SSE, WebSocket) may fall
-    /// behind by before it is cut off (`--max-backlog-bytes`, default
-    /// 1 MiB). History keeps the messages, so a reconnect loses nothing.
+    /// Bytes a streaming subscriber (SSE, WebSocket) may fall behind by
+    /// before it is cut off (`--max-backlog-bytes`, default 1 MiB):
+    /// pushwire's unsent output for it and what the kernel's send buffer
+    /// may hold for it ([`Config::send_buffer_bytes`]) together. History
+    /// keeps the messages, so a reconnect loses nothing.
     pub max_backlog_bytes: usize,
+    /// The kernel's send buffer of each connection, as
+    /// `getsockopt(SO_SNDBUF)` reports it (`--send-buffer-bytes`; default
+    /// `None`: half of `max_backlog_bytes`, less 64 KiB). The server asks
+    /// for half of it, since Linux doubles the value it is given
+    /// (socket(7)); a size set by hand also turns off the kernel's
+    /// send-buffer autotuning, which would otherwise let it hold 4 MiB of
+    /// a connection's output. The kernel's share of `max_backlog_bytes` is
+    /// this buffer plus the one segment (64 KiB) the kernel may append
+    /// past it; pushwire's own queue gets the rest. Larger: more
+    /// throughput for one connection over a long round trip (about this
+    /// much per round trip); smaller: more room for pushwire's queue, and
+    /// a larger message a stream can take. `Server::bind` refuses a value
+    /// that leaves pushwire no room.
+    pub send_buffer_bytes: Option<usize>,
     /// The `retry:` an SSE stream starts with, in milliseconds
     /// (`--sse-retry`, default 2000): how long EventSource waits before it
     /// reconnects.
@@ -215,6 +232,7 @@ impl Default for Config {
             longpoll_max: Duration::from_secs(120),
             linger: Duration::from_secs(2),
             max_backlog_bytes: 1024 * 1024,
+            send_buffer_bytes: None,
             sse_retry_ms: 2000,
             heartbeat: Duration::from_secs(15),
             sse_max_age: None,

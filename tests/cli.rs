@@ -32,6 +32,8 @@ fn help_lists_every_flag_and_version_prints_the_version() {
         "--body-timeout",
         "--idle-timeout",
         "--longpoll-max",
+        "--max-backlog-bytes",
+        "--send-buffer-bytes",
         "--publish-token",
         "--allow-origin",
     ] {

@@ -209,7 +209,10 @@ fn http_10_clients_get_a_close_delimited_stream() {
 
 #[test]
 fn a_slow_reader_is_cut_off_and_loses_nothing_on_reconnect() {
-    let server = TestServer::start(&["--max-backlog-bytes", "524288", "--history", "1024"]);
+    // The bound is all the fast reader may lag by, the kernel's send
+    // buffer included: 4 MiB, half a second of this stream, so that a
+    // debug build on a busy machine keeps up.
+    let server = TestServer::start(&["--max-backlog-bytes", "4194304", "--history", "1024"]);
     // The slow client: a small receive buffer, and it does not read.
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.set_recv_buffer_size(4096).unwrap();

@@ -77,6 +77,9 @@ pub(super) struct Common {
     /// Unsent output made for single connections, over all of them (the
     /// gauge `--max-output-bytes` bounds).
     pub owned_output: usize,
+    /// What the kernel may hold of a connection's output, as the driver
+    /// set it ([`super::Engine::set_kernel_send_buffer`]).
+    pub kernel_send_buffer: usize,
 }
 
 /// What a connection may see of the rest of the server while it makes a
@@ -91,6 +94,9 @@ pub(super) struct Cx<'a> {
     pub answers: &'a mut Answers,
     /// What a WebSocket client may send.
     pub ws_limits: &'a ws::Limits,
+    /// What the kernel may hold of this connection's output: counted as
+    /// full in the slow-consumer bound.
+    pub kernel_send_buffer: usize,
     pub now: Instant,
     /// Set by the connection: its one deadline from now on, replacing the
     /// one before.
@@ -112,6 +118,7 @@ impl<'a> Cx<'a> {
             date: &common.date,
             answers: &mut common.answers,
             ws_limits: &common.ws_limits,
+            kernel_send_buffer: common.kernel_send_buffer,
             now,
             deadline: None,
             budget: u32::MAX,

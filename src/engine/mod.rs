@@ -342,6 +342,7 @@ impl Engine {
                 answers: Answers::new(),
                 ws_limits,
                 owned_output: 0,
+                kernel_send_buffer: 0,
             },
             conns: Slab::new(),
             wheel: Wheel::new(now, TICK),
@@ -369,6 +370,18 @@ impl Engine {
     /// Lowers the connection limit (when the open-file limit is lower).
     pub fn set_max_connections(&mut self, max: usize) {
         self.common.config.max_connections = max;
+    }
+
+    /// Tells the engine how many bytes of each connection's output the
+    /// kernel may hold once written: the send buffer the driver fixed
+    /// for its sockets, and what the kernel may queue past it. The
+    /// slow-consumer bound (`max_backlog_bytes`) then counts that buffer
+    /// as full: a stream or WebSocket subscriber is cut off when its
+    /// unsent bytes, this, and the next message would pass the bound.
+    /// Until it is called the engine counts 0 (a driver whose kernel
+    /// buffers are not bounded cannot be counted).
+    pub fn set_kernel_send_buffer(&mut self, bytes: usize) {
+        self.common.kernel_send_buffer = bytes;
     }
 
     /// The broker, for reading channel state.

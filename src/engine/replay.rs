@@ -26,10 +26,26 @@ use super::conn::{Conn, Cx, State};
 use super::websocket::Mode;
 
 impl Conn {
-    /// The output a replay keeps queued at most: half the backlog bound,
-    /// so that live traffic after the replay has the other half.
+    /// The output a replay keeps queued at most: half of what the backlog
+    /// bound leaves pushwire once the kernel's share is counted, so that
+    /// live traffic after the replay has the other half.
     pub(super) fn replay_page(cx: &Cx<'_>) -> usize {
-        (cx.config.max_backlog_bytes / 2).max(1)
+        (cx.config
+            .max_backlog_bytes
+            .saturating_sub(cx.kernel_send_buffer)
+            / 2)
+        .max(1)
+    }
+
+    /// The slow-consumer rule: a subscriber is too slow for a message of
+    /// `size` bytes when what it already owes (its queue, and the kernel's
+    /// send buffer, counted as full) plus the message would pass
+    /// `--max-backlog-bytes`. One whose queue is empty always gets the
+    /// message, however large: a message as large as the bound can reach
+    /// a client that reads, and the queue holds at most one such message.
+    pub(super) fn is_too_slow_for(&self, size: usize, cx: &Cx<'_>) -> bool {
+        let owed = self.out.len().saturating_add(cx.kernel_send_buffer);
+        !self.out.is_empty() && owed.saturating_add(size) > cx.config.max_backlog_bytes
     }
 
     /// Queues the messages after `since` that history has, up to a page,

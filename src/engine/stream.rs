@@ -36,8 +36,9 @@
 //! that proxies do not time it out; the interval counts from the last
 //! thing sent, so a busy stream gets none.
 //!
-//! **Slow consumers**: a subscriber whose unsent bytes would pass
-//! `--max-backlog-bytes` is cut off. Its memory is freed at once, and since
+//! **Slow consumers**: a subscriber whose unsent bytes, with what the
+//! kernel's send buffer may hold for it, would pass `--max-backlog-bytes`
+//! is cut off. Its memory is freed at once, and since
 //! history keeps the messages, reconnecting with its last id loses nothing.
 
 use std::rc::Rc;
@@ -178,17 +179,18 @@ impl Conn {
         if self.is_replaying() {
             return Fed::Skipped; // in history: the replay gets to it in order
         }
-        let State::Streaming(stream) = &mut self.state else {
+        if !matches!(self.state, State::Streaming(_)) {
             return Fed::Skipped;
-        };
-        let size = message.sse_chunk().len();
-        if self.out.len().saturating_add(size) > cx.config.max_backlog_bytes {
+        }
+        if self.is_too_slow_for(message.sse_chunk().len(), cx) {
             // What it was owed is dropped at once; history keeps it.
             self.out.clear();
             self.end(End::Now, cx);
             return Fed::Changed;
         }
-        stream.last_sent = cx.now;
+        if let State::Streaming(stream) = &mut self.state {
+            stream.last_sent = cx.now;
+        }
         self.queue_message(message);
         Fed::Queued
     }

@@ -30,8 +30,9 @@
 //! is pinged; if nothing at all (a pong or any other frame) arrives within
 //! one more interval, it is closed.
 //!
-//! **Slow subscribers**: one whose unsent bytes would pass
-//! `--max-backlog-bytes` gets close **1008** (policy violation: it broke
+//! **Slow subscribers**: one whose unsent bytes, with what the kernel's
+//! send buffer may hold for it, would pass `--max-backlog-bytes` gets
+//! close **1008** (policy violation: it broke
 //! the rule that a subscriber keeps up; 1013 "try again later" is about
 //! the server's load, not the client's) after whatever frame it is in the
 //! middle of, and is closed. History keeps the messages: reconnecting with
@@ -217,7 +218,7 @@ impl Conn {
             return Fed::Skipped; // in history: the replay gets to it in order
         }
         let frame = message.ws_frame(json);
-        if self.out.len().saturating_add(frame.len()) > cx.config.max_backlog_bytes {
+        if self.is_too_slow_for(frame.len(), cx) {
             // Keep only a frame already begun, so the Close that follows
             // starts on a frame boundary.
             self.out.keep_started();

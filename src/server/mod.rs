@@ -36,6 +36,21 @@ use crate::engine::{PublishError, REJECT_SLACK};
 /// listener, the epoll instance, the waker, stdio, some slack.
 const RESERVED_FDS: u64 = 16;
 
+/// What the kernel may queue for a connection beyond its send buffer.
+/// Linux's `tcp_sendmsg` starts a new buffer (skb) only while the queue is
+/// below `SO_SNDBUF`, but goes on filling the last unsent one up to the
+/// "size goal" without that check; the goal is at most the device's
+/// `gso_max_size`: 64 KiB on loopback and on a NIC unless BIG TCP raises
+/// it (measured: 65,377 bytes past the buffer, docs/limits.md).
+pub const SEND_BUFFER_OVERSHOOT: usize = 64 * 1024;
+
+/// The send buffer asked for when `send_buffer_bytes` is not set: the
+/// kernel's share (the buffer plus [`SEND_BUFFER_OVERSHOOT`]) is half of
+/// `max_backlog_bytes`.
+fn default_send_buffer(max_backlog_bytes: usize) -> usize {
+    (max_backlog_bytes / 2).saturating_sub(SEND_BUFFER_OVERSHOOT)
+}
+
 /// A bound server, ready to [`run`](Server::run). It is `Send`: bind it
 /// on one thread, run it on another.
 #[derive(Debug)]
@@ -47,12 +62,16 @@ pub struct Server {
     closer: InboxCloser,
     local_addr: SocketAddr,
     max_connections: usize,
+    send_buffer: usize,
 }
 
 impl Server {
     /// Binds the listener and prepares the loop. Raises the open-file soft
     /// limit to the hard limit, and lowers `max_connections` if even that
-    /// cannot hold them (see [`Server::max_connections`]).
+    /// cannot hold them (see [`Server::max_connections`]). Fixes the
+    /// kernel's send buffer of every connection (see
+    /// [`Server::send_buffer`]); fails with `InvalidInput` if that buffer
+    /// leaves nothing of `max_backlog_bytes` for pushwire's own queue.
     pub fn bind(mut config: Config) -> io::Result<Server> {
         let fd_limit = sys::raise_fd_limit().unwrap_or(u64::MAX);
         let need = config.max_connections as u64 + REJECT_SLACK as u64 + RESERVED_FDS;
@@ -63,9 +82,25 @@ impl Server {
             config.max_connections = usize::try_from(fit).unwrap_or(1);
         }
         let max_connections = config.max_connections;
-        let listener = listener::bind(config.listen, config.backlog)?;
+        let asked = config
+            .send_buffer_bytes
+            .unwrap_or_else(|| default_send_buffer(config.max_backlog_bytes));
+        let (listener, send_buffer) = listener::bind(config.listen, config.backlog, asked)?;
+        let kernel_share = send_buffer.saturating_add(SEND_BUFFER_OVERSHOOT);
+        if kernel_share >= config.max_backlog_bytes {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "max_backlog_bytes {} leaves nothing for pushwire's own queue: the kernel \
+                     may hold {kernel_share} bytes of a connection (its send buffer of \
+                     {send_buffer} bytes and one {SEND_BUFFER_OVERSHOOT}-byte segment past it); \
+                     raise --max-backlog-bytes or lower --send-buffer-bytes",
+                    config.max_backlog_bytes
+                ),
+            ));
+        }
         let local_addr = listener.local_addr()?;
-        let bound = reactor::Bound::new(listener, config)?;
+        let bound = reactor::Bound::new(listener, config, kernel_share)?;
         let hub = Hub {
             inbox: Arc::new(Mutex::new(Inbox::default())),
             waker: bound.waker(),
@@ -77,6 +112,7 @@ impl Server {
             closer,
             local_addr,
             max_connections,
+            send_buffer,
         })
     }
 
@@ -90,6 +126,15 @@ impl Server {
     /// open-file limit could not be raised enough.
     pub fn max_connections(&self) -> usize {
         self.max_connections
+    }
+
+    /// The kernel's send buffer of every connection, as
+    /// `getsockopt(SO_SNDBUF)` reports it: `send_buffer_bytes` (or its
+    /// default) within the kernel's minimum and `net.core.wmem_max`
+    /// doubled. It and [`SEND_BUFFER_OVERSHOOT`] are the kernel's share of
+    /// `max_backlog_bytes`.
+    pub fn send_buffer(&self) -> usize {
+        self.send_buffer
     }
 
     /// A handle to publish into the server, and stop it, from any thread.

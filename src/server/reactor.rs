@@ -10,6 +10,46 @@
 //! a reader must drain it. A read shorter than the buffer proves the
 //! socket was empty at that moment; anything that arrives later raises a
 //! new edge, so the usual extra `read` that returns `WouldBlock` is skipped.
+//! The exception is the peer's FIN: when it arrives with the last bytes,
+//! the one event says both (`EPOLLIN | EPOLLRDHUP`, mio's
+//! `is_read_closed`), no later edge comes, and a short read hides it. So a
+//! connection whose event said "read closed" is read until `read` returns
+//! 0, and a client that half-closes right after its request gets its
+//! answer and the end of the connection at once, not after
+//! `--idle-timeout`.
+//!
+//! # The kernel's share of a slow consumer's backlog
+//!
+//! `--max-backlog-bytes` bounds everything a subscriber is owed between
+//! pushwire and the client: the engine's unsent queue plus what the
+//! kernel's send queue holds for the socket (`SIOCOUTQ`, tcp(7): bytes not
+//! yet sent or not yet acknowledged). Left alone, Linux autotunes a TCP
+//! send buffer up to `net.ipv4.tcp_wmem`'s maximum (4 MiB by default,
+//! measured at 3.9 MB on loopback), so a subscriber that stops reading
+//! would pin megabytes of kernel memory on top of the bound. The options
+//! measured (docs/limits.md has the numbers):
+//!
+//! - `TCP_NOTSENT_LOWAT` bounds only the bytes not yet sent; bytes sent and
+//!   not acknowledged still grow with the autotuned buffer, so a client
+//!   that stops acknowledging can keep up to 4 MiB. No measured cost.
+//! - `SIOCOUTQ` after a write tells the count exactly but bounds nothing:
+//!   it costs an `ioctl` per write (a 10,000-subscriber fan-out made 2.18
+//!   system calls per message instead of 1.15), and the count grows stale
+//!   as the client reads, which the sans-IO engine cannot check without
+//!   asking the driver again.
+//! - A fixed `SO_SNDBUF` (chosen) bounds both, always: the kernel holds at
+//!   most the buffer, plus the one segment `tcp_sendmsg` may append past
+//!   it (`SEND_BUFFER_OVERSHOOT`). It is set once on the listener, and
+//!   every accepted socket inherits it: no syscall per connection or per
+//!   write. The engine is told the kernel's share once
+//!   (`Engine::set_kernel_send_buffer`) and counts it as full, so its
+//!   own queue gets what is left of the bound. The cost: one connection
+//!   moves at most about one buffer per round trip (448 KiB per 50 ms is
+//!   9 MB/s), a message larger than pushwire's part of the bound cannot
+//!   be queued for a stream, and a buffer smaller than a client's bursts
+//!   means partial writes and WRITABLE interest toggled (the 64 KiB echo
+//!   at depth 4 took 16 to 19% more CPU per message with a 192 KiB
+//!   buffer, nothing measurable with the default 448 KiB).
 //!
 //! With `--trace`, the reactor shows the wire tracer exactly the bytes it
 //! read and the bytes each write took: the tracer decodes what really
@@ -56,6 +96,9 @@ struct Socket {
     stream: TcpStream,
     writable: bool,
     read_paused: bool,
+    /// The peer's FIN has arrived (`EPOLLRDHUP`): a short read does not
+    /// end the reading, the `read` that returns 0 must come.
+    read_closed: bool,
 }
 
 /// The event loop's state.
@@ -89,10 +132,17 @@ pub(super) struct Bound {
     listener: TcpListener,
     waker: Arc<Waker>,
     config: Config,
+    /// The most the kernel may hold of a connection's output: its send
+    /// buffer and the segment it may append past it.
+    kernel_share: usize,
 }
 
 impl Bound {
-    pub fn new(mut listener: TcpListener, config: Config) -> io::Result<Bound> {
+    pub fn new(
+        mut listener: TcpListener,
+        config: Config,
+        kernel_share: usize,
+    ) -> io::Result<Bound> {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -102,6 +152,7 @@ impl Bound {
             listener,
             waker,
             config,
+            kernel_share,
         })
     }
 
@@ -112,10 +163,12 @@ impl Bound {
     /// Runs the loop on this thread until the inbox says stop.
     pub fn run(self, inbox: &Mutex<Inbox>) -> io::Result<()> {
         let tracer = self.config.trace.then(|| Box::new(Tracer::new()));
+        let mut engine = Engine::new(self.config, Instant::now());
+        engine.set_kernel_send_buffer(self.kernel_share);
         Reactor {
             poll: self.poll,
             listener: self.listener,
-            engine: Engine::new(self.config, Instant::now()),
+            engine,
             sockets: Vec::new(),
             again: Vec::new(),
             accept_paused_until: None,
@@ -157,6 +210,9 @@ impl Reactor {
                     LISTENER => self.accept(now),
                     WAKER => stop |= self.drain_inbox(inbox, now),
                     Token(id) => {
+                        if event.is_read_closed() {
+                            self.read_closed(id);
+                        }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             readable.push(id);
                         }
@@ -235,6 +291,15 @@ impl Reactor {
             let ms = wait.as_nanos().div_ceil(1_000_000);
             Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
         })
+    }
+
+    /// The peer shut down its side: what it sent before is still to be
+    /// read, then EOF (a FIN that came with the last request raises no
+    /// edge of its own, epoll(7), so it must not be left unread).
+    fn read_closed(&mut self, id: ConnId) {
+        if let Some(Some(sock)) = self.sockets.get_mut(id) {
+            sock.read_closed = true;
+        }
     }
 
     /// A writable edge: let the flush pass try again.
@@ -326,6 +391,7 @@ impl Reactor {
                 stream,
                 writable: false,
                 read_paused: false,
+                read_closed: false,
             });
         }
     }
@@ -345,6 +411,7 @@ impl Reactor {
                 sock.read_paused = true;
                 return self.flush(id, now);
             }
+            let fin = sock.read_closed;
             match sock.stream.read(buf) {
                 Ok(0) => {
                     self.engine.handle_eof(id, now);
@@ -356,7 +423,11 @@ impl Reactor {
                         tracer.observe(id, Direction::In, bytes);
                     }
                     self.engine.handle_input(id, bytes, now);
-                    if n < buf.len() {
+                    // A short read emptied the socket, and what comes
+                    // later raises a new edge; but the FIN may have come
+                    // with these bytes, and then only the next read (0)
+                    // says so.
+                    if n < buf.len() && !fin {
                         return self.flush(id, now);
                     }
                 }

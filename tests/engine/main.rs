@@ -11,6 +11,7 @@ mod budget;
 mod commit;
 mod deadlines;
 mod http;
+mod kernel;
 mod longpoll;
 mod paging;
 mod refusals;
