@@ -34,7 +34,7 @@ impl fmt::Display for Ending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Ending::Open(Some(status)) => write!(f, "open at the end (answered {status})"),
-            Ending::Open(None) => f.write_str("open at the end"),
+            Ending::Open(None) => f.write_str("open at the end, no answer yet"),
             Ending::ConnectFailed => f.write_str("connect failed"),
             Ending::Refused(status) => write!(f, "answered {status}"),
             Ending::WsClose(Some(code)) => write!(f, "close {code}"),
@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn every_ending_reads_as_what_the_client_saw() {
         let cases = [
-            (Ending::Open(None), "open at the end"),
+            (Ending::Open(None), "open at the end, no answer yet"),
             (Ending::ConnectFailed, "connect failed"),
             (Ending::Refused(503), "answered 503"),
             (Ending::WsClose(Some(1008)), "close 1008"),

@@ -25,7 +25,7 @@ use slab::Slab;
 
 use pushwire::http::response_reader::{ResponseEvent, ResponseReader};
 use pushwire::sse::{EventStreamParser, SseItem};
-use pushwire::ws::{Role, Session, SessionEvent};
+use pushwire::ws::{Limits, Role, Session, SessionEvent};
 
 use super::super::link::Link;
 use super::super::net::Sources;
@@ -42,8 +42,8 @@ pub const RECONNECT_DELAY: u64 = 10_000_000;
 /// theirs.
 pub const FLOOD_BUDGET: usize = 256 * 1024;
 
-/// The largest WebSocket message an attacker accepts from the server.
-const MAX_MESSAGE: usize = 1 << 24;
+/// What an attacker accepts from the server: messages up to 16 MiB.
+const LIMITS: Limits = Limits::client(1 << 24);
 
 /// How a connection opens.
 #[derive(Debug, Clone)]
@@ -452,7 +452,7 @@ impl Fleet {
                 let (used, event) = session.handle_input(
                     input,
                     self.clock.instant(now),
-                    MAX_MESSAGE,
+                    &LIMITS,
                     &mut ignored,
                     Some(self.rng.mask()),
                 );
@@ -613,7 +613,7 @@ impl Fleet {
                         let at = self.clock.instant(now);
                         let mask = Some(self.rng.mask());
                         let (used, _) =
-                            session.handle_input(input, at, MAX_MESSAGE, &mut ignored, mask);
+                            session.handle_input(input, at, &LIMITS, &mut ignored, mask);
                         input = input.get(used..).unwrap_or_default();
                     }
                     conn.session = Some(session);
@@ -700,7 +700,7 @@ impl Fleet {
                     let (used, event) = session.handle_input(
                         input,
                         self.clock.instant(now),
-                        MAX_MESSAGE,
+                        &LIMITS,
                         &mut conn.link.out,
                         Some(self.rng.mask()),
                     );
@@ -745,10 +745,11 @@ impl Fleet {
     /// Ends the attack: up to `read_again` stalled connections per group
     /// are read to their end (for at most `budget` in all) to see how
     /// their stream ends; every other open connection is recorded as open,
-    /// with the status waiting in its socket, and closed.
+    /// with the status waiting in its socket, and closed. Lifetimes run to
+    /// now, the attack's end.
     pub fn finish(&mut self, registry: &Registry, budget: Duration) {
-        let now = self.clock.now();
-        let deadline = now + budget.as_nanos() as u64;
+        let ended = self.clock.now();
+        let deadline = ended + budget.as_nanos() as u64;
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         let mut read_again: Vec<usize> = self.groups.iter().map(|g| g.read_again).collect();
         for key in keys {
@@ -761,10 +762,9 @@ impl Fleet {
             };
             let left = read_again.get_mut(conn.group);
             let stalled = matches!(group.behaviour, Behaviour::StallAfterHead) && conn.running;
-            let now = self.clock.now();
-            let lifetime = now.saturating_sub(conn.opened_at);
+            let lifetime = ended.saturating_sub(conn.opened_at);
             match left {
-                Some(left) if *left > 0 && stalled && now < deadline => {
+                Some(left) if *left > 0 && stalled && self.clock.now() < deadline => {
                     *left -= 1;
                     let (ending, messages) = read_to_end(&mut conn, &self.clock, deadline);
                     let name = format!("{} read again", group.name);
@@ -848,7 +848,7 @@ fn read_to_end(conn: &mut Conn, clock: &Clock, deadline: u64) -> (Ending, u64) {
                 let (used, event) = session.handle_input(
                     input,
                     clock.instant(now),
-                    MAX_MESSAGE,
+                    &LIMITS,
                     &mut ignored,
                     Some(rng.mask()),
                 );

@@ -165,6 +165,13 @@ impl Schedule {
         self.in_flight
     }
 
+    /// The due times before `until` of requests that have not gone out.
+    pub fn unsent(&self, until: u64) -> impl Iterator<Item = u64> {
+        let period = self.period;
+        let first = self.next_due;
+        (0..until.saturating_sub(first).div_ceil(period)).map(move |n| first + n * period)
+    }
+
     /// When the loop must wake for this schedule: the next due time, if
     /// nothing is in flight.
     pub fn wake_at(&self) -> Option<u64> {
@@ -413,7 +420,8 @@ impl NormalClient {
                 break;
             }
         }
-        self.finish()
+        let stopped = stop_at.unwrap_or_else(|| self.clock.now());
+        self.finish(stopped)
     }
 
     /// Nothing is in flight and every publish answered 2xx has arrived on
@@ -687,13 +695,23 @@ impl NormalClient {
         }
     }
 
-    /// Every request still in flight is unanswered; every message
-    /// published becomes one delivery sample per stream.
-    fn finish(mut self) -> NormalReport {
+    /// Every request still in flight is unanswered, and so is every one
+    /// that fell due before `stopped` but could not go out because the
+    /// one before it was never answered (a publish that could not go out
+    /// counts as undelivered too); every message published becomes one
+    /// delivery sample per stream.
+    fn finish(mut self, stopped: u64) -> NormalReport {
         let metrics = [Metric::Poll, Metric::Connect, Metric::Publish];
         for (metric, schedule) in metrics.into_iter().zip(self.schedules.clone()) {
             if let Some(due) = schedule.in_flight() {
                 self.record(metric, due, Outcome::Unanswered);
+            }
+            for due in schedule.unsent(stopped) {
+                self.record(metric, due, Outcome::Unanswered);
+                if metric == Metric::Publish {
+                    self.record(Metric::Sse, due, Outcome::Unanswered);
+                    self.record(Metric::Ws, due, Outcome::Unanswered);
+                }
             }
         }
         let published = std::mem::take(&mut self.published);
@@ -749,5 +767,9 @@ mod tests {
         // Idle before its due time again: lateness counts.
         assert_eq!(s.start(161), (161, Some(1)));
         assert_eq!(s.wake_at(), None);
+        // Never answered: what fell due before the end never went out.
+        assert_eq!(s.unsent(200).collect::<Vec<_>>(), [170, 180, 190]);
+        assert_eq!(s.unsent(201).collect::<Vec<_>>(), [170, 180, 190, 200]);
+        assert_eq!(s.unsent(150).count(), 0);
     }
 }
