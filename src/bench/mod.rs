@@ -117,9 +117,18 @@ impl Args {
         Ok(Args { scenario, flags })
     }
 
+    /// The value of `--name` (empty for a flag without one); given more
+    /// than once, the last one wins.
     fn take(&mut self, name: &str) -> Option<String> {
-        let i = self.flags.iter().position(|(n, _)| n == name)?;
-        self.flags.remove(i).1.or(Some(String::new()))
+        let mut value = None;
+        self.flags.retain(|(n, v)| {
+            if n != name {
+                return true;
+            }
+            value = Some(v.clone().unwrap_or_default());
+            false
+        });
+        value
     }
 
     fn num<T: std::str::FromStr>(&mut self, name: &str, default: T) -> Result<T, String> {
@@ -374,5 +383,41 @@ pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
             eprintln!("pushwire bench: {e}\nTry 'pushwire bench --help'.");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Args {
+        Args::parse(line.split_whitespace().map(str::to_owned)).unwrap()
+    }
+
+    #[test]
+    fn a_flag_given_twice_takes_its_last_value() {
+        let mut a = args("attack --during 8 --no-reconnect --during=35");
+        assert_eq!(a.scenario, "attack");
+        assert_eq!(a.take("during").as_deref(), Some("35"));
+        assert_eq!(a.take("no-reconnect").as_deref(), Some(""));
+        assert_eq!(a.take("during"), None);
+        assert!(a.finish().is_ok());
+    }
+
+    #[test]
+    fn an_attack_needs_its_name_and_the_server_pid() {
+        let plan = |line: &str| attack_plan(&mut args(line), "127.0.0.1:1", None);
+        assert!(plan("attack --pid 1").unwrap_err().contains("--attack"));
+        assert!(plan("attack --attack empty-pongs")
+            .unwrap_err()
+            .contains("--pid"));
+        assert!(plan("attack --attack nope --pid 1")
+            .unwrap_err()
+            .contains("empty-pongs"));
+        let p = plan("attack --attack big-backlog-readers --pid 7 --backlog-mb 2").unwrap();
+        assert_eq!((p.pid, p.attack.attackers), (7, 40));
+        assert_eq!(p.attack.backlog_bytes, 2_000_000);
+        assert!(p.attack.reconnect);
+        assert!(p.attack.channel.ends_with("-attack"));
     }
 }
