@@ -133,7 +133,7 @@ const LOAD: Token = Token(FIRST_FREE_TOKEN);
 /// A paced publisher keeps at most this many publishes unanswered.
 const PACED_INFLIGHT: usize = 256;
 /// How long the stalled streams read again at the end may take, in all.
-const READ_AGAIN_BUDGET: Duration = Duration::from_secs(3);
+const READ_AGAIN_BUDGET: Duration = Duration::from_secs(5);
 
 /// What publishes during the attack.
 enum Load {

@@ -42,6 +42,10 @@ pub const RECONNECT_DELAY: u64 = 10_000_000;
 /// theirs.
 pub const FLOOD_BUDGET: usize = 256 * 1024;
 
+/// A stream read again at the end is taken to go on (still open) after
+/// this long without a byte.
+const READ_AGAIN_SILENCE: u64 = 100_000_000;
+
 /// What an attacker accepts from the server: messages up to 16 MiB.
 const LIMITS: Limits = Limits::client(1 << 24);
 
@@ -804,8 +808,9 @@ impl Behaviour {
     }
 }
 
-/// Reads a stalled stream until it ends or stays silent for 200 ms (or
-/// `deadline`): how it ended, and how many messages it held.
+/// Reads a stalled stream until it ends or stays silent for
+/// [`READ_AGAIN_SILENCE`] (or `deadline`): how it ended, and how many
+/// messages it held.
 fn read_to_end(conn: &mut Conn, clock: &Clock, deadline: u64) -> (Ending, u64) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut body = Vec::new();
@@ -823,7 +828,7 @@ fn read_to_end(conn: &mut Conn, clock: &Clock, deadline: u64) -> (Ending, u64) {
         let n = match read1(&mut conn.link, &mut buf) {
             Read1::Data(n) => n,
             Read1::Again => {
-                if now > deadline || now.saturating_sub(quiet_since) > 200_000_000 {
+                if now > deadline || now.saturating_sub(quiet_since) > READ_AGAIN_SILENCE {
                     return (Ending::Open(conn.status), messages);
                 }
                 std::thread::sleep(Duration::from_millis(5));

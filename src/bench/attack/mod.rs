@@ -43,9 +43,11 @@
 //! The JSON line has one object per phase (its length, the server's RSS
 //! at its end and its peak, CPU seconds of the server, the bench and the
 //! normal client's thread, the normal client's wake-up lateness) and one
-//! per phase and metric (p50, p99, max, and the samples that failed or
-//! never came); the human lines are a markdown table ([`report`]) and
-//! what the attackers saw.
+//! per phase and metric: p50, p99 and max, in which a sample never
+//! answered counts as the slowest (`null`, and `never` in the table, when
+//! the quantile falls on one), and the counts of samples answered, failed
+//! (an error status, a connection cut) and never answered. The human
+//! lines are a markdown table ([`report`]) and what the attackers saw.
 
 mod attacker;
 mod ending;

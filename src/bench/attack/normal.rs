@@ -696,16 +696,18 @@ impl NormalClient {
     }
 
     /// Every request still in flight is unanswered, and so is every one
-    /// that fell due before `stopped` but could not go out because the
-    /// one before it was never answered (a publish that could not go out
-    /// counts as undelivered too); every message published becomes one
-    /// delivery sample per stream.
+    /// that fell due behind it before `stopped` and could not go out (a
+    /// publish that could not go out counts as undelivered too); every
+    /// message published becomes one delivery sample per stream.
     fn finish(mut self, stopped: u64) -> NormalReport {
         let metrics = [Metric::Poll, Metric::Connect, Metric::Publish];
         for (metric, schedule) in metrics.into_iter().zip(self.schedules.clone()) {
-            if let Some(due) = schedule.in_flight() {
-                self.record(metric, due, Outcome::Unanswered);
-            }
+            let Some(due) = schedule.in_flight() else {
+                // Idle: at most the request due as the stop came, not
+                // started, and not the server's doing.
+                continue;
+            };
+            self.record(metric, due, Outcome::Unanswered);
             for due in schedule.unsent(stopped) {
                 self.record(metric, due, Outcome::Unanswered);
                 if metric == Metric::Publish {

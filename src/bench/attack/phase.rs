@@ -198,6 +198,32 @@ impl Latencies {
             unanswered: 0,
         }
     }
+
+    /// The latency at quantile `q` of the samples that were answered or
+    /// never were (a failed one has no latency), counting those never
+    /// answered as the slowest: `None` when `q` falls on one of them, or
+    /// when there is no sample at all.
+    ///
+    /// ```text
+    /// 1 answered in 15 s, 799 unanswered:  p50 None, p99 None, max None
+    /// 990 answered, 10 unanswered:         p99 the slowest answered
+    /// ```
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        let total = self.answered + self.unanswered;
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        if rank > self.answered {
+            return None;
+        }
+        Some(self.latency.quantile(rank as f64 / self.answered as f64))
+    }
+
+    /// The slowest sample: `None` if one was never answered.
+    pub fn max(&self) -> Option<u64> {
+        self.quantile(1.0)
+    }
 }
 
 #[cfg(test)]
@@ -265,6 +291,26 @@ mod tests {
         assert_eq!(r.rss(Phase::During), Some((30, 50)));
         assert_eq!(r.rss(Phase::Setup), None);
         assert_eq!(r.peak_rss(), Some(50));
+    }
+
+    #[test]
+    fn unanswered_samples_count_as_the_slowest() {
+        let mut l = Latencies::new();
+        assert_eq!(l.quantile(0.5), None);
+        for v in 1..=98u64 {
+            l.latency.record(v);
+            l.answered += 1;
+        }
+        l.unanswered = 2;
+        assert_eq!(l.quantile(0.5), Some(50));
+        assert_eq!(l.quantile(0.98), Some(98));
+        assert_eq!(l.quantile(0.99), None);
+        assert_eq!(l.max(), None);
+        l.unanswered = 0;
+        assert_eq!(l.max(), Some(98));
+        // Failed samples have no latency and do not move the quantiles.
+        l.failed = 1000;
+        assert_eq!(l.quantile(0.5), Some(49));
     }
 
     #[test]

@@ -53,19 +53,20 @@ pub fn ms(nanos: u64) -> String {
     }
 }
 
-/// A table cell: `p50 / p99 / max` in milliseconds, then what failed or
-/// never came; `-` when there was nothing.
+/// A table cell: `p50 / p99 / max` in milliseconds, `never` where the
+/// quantile falls on a sample never answered, then what failed or never
+/// came; `-` when there was nothing.
 pub fn cell(latencies: Option<&Latencies>) -> String {
     let Some(l) = latencies.filter(|l| l.answered + l.failed + l.unanswered > 0) else {
         return "-".into();
     };
-    let mut out = if l.answered > 0 {
-        let h = &l.latency;
+    let show = |v: Option<u64>| v.map_or_else(|| "never".to_owned(), ms);
+    let mut out = if l.answered + l.unanswered > 0 {
         format!(
             "{} / {} / {}",
-            ms(h.quantile(0.5)),
-            ms(h.quantile(0.99)),
-            ms(h.max())
+            show(l.quantile(0.5)),
+            show(l.quantile(0.99)),
+            show(l.max())
         )
     } else {
         "none answered".to_owned()
@@ -75,7 +76,8 @@ pub fn cell(latencies: Option<&Latencies>) -> String {
         lost.push(format!("{} failed", l.failed));
     }
     if l.unanswered > 0 {
-        lost.push(format!("{} unanswered", l.unanswered));
+        let of = l.answered + l.failed + l.unanswered;
+        lost.push(format!("{} of {of} unanswered", l.unanswered));
     }
     if !lost.is_empty() {
         out.push_str(&format!(" ({})", lost.join(", ")));
@@ -148,7 +150,7 @@ impl Results {
             let table = &table;
             Metric::ALL.iter().map(move |&metric| {
                 let l = table.get(&(phase, metric));
-                let q = |q: f64| l.filter(|l| l.answered > 0).map(|l| l.latency.quantile(q));
+                let q = |q: f64| l.and_then(|l| l.quantile(q));
                 let us = |v: Option<u64>| v.map_or(f64::NAN, micros);
                 JsonLine::new()
                     .str("phase", phase.name())
@@ -390,11 +392,17 @@ mod tests {
         l.unanswered = 1;
         assert_eq!(
             cell(Some(&l)),
-            "2.01 / 3.00 / 3.00 (2 failed, 1 unanswered)"
+            "2.01 / never / never (2 failed, 1 of 6 unanswered)"
         );
         let mut none = Latencies::new();
         none.unanswered = 4;
-        assert_eq!(cell(Some(&none)), "none answered (4 unanswered)");
+        assert_eq!(
+            cell(Some(&none)),
+            "never / never / never (4 of 4 unanswered)"
+        );
+        none.unanswered = 0;
+        none.failed = 3;
+        assert_eq!(cell(Some(&none)), "none answered (3 failed)");
     }
 
     fn results() -> Results {
