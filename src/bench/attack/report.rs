@@ -160,10 +160,7 @@ impl Results {
                     .int("unanswered", l.map_or(0, |l| l.unanswered))
                     .num("p50_us", us(q(0.5)))
                     .num("p99_us", us(q(0.99)))
-                    .num(
-                        "max_us",
-                        us(l.filter(|l| l.answered > 0).map(|l| l.latency.max())),
-                    )
+                    .num("max_us", us(l.and_then(Latencies::max)))
                     .finish()
             })
         });
@@ -411,6 +408,7 @@ mod tests {
             .flat_map(|&m| {
                 [1_500, 3_500, 4_500].map(|t| sample(m, t, Outcome::Answered(t + 2_000_000)))
             })
+            .chain([sample(Metric::Ws, 3_600, Outcome::Unanswered)])
             .collect();
         let mut resources = Resources::new();
         resources.sample_rss(Phase::During, 3 << 20);
@@ -468,6 +466,10 @@ mod tests {
         assert!(json.contains(r#""notes":["stopped \"early\""]"#), "{json}");
         assert!(json.contains(r#""attack_notes":[]"#));
         assert!(json.contains(r#""p50_us":2000.000"#));
+        // A sample never answered: its metric's max is null.
+        assert!(json.contains(
+            r#""phase":"during","metric":"ws","samples":1,"failed":0,"unanswered":1,"p50_us":2000.000,"p99_us":null,"max_us":null}"#
+        ), "{json}");
         assert!(!json.contains('\n'));
     }
 }
