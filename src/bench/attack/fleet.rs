@@ -396,7 +396,7 @@ impl Fleet {
                 conn.started = true;
                 conn.link.out.extend_from_slice(prefix);
                 self.trickles.push_back((now + every, key, conn.opened_at));
-                if let Err(_e) = conn.link.flush() {
+                if conn.link.flush().is_err() {
                     self.end(registry, key, Ending::Reset, now);
                 }
             }
