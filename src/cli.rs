@@ -13,7 +13,7 @@ by hand, in one event loop.
 Usage: pushwire [OPTIONS]
        pushwire sub ws|sse|longpoll|poll URL [--since ID] [--count N]   (sub --help)
        pushwire pub URL MESSAGE [--token TOKEN]
-       pushwire bench fanout|echo|idle [OPTIONS]   (load generator; bench --help)
+       pushwire bench fanout|echo|idle|attack [OPTIONS]   (load generator; bench --help)
 
 Options (durations are seconds, decimals allowed: 0.5):
   --listen ADDR             address to listen on [default: 127.0.0.1:8080]

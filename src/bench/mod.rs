@@ -3,15 +3,19 @@
 //! codecs in the client role and one `mio::Poll` (one thread).
 //!
 //! Each scenario prints progress on stderr, then one JSON line and one
-//! human line on stdout; the exit status is 1 when a message was lost,
-//! duplicated, reordered or corrupted, or a connection failed.
+//! human line (the attack scenario: a markdown table and a few lines) on
+//! stdout; the exit status is 1 when a message was lost, duplicated,
+//! reordered or corrupted, or a connection failed (for an attack: when
+//! the attack could not run).
 
+mod attack;
 mod crowd;
 mod echo;
 mod fanout;
 mod idle;
 mod link;
 mod net;
+mod pipeline;
 mod publisher;
 mod stamp;
 mod stats;
@@ -34,6 +38,10 @@ Scenarios:
            latency p50/p99/max, lost / duplicated / out-of-order (must be 0)
   echo     WebSocket echo: C connections, D messages in flight each
   idle     hold N idle subscribers; the server's resident memory per connection
+  attack   one attack next to a normal client: the normal client's latency
+           p50/p99/max (keep-alive poll, new connection + poll, publish, SSE and
+           WebSocket delivery) before, during and after, the server's RSS and CPU
+           per phase, and how the attackers' connections ended
 
 Common options:
   --server HOST:PORT     pushwire to drive with its default paths [default: 127.0.0.1:8080]
@@ -56,6 +64,27 @@ fanout:  --transport ws|sse|longpoll|poll  --subscribers S [100]  --messages M [
 echo:    --connections C [100]  --size B [32]  --depth D [16]  --seconds T [5]
          --warmup SECS [1]  --binary
 idle:    --transport T  --connections N [1000]  --pid P (the server)  --hold SECS [2]
+attack:  --attack NAME  --pid P (the server: RSS and CPU time, required)
+         --quiet SECS [4]  --during SECS [8]  --after SECS [6]  (the three phases)
+         --probe-rate R: each normal-client measurement R times a second [100]
+         --probe-size B: the normal client's published messages [64]
+         --attackers N: connections (big-backlog-readers: clients, 3 connections each)
+         --no-reconnect: leave closed what the server closes [default: replace in 10 ms]
+         --setup-timeout SECS [60]  --max-server-rss-mb M: stop the attack past it
+           [default: a third of MemAvailable]
+  big-backlog-readers   fill a channel's history (--backlog-mb [64], --message-bytes
+                        [1000000]); then N clients [40] each send GET /poll/CH?since=0,
+                        /longpoll/CH?since=0 and HTTP/1.0 /sse/CH?since=0, never reading
+  empty-continuations   N WebSockets [20] to --ws-path [/echo; or /ws/{channel}]: a text
+                        frame with FIN=0, then 6-byte empty continuations, as fast as they go
+  empty-pongs           N WebSockets [20]: masked empty unsolicited pongs, as fast as they go
+  never-ending-message  N WebSockets [20]: a message that never ends, one fragment each
+                        --trickle SECS [1]
+  stalled-subscribers   N subscribers [400], half ws, half sse, that stop reading while one
+                        connection publishes --rate [1000] msg/s of --size [1024] B to them;
+                        --read-again K [10] of each read again at the end
+  fanout-burst          N SSE subscribers [10000]; --burst P [200] pipelined publishes every
+                        --burst-every SECS [1]
 ";
 
 struct Args {
@@ -66,7 +95,9 @@ struct Args {
 impl Args {
     fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         let mut args = args.into_iter().peekable();
-        let scenario = args.next().ok_or("which scenario? fanout, echo or idle")?;
+        let scenario = args
+            .next()
+            .ok_or("which scenario? fanout, echo, idle or attack")?;
         let mut flags = Vec::new();
         while let Some(arg) = args.next() {
             let Some(name) = arg.strip_prefix("--") else {
@@ -74,7 +105,7 @@ impl Args {
             };
             if let Some((name, value)) = name.split_once('=') {
                 flags.push((name.to_owned(), Some(value.to_owned())));
-            } else if name == "binary" || name == "help" {
+            } else if matches!(name, "binary" | "help" | "no-reconnect") {
                 flags.push((name.to_owned(), None));
             } else {
                 let value = args
@@ -86,9 +117,18 @@ impl Args {
         Ok(Args { scenario, flags })
     }
 
+    /// The value of `--name` (empty for a flag without one); given more
+    /// than once, the last one wins.
     fn take(&mut self, name: &str) -> Option<String> {
-        let i = self.flags.iter().position(|(n, _)| n == name)?;
-        self.flags.remove(i).1.or(Some(String::new()))
+        let mut value = None;
+        self.flags.retain(|(n, v)| {
+            if n != name {
+                return true;
+            }
+            value = Some(v.clone().unwrap_or_default());
+            false
+        });
+        value
     }
 
     fn num<T: std::str::FromStr>(&mut self, name: &str, default: T) -> Result<T, String> {
@@ -118,7 +158,13 @@ impl Args {
 
 /// CPU seconds this process used (user + system), from /proc/self/stat.
 pub fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    stat_cpu_seconds("/proc/self/stat")
+}
+
+/// CPU seconds (user + system) from a `stat` file of /proc: a process's
+/// (`/proc/PID/stat`) or one thread's (`/proc/PID/task/TID/stat`).
+pub fn stat_cpu_seconds(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return f64::NAN;
     };
     // Fields after the ")" that ends the command name; utime and stime are
@@ -136,6 +182,14 @@ pub fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+fn fresh_channel() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("bench-{}-{nanos}", std::process::id())
+}
+
 fn crowd_plan(
     args: &mut Args,
     server: &str,
@@ -146,13 +200,7 @@ fn crowd_plan(
     let sub_url = args
         .take("sub-url")
         .unwrap_or_else(|| format!("http://{server}{}", transport.default_path()));
-    let channel = args.take("channel").unwrap_or_else(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        format!("bench-{}-{nanos}", std::process::id())
-    });
+    let channel = args.take("channel").unwrap_or_else(fresh_channel);
     let format = match args.take("format").as_deref() {
         None | Some("auto") => Format::Auto,
         Some("json") => Format::Json,
@@ -168,6 +216,62 @@ fn crowd_plan(
         messages,
         interval: args.secs("interval", 0.5)?,
         max_connecting: args.num("max-connecting", 256usize)?.max(1),
+    })
+}
+
+fn attack_plan(
+    args: &mut Args,
+    server: &str,
+    sources: Option<usize>,
+) -> Result<attack::ScenarioPlan, String> {
+    let name = args
+        .take("attack")
+        .ok_or("attack needs --attack NAME (see --help)")?;
+    let which = attack::Attack::parse(&name)?;
+    let pid = args
+        .take("pid")
+        .ok_or("attack needs --pid (the server's process id)")?;
+    let pid = pid
+        .parse()
+        .map_err(|_| format!("--pid: '{pid}' is not a process id"))?;
+    let target = Template::parse(&format!("http://{server}/"))?;
+    let base = args.take("channel").unwrap_or_else(fresh_channel);
+    let default_rss = attack::available_memory().map_or(4 << 30, |b| b / 3);
+    let max_rss_mb: u64 = args.num("max-server-rss-mb", default_rss >> 20)?;
+    let rate: f64 = args.num("probe-rate", 100.0)?;
+    if !(rate > 0.0 && rate <= 10_000.0) {
+        return Err(format!("--probe-rate: {rate} is not between 0 and 10000"));
+    }
+    let plan = attack::AttackPlan {
+        attack: which,
+        addr: target.addr,
+        host: target.host.clone(),
+        channel: format!("{base}-attack"),
+        attackers: args.num("attackers", which.default_attackers())?.max(1),
+        backlog_bytes: args.num::<u64>("backlog-mb", 64)? * 1_000_000,
+        message_bytes: args.num("message-bytes", 1_000_000usize)?.max(1),
+        ws_path: args.take("ws-path").unwrap_or_else(|| "/echo".into()),
+        trickle: args.secs("trickle", 1.0)?.max(Duration::from_millis(1)),
+        rate: args.num("rate", 1000.0f64)?.max(0.001),
+        size: args.num("size", 1024usize)?,
+        burst: args.num("burst", 200usize)?.max(1),
+        burst_every: args.secs("burst-every", 1.0)?.max(Duration::from_millis(1)),
+        reconnect: args.take("no-reconnect").is_none(),
+        setup_timeout: args.secs("setup-timeout", 60.0)?,
+        read_again: args.num("read-again", 10usize)?,
+        sources,
+        max_connecting: args.num("max-connecting", 256usize)?,
+    };
+    Ok(attack::ScenarioPlan {
+        attack: plan,
+        pid,
+        channel_base: base,
+        probe_rate: rate,
+        probe_size: args.num("probe-size", 64usize)?,
+        quiet: args.secs("quiet", 4.0)?,
+        during: args.secs("during", 8.0)?,
+        after: args.secs("after", 6.0)?,
+        max_server_rss: max_rss_mb << 20,
     })
 }
 
@@ -250,7 +354,16 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<(String, String, bool),
             args.finish()?;
             idle::run(plan)
         }
-        other => return Err(format!("unknown scenario '{other}': fanout, echo or idle")),
+        "attack" => {
+            let plan = attack_plan(&mut args, &server, sources)?;
+            args.finish()?;
+            attack::run(plan)
+        }
+        other => {
+            return Err(format!(
+                "unknown scenario '{other}': fanout, echo, idle or attack"
+            ))
+        }
     };
     result
 }
@@ -270,5 +383,41 @@ pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
             eprintln!("pushwire bench: {e}\nTry 'pushwire bench --help'.");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Args {
+        Args::parse(line.split_whitespace().map(str::to_owned)).unwrap()
+    }
+
+    #[test]
+    fn a_flag_given_twice_takes_its_last_value() {
+        let mut a = args("attack --during 8 --no-reconnect --during=35");
+        assert_eq!(a.scenario, "attack");
+        assert_eq!(a.take("during").as_deref(), Some("35"));
+        assert_eq!(a.take("no-reconnect").as_deref(), Some(""));
+        assert_eq!(a.take("during"), None);
+        assert!(a.finish().is_ok());
+    }
+
+    #[test]
+    fn an_attack_needs_its_name_and_the_server_pid() {
+        let plan = |line: &str| attack_plan(&mut args(line), "127.0.0.1:1", None);
+        assert!(plan("attack --pid 1").unwrap_err().contains("--attack"));
+        assert!(plan("attack --attack empty-pongs")
+            .unwrap_err()
+            .contains("--pid"));
+        assert!(plan("attack --attack nope --pid 1")
+            .unwrap_err()
+            .contains("empty-pongs"));
+        let p = plan("attack --attack big-backlog-readers --pid 7 --backlog-mb 2").unwrap();
+        assert_eq!((p.pid, p.attack.attackers), (7, 40));
+        assert_eq!(p.attack.backlog_bytes, 2_000_000);
+        assert!(p.attack.reconnect);
+        assert!(p.attack.channel.ends_with("-attack"));
     }
 }

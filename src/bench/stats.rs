@@ -93,9 +93,7 @@ impl JsonLine {
 
     pub fn str(mut self, key: &str, value: &str) -> Self {
         self.key(key);
-        let mut bytes = Vec::new();
-        pushwire::json::write_string(&mut bytes, value);
-        self.out.push_str(&String::from_utf8_lossy(&bytes));
+        self.out.push_str(&json_string(value));
         self
     }
 
@@ -115,6 +113,13 @@ impl JsonLine {
         self
     }
 
+    /// A value that is JSON already: an array or object built elsewhere.
+    pub fn raw(mut self, key: &str, json: &str) -> Self {
+        self.key(key);
+        self.out.push_str(json);
+        self
+    }
+
     pub fn finish(mut self) -> String {
         if self.out.is_empty() {
             self.out.push('{');
@@ -122,6 +127,19 @@ impl JsonLine {
         self.out.push('}');
         self.out
     }
+}
+
+/// `value` as a JSON string, quoted and escaped.
+pub fn json_string(value: &str) -> String {
+    let mut bytes = Vec::new();
+    pushwire::json::write_string(&mut bytes, value);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A JSON array of values that are JSON already.
+pub fn json_array(items: impl IntoIterator<Item = String>) -> String {
+    let items: Vec<String> = items.into_iter().collect();
+    format!("[{}]", items.join(","))
 }
 
 /// Nanoseconds as microseconds with one decimal, for the human line.
@@ -155,5 +173,15 @@ mod tests {
             .num("f", 1.5)
             .finish();
         assert_eq!(line, r#"{"a":"x\"y","n":3,"f":1.500}"#);
+    }
+
+    #[test]
+    fn json_line_nests_arrays_built_elsewhere() {
+        let items = ["{}".to_owned(), JsonLine::new().int("n", 1).finish()];
+        let line = JsonLine::new()
+            .raw("list", &json_array(items))
+            .raw("none", &json_array([]))
+            .finish();
+        assert_eq!(line, r#"{"list":[{},{"n":1}],"none":[]}"#);
     }
 }

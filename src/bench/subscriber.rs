@@ -90,6 +90,9 @@ pub struct Tally {
     pub errors: u64,
     pub first_error: Option<String>,
     pub last_delivery: u64,
+    /// `(seq, arrival)` of every delivery, when the caller asked for them
+    /// ([`Tally::recording`]) to place each one in time itself.
+    pub arrivals: Option<Vec<(u64, u64)>>,
 }
 
 impl Tally {
@@ -101,6 +104,16 @@ impl Tally {
             errors: 0,
             first_error: None,
             last_delivery: 0,
+            arrivals: None,
+        }
+    }
+
+    /// A tally that also keeps every delivery's sequence number and
+    /// arrival time in [`Tally::arrivals`].
+    pub fn recording() -> Tally {
+        Tally {
+            arrivals: Some(Vec::new()),
+            ..Tally::new()
         }
     }
 
@@ -257,6 +270,9 @@ impl Subscriber {
                 tally.delivered += 1;
                 tally.latency.record(now.saturating_sub(sent));
                 tally.last_delivery = now;
+                if let Some(arrivals) = tally.arrivals.as_mut() {
+                    arrivals.push((seq, now));
+                }
             }
             None => tally.corrupt += 1,
         }
