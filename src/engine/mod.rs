@@ -115,6 +115,21 @@ pub const REJECT_SLACK: usize = 64;
 /// Timer wheel resolution.
 pub const TICK: Duration = Duration::from_millis(4);
 
+/// Deadlines handled in one [`Engine::handle_timeout`]: ten thousand
+/// heartbeats or long-poll timeouts due at the same tick are handled over
+/// several passes, with reads and writes in between; until they are done,
+/// [`Engine::poll_timeout`] says it is due at once. (An internal slice of
+/// the loop's time, like the reactor's flushes and accepts per pass, not
+/// a limit a client meets: docs/limits.md.)
+pub const TIMERS_PER_PASS: usize = 1024;
+
+/// A fan-out to more subscribers than this is handed to the driver after
+/// the connections that have something to do because of their own input
+/// or timer ([`Engine::poll_ready`]); a smaller one goes with them, so
+/// that a poll or a channel with few subscribers is not served behind a
+/// channel with ten thousand.
+pub const LARGE_FAN_OUT: usize = 256;
+
 /// What the driver should do next for a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -266,9 +281,12 @@ impl Entry {
     }
 
     /// Whether the connection processes input now: its state takes it,
-    /// and it is not at its limit of undecided publishes.
+    /// it is not at its limit of undecided publishes, and it has not used
+    /// up this pass's work (a publish decided at once must not give its
+    /// publisher a fresh budget in the same pass: `continue_yielded` goes
+    /// on in the next).
     fn takes_input(&self, config: &Config) -> bool {
-        self.conn.takes_input() && self.may_append(config)
+        self.conn.takes_input() && self.may_append(config) && !self.yielded
     }
 }
 
@@ -280,14 +298,22 @@ pub struct Engine {
     common: Common,
     conns: Slab<Entry>,
     wheel: Wheel<ConnId>,
-    /// Connections with something to do, in the order they got it: a
-    /// fan-out is written in subscription order, and the publisher's own
-    /// answer (queued after its deliveries) goes last.
+    /// Connections with something to do because of their own input or
+    /// timer (an answer, a pong, a close), in the order they got it. The
+    /// driver is given these first, so that a fan-out to ten thousand
+    /// subscribers does not queue everyone else's answers behind it.
     ready: VecDeque<ConnId>,
+    /// Subscribers a fan-out fed, in subscription order: given to the
+    /// driver after `ready`.
+    fed_ready: VecDeque<ConnId>,
+    /// A fan-out is running: connections it makes ready go to `fed_ready`.
+    in_fan_out: bool,
     /// Connections that can take their held input again.
     resume: VecDeque<ConnId>,
-    /// Deadlines that fired in this call.
+    /// Deadlines that fired, and how many of them were handled: more than
+    /// a pass's worth wait for the next `handle_timeout`.
     fired: Vec<ConnId>,
+    fired_done: usize,
     /// Long-polls answered by the message being delivered.
     answered: Vec<ConnId>,
     /// Stream subscribers the message being delivered changed (cut off),
@@ -347,8 +373,11 @@ impl Engine {
             conns: Slab::new(),
             wheel: Wheel::new(now, TICK),
             ready: VecDeque::new(),
+            fed_ready: VecDeque::new(),
+            in_fan_out: false,
             resume: VecDeque::new(),
             fired: Vec::new(),
+            fired_done: 0,
             answered: Vec::new(),
             changed: Vec::new(),
             yielded: Vec::new(),
@@ -521,14 +550,30 @@ impl Engine {
 
     /// Fires every deadline that is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.fired.clear();
-        self.wheel.advance(now, &mut self.fired);
-        let mut i = 0;
-        while let Some(&id) = self.fired.get(i) {
-            i += 1;
+        if self.fired_done >= self.fired.len() {
+            self.fired.clear();
+            self.fired_done = 0;
+            self.wheel.advance(now, &mut self.fired);
+        }
+        // At most a pass's worth of deadlines: ten thousand heartbeats due
+        // at the same tick are handled over several passes, with reads and
+        // writes between them.
+        let end = self.fired.len().min(self.fired_done + TIMERS_PER_PASS);
+        while self.fired_done < end {
+            let Some(&id) = self.fired.get(self.fired_done) else {
+                break;
+            };
+            self.fired_done += 1;
             let Some(entry) = self.conns.get_mut(id) else {
                 continue;
             };
+            // Re-armed since it fired (it waited for its turn): not due.
+            if entry
+                .timer
+                .is_some_and(|h| self.wheel.deadline(h).is_some())
+            {
+                continue;
+            }
             entry.timer = None;
             let subscription = entry.subscription;
             self.with_conn(id, now, |conn, cx| {
@@ -537,6 +582,9 @@ impl Engine {
                 conn.handle_deadline(channel, cx);
             });
             self.resume_if_held(id);
+        }
+        if self.fired_done < self.fired.len() {
+            self.yielded_at = Some(now);
         }
         self.continue_yielded(now);
         self.run_resumes(now);
@@ -547,7 +595,9 @@ impl Engine {
     /// wait for the next pass. Each is put on the ready list, so that the
     /// driver, which stopped reading it, looks at it again.
     fn continue_yielded(&mut self, now: Instant) {
-        self.yielded_at = None;
+        if self.fired_done >= self.fired.len() {
+            self.yielded_at = None;
+        }
         let waiting = self.yielded.len();
         for i in 0..waiting {
             let Some(&id) = self.yielded.get(i) else {
@@ -614,6 +664,7 @@ impl Engine {
         }
         if entry.ready {
             self.ready.retain(|&r| r != id);
+            self.fed_ready.retain(|&r| r != id);
         }
         if entry.conn.is_replaying() {
             self.replays.remove(&id);
@@ -636,9 +687,15 @@ impl Engine {
 
     // ---- output -----------------------------------------------------------
 
-    /// The next connection with something to do, if any.
+    /// The next connection with something to do, if any: first those
+    /// made ready by their own input or timer, in the order they got it,
+    /// then the subscribers of large fan-outs ([`LARGE_FAN_OUT`]), in
+    /// subscription order.
     pub fn poll_ready(&mut self) -> Option<ConnId> {
-        let id = self.ready.pop_front()?;
+        let id = self
+            .ready
+            .pop_front()
+            .or_else(|| self.fed_ready.pop_front())?;
         if let Some(entry) = self.conns.get_mut(id) {
             entry.ready = false;
         }
@@ -648,7 +705,7 @@ impl Engine {
     /// Whether any connection is on the ready list (a driver that flushes
     /// only so many per pass uses it not to sleep).
     pub fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
+        !self.ready.is_empty() || !self.fed_ready.is_empty()
     }
 
     /// What the driver should do for `id` now.
@@ -750,7 +807,11 @@ impl Engine {
             entry.held.clear();
         }
         if entry.conn.step() != Step::Wait {
-            mark_ready(&mut self.ready, entry, id);
+            let queue = match self.in_fan_out {
+                true => &mut self.fed_ready,
+                false => &mut self.ready,
+            };
+            mark_ready(queue, entry, id);
         }
     }
 
@@ -991,6 +1052,18 @@ impl Engine {
     /// parked long-poll is answered (and leaves the channel), every stream
     /// and WebSocket gets the message's shared bytes queued.
     fn fan_out(&mut self, channel: ChannelId, message: &Rc<Message>, now: Instant) {
+        let subscribers = self.common.broker.channel(channel).map_or(0, |ch| {
+            [Transport::LongPoll, Transport::Sse, Transport::Ws]
+                .iter()
+                .map(|&t| ch.subscriber_count(t))
+                .sum()
+        });
+        self.in_fan_out = subscribers > LARGE_FAN_OUT;
+        self.fan_out_to_subscribers(channel, message, now);
+        self.in_fan_out = false;
+    }
+
+    fn fan_out_to_subscribers(&mut self, channel: ChannelId, message: &Rc<Message>, now: Instant) {
         self.common.answers.begin_delivery();
         self.answered.clear();
         self.common
@@ -1021,7 +1094,13 @@ impl Engine {
                     continue;
                 };
                 match entry.conn.deliver(message, &mut cx) {
-                    Fed::Queued => mark_ready(&mut self.ready, entry, id),
+                    Fed::Queued => {
+                        let queue = match self.in_fan_out {
+                            true => &mut self.fed_ready,
+                            false => &mut self.ready,
+                        };
+                        mark_ready(queue, entry, id)
+                    }
                     Fed::Changed => self.changed.push((id, cx.deadline.take())),
                     Fed::Skipped => {}
                 }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use pushwire::engine::{LARGE_FAN_OUT, TIMERS_PER_PASS};
 use pushwire::Config;
 
 use crate::harness::Harness;
@@ -85,6 +86,13 @@ fn a_publish_to_many_subscribers_costs_its_publisher_a_share_of_the_pass() {
     h.read_output(publisher, usize::MAX);
     assert_eq!(h.responses(publisher).len(), 3);
     assert!(!h.engine.wants_input(id));
+    // Each later pass, three more: a publish that commits at once must
+    // not hand its publisher a fresh budget within the same pass.
+    for answered in [6, 9] {
+        h.engine.handle_timeout(h.now);
+        h.read_output(publisher, usize::MAX);
+        assert_eq!(h.responses(publisher).len(), answered);
+    }
     h.pass();
     let answers = h.responses(publisher);
     assert_eq!(answers.len(), 10);
@@ -133,4 +141,88 @@ fn past_the_output_budget_new_requests_and_connections_get_503_until_clients_rea
     assert_eq!(h.engine.owned_output(), 0);
     let answer = h.request(open, "GET /poll/a?since=1 HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!(answer.status, 200);
+}
+
+#[test]
+fn deadlines_due_at_once_are_handled_a_slice_per_pass() {
+    let mut h = Harness::new(Config::default());
+    let parked = TIMERS_PER_PASS + 500;
+    let pollers: Vec<usize> = (0..parked)
+        .map(|_| {
+            let c = h.connect();
+            h.send(
+                c,
+                b"GET /longpoll/quiet?timeout=5 HTTP/1.1\r\nHost: h\r\n\r\n",
+            );
+            c
+        })
+        .collect();
+    let answered = |h: &mut Harness| {
+        pollers
+            .iter()
+            .filter(|&&c| {
+                h.read_output(c, usize::MAX);
+                !h.responses(c).is_empty()
+            })
+            .count()
+    };
+    // All of them fall due at the same tick; one pass handles a slice
+    // and says the rest is due at once.
+    h.now += Duration::from_secs(6);
+    h.engine.handle_timeout(h.now);
+    while let Some(id) = h.engine.poll_ready() {
+        let _ = id; // the answers are read below
+    }
+    assert_eq!(answered(&mut h), TIMERS_PER_PASS);
+    assert!(h.engine.poll_timeout().is_some_and(|t| t <= h.now));
+    h.engine.handle_timeout(h.now);
+    assert_eq!(answered(&mut h), parked);
+    let last = h.last_response(pollers[parked - 1]);
+    assert_eq!(
+        (last.status, last.text()),
+        (200, r#"{"last_id":0,"messages":[]}"#)
+    );
+    assert!(h.engine.poll_timeout().is_none_or(|t| t > h.now));
+}
+
+#[test]
+fn a_poll_is_answered_before_the_subscribers_of_a_large_fan_out() {
+    let mut h = Harness::new(Config {
+        idle_timeout: Duration::from_secs(600),
+        ..Config::default()
+    });
+    let subscribers: Vec<usize> = (0..LARGE_FAN_OUT + 1)
+        .map(|_| {
+            let c = h.connect();
+            h.send(c, b"GET /sse/crowd HTTP/1.1\r\nHost: h\r\n\r\n");
+            c
+        })
+        .collect();
+    let few = h.connect();
+    h.send(few, b"GET /sse/few HTTP/1.1\r\nHost: h\r\n\r\n");
+    let poller = h.connect();
+    let poller_id = h.clients[poller].id;
+    let few_id = h.clients[few].id;
+    h.engine
+        .handle_publish("crowd", "to everyone".into(), 1, h.now)
+        .unwrap();
+    h.engine
+        .handle_publish("few", "to one".into(), 2, h.now)
+        .unwrap();
+    h.engine.handle_input(
+        poller_id,
+        b"GET /poll/crowd?since=0 HTTP/1.1\r\nHost: h\r\n\r\n",
+        h.now,
+    );
+    // The small channel's subscriber and the poll come first, though the
+    // large fan-out was queued before them.
+    let order: Vec<_> = std::iter::from_fn(|| h.engine.poll_ready()).collect();
+    assert_eq!(order.len(), subscribers.len() + 2);
+    assert_eq!(&order[..2], &[few_id, poller_id]);
+    let crowd: Vec<_> = subscribers.iter().map(|&c| h.clients[c].id).collect();
+    assert_eq!(
+        &order[2..],
+        &crowd[..],
+        "the fan-out, in subscription order"
+    );
 }
