@@ -57,6 +57,9 @@ use super::refusal::Refusal;
 use super::request::{ChannelRequest, Request};
 use super::TICK;
 
+/// The comment that ends a slow consumer's stream.
+const TOO_SLOW: &[u8] = b": too slow: reconnect with Last-Event-ID\n\n";
+
 /// An SSE stream: how it is framed and its clock.
 #[derive(Debug)]
 pub(crate) struct Stream {
@@ -183,9 +186,11 @@ impl Conn {
             return Fed::Skipped;
         }
         if self.is_too_slow_for(message.sse_chunk().len(), cx) {
-            // What it was owed is dropped at once; history keeps it.
-            self.out.clear();
-            self.end(End::Now, cx);
+            // What it was owed is dropped (history keeps it), all but an
+            // event already begun, so the stream ends on an event
+            // boundary: a comment that says why, the last chunk, close.
+            self.out.keep_started();
+            self.end_too_slow(cx);
             return Fed::Changed;
         }
         if let State::Streaming(stream) = &mut self.state {
@@ -225,6 +230,25 @@ impl Conn {
     /// `--sse-max-age`: end the stream cleanly. A chunked stream ends with
     /// the last chunk and the connection goes back to reading requests; a
     /// close-delimited one ends by closing.
+    /// A slow consumer's stream ends whole: what the client reads, however
+    /// late (within `--idle-timeout`, then `--linger`), is complete events,
+    /// `: too slow: reconnect with Last-Event-ID`, and the end of the body.
+    /// `EventSource` reconnects with the last id it got.
+    fn end_too_slow(&mut self, cx: &mut Cx<'_>) {
+        let State::Streaming(stream) = &self.state else {
+            return;
+        };
+        let http10 = stream.is_http10();
+        self.out.write_with(|out| match http10 {
+            true => out.extend_from_slice(TOO_SLOW),
+            false => {
+                write_chunk(out, TOO_SLOW);
+                out.extend_from_slice(LAST_CHUNK);
+            }
+        });
+        self.end(End::AfterOutput, cx);
+    }
+
     fn end_stream(&mut self, cx: &mut Cx<'_>) {
         let State::Streaming(stream) = &self.state else {
             return;
