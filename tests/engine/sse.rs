@@ -375,6 +375,36 @@ fn a_slow_reader_is_cut_off_its_backlog_dropped_and_a_reconnect_loses_nothing() 
 }
 
 #[test]
+fn a_slow_reader_reading_ten_seconds_late_gets_whole_events_and_the_streams_end() {
+    let mut h = Harness::new(Config {
+        max_backlog_bytes: 10_000,
+        ..Config::default()
+    });
+    let data = "x".repeat(1000);
+    let events: Vec<String> = (1..=30).map(|i| chunk(&event(i, &data))).collect();
+    let slow = open(&mut h, "/sse/late", "");
+    h.take(slow);
+    // It reads two and a half events, then stops: the third is begun.
+    let begun = events[0].len() + events[1].len() + events[2].len() / 2;
+    h.set_window(slow, begun);
+    for _ in 0..30 {
+        h.publish("late", &data).unwrap().unwrap();
+    }
+    assert!(h.info("late").ends_with(&subscribers(0)), "cut off");
+    h.advance(Duration::from_secs(10));
+    assert!(!h.clients[slow].closed, "its end still waits to be read");
+    h.read_all(slow);
+    // The event begun is finished; those not begun are dropped.
+    assert_eq!(
+        h.take_text(slow),
+        events[..3].concat()
+            + &chunk(": too slow: reconnect with Last-Event-ID\n\n")
+            + "0\r\n\r\n"
+    );
+    assert!(h.clients[slow].shut_down);
+}
+
+#[test]
 fn a_client_that_leaves_leaves_no_subscriber_behind() {
     let mut h = Harness::new(Config::default());
     let streams: Vec<usize> = (0..3).map(|_| open(&mut h, "/sse/c", "")).collect();
