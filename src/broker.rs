@@ -159,6 +159,16 @@ impl Message {
         3 * self.data.len() + 2 * self.json.len() + 256
     }
 
+    /// The length of its longest encoding made so far (the JSON item is
+    /// always made): what one subscriber's queue grows by when the
+    /// message is queued for it.
+    pub fn largest_encoding(&self) -> usize {
+        [&self.sse, &self.sse_bare, &self.ws_text, &self.ws_json]
+            .iter()
+            .filter_map(|cell| cell.get().map(|bytes| bytes.len()))
+            .fold(self.json.len(), usize::max)
+    }
+
     /// The message as an SSE event (`id:`, `data:` lines, blank line),
     /// bare, for an HTTP/1.0 stream: encoded once, on first use, and
     /// shared by every such subscriber from then on.

@@ -369,10 +369,14 @@ impl Conn {
 
     /// Whether the reactor should read from the connection now. False while
     /// its unsent output is large and more input would only add to it: the
-    /// client must read first. (A connection that waits, parked or
-    /// streaming, is read to notice its client going away.)
+    /// client must read first. False while a publish waits for its commit
+    /// (a slow store, or the flow control of large fan-outs): requests
+    /// pipelined behind it wait in the kernel, not in pushwire. (A
+    /// connection that waits, parked or streaming, is read to notice its
+    /// client going away.)
     pub(super) fn wants_input(&self) -> bool {
         !self.has(flag::CLOSE_NOW | flag::PEER_CLOSED)
+            && !matches!(self.state, State::Publishing(_))
             && (self.takes_input() || !self.reads_input())
     }
 

@@ -75,6 +75,7 @@
 mod answers;
 mod conn;
 mod endpoints;
+mod flow;
 mod longpoll;
 pub mod output;
 mod publish;
@@ -308,6 +309,9 @@ pub struct Engine {
     fed_ready: VecDeque<ConnId>,
     /// A fan-out is running: connections it makes ready go to `fed_ready`.
     in_fan_out: bool,
+    /// Appends held back until the large fan-outs before them are
+    /// written (`flow.rs`).
+    flow: flow::Flow,
     /// Connections that can take their held input again.
     resume: VecDeque<ConnId>,
     /// Deadlines that fired, and how many of them were handled: more than
@@ -375,6 +379,7 @@ impl Engine {
             ready: VecDeque::new(),
             fed_ready: VecDeque::new(),
             in_fan_out: false,
+            flow: flow::Flow::default(),
             resume: VecDeque::new(),
             fired: Vec::new(),
             fired_done: 0,
@@ -534,7 +539,7 @@ impl Engine {
             .broker
             .find_or_create(name.as_str())
             .map_err(|_| PublishError::TooManyChannels)?;
-        self.append(channel, data, Origin::Embedder(token), now);
+        self.append_or_hold(channel, data, Origin::Embedder(token), now);
         self.run_resumes(now);
         Ok(())
     }
@@ -587,6 +592,7 @@ impl Engine {
             self.yielded_at = Some(now);
         }
         self.continue_yielded(now);
+        self.release_held_appends(now);
         self.run_resumes(now);
     }
 
@@ -725,10 +731,17 @@ impl Engine {
 
     /// The earliest time [`Engine::handle_timeout`] has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.wheel.next_expiry(), self.yielded_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let held = self.flow.due(!self.fed_ready.is_empty());
+        [self.wheel.next_expiry(), self.yielded_at, held]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// How many publishes wait for the large fan-outs before them to be
+    /// written before they go to the store (see `flow.rs`).
+    pub fn held_publishes(&self) -> usize {
+        self.flow.held()
     }
 
     /// The next thing to report to the embedder.
@@ -891,7 +904,7 @@ impl Engine {
                         .map_err(|_| Refusal::TooManyChannels),
                 };
                 match channel {
-                    Ok(channel) => self.append(channel, data, origin, now),
+                    Ok(channel) => self.append_or_hold(channel, data, origin, now),
                     Err(refusal) => self.answer(origin, Err(refusal), now),
                 }
             }
@@ -1052,14 +1065,12 @@ impl Engine {
     /// parked long-poll is answered (and leaves the channel), every stream
     /// and WebSocket gets the message's shared bytes queued.
     fn fan_out(&mut self, channel: ChannelId, message: &Rc<Message>, now: Instant) {
-        let subscribers = self.common.broker.channel(channel).map_or(0, |ch| {
-            [Transport::LongPoll, Transport::Sse, Transport::Ws]
-                .iter()
-                .map(|&t| ch.subscriber_count(t))
-                .sum()
-        });
-        self.in_fan_out = subscribers > LARGE_FAN_OUT;
+        self.in_fan_out = self.is_large_fan_out(channel);
+        let first = self.fed_ready.is_empty();
         self.fan_out_to_subscribers(channel, message, now);
+        if self.in_fan_out {
+            self.note_large_fan_out(message, first);
+        }
         self.in_fan_out = false;
     }
 
@@ -1138,18 +1149,19 @@ impl Engine {
         }
     }
 
-    /// A head in progress is bounded by the parser (431), WebSocket input
-    /// and requests waiting behind backed-up output by the driver not
-    /// reading ([`Engine::wants_input`]); input held behind a wait (a
-    /// parked long-poll, a stream, a publish), which the driver keeps
-    /// reading to notice a close, is bounded here: past twice
+    /// A head in progress is bounded by the parser (431), WebSocket input,
+    /// requests waiting behind backed-up output and requests pipelined
+    /// behind a publish waiting for its commit by the driver not reading
+    /// ([`Engine::wants_input`]: at most what one read brought is held);
+    /// input held behind a wait the driver keeps reading to notice a
+    /// close (a parked long-poll, a stream) is bounded here: past twice
     /// `max_header_bytes` the connection is closed.
     fn bound_held_input(&mut self, id: ConnId, now: Instant) {
         let limit = self.common.config.max_header_bytes.saturating_mul(2);
         let too_much = self
             .conns
             .get(id)
-            .is_some_and(|e| e.conn.holds_input() && e.held.len() > limit);
+            .is_some_and(|e| e.conn.holds_input() && e.conn.wants_input() && e.held.len() > limit);
         if too_much {
             self.with_conn(id, now, |conn, cx| conn.end(conn::End::Now, cx));
         }

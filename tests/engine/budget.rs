@@ -226,3 +226,61 @@ fn a_poll_is_answered_before_the_subscribers_of_a_large_fan_out() {
         "the fan-out, in subscription order"
     );
 }
+
+#[test]
+fn a_publisher_waits_while_a_large_fan_out_is_written_so_no_reader_is_cut() {
+    // A subscriber's share of the bound is 40,000 bytes: the fan-outs
+    // waiting for their turn may owe it a quarter, 10,000.
+    let mut h = Harness::new(Config {
+        max_backlog_bytes: 40_000,
+        idle_timeout: Duration::from_secs(600),
+        ..Config::default()
+    });
+    let subscribers: Vec<usize> = (0..LARGE_FAN_OUT + 1)
+        .map(|_| {
+            let c = h.connect();
+            h.send(c, b"GET /sse/crowd HTTP/1.1\r\nHost: h\r\n\r\n");
+            h.take(c);
+            c
+        })
+        .collect();
+    let publisher = h.connect();
+    let id = h.clients[publisher].id;
+    let data = "m".repeat(3000);
+    let one = format!("POST /pub/crowd HTTP/1.1\r\nHost: h\r\nContent-Length: 3000\r\n\r\n{data}");
+    // Twenty publishes in one read, and the driver writes nothing yet:
+    // twenty events would owe each subscriber 60,000 bytes, past the
+    // bound. After four (12,000 owed) the fifth waits for the writes.
+    h.engine.handle_input(id, one.repeat(20).as_bytes(), h.now);
+    assert_eq!(h.engine.held_publishes(), 1);
+    assert!(
+        !h.engine.wants_input(id),
+        "not read while its publish waits"
+    );
+    // A publish to a small channel does not wait.
+    h.engine
+        .handle_publish("few", "small".into(), 7, h.now)
+        .unwrap();
+    assert_eq!(h.engine.held_publishes(), 1);
+    assert!(matches!(
+        h.engine.poll_event(),
+        Some(pushwire::engine::Event::Published {
+            token: 7,
+            outcome: Ok(1)
+        })
+    ));
+    // Once the driver has written every fed subscriber, the rest goes
+    // on, four at a time; every reader gets all twenty, none is cut.
+    h.pass();
+    let answers = h.responses(publisher);
+    assert_eq!(answers.len(), 20);
+    assert_eq!(answers[19].text(), r#"{"id":20}"#);
+    for &s in [subscribers[0], subscribers[LARGE_FAN_OUT]].iter() {
+        let body = h.take_text(s);
+        assert_eq!(body.matches("data: m").count(), 20);
+        assert!(body.find("id: 19\n") < body.find("id: 20\n"));
+    }
+    assert!(h
+        .info("crowd")
+        .ends_with(&crate::http::subscribers(0, LARGE_FAN_OUT as u32 + 1, 0)));
+}

@@ -206,14 +206,25 @@ fn a_half_closed_publisher_gets_its_answer_then_the_connection_closes() {
 }
 
 #[test]
-fn input_held_behind_a_publish_is_bounded() {
+fn input_behind_a_publish_waits_unread_until_the_commit() {
     let (mut h, store) = deferred();
     let c = h.connect();
+    let id = h.clients[c].id;
     h.send(c, POST.as_bytes());
+    // While the publish waits, the connection is not read: what the
+    // client sends next stays in its socket, not in pushwire.
     h.send(c, &vec![b'x'; 2 * 8192 + 1]);
-    assert!(h.clients[c].closed, "past twice max_header_bytes: closed");
+    assert!(!h.engine.wants_input(id));
+    assert_eq!(h.engine.buffered_input(id), 0);
+    assert!(!h.clients[c].closed);
     store.decide();
     h.commits();
+    // Then the answer, and the garbage behind it is read: a request line
+    // too long.
+    let answers = h.responses(c);
+    assert_eq!(answers[0].text(), r#"{"id":1}"#);
+    assert_eq!(answers[1].status, 414);
+    assert!(h.clients[c].shut_down);
     assert_eq!(
         h.get("/poll/a").text(),
         r#"{"last_id":1,"messages":[{"id":1,"data":"hello"}]}"#

@@ -397,9 +397,7 @@ fn a_slow_reader_reading_ten_seconds_late_gets_whole_events_and_the_streams_end(
     // The event begun is finished; those not begun are dropped.
     assert_eq!(
         h.take_text(slow),
-        events[..3].concat()
-            + &chunk(": too slow: reconnect with Last-Event-ID\n\n")
-            + "0\r\n\r\n"
+        events[..3].concat() + &chunk(": too slow: reconnect with Last-Event-ID\n\n") + "0\r\n\r\n"
     );
     assert!(h.clients[slow].shut_down);
 }
