@@ -11,6 +11,21 @@ use pushwire::Config;
 use crate::harness::Harness;
 use crate::websocket::{masked, texts, upgrade};
 
+/// `n` clients streaming `target`, their opening read.
+fn streams(h: &mut Harness, target: &str, n: usize) -> Vec<usize> {
+    (0..n)
+        .map(|_| {
+            let c = h.connect();
+            h.send(
+                c,
+                format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes(),
+            );
+            h.take(c);
+            c
+        })
+        .collect()
+}
+
 #[test]
 fn a_flood_of_small_frames_is_read_a_pass_at_a_time() {
     let mut h = Harness::new(Config {
@@ -70,13 +85,7 @@ fn a_publish_to_many_subscribers_costs_its_publisher_a_share_of_the_pass() {
         idle_timeout: Duration::from_secs(600),
         ..Config::default()
     });
-    let subscribers: Vec<usize> = (0..2000)
-        .map(|_| {
-            let c = h.connect();
-            h.send(c, b"GET /sse/news HTTP/1.1\r\nHost: h\r\n\r\n");
-            c
-        })
-        .collect();
+    let subscribers = streams(&mut h, "/sse/news", 2000);
     let publisher = h.connect();
     let id = h.clients[publisher].id;
     let one = "POST /pub/news HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx";
@@ -191,13 +200,7 @@ fn a_poll_is_answered_before_the_subscribers_of_a_large_fan_out() {
         idle_timeout: Duration::from_secs(600),
         ..Config::default()
     });
-    let subscribers: Vec<usize> = (0..LARGE_FAN_OUT + 1)
-        .map(|_| {
-            let c = h.connect();
-            h.send(c, b"GET /sse/crowd HTTP/1.1\r\nHost: h\r\n\r\n");
-            c
-        })
-        .collect();
+    let subscribers = streams(&mut h, "/sse/crowd", LARGE_FAN_OUT + 1);
     let few = h.connect();
     h.send(few, b"GET /sse/few HTTP/1.1\r\nHost: h\r\n\r\n");
     let poller = h.connect();
@@ -236,14 +239,7 @@ fn a_publisher_waits_while_a_large_fan_out_is_written_so_no_reader_is_cut() {
         idle_timeout: Duration::from_secs(600),
         ..Config::default()
     });
-    let subscribers: Vec<usize> = (0..LARGE_FAN_OUT + 1)
-        .map(|_| {
-            let c = h.connect();
-            h.send(c, b"GET /sse/crowd HTTP/1.1\r\nHost: h\r\n\r\n");
-            h.take(c);
-            c
-        })
-        .collect();
+    let subscribers = streams(&mut h, "/sse/crowd", LARGE_FAN_OUT + 1);
     let publisher = h.connect();
     let id = h.clients[publisher].id;
     let data = "m".repeat(3000);
