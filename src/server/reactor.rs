@@ -93,6 +93,13 @@ const FLUSHES_PER_PASS: usize = 128;
 /// Bytes written per pass before the loop looks at everything else again
 /// (at loopback speed about a millisecond of copying).
 const FLUSH_BYTES_PER_PASS: usize = 1024 * 1024;
+/// Time a pass spends reading before the connections not yet read wait
+/// for the next pass (they go first then): 120 clients asking at once for
+/// a megabyte each are answered over several passes, with everyone else
+/// served in between.
+const READ_TIME_PER_PASS: Duration = Duration::from_millis(2);
+/// Time a pass spends flushing, whatever the count and bytes so far.
+const FLUSH_TIME_PER_PASS: Duration = Duration::from_millis(2);
 /// Connections accepted per pass: ten thousand clients connecting at once
 /// are taken in slices, with the open connections served in between.
 const ACCEPTS_PER_PASS: usize = 256;
@@ -227,6 +234,8 @@ impl Reactor {
             let now = Instant::now();
             self.engine.handle_wall_clock(unix_secs());
             let mut stop = false;
+            // What the last pass left unread goes first.
+            std::mem::swap(&mut readable, &mut self.again);
             if std::mem::take(&mut self.more_accepts) {
                 self.accept(now, &mut readable);
             }
@@ -247,10 +256,14 @@ impl Reactor {
                     }
                 }
             }
-            readable.append(&mut self.again);
-            for id in readable.drain(..) {
+            let mut waiting = readable.drain(..);
+            for id in waiting.by_ref() {
                 self.read(id, &mut buf, now);
+                if now.elapsed() >= READ_TIME_PER_PASS {
+                    break;
+                }
             }
+            self.again.extend(waiting);
             if self.accept_paused_until.is_some_and(|t| t <= now) {
                 self.accept_paused_until = None;
                 self.more_accepts = true;
@@ -264,8 +277,11 @@ impl Reactor {
             self.engine.handle_timeout(now);
             self.more_ready = false;
             self.flushed_bytes = 0;
+            let flushing = Instant::now();
             for _ in 0..FLUSHES_PER_PASS {
-                if self.flushed_bytes >= FLUSH_BYTES_PER_PASS {
+                if self.flushed_bytes >= FLUSH_BYTES_PER_PASS
+                    || flushing.elapsed() >= FLUSH_TIME_PER_PASS
+                {
                     break;
                 }
                 let Some(id) = self.engine.poll_ready() else {
