@@ -161,6 +161,22 @@ pub fn cpu_seconds() -> f64 {
     stat_cpu_seconds("/proc/self/stat")
 }
 
+/// CPU seconds the hypervisor gave to other guests while this machine's
+/// CPUs wanted to run (`steal` of the `cpu` line of `/proc/stat`, all
+/// CPUs together; proc(5)): on a shared virtual machine, time in which
+/// nothing here ran, whatever the server or the bench did. NaN if
+/// unknown.
+pub fn steal_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return f64::NAN;
+    };
+    stat.lines()
+        .find_map(|l| l.strip_prefix("cpu "))
+        .and_then(|rest| rest.split_whitespace().nth(7))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(f64::NAN, |ticks| ticks / 100.0)
+}
+
 /// CPU seconds (user + system) from a `stat` file of /proc: a process's
 /// (`/proc/PID/stat`) or one thread's (`/proc/PID/task/TID/stat`).
 pub fn stat_cpu_seconds(path: &str) -> f64 {

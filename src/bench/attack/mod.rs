@@ -107,8 +107,9 @@ pub fn available_memory() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// CPU seconds of (the server, this process, the normal client's thread).
-fn cpu(pid: u32, normal_tid: Option<u32>) -> [f64; 3] {
+/// CPU seconds of (the server, this process, the normal client's thread,
+/// and what the hypervisor stole from the machine's CPUs).
+fn cpu(pid: u32, normal_tid: Option<u32>) -> [f64; 4] {
     let normal = normal_tid.map_or(f64::NAN, |tid| {
         super::stat_cpu_seconds(&format!("/proc/self/task/{tid}/stat"))
     });
@@ -116,6 +117,7 @@ fn cpu(pid: u32, normal_tid: Option<u32>) -> [f64; 3] {
         super::stat_cpu_seconds(&format!("/proc/{pid}/stat")),
         super::cpu_seconds(),
         normal,
+        super::steal_seconds(),
     ]
 }
 

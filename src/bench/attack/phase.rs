@@ -127,8 +127,8 @@ pub struct Resources {
     /// Per phase: (server RSS at its end, peak server RSS during it).
     rss: [Option<(u64, u64)>; 4],
     /// Cumulative CPU seconds at the start of each phase and at the end:
-    /// (server, bench, the normal client's thread).
-    marks: [Option<[f64; 3]>; 5],
+    /// (server, bench, the normal client's thread, the machine's steal).
+    marks: [Option<[f64; 4]>; 5],
 }
 
 impl Resources {
@@ -144,9 +144,10 @@ impl Resources {
         }
     }
 
-    /// Cumulative CPU seconds (server, bench, normal client) when `phase`
-    /// began; `None` marks the end of the run.
-    pub fn mark_cpu(&mut self, phase: Option<Phase>, cpu: [f64; 3]) {
+    /// Cumulative CPU seconds (server, bench, normal client, the
+    /// machine's steal) when `phase` began; `None` marks the end of the
+    /// run.
+    pub fn mark_cpu(&mut self, phase: Option<Phase>, cpu: [f64; 4]) {
         let index = phase.map_or(4, Phase::index);
         if let Some(slot) = self.marks.get_mut(index) {
             *slot = Some(cpu);
@@ -163,15 +164,16 @@ impl Resources {
         self.rss.iter().flatten().map(|&(_, peak)| peak).max()
     }
 
-    /// CPU seconds used during `phase`: (server, bench, normal client).
-    /// NaN where a mark is missing.
-    pub fn cpu(&self, phase: Phase) -> [f64; 3] {
+    /// CPU seconds used during `phase`: (server, bench, normal client,
+    /// stolen from the machine's CPUs by its hypervisor). NaN where a mark
+    /// is missing.
+    pub fn cpu(&self, phase: Phase) -> [f64; 4] {
         let start = self.marks.get(phase.index()).copied().flatten();
         // The next mark taken: the next phase that began, or the end.
         let end = self.marks.iter().skip(phase.index() + 1).find_map(|m| *m);
         match (start, end) {
-            (Some([s0, s1, s2]), Some([e0, e1, e2])) => [e0 - s0, e1 - s1, e2 - s2],
-            _ => [f64::NAN; 3],
+            (Some(s), Some(e)) => [0, 1, 2, 3].map(|i| e[i] - s[i]),
+            _ => [f64::NAN; 4],
         }
     }
 }
@@ -316,16 +318,16 @@ mod tests {
     #[test]
     fn cpu_per_phase_is_the_difference_of_marks() {
         let mut r = Resources::new();
-        r.mark_cpu(Some(Phase::Quiet), [1.0, 2.0, 0.5]);
-        r.mark_cpu(Some(Phase::Setup), [1.5, 2.5, 0.6]);
+        r.mark_cpu(Some(Phase::Quiet), [1.0, 2.0, 0.5, 7.0]);
+        r.mark_cpu(Some(Phase::Setup), [1.5, 2.5, 0.6, 7.0]);
         // No during mark: setup runs until after begins.
-        r.mark_cpu(Some(Phase::After), [4.0, 3.0, 1.0]);
-        r.mark_cpu(None, [4.5, 3.5, 1.25]);
+        r.mark_cpu(Some(Phase::After), [4.0, 3.0, 1.0, 7.5]);
+        r.mark_cpu(None, [4.5, 3.5, 1.25, 7.75]);
         let near =
-            |got: [f64; 3], want: [f64; 3]| got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-9);
-        assert!(near(r.cpu(Phase::Quiet), [0.5, 0.5, 0.1]));
-        assert!(near(r.cpu(Phase::Setup), [2.5, 0.5, 0.4]));
-        assert!(near(r.cpu(Phase::After), [0.5, 0.5, 0.25]));
+            |got: [f64; 4], want: [f64; 4]| got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-9);
+        assert!(near(r.cpu(Phase::Quiet), [0.5, 0.5, 0.1, 0.0]));
+        assert!(near(r.cpu(Phase::Setup), [2.5, 0.5, 0.4, 0.5]));
+        assert!(near(r.cpu(Phase::After), [0.5, 0.5, 0.25, 0.25]));
         assert!(r.cpu(Phase::During)[0].is_nan());
     }
 }

@@ -8,7 +8,7 @@
 //! | empty-pongs, 20 connections | keep-alive poll, ms | 0.21 / 0.60 / 1.1 | 41 / 241 / 310 | 0.22 / 0.70 / 1.3 |
 //! | | ... one row per measurement ... | | | |
 //! | | server RSS MiB, end (peak) | 8.1 (8.1) | 9.0 (9.4) | 8.9 (9.0) |
-//! | | CPU s: server / bench (normal client) | 0.21 / 0.15 (0.09) | ... | ... |
+//! | | CPU s: server / bench (normal client) / stolen | 0.21 / 0.15 (0.09) / 0.00 | ... | ... |
 //! ```
 
 use std::collections::BTreeMap;
@@ -125,7 +125,7 @@ impl Results {
         let table = tabulate(&self.normal.samples, &self.timeline);
         let lateness = self.lateness();
         let phases = Phase::ALL.iter().map(|&phase| {
-            let [server, bench, normal] = self.resources.cpu(phase);
+            let [server, bench, normal, steal] = self.resources.cpu(phase);
             let (rss_end, rss_peak) = self.resources.rss(phase).unwrap_or_default();
             let late = lateness.get(&phase);
             JsonLine::new()
@@ -136,6 +136,7 @@ impl Results {
                 .num("server_cpu_s", server)
                 .num("client_cpu_s", bench)
                 .num("normal_client_cpu_s", normal)
+                .num("steal_s", steal)
                 .num(
                     "normal_late_p99_us",
                     late.map_or(f64::NAN, |h| micros(h.quantile(0.99))),
@@ -242,10 +243,10 @@ impl Results {
         });
         row("server RSS MiB, end (peak)", rss);
         let cpu = Phase::COMPARED.map(|p| {
-            let [server, bench, normal] = self.resources.cpu(p);
-            format!("{server:.2} / {bench:.2} ({normal:.2})")
+            let [server, bench, normal, steal] = self.resources.cpu(p);
+            format!("{server:.2} / {bench:.2} ({normal:.2}) / {steal:.2}")
         });
-        row("CPU s: server / bench (normal client)", cpu);
+        row("CPU s: server / bench (normal client) / stolen", cpu);
         out
     }
 
