@@ -11,7 +11,7 @@
 //! ----------- no I/O below this line -------------------------------
 //! engine      the connection state machines, routing, fan-out
 //! broker      channels, history rings, subscriber sets, ids
-//! http ws sse json   sans-IO protocol codecs
+//! http ws sse json log   sans-IO protocol codecs (log: the record format)
 //! decimal     the numbers those codecs write and read
 //! timer       the hierarchical timing wheel
 //! ```
@@ -25,6 +25,7 @@ pub mod decimal;
 pub mod engine;
 pub mod http;
 pub mod json;
+pub mod log;
 pub mod server;
 pub mod sse;
 pub mod timer;
