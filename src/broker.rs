@@ -4,13 +4,19 @@
 //!
 //! - `last_id`: the id of its newest message. Ids are given by the store
 //!   that commits a message (see `engine::store`), strictly increasing per
-//!   channel; the in-memory store starts at 1 and adds one, so the message
-//!   with id `k` usually sits at a known place in the history ring and
-//!   "everything after `since`" is one slice found in O(1), with a binary
-//!   search when a store's ids skip;
-//! - a history ring of the last N messages (`--history`): a client that
-//!   comes back with the last id it saw gets everything it missed while that
-//!   id's successor is still in the ring, and is told `gap` otherwise;
+//!   channel; the in-memory store adds one, so the message with id `k`
+//!   usually sits at a known place in the history ring and "everything
+//!   after `since`" is one slice found in O(1), with a binary search when
+//!   a store's ids skip;
+//! - `origin`: the id the channel started after. Ids at or below the
+//!   broker's *floor* may have been given by an earlier run of the server
+//!   (or an earlier life of the channel), so a channel created now starts
+//!   above it, and a client that comes back with such an id is told
+//!   `gap`: what it missed is not known here (docs/durability.md);
+//! - a history ring of the last N messages (`--history`), each message
+//!   knowing the id of the one before it (`prev`): a client that comes
+//!   back with the last id it saw gets everything it missed while nothing
+//!   after that id has left the ring, and is told `gap` otherwise;
 //! - one subscriber set per transport that waits for news (long-poll, SSE,
 //!   WebSocket), each a slab so that joining and leaving are O(1).
 //!
@@ -101,6 +107,10 @@ pub fn valid_channel_name(name: &str) -> bool {
 pub struct Message {
     /// The id, unique and increasing within its channel.
     pub id: u64,
+    /// The id of the message before it in the channel, or the channel's
+    /// origin for its first: a client that last saw `prev` or later
+    /// missed nothing before this message.
+    pub prev: u64,
     /// The text as published.
     pub data: Box<str>,
     /// `{"id":N,"data":"..."}`, the item of poll and long-poll batches.
@@ -118,11 +128,12 @@ pub struct Message {
 }
 
 impl Message {
-    fn new(id: u64, data: Box<str>) -> Message {
+    fn new(id: u64, prev: u64, data: Box<str>) -> Message {
         let mut item = Vec::with_capacity(data.len() + 24);
         json::write_item(&mut item, id, &data);
         Message {
             id,
+            prev,
             data,
             json: item.into(),
             sse: OnceCell::new(),
@@ -209,6 +220,8 @@ pub enum Transport {
 #[derive(Debug)]
 pub struct Channel {
     name: Box<str>,
+    /// The id the channel started after (see the module docs).
+    origin: u64,
     last_id: u64,
     history: VecDeque<Rc<Message>>,
     /// Appends in flight to the store: the channel is in use until they
@@ -222,7 +235,8 @@ pub struct Channel {
 /// What a client that last saw `since` should get now.
 #[derive(Debug)]
 pub struct Backlog<'a> {
-    /// The channel's newest id (0 when nothing was ever published).
+    /// The channel's newest id; with nothing published yet, the id it
+    /// starts after (0 on a broker whose floor is 0).
     pub last_id: u64,
     /// Messages newer than `since`, oldest first, in two runs (a ring).
     pub messages: (&'a [Rc<Message>], &'a [Rc<Message>]),
@@ -270,19 +284,31 @@ impl Channel {
         self.history.front().map_or(0, |m| m.id)
     }
 
-    /// Messages after `since`. A `since` ahead of `last_id` (a client that
-    /// outlived a server restart) is treated as `last_id`: nothing is
-    /// missed, and the `last_id` in the answer resynchronises the client.
+    /// The id the channel started after: ids at or below it may have
+    /// been given before this channel existed here.
+    pub fn origin(&self) -> u64 {
+        self.origin
+    }
+
+    /// Messages after `since`; `since` 0 means "from the start", which is
+    /// the channel's origin. A `since` below the origin (a client that
+    /// outlived a server restart) is a gap: what it missed is not known
+    /// here. A `since` ahead of `last_id` is treated as `last_id`:
+    /// nothing is missed, and the `last_id` in the answer resynchronises
+    /// the client.
     pub fn backlog(&self, since: u64) -> Backlog<'_> {
-        let Some(oldest) = self.history.front().map(|m| m.id) else {
+        let since = if since == 0 { self.origin } else { since };
+        let Some(oldest) = self.history.front() else {
             return Backlog {
                 last_id: self.last_id,
                 // Every message was evicted (the byte bound can empty a
-                // channel's history): those after `since` are lost.
+                // channel's history), or none was published in this life
+                // of the channel: those after `since` are lost.
                 gap: since < self.last_id,
                 ..EMPTY
             };
         };
+        let (oldest, before_oldest) = (oldest.id, oldest.prev);
         let skip = self.first_after(since, oldest);
         let (a, b) = self.history.as_slices();
         let messages = if skip <= a.len() {
@@ -293,8 +319,8 @@ impl Channel {
         Backlog {
             last_id: self.last_id,
             messages,
-            // Message `since + 1` existed once but has been evicted.
-            gap: since.saturating_add(1) < oldest,
+            // A message after `since` existed once but has left.
+            gap: since < before_oldest,
         }
     }
 
@@ -351,7 +377,7 @@ impl Channel {
     }
 
     fn is_unused(&self) -> bool {
-        self.last_id == 0
+        self.last_id == self.origin
             && self.appending == 0
             && self.longpoll.is_empty()
             && self.sse.is_empty()
@@ -385,6 +411,10 @@ pub struct Broker {
     /// Messages in all histories, and their [`Message::cost`] in bytes.
     stored: usize,
     stored_bytes: usize,
+    /// Ids at or below this may have been given before (by an earlier
+    /// run, or to a channel since forgotten): a channel created now
+    /// starts above it.
+    floor: u64,
 }
 
 /// How much the broker may hold.
@@ -446,7 +476,22 @@ impl Broker {
             order: VecDeque::new(),
             stored: 0,
             stored_bytes: 0,
+            floor: 0,
         }
+    }
+
+    /// Raises the floor: ids at or below `floor` may have been given
+    /// before (by an earlier run of the server), so channels created from
+    /// now on start above it, and a client that comes back with such an
+    /// id on a channel that starts above it is told `gap`. The store says
+    /// what the floor is (`engine::Store::floor`).
+    pub fn raise_floor(&mut self, floor: u64) {
+        self.floor = self.floor.max(floor);
+    }
+
+    /// The id a channel created now starts after.
+    pub fn floor(&self) -> u64 {
+        self.floor
     }
 
     /// Messages kept over all channels, and the approximate bytes of
@@ -469,6 +514,25 @@ impl Broker {
     /// The channel called `name`, created if needed and allowed. The name
     /// must already be valid ([`valid_channel_name`]).
     pub fn find_or_create(&mut self, name: &str) -> Result<ChannelId, TooManyChannels> {
+        self.find_or_create_after(name, self.floor)
+    }
+
+    /// Puts a message read back from a durable store into its channel,
+    /// before anyone is served: a channel not yet restored starts just
+    /// before its first message read back (what came before it left
+    /// history, and a client from before it is told `gap`).
+    pub fn restore(&mut self, name: &str, id: u64, data: Box<str>) -> Result<(), AppendError> {
+        let channel = self
+            .find_or_create_after(name, id.saturating_sub(1))
+            .map_err(|_| AppendError::NoSuchChannel)?;
+        self.append(channel, id, data).map(|_| ())
+    }
+
+    fn find_or_create_after(
+        &mut self,
+        name: &str,
+        origin: u64,
+    ) -> Result<ChannelId, TooManyChannels> {
         if let Some(&id) = self.by_name.get(name) {
             return Ok(id);
         }
@@ -477,7 +541,8 @@ impl Broker {
         }
         let key = self.channels.insert(Channel {
             name: name.into(),
-            last_id: 0,
+            origin,
+            last_id: origin,
             history: VecDeque::new(),
             appending: 0,
             longpoll: Slab::new(),
@@ -493,11 +558,16 @@ impl Broker {
     }
 
     /// Messages after `since` on the channel called `name`; a channel that
-    /// does not exist has an empty history and `last_id` 0.
+    /// does not exist is one created now: an empty history, `last_id` the
+    /// floor, and a gap for a `since` below it.
     pub fn backlog(&self, name: &str, since: u64) -> Backlog<'_> {
         match self.find(name).and_then(|id| self.channel(id)) {
             Some(channel) => channel.backlog(since),
-            None => EMPTY,
+            None => Backlog {
+                last_id: self.floor,
+                gap: since != 0 && since < self.floor,
+                ..EMPTY
+            },
         }
     }
 
@@ -538,8 +608,8 @@ impl Broker {
                 last_id: channel.last_id,
             });
         }
-        channel.last_id = message_id;
-        let message = Rc::new(Message::new(message_id, data));
+        let prev = std::mem::replace(&mut channel.last_id, message_id);
+        let message = Rc::new(Message::new(message_id, prev, data));
         let mut freed = 0;
         if channel.history.len() >= history {
             freed = channel.history.pop_front().map_or(0, |m| m.cost());
@@ -737,11 +807,46 @@ mod tests {
         assert_eq!(ids(&broker.backlog("a", 5)), [10, 11, 40]);
         assert_eq!(ids(&broker.backlog("a", 39)), [40]);
         assert!(broker.backlog("a", 40).is_empty());
-        // A gap is a `since` below the oldest kept id minus one. Where ids
-        // skip, the broker cannot tell a skipped id from an evicted one, and
-        // says gap: the safe answer, never silence.
-        assert!(!broker.backlog("a", 2).gap);
-        assert!(broker.backlog("a", 1).gap);
+        // Each message knows the id before it, so a skip is not a gap...
+        assert!(!broker.backlog("a", 1).gap);
+        assert!(!broker.backlog("a", 7).gap);
+        // ... and an eviction is, for every `since` before the evicted id.
+        for id in [41, 42, 43, 44] {
+            broker.append(ch, id, id.to_string().into()).unwrap();
+        }
+        assert_eq!(
+            ids(&broker.backlog("a", 0)),
+            [4, 10, 11, 40, 41, 42, 43, 44]
+        );
+        assert!(broker.backlog("a", 0).gap);
+        assert!(broker.backlog("a", 2).gap);
+        assert!(!broker.backlog("a", 3).gap);
+    }
+
+    #[test]
+    fn a_channel_starts_above_the_floor_and_an_id_below_it_is_a_gap() {
+        let mut broker = Broker::new(limits(8));
+        broker.raise_floor(1000);
+        broker.raise_floor(10);
+        assert_eq!(broker.floor(), 1000);
+        // A channel that does not exist yet answers as one created now.
+        let b = broker.backlog("a", 5);
+        assert_eq!((b.last_id, b.gap), (1000, true));
+        let b = broker.backlog("a", 0);
+        assert_eq!((b.last_id, b.gap), (1000, false));
+        let ch = broker.find_or_create("a").unwrap();
+        assert_eq!(broker.channel(ch).map(Channel::origin), Some(1000));
+        // An id from an earlier run: what came after it is not known here.
+        let b = broker.backlog("a", 999);
+        assert_eq!((b.last_id, b.gap), (1000, true));
+        assert!(!broker.backlog("a", 1000).gap);
+        assert!(!broker.backlog("a", 0).gap);
+        broker.append(ch, 1001, "m".into()).unwrap();
+        let b = broker.backlog("a", 999);
+        assert_eq!((ids(&b), b.gap), (vec![1001], true));
+        let b = broker.backlog("a", 0);
+        assert_eq!((ids(&b), b.gap), (vec![1001], false));
+        assert!(!broker.backlog("a", 1001).gap);
     }
 
     #[test]
@@ -831,7 +936,7 @@ mod limit_tests {
 
     #[test]
     fn the_byte_bound_evicts_the_oldest_message_anywhere() {
-        let one = Message::new(1, "x".repeat(100).into()).cost();
+        let one = Message::new(1, 0, "x".repeat(100).into()).cost();
         // Room for two channels and three messages.
         let channels = Channel::cost("a") + Channel::cost("b");
         let mut b = broker(10, channels + 3 * one);

@@ -51,6 +51,10 @@ Options (durations are seconds, decimals allowed: 0.5):
   --linger SECS             how long a closing connection drains input [default: 2]
   --publish-token TOKEN     require Authorization: Bearer TOKEN to publish
   --allow-origin LIST       origins allowed cross-site, comma-separated, or * [default: *]
+  --data-dir DIR            keep every message in an append-only log in DIR; restore on start
+  --fsync POLICY            always | batch | never: when a logged message counts as committed
+                            [default: batch]
+  --repair-log              start even if the log is damaged, cutting it at the damage
   --trace                   print every head, SSE event and WebSocket frame to stderr
   -h, --help                print this help
   -V, --version             print the version
@@ -141,6 +145,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             config.trace = true;
             continue;
         }
+        if flag == "--repair-log" {
+            config.repair_log = true;
+            continue;
+        }
         if !flag.starts_with("--") {
             return Err(CliError(format!("unexpected argument '{arg}'")));
         }
@@ -191,6 +199,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             "--max-batch-bytes" => config.max_batch_bytes = positive(&flag, &value()?)?,
             "--max-batch-messages" => config.max_batch_messages = positive(&flag, &value()?)?,
             "--max-output-bytes" => config.max_output_bytes = positive(&flag, &value()?)?,
+            "--data-dir" => config.data_dir = Some(value()?.into()),
+            "--fsync" => {
+                let v = value()?;
+                config.fsync = match v.as_str() {
+                    "always" => pushwire::config::Fsync::Always,
+                    "batch" => pushwire::config::Fsync::Batch,
+                    "never" => pushwire::config::Fsync::Never,
+                    _ => return Err(bad(&flag, &v, "expected always, batch or never")),
+                };
+            }
             "--max-work-per-pass" => {
                 let v = value()?;
                 config.max_work_per_pass =

@@ -212,6 +212,32 @@ pub struct Config {
     /// Who may read subscribe responses and publish cross-site
     /// (`--allow-origin`, default `*`).
     pub allow_origin: AllowOrigin,
+    /// Keep every committed message in an append-only log in this
+    /// directory, and restore history from it on start (`--data-dir`;
+    /// default none: history in memory only). docs/durability.md.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// When a message in the log counts as committed (`--fsync`, default
+    /// `batch`).
+    pub fsync: Fsync,
+    /// Start even if the log is damaged before its end, cutting it there
+    /// (`--repair-log`; default off: the start is refused with the
+    /// offset).
+    pub repair_log: bool,
+}
+
+/// When a message written to the log counts as committed: the publisher
+/// is answered and subscribers fed only then (docs/durability.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    /// After an `fdatasync` that covers it (one per loop pass at most,
+    /// on a thread of its own): nothing acknowledged is lost, even in a
+    /// power cut.
+    Always,
+    /// After the write; synced once a second: a power cut loses at most
+    /// about a second of acknowledged messages, a crash none.
+    Batch,
+    /// After the write; the kernel syncs when it likes.
+    Never,
 }
 
 impl Default for Config {
@@ -250,6 +276,9 @@ impl Default for Config {
             trace: false,
             publish_token: None,
             allow_origin: AllowOrigin::Any,
+            data_dir: None,
+            fsync: Fsync::Batch,
+            repair_log: false,
         }
     }
 }

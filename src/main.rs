@@ -43,6 +43,13 @@ fn main() -> ExitCode {
     let server = match Server::bind(*config) {
         Ok(server) => server,
         Err(e) => {
+            // A data dir that cannot be used: exit 2, like a bad flag.
+            if e.get_ref()
+                .is_some_and(|inner| inner.is::<pushwire::server::log::DataDirError>())
+            {
+                eprintln!("pushwire: {e}");
+                return ExitCode::from(2);
+            }
             eprintln!("pushwire: cannot listen: {e}");
             return ExitCode::FAILURE;
         }

@@ -96,7 +96,8 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::broker::{
-    Broker, BrokerLimits, ChannelId, ChannelName, ConnId, Message, Subscription, Transport,
+    AppendError, Broker, BrokerLimits, ChannelId, ChannelName, ConnId, Message, Subscription,
+    Transport,
 };
 use crate::config::Config;
 use crate::http::HttpDate;
@@ -349,13 +350,23 @@ impl Engine {
         Engine::with_store(config, Box::new(MemoryStore::default()), now)
     }
 
+    /// Puts a message read back from a durable store (the log of
+    /// `--data-dir`) into its channel's history, before the loop serves
+    /// anyone; in the store's order. A message the history bounds have no
+    /// room for is evicted as any other; one whose id is not above its
+    /// channel's last is refused.
+    pub fn restore(&mut self, channel: &str, id: u64, data: &str) -> Result<(), AppendError> {
+        self.common.broker.restore(channel, id, data.into())
+    }
+
     /// An engine whose publishes are committed by `store`.
     pub fn with_store(config: Config, store: Box<dyn Store>, now: Instant) -> Engine {
-        let broker = Broker::new(BrokerLimits {
+        let mut broker = Broker::new(BrokerLimits {
             history: config.history,
             max_channels: config.max_channels,
             max_history_bytes: config.max_history_bytes,
         });
+        broker.raise_floor(store.floor());
         let ws_limits = crate::ws::Limits {
             max_message_bytes: config.max_message_bytes,
             max_fragments: config.max_fragments,

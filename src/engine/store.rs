@@ -117,14 +117,49 @@ pub trait Store: fmt::Debug {
     /// The next decided append, in the order decided; `None` when there
     /// is none now.
     fn poll_commit(&mut self) -> Option<Commit>;
+
+    /// Every id this store, or an earlier run of it, may have given is at
+    /// or below this. The engine reads it once, when it starts: channels
+    /// it creates start above it, and a client that resumes with an id at
+    /// or below it is told `gap` rather than nothing
+    /// (docs/durability.md). 0 (the default) for a store that was never
+    /// run before.
+    fn floor(&self) -> u64 {
+        0
+    }
 }
 
 /// The default store: the engine's own memory. It commits every append
-/// at once, in the same call, with the channel's next id (1, 2, 3 ...);
+/// at once, in the same call, with the channel's next id (`last_id + 1`);
 /// what it keeps is the broker's history, and a restart loses it.
+///
+/// A restart must not give an id twice all the same, so the server makes
+/// it with [`MemoryStore::above`] the Unix time in microseconds when it
+/// starts: a channel's ids then start above anything an earlier run
+/// counted up to, unless that run published more than a million messages
+/// a second on one channel for its whole life or the clock went back
+/// across the restart (docs/durability.md). The default has floor 0:
+/// ids 1, 2, 3 ..., for tests and for an embedder that never restarts.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     decided: VecDeque<Commit>,
+    floor: u64,
+}
+
+impl MemoryStore {
+    /// A store whose channels start above `floor`.
+    ///
+    /// ```
+    /// use pushwire::engine::{MemoryStore, Store};
+    ///
+    /// assert_eq!(MemoryStore::above(1_795_564_800_000_000).floor(), 1_795_564_800_000_000);
+    /// ```
+    pub fn above(floor: u64) -> MemoryStore {
+        MemoryStore {
+            decided: VecDeque::new(),
+            floor,
+        }
+    }
 }
 
 impl Store for MemoryStore {
@@ -137,5 +172,9 @@ impl Store for MemoryStore {
 
     fn poll_commit(&mut self) -> Option<Commit> {
         self.decided.pop_front()
+    }
+
+    fn floor(&self) -> u64 {
+        self.floor
     }
 }

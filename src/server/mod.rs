@@ -21,6 +21,7 @@
 //! ```
 
 mod listener;
+pub mod log;
 mod reactor;
 pub mod sys;
 
@@ -100,7 +101,16 @@ impl Server {
             ));
         }
         let local_addr = listener.local_addr()?;
-        let bound = reactor::Bound::new(listener, config, kernel_share)?;
+        let log = match &config.data_dir {
+            Some(dir) => Some(log::open(
+                dir,
+                config.fsync,
+                config.repair_log,
+                reactor::unix_micros(),
+            )?),
+            None => None,
+        };
+        let bound = reactor::Bound::new(listener, config, kernel_share, log)?;
         let hub = Hub {
             inbox: Arc::new(Mutex::new(Inbox::default())),
             waker: bound.waker(),

@@ -67,9 +67,10 @@ use slab::Slab;
 
 use crate::broker::ConnId;
 use crate::config::Config;
-use crate::engine::{Engine, Event, Step};
+use crate::engine::{Engine, Event, MemoryStore, Step};
 use crate::trace::{Direction, Tracer};
 
+use super::log::LogStore;
 use super::{Inbox, Promise};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -129,6 +130,8 @@ struct Reactor {
     poll: Poll,
     listener: TcpListener,
     engine: Engine,
+    /// The log of `--data-dir`: written and synced once per pass.
+    log: Option<LogStore>,
     sockets: Vec<Option<Socket>>,
     /// Connections to read again without waiting for an event.
     again: Vec<ConnId>,
@@ -162,6 +165,8 @@ pub(super) struct Bound {
     /// The most the kernel may hold of a connection's output: its send
     /// buffer and the segment it may append past it.
     kernel_share: usize,
+    /// The log of `--data-dir`, opened and read back.
+    log: Option<super::log::Opened>,
 }
 
 impl Bound {
@@ -169,6 +174,7 @@ impl Bound {
         mut listener: TcpListener,
         config: Config,
         kernel_share: usize,
+        log: Option<super::log::Opened>,
     ) -> io::Result<Bound> {
         let poll = Poll::new()?;
         poll.registry()
@@ -180,6 +186,7 @@ impl Bound {
             waker,
             config,
             kernel_share,
+            log,
         })
     }
 
@@ -190,12 +197,34 @@ impl Bound {
     /// Runs the loop on this thread until the inbox says stop.
     pub fn run(self, inbox: &Mutex<Inbox>) -> io::Result<()> {
         let tracer = self.config.trace.then(|| Box::new(Tracer::new()));
-        let mut engine = Engine::new(self.config, Instant::now());
+        // Ids start above the time this run starts, in microseconds, so a
+        // restart never gives an id twice (docs/durability.md); with a
+        // data dir, also above every id in the log.
+        let (mut engine, log) = match self.log {
+            None => {
+                let store = MemoryStore::above(unix_micros());
+                let engine = Engine::with_store(self.config, Box::new(store), Instant::now());
+                (engine, None)
+            }
+            Some(mut opened) => {
+                let restored = std::mem::take(&mut opened.restored);
+                let store = LogStore::new(opened, Arc::clone(&self.waker))?;
+                let mut engine =
+                    Engine::with_store(self.config, Box::new(store.clone()), Instant::now());
+                for r in &restored {
+                    if let Err(e) = engine.restore(&r.channel, r.id, &r.data) {
+                        eprintln!("pushwire: not restored: {} id {}: {e}", r.channel, r.id);
+                    }
+                }
+                (engine, Some(store))
+            }
+        };
         engine.set_kernel_send_buffer(self.kernel_share);
         Reactor {
             poll: self.poll,
             listener: self.listener,
             engine,
+            log,
             sockets: Vec::new(),
             again: Vec::new(),
             accept_paused_until: None,
@@ -216,6 +245,14 @@ fn unix_secs() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// The wall clock in microseconds since the Unix epoch (0 if the clock is
+/// set before it): the floor of a run's ids.
+pub(super) fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 impl Reactor {
@@ -272,6 +309,9 @@ impl Reactor {
                 // Open WebSockets get close 1001; what fits in the socket
                 // buffers leaves with one last flush.
                 self.engine.handle_stop(now);
+            }
+            if let Some(log) = &self.log {
+                log.pump();
             }
             self.engine.handle_commits(now);
             self.engine.handle_timeout(now);

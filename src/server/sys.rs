@@ -69,3 +69,19 @@ pub fn wait_for_termination() -> io::Result<i32> {
         Err(io::Error::from_raw_os_error(rc))
     }
 }
+
+/// Takes an exclusive `flock(2)` on `file` without waiting: `Ok(false)`
+/// when another process holds it (the lock goes with the process, so a
+/// crashed server never leaves a stale one).
+pub fn lock_exclusive(file: &std::fs::File) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock only acts on the descriptor, which `file` keeps open.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        return Ok(false);
+    }
+    Err(e)
+}

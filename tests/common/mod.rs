@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod events;
+pub mod resume;
 pub mod tools;
 pub mod wsclient;
 
@@ -21,6 +22,7 @@ pub struct TestServer {
     /// Kept open: the server prints more lines after the first.
     _stdout: BufReader<std::process::ChildStdout>,
     pub addr: SocketAddr,
+    floor: std::cell::OnceCell<u64>,
 }
 
 impl TestServer {
@@ -52,6 +54,7 @@ impl TestServer {
             child,
             _stdout: stdout,
             addr,
+            floor: std::cell::OnceCell::new(),
         }
     }
 
@@ -91,6 +94,26 @@ impl TestServer {
             )
             .as_bytes(),
         )
+    }
+
+    /// The id every channel of this run starts after: the `last_id` of a
+    /// poll of a channel nobody used (docs/durability.md). Asked once.
+    pub fn floor(&self) -> u64 {
+        *self.floor.get_or_init(|| {
+            let batch = self.poll("nobody-uses-this-channel", None);
+            batch["last_id"].as_u64().expect("last_id")
+        })
+    }
+
+    /// The id of the `k`th message of a channel that started in this run
+    /// (1 for the first).
+    pub fn id(&self, k: u64) -> u64 {
+        self.floor() + k
+    }
+
+    /// Ids `k` for each `k` of `ks`.
+    pub fn ids(&self, ks: impl IntoIterator<Item = u64>) -> Vec<u64> {
+        ks.into_iter().map(|k| self.id(k)).collect()
     }
 
     /// Publishes and returns the id the server gave the message.

@@ -20,7 +20,7 @@ use std::io::IoSlice;
 use std::time::{Duration, Instant};
 
 use pushwire::broker::ConnId;
-use pushwire::engine::{Engine, Event, PublishError, Step, Store, TICK};
+use pushwire::engine::{Engine, Event, MemoryStore, PublishError, Step, Store, TICK};
 use pushwire::Config;
 
 use crate::check::{read_transcript, Response, Transcript};
@@ -114,15 +114,22 @@ impl Harness {
     /// An engine with `config` and the in-memory store (or, inside
     /// [`each_store`], in turn a store that commits a pass later).
     pub fn new(config: Config) -> Harness {
+        Harness::above(config, 0)
+    }
+
+    /// As [`Harness::new`], with a store whose earlier runs gave ids up to
+    /// `floor`: the engine of a server restarted at that floor.
+    pub fn above(config: Config, floor: u64) -> Harness {
         let start = Instant::now();
         if DEFERRED.get() {
-            let store = Deferred::default();
+            let store = Deferred::above(floor);
             let engine = Engine::with_store(config, Box::new(store.clone()), start);
             let mut h = Harness::from_engine(engine, start);
             h.auto = Some(store);
             return h;
         }
-        Harness::from_engine(Engine::new(config, start), start)
+        let store = MemoryStore::above(floor);
+        Harness::from_engine(Engine::with_store(config, Box::new(store), start), start)
     }
 
     /// An engine with `config` whose publishes `store` commits.

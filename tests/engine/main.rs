@@ -16,5 +16,6 @@ mod longpoll;
 mod paging;
 mod refusals;
 mod replay;
+mod restart;
 mod sse;
 mod websocket;

@@ -23,9 +23,17 @@ struct Book {
     last: HashMap<ChannelId, u64>,
     fail: Vec<String>,
     appends: usize,
+    floor: u64,
 }
 
 impl Deferred {
+    /// A store whose earlier runs gave ids up to `floor`.
+    pub fn above(floor: u64) -> Deferred {
+        let store = Deferred::default();
+        store.0.borrow_mut().floor = floor;
+        store
+    }
+
     /// Appends the store has and has not decided.
     pub fn waiting(&self) -> usize {
         self.0.borrow().waiting.len()
@@ -75,5 +83,9 @@ impl Store for Deferred {
 
     fn poll_commit(&mut self) -> Option<Commit> {
         self.0.borrow_mut().decided.pop_front()
+    }
+
+    fn floor(&self) -> u64 {
+        self.0.borrow().floor
     }
 }

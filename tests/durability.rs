@@ -1,0 +1,300 @@
+//! `--data-dir` on real processes: a server killed with SIGKILL in the
+//! middle of a publish storm comes back with every message it
+//! acknowledged, ids go on above every id given, resuming clients of all
+//! four transports get what they missed exactly once, a torn tail is cut,
+//! a damaged record stops the start with its offset, and a second server
+//! cannot take a data dir in use (docs/durability.md).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::resume::Resumed;
+use common::TestServer;
+use pushwire::config::Fsync;
+use pushwire::log::{Record, Scan};
+use pushwire::server::log::{open, LOG_FILE};
+
+/// A fresh directory for one test.
+fn data_dir(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("pushwire-durability-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn start(dir: &Path, extra: &[&str]) -> TestServer {
+    let mut args = vec!["--data-dir", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    TestServer::start(&args)
+}
+
+/// One publish on its own connection; `None` if it was not answered 202
+/// (the server died under it).
+fn try_publish(addr: SocketAddr, channel: &str, data: &str) -> Option<u64> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let request = format!(
+        "POST /pub/{channel} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{data}",
+        data.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    if !answer.starts_with("HTTP/1.1 202 ") {
+        return None;
+    }
+    let body = answer.split("\r\n\r\n").nth(1)?;
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    value["id"].as_u64()
+}
+
+/// Every message of `channel` from the start, page by page.
+fn everything(server: &TestServer, channel: &str) -> Vec<(u64, String)> {
+    let mut all = Vec::new();
+    let mut since = 0;
+    loop {
+        let page = server.poll(channel, Some(since));
+        let messages = page["messages"].as_array().unwrap();
+        if messages.is_empty() {
+            return all;
+        }
+        for m in messages {
+            let id = m["id"].as_u64().unwrap();
+            all.push((id, m["data"].as_str().unwrap().to_owned()));
+            since = id;
+        }
+    }
+}
+
+#[test]
+fn sigkill_in_a_publish_storm_with_fsync_always_loses_nothing_acknowledged() {
+    let dir = data_dir("storm");
+    let server = start(&dir, &["--fsync", "always", "--history", "100000"]);
+    let addr = server.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let publishers: Vec<_> = (0..8)
+        .map(|t| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                for i in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let data = format!("t{t}-{i}");
+                    match try_publish(addr, "storm", &data) {
+                        Some(id) => acked.push((id, data)),
+                        None => break,
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    drop(server); // SIGKILL, publishes in flight
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<(u64, String)> = publishers
+        .into_iter()
+        .flat_map(|p| p.join().unwrap())
+        .collect();
+    assert!(
+        acked.len() >= 50,
+        "only {} publishes acknowledged",
+        acked.len()
+    );
+
+    let server = start(&dir, &["--fsync", "always", "--history", "100000"]);
+    let kept = everything(&server, "storm");
+    assert!(
+        kept.windows(2).all(|w| w[0].0 < w[1].0),
+        "ids strictly increasing, none twice"
+    );
+    let by_id: BTreeMap<u64, &str> = kept.iter().map(|(id, d)| (*id, d.as_str())).collect();
+    for (id, data) in &acked {
+        assert_eq!(by_id.get(id), Some(&data.as_str()), "acknowledged id {id}");
+    }
+    // Ids go on above every id given before the crash.
+    let top = kept.last().map_or(0, |m| m.0);
+    let next = server.publish("storm", "after");
+    assert!(next > top, "{next} not above {top}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn clients_of_all_four_transports_resume_across_a_restart_exactly_once() {
+    let dir = data_dir("resume");
+    let first = start(&dir, &[]);
+    let ids: Vec<u64> = (1..=5)
+        .map(|i| first.publish("r", &format!("m{i}")))
+        .collect();
+    drop(first); // SIGKILL
+    let seen = ids[2];
+
+    let server = start(&dir, &[]);
+    let poll = server.poll("r", Some(seen));
+    assert!(poll.get("gap").is_none(), "{poll}");
+    let got: Vec<u64> = poll["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, &ids[3..]);
+
+    let long_poll = server.get(&format!("/longpoll/r?since={seen}")).json();
+    assert!(long_poll.get("gap").is_none());
+    assert_eq!(long_poll["last_id"].as_u64(), Some(ids[4]));
+
+    let mut resumed = Resumed::open(&server, "r", seen);
+    let new = server.publish("r", "n1");
+    assert!(new > ids[4]);
+
+    let parser = resumed.sse_events(3);
+    assert!(parser.events.iter().all(|e| e.event == "message"), "no gap");
+    assert_eq!(parser.ids(), [ids[3], ids[4], new]);
+    let frames = resumed.ws_texts(3);
+    assert_eq!(
+        frames,
+        [
+            format!("{{\"id\":{},\"data\":\"m4\"}}", ids[3]),
+            format!("{{\"id\":{},\"data\":\"m5\"}}", ids[4]),
+            format!("{{\"id\":{new},\"data\":\"n1\"}}"),
+        ]
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A log with three messages on `r`, written by a real server; and where
+/// each record starts.
+fn three_messages(dir: &Path) -> (Vec<u8>, Vec<usize>) {
+    let server = start(dir, &["--fsync", "always"]);
+    for i in 1..=3 {
+        server.publish("r", &format!("m{i}"));
+    }
+    drop(server);
+    let bytes = std::fs::read(dir.join(LOG_FILE)).unwrap();
+    let mut scan = Scan::new(&bytes);
+    let starts: Vec<usize> = scan
+        .by_ref()
+        .filter(|(_, r)| matches!(r, Record::Message { .. }))
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(starts.len(), 3);
+    (bytes, starts)
+}
+
+#[test]
+fn a_log_cut_at_every_offset_of_its_last_record_restarts_with_the_earlier_records() {
+    let dir = data_dir("torn");
+    let (bytes, starts) = three_messages(&dir);
+    let last = starts[2];
+    let cut_dir = data_dir("torn-cut");
+    for cut in last + 1..bytes.len() {
+        let _ = std::fs::remove_dir_all(&cut_dir);
+        std::fs::create_dir_all(&cut_dir).unwrap();
+        std::fs::write(cut_dir.join(LOG_FILE), &bytes[..cut]).unwrap();
+        let opened = open(&cut_dir, Fsync::Never, false, 0).unwrap();
+        let data: Vec<&str> = opened.restored.iter().map(|r| r.data.as_str()).collect();
+        assert_eq!(data, ["m1", "m2"], "cut at {cut}");
+        drop(opened);
+        // The torn bytes are gone: what follows is a whole record.
+        let after = std::fs::read(cut_dir.join(LOG_FILE)).unwrap();
+        assert_eq!(&after[..last], &bytes[..last]);
+        let mut scan = Scan::new(&after);
+        assert_eq!(
+            scan.by_ref().count(),
+            4,
+            "floor, m1, m2, floor of the new run"
+        );
+    }
+    // And on a real process: one line says what was cut.
+    let _ = std::fs::remove_dir_all(&cut_dir);
+    std::fs::create_dir_all(&cut_dir).unwrap();
+    std::fs::write(cut_dir.join(LOG_FILE), &bytes[..last + 5]).unwrap();
+    let server = start(&cut_dir, &[]);
+    let kept: Vec<String> = everything(&server, "r").into_iter().map(|m| m.1).collect();
+    assert_eq!(kept, ["m1", "m2"]);
+    let stderr = server.stop_and_stderr();
+    assert!(
+        stderr.contains(&format!(
+            "cut a torn record at the end: 5 bytes from offset {last}"
+        )),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&cut_dir);
+}
+
+fn run_to_exit(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_pushwire"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_flipped_byte_in_an_earlier_record_stops_the_start_with_its_offset() {
+    let dir = data_dir("flip");
+    let (mut bytes, starts) = three_messages(&dir);
+    // The last byte of m1's data.
+    let at = starts[1] - 1;
+    bytes[at] ^= 0x20;
+    std::fs::write(dir.join(LOG_FILE), &bytes).unwrap();
+    let (code, stderr) = run_to_exit(&dir, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("damaged record at offset {}", starts[0])),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--repair-log"), "{stderr}");
+    // The file is untouched until the user says to repair.
+    assert_eq!(std::fs::read(dir.join(LOG_FILE)).unwrap(), bytes);
+    let server = start(&dir, &["--repair-log"]);
+    assert!(everything(&server, "r").is_empty(), "cut at m1");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_second_server_on_a_data_dir_in_use_exits_2() {
+    let dir = data_dir("lock");
+    let server = start(&dir, &[]);
+    let (code, stderr) = run_to_exit(&dir, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("in use by another running pushwire"),
+        "{stderr}"
+    );
+    drop(server);
+    // Once the first is gone (even killed), the lock is free.
+    let server = start(&dir, &[]);
+    drop(server);
+    let not_a_dir = dir.join(LOG_FILE).join("sub");
+    let (code, stderr) = run_to_exit(&not_a_dir, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
