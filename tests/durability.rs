@@ -298,3 +298,68 @@ fn a_second_server_on_a_data_dir_in_use_exits_2() {
     assert_eq!(code, Some(2), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_full_disk_answers_507_keeps_subscribers_and_recovers_when_space_returns() {
+    let dir = data_dir("full");
+    // RLIMIT_FSIZE stands in for a full disk: past 8 KiB a write fails
+    // with EFBIG (SIGXFSZ ignored, as the shell leaves it for the exec).
+    let mut shell = Command::new("sh");
+    shell.args([
+        "-c",
+        "trap '' XFSZ; ulimit -S -f 8; exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_pushwire"),
+        "--data-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let server = TestServer::start_with(shell, &[]);
+    let mut resumed = Resumed::open(&server, "f", 0);
+    let data = "x".repeat(1000);
+    let mut kept = Vec::new();
+    let refused = loop {
+        let response = server.post("/pub/f", &data);
+        if response.status != 202 {
+            break response;
+        }
+        kept.push(response.json()["id"].as_u64().unwrap());
+        assert!(kept.len() < 20, "the file-size limit never bit");
+    };
+    assert_eq!(refused.status, 507, "{}", refused.text());
+    assert!(
+        refused.text().contains("the log is full"),
+        "{}",
+        refused.text()
+    );
+    // The log ends on a whole record: what was acknowledged, nothing more.
+    let bytes = std::fs::read(dir.join(LOG_FILE)).unwrap();
+    let mut scan = Scan::new(&bytes);
+    let logged: Vec<u64> = scan
+        .by_ref()
+        .filter_map(|(_, r)| match r {
+            Record::Message { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logged, kept);
+    assert_eq!(scan.end(), Some(pushwire::log::End::Clean));
+    // Space returns: publishing goes on by itself, and the subscriber
+    // that stayed connected gets everything acknowledged, once, in order.
+    let raised = Command::new("prlimit")
+        .args(["--pid", &server.pid().to_string(), "--fsize=unlimited"])
+        .status()
+        .unwrap();
+    assert!(raised.success());
+    let after = server.publish("f", "after");
+    let mut want: Vec<String> = kept
+        .iter()
+        .map(|id| format!("{{\"id\":{id},\"data\":\"{data}\"}}"))
+        .collect();
+    want.push(format!("{{\"id\":{after},\"data\":\"after\"}}"));
+    assert_eq!(resumed.ws_texts(want.len()), want);
+    assert_eq!(
+        resumed.sse_events(want.len()).ids(),
+        kept.iter().copied().chain([after]).collect::<Vec<_>>()
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -982,7 +982,7 @@ impl Engine {
         let serial = self.serial;
         let entry = self.appends.vacant_entry();
         let Ok(slot) = u32::try_from(entry.key()) else {
-            let refusal = Refusal::NotStored(StoreError("too many appends in flight".into()));
+            let refusal = Refusal::NotStored(StoreError::new("too many appends in flight"));
             return self.answer(origin, Err(refusal), now);
         };
         let ticket = Ticket { slot, serial };
@@ -1042,7 +1042,7 @@ impl Engine {
                     self.fan_out(channel, &message, now);
                     Ok(id)
                 }
-                Err(e) => Err(Refusal::NotStored(StoreError(e.to_string()))),
+                Err(e) => Err(Refusal::NotStored(StoreError::new(e.to_string()))),
             },
             Err(e) => Err(Refusal::NotStored(e)),
         };
@@ -1065,7 +1065,7 @@ impl Engine {
                 let outcome = outcome.map_err(|refusal| match refusal {
                     Refusal::TooManyChannels => PublishError::TooManyChannels,
                     Refusal::NotStored(e) => PublishError::NotStored(e),
-                    other => PublishError::NotStored(StoreError(other.to_string())),
+                    other => PublishError::NotStored(StoreError::new(other.to_string())),
                 });
                 self.events.push_back(Event::Published { token, outcome });
             }

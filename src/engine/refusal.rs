@@ -26,6 +26,7 @@
 //! | `TooManyChannels`       | 503    | `--max-channels` exist already            |
 //! | `ConnectionLimit`       | 503    | `--max-connections` are open              |
 //! | `NotStored(e)`          | 503    | the store failed to commit the message    |
+//! | `NotStored(e)`, full    | 507    | the store is out of space (a full disk)   |
 //! | `Overloaded`            | 503    | `--max-output-bytes` of answers are unsent |
 
 use std::fmt;
@@ -103,6 +104,9 @@ impl Refusal {
             Refusal::CrossSitePublish => 403,
             Refusal::NoSuchEndpoint | Refusal::NoSuchChannel => 404,
             Refusal::MethodNotAllowed(_) => 405,
+            // RFC 4918 section 11.5: the server cannot store what the
+            // request needs stored.
+            Refusal::NotStored(e) if e.full => 507,
             Refusal::TooManyChannels
             | Refusal::ConnectionLimit
             | Refusal::NotStored(_)
@@ -267,9 +271,14 @@ mod tests {
                 "server busy: too much unsent output",
             ),
             (
-                Refusal::NotStored(StoreError("disk full".into())),
+                Refusal::NotStored(StoreError::new("broken")),
                 503,
-                "the message was not stored: disk full",
+                "the message was not stored: broken",
+            ),
+            (
+                Refusal::NotStored(StoreError::full("the log is full")),
+                507,
+                "the message was not stored: the log is full",
             ),
         ];
         for (refusal, status, reason) in table {

@@ -82,13 +82,38 @@ pub struct Append<'a> {
 }
 
 /// Why a store could not keep a message; the publisher gets `503` and
-/// this text.
+/// this text (`507 Insufficient Storage`, RFC 4918 section 11.5, when
+/// the store is out of space: [`StoreError::full`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreError(pub String);
+pub struct StoreError {
+    /// What went wrong, one line.
+    pub reason: String,
+    /// The store is out of space (a full disk): it may take messages
+    /// again once space returns.
+    pub full: bool,
+}
+
+impl StoreError {
+    /// A store that failed for `reason`.
+    pub fn new(reason: impl Into<String>) -> StoreError {
+        StoreError {
+            reason: reason.into(),
+            full: false,
+        }
+    }
+
+    /// A store out of space.
+    pub fn full(reason: impl Into<String>) -> StoreError {
+        StoreError {
+            reason: reason.into(),
+            full: true,
+        }
+    }
+}
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the message was not stored: {}", self.0)
+        write!(f, "the message was not stored: {}", self.reason)
     }
 }
 

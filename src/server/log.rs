@@ -344,7 +344,7 @@ impl Book {
                     // What the failed sync covered may or may not be on
                     // the disk (fsync(2)): cut the file back to what was
                     // synced, and fail everything after it.
-                    let reason = format!("fdatasync of the log failed: {e}");
+                    let reason = StoreError::new(format!("fdatasync of the log failed: {e}"));
                     let _ = self.file.set_len(self.synced_len);
                     self.len = self.synced_len;
                     let mut lost = std::mem::take(&mut self.syncing);
@@ -379,24 +379,24 @@ impl Book {
                 // A write cut short leaves part of a record: cut it, so
                 // the log ends on a whole record.
                 let _ = self.file.set_len(self.len);
-                let reason = if e.raw_os_error() == Some(libc::ENOSPC)
+                let error = if e.raw_os_error() == Some(libc::ENOSPC)
                     || e.raw_os_error() == Some(libc::EFBIG)
                 {
-                    format!("the log is full ({e})")
+                    StoreError::full(format!("the log is full ({e})"))
                 } else {
-                    format!("cannot write the log {}: {e}", self.path.display())
+                    StoreError::new(format!("cannot write the log {}: {e}", self.path.display()))
                 };
-                self.fail(taken, &reason);
+                self.fail(taken, &error);
             }
         }
         self.buf.clear();
     }
 
-    fn fail(&mut self, taken: Vec<Taken>, reason: &str) {
+    fn fail(&mut self, taken: Vec<Taken>, error: &StoreError) {
         for (ticket, _) in taken {
             self.decided.push_back(Commit {
                 ticket,
-                outcome: Err(StoreError(reason.to_owned())),
+                outcome: Err(error.clone()),
             });
         }
     }

@@ -141,8 +141,8 @@ fn an_embedders_publish_is_answered_with_the_id_once_committed() {
     assert_eq!(h.outcome(0), Some(Ok(1)));
     assert_eq!(
         h.outcome(1),
-        Some(Err(PublishError::NotStored(StoreError(
-            "the test store refused it".into()
+        Some(Err(PublishError::NotStored(StoreError::new(
+            "the test store refused it"
         ))))
     );
     assert_eq!(

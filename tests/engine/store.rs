@@ -57,7 +57,7 @@ impl Deferred {
         let n = waiting.len();
         for (ticket, channel, last_id, data) in waiting {
             let outcome = if book.fail.contains(&data) {
-                Err(StoreError("the test store refused it".into()))
+                Err(StoreError::new("the test store refused it"))
             } else {
                 let last = book.last.entry(channel).or_insert(0);
                 *last = (*last).max(last_id) + 1;
