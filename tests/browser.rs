@@ -56,7 +56,7 @@ fn event_source_reconnects_with_last_event_id_and_gets_every_message_once() {
         if server.subscribers("news", "sse") == 0 {
             published_while_away += 1;
         }
-        assert_eq!(server.publish("news", &message(i)), i);
+        assert_eq!(server.publish("news", &message(i)), server.id(i));
         std::thread::sleep(Duration::from_millis(40));
     }
     let result = browser.finish(SCRIPT_LIMIT);
@@ -64,7 +64,7 @@ fn event_source_reconnects_with_last_event_id_and_gets_every_message_once() {
         "opens {}, errors {}, published while away {published_while_away}",
         result["opens"], result["errors"]
     );
-    let expected: Vec<(u64, String)> = (1..=count).map(|i| (i, message(i))).collect();
+    let expected: Vec<(u64, String)> = (1..=count).map(|i| (server.id(i), message(i))).collect();
     // Exactly once and in order: a reconnect without Last-Event-ID would
     // have started again from ?since=0 and repeated everything.
     assert_eq!(id_data_pairs(&result["events"]), expected);
@@ -104,7 +104,7 @@ fn browser_websocket_receives_published_messages_and_publishes_its_own() {
     // `since` omitted: only what is published from now on, so wait for both.
     server.wait_subscribers("live", "ws", 2);
     for i in 1..=count {
-        assert_eq!(server.publish("live", &ws_message(i)), i);
+        assert_eq!(server.publish("live", &ws_message(i)), server.id(i));
     }
     let result = browser.finish(SCRIPT_LIMIT);
     let mut plain: Vec<String> = (1..=count).map(ws_message).collect();
@@ -124,7 +124,7 @@ fn browser_websocket_receives_published_messages_and_publishes_its_own() {
     let expected: Vec<serde_json::Value> = plain
         .iter()
         .zip(1..)
-        .map(|(data, id)| serde_json::json!({"id": id, "data": data}))
+        .map(|(data, k)| serde_json::json!({"id": server.id(k), "data": data}))
         .collect();
     assert_eq!(frames, expected);
     assert_eq!(
@@ -134,10 +134,10 @@ fn browser_websocket_receives_published_messages_and_publishes_its_own() {
     assert_eq!(result["refused"]["code"], 1003, "{}", result["refused"]);
     assert_eq!(result["errors"], 0);
     // The browser's own frame was published into the channel.
-    let poll = server.poll("live", Some(count));
+    let poll = server.poll("live", Some(server.id(count)));
     assert_eq!(
         poll["messages"],
-        serde_json::json!([{"id": count + 1, "data": FROM_BROWSER}])
+        serde_json::json!([{"id": server.id(count + 1), "data": FROM_BROWSER}])
     );
     server.wait_subscribers("live", "ws", 0);
 }
@@ -154,9 +154,9 @@ fn the_demo_page_shows_a_message_published_from_it_in_all_four_panels() {
     command.args([server.url("").trim_end_matches('/'), shot.to_str().unwrap()]);
     let result = spawn(command).finish(SCRIPT_LIMIT);
     let expected = vec![
-        (2, "hello from the page #1".to_string()),
-        (3, "second, ünïcödé ✓ #2".to_string()),
-        (4, "over the WebSocket #3".to_string()),
+        (server.id(2), "hello from the page #1".to_string()),
+        (server.id(3), "second, ünïcödé ✓ #2".to_string()),
+        (server.id(4), "over the WebSocket #3".to_string()),
     ];
     for panel in ["poll", "longpoll", "sse", "ws"] {
         assert_eq!(id_data_pairs(&result[panel]), expected, "{panel}: {result}");

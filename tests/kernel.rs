@@ -163,14 +163,19 @@ fn a_non_reading_sse_subscriber_is_cut_when_its_queue_and_the_kernels_reach_the_
     // most one event).
     let data = "z".repeat(4000);
     let mut owed = text[..head_end].to_owned() + &chunk("retry: 2000\n\n");
-    for id in 1..cut.by {
+    for k in 1..cut.by {
+        let id = server.id(k as u64);
         owed += &chunk(&format!("id: {id}\ndata: {data}\n\n"));
     }
     assert!(owed.starts_with(text), "not a prefix of the stream");
     // ...that ends on an event boundary: the event begun is finished.
     assert!(text.ends_with("\n\n\r\n"), "{:?}", tail(text));
     let dropped = owed.len() - text.len();
-    let next = chunk(&format!("id: {}\ndata: {data}\n\n", cut.by)).len();
+    let next = chunk(&format!(
+        "id: {}\ndata: {data}\n\n",
+        server.id(cut.by as u64)
+    ))
+    .len();
     // Cut when its queue, the kernel's share and the next event would
     // pass the bound (to the byte in tests/engine/kernel.rs)...
     let queued = dropped + next;

@@ -233,8 +233,8 @@ fn a_low_open_file_limit_lowers_the_connection_limit_at_start() {
 #[test]
 fn the_channel_limit_refuses_new_channels_with_503() {
     let server = TestServer::start(&["--max-channels", "2"]);
-    assert_eq!(server.publish("one", "x"), 1);
-    assert_eq!(server.publish("two", "x"), 1);
+    assert_eq!(server.publish("one", "x"), server.id(1));
+    assert_eq!(server.publish("two", "x"), server.id(1));
     let refused = server.post("/pub/three", "x");
     assert_eq!(
         (refused.status, refused.text()),
@@ -247,7 +247,7 @@ fn the_channel_limit_refuses_new_channels_with_503() {
     assert_eq!(ws.status, 503);
     // Polling a channel never creates it; existing channels carry on.
     assert_eq!(server.get("/poll/three").status, 200);
-    assert_eq!(server.publish("one", "y"), 2);
+    assert_eq!(server.publish("one", "y"), server.id(2));
 }
 
 #[test]
@@ -262,7 +262,7 @@ fn the_history_byte_bound_evicts_the_oldest_message_anywhere() {
     let first = server.poll("a", Some(0));
     assert_eq!(first["gap"], true, "{first}");
     assert_eq!(first["messages"].as_array().unwrap().len(), 1);
-    assert_eq!(first["messages"][0]["id"], 2);
+    assert_eq!(first["messages"][0]["id"], server.id(2));
     assert_eq!(
         server.poll("b", Some(0))["messages"]
             .as_array()

@@ -21,11 +21,12 @@ fn a_parked_long_poll_is_answered_by_a_publish() {
     let mut stream = server.connect();
     send(&mut stream, "/longpoll/lp?timeout=20");
     server.wait_subscribers("lp", "longpoll", 1);
-    assert_eq!(server.publish("lp", "news"), 1);
+    let id = server.publish("lp", "news");
+    assert_eq!(id, server.id(1));
     let response = read_response(&mut BufReader::new(stream)).unwrap();
     assert_eq!(
         response.json(),
-        serde_json::json!({"last_id":1,"messages":[{"id":1,"data":"news"}]})
+        serde_json::json!({"last_id":id,"messages":[{"id":id,"data":"news"}]})
     );
     assert_eq!(server.subscribers("lp", "longpoll"), 0);
 }
@@ -33,12 +34,14 @@ fn a_parked_long_poll_is_answered_by_a_publish() {
 #[test]
 fn something_newer_than_since_is_answered_at_once() {
     let server = TestServer::start(&[]);
-    server.publish("now", "a");
-    server.publish("now", "b");
+    let a = server.publish("now", "a");
+    let b = server.publish("now", "b");
     let started = Instant::now();
-    let batch = server.get("/longpoll/now?since=1&timeout=20").json();
+    let batch = server
+        .get(&format!("/longpoll/now?since={a}&timeout=20"))
+        .json();
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(batch["messages"][0]["id"], 2);
+    assert_eq!(batch["messages"][0]["id"], b);
     // Without `since`, only what comes from now on: this one parks.
     let mut stream = server.connect();
     send(&mut stream, "/longpoll/now?timeout=20");
@@ -66,14 +69,15 @@ fn ten_thousand_parked_long_polls_are_answered_by_one_publish() {
         streams.push(stream);
     }
     server.wait_subscribers("many", "longpoll", n as u64);
-    assert_eq!(server.publish("many", "to all"), 1);
+    let id = server.publish("many", "to all");
+    assert_eq!(id, server.id(1));
     let mut first: Option<Vec<u8>> = None;
     for stream in streams {
         let response: Response = read_response(&mut BufReader::new(stream)).unwrap();
         assert_eq!(response.status, 200);
         match &first {
             None => {
-                assert_eq!(response.json()["messages"][0]["id"], 1);
+                assert_eq!(response.json()["messages"][0]["id"], id);
                 first = Some(response.body);
             }
             Some(body) => assert_eq!(&response.body, body),
@@ -135,19 +139,23 @@ fn keep_alive_carries_the_next_long_poll_and_pipelined_requests_wait() {
         .write_all(b"GET /longpoll/k?timeout=20 HTTP/1.1\r\nHost: t\r\n\r\nGET /poll/k HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     server.wait_subscribers("k", "longpoll", 1);
-    server.publish("k", "one");
+    let one = server.publish("k", "one");
     let first = read_response(&mut reader).unwrap().json();
     assert_eq!(first["messages"][0]["data"], "one");
     let second = read_response(&mut reader).unwrap().json();
-    assert_eq!(second["last_id"], 1);
+    assert_eq!(second["last_id"], one);
     // The client's next long-poll on the same connection.
     writer
-        .write_all(b"GET /longpoll/k?since=1&timeout=20 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .write_all(
+            format!("GET /longpoll/k?since={one}&timeout=20 HTTP/1.1\r\nHost: t\r\n\r\n")
+                .as_bytes(),
+        )
         .unwrap();
     server.wait_subscribers("k", "longpoll", 1);
-    server.publish("k", "two");
+    let two = server.publish("k", "two");
+    assert_eq!(two, one + 1);
     assert_eq!(
         read_response(&mut reader).unwrap().json()["messages"][0]["id"],
-        2
+        two
     );
 }

@@ -8,12 +8,14 @@ use std::process::Command;
 
 use common::{read_response, read_until_closed, TestServer};
 
-fn ids(batch: &serde_json::Value) -> Vec<u64> {
+/// The ids of a batch's messages, counted from the run's floor: the `k`th
+/// message of a channel has id `floor + k` (docs/durability.md).
+fn ids(server: &TestServer, batch: &serde_json::Value) -> Vec<u64> {
     batch["messages"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["id"].as_u64().unwrap())
+        .map(|m| m["id"].as_u64().unwrap() - server.floor())
         .collect()
 }
 
@@ -27,16 +29,16 @@ fn publish_then_poll_returns_the_messages_with_increasing_ids() {
         "",
     ];
     let got: Vec<u64> = texts.iter().map(|t| server.publish("news", t)).collect();
-    assert_eq!(got, [1, 2, 3, 4]);
+    assert_eq!(got, server.ids(1..=4));
     let batch = server.poll("news", None);
-    assert_eq!(batch["last_id"], 4);
-    assert_eq!(ids(&batch), [1, 2, 3, 4]);
+    assert_eq!(batch["last_id"], server.id(4));
+    assert_eq!(ids(&server, &batch), [1, 2, 3, 4]);
     for (message, text) in batch["messages"].as_array().unwrap().iter().zip(texts) {
         assert_eq!(message["data"], text);
     }
     assert!(batch.get("gap").is_none());
     // Channels count their ids separately.
-    assert_eq!(server.publish("other", "x"), 1);
+    assert_eq!(server.publish("other", "x"), server.id(1));
 }
 
 #[test]
@@ -45,19 +47,27 @@ fn since_returns_only_newer_messages() {
     for i in 1..=5 {
         server.publish("s", &format!("m{i}"));
     }
-    assert_eq!(ids(&server.poll("s", Some(0))), [1, 2, 3, 4, 5]);
-    assert_eq!(ids(&server.poll("s", Some(3))), [4, 5]);
-    let nothing = server.poll("s", Some(5));
+    assert_eq!(ids(&server, &server.poll("s", Some(0))), [1, 2, 3, 4, 5]);
+    assert_eq!(ids(&server, &server.poll("s", Some(server.id(3)))), [4, 5]);
+    let nothing = server.poll("s", Some(server.id(5)));
     assert_eq!(
-        (ids(&nothing), nothing["last_id"].as_u64()),
-        (vec![], Some(5))
+        (ids(&server, &nothing), nothing["last_id"].as_u64()),
+        (vec![], Some(server.id(5)))
     );
-    // A client ahead of the server (it restarted) is told the real last id.
-    let ahead = server.poll("s", Some(1000));
-    assert_eq!((ids(&ahead), ahead["last_id"].as_u64()), (vec![], Some(5)));
-    // A channel nobody used: empty, last_id 0, and it is not created.
+    // A client ahead of the server is told the real last id.
+    let ahead = server.poll("s", Some(server.id(1000)));
+    assert_eq!(
+        (ids(&server, &ahead), ahead["last_id"].as_u64()),
+        (vec![], Some(server.id(5)))
+    );
+    // A channel nobody used: empty, last_id the floor (every id of an
+    // earlier run is at or below it), and it is not created.
     let empty = server.poll("never", None);
-    assert_eq!((ids(&empty), empty["last_id"].as_u64()), (vec![], Some(0)));
+    assert_eq!(
+        (ids(&server, &empty), empty["last_id"].as_u64()),
+        (vec![], Some(server.floor()))
+    );
+    assert!(server.floor() > 1_000_000_000_000_000);
     assert_eq!(server.get("/pub/never").status, 404);
 }
 
@@ -68,16 +78,16 @@ fn eviction_from_history_is_reported_as_a_gap() {
         server.publish("g", &format!("m{i}"));
     }
     let all = server.poll("g", None);
-    assert_eq!(ids(&all), [4, 5, 6]);
+    assert_eq!(ids(&server, &all), [4, 5, 6]);
     assert_eq!(all["gap"], true);
-    assert_eq!(server.poll("g", Some(2))["gap"], true);
-    let exact = server.poll("g", Some(3));
-    assert_eq!(ids(&exact), [4, 5, 6]);
+    assert_eq!(server.poll("g", Some(server.id(2)))["gap"], true);
+    let exact = server.poll("g", Some(server.id(3)));
+    assert_eq!(ids(&server, &exact), [4, 5, 6]);
     assert!(exact.get("gap").is_none());
     let info = server.get("/pub/g").json();
     assert_eq!(
         (info["last_id"].as_u64(), info["history"].as_u64()),
-        (Some(6), Some(3))
+        (Some(server.id(6)), Some(3))
     );
 }
 
@@ -98,12 +108,12 @@ fn pipelined_requests_are_answered_in_order() {
     let first = read_response(&mut reader).unwrap();
     assert_eq!(
         (first.status, first.text()),
-        (202, r#"{"id":1}"#.to_string())
+        (202, format!(r#"{{"id":{}}}"#, server.id(1)))
     );
     let second = read_response(&mut reader).unwrap();
     assert_eq!(second.json()["messages"][0]["data"], "one");
     let third = read_response(&mut reader).unwrap();
-    assert_eq!(third.json()["last_id"], 0);
+    assert_eq!(third.json()["last_id"], server.floor());
 }
 
 #[test]
@@ -123,13 +133,22 @@ fn keep_alive_reuses_one_connection_for_many_requests() {
             )
             .unwrap();
         let response = read_response(&mut reader).unwrap();
-        assert_eq!(response.json()["id"], i);
+        assert_eq!(response.json()["id"], server.id(i));
         assert_eq!(response.header("connection"), None);
     }
     writer
-        .write_all(b"GET /poll/k?since=19 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .write_all(
+            format!(
+                "GET /poll/k?since={} HTTP/1.1\r\nHost: t\r\n\r\n",
+                server.id(19)
+            )
+            .as_bytes(),
+        )
         .unwrap();
-    assert_eq!(ids(&read_response(&mut reader).unwrap().json()), [20]);
+    assert_eq!(
+        ids(&server, &read_response(&mut reader).unwrap().json()),
+        [20]
+    );
 }
 
 #[test]
@@ -191,7 +210,10 @@ fn expect_100_continue_gets_an_interim_response_before_the_body() {
     assert_eq!(interim.status, 100);
     writer.write_all(b"body").unwrap();
     let last = read_response(&mut reader).unwrap();
-    assert_eq!((last.status, last.json()["id"].as_u64()), (202, Some(1)));
+    assert_eq!(
+        (last.status, last.json()["id"].as_u64()),
+        (202, Some(server.id(1)))
+    );
 }
 
 #[test]
@@ -264,7 +286,7 @@ fn publish_token_is_required_when_set() {
     let ok = server.exchange(b"POST /pub/t HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cret\r\nContent-Length: 1\r\n\r\nx");
     assert_eq!(ok.status, 202);
     // Refused publishes left nothing behind.
-    assert_eq!(server.get("/pub/t").json()["last_id"], 1);
+    assert_eq!(server.get("/pub/t").json()["last_id"], server.id(1));
 }
 
 #[test]
@@ -286,7 +308,7 @@ fn cross_site_publish_is_refused_unless_listed() {
         (ok.status, ok.header("access-control-allow-origin")),
         (202, Some("https://app.example"))
     );
-    assert_eq!(server.get("/pub/o").json()["last_id"], 1);
+    assert_eq!(server.get("/pub/o").json()["last_id"], server.id(1));
 }
 
 #[test]
@@ -307,13 +329,13 @@ fn curl_publishes_and_polls() {
     };
     assert_eq!(
         curl(&["-d", "from curl", &server.url("/pub/curl")]),
-        r#"{"id":1}"#
+        format!(r#"{{"id":{}}}"#, server.id(1))
     );
     // Over 1 KiB, so curl sends Expect: 100-continue and waits for it.
     let big = "b".repeat(3000);
     assert_eq!(
         curl(&["--data-binary", &big, &server.url("/pub/curl")]),
-        r#"{"id":2}"#
+        format!(r#"{{"id":{}}}"#, server.id(2))
     );
     // Chunked, as curl does for a body of unknown length.
     assert_eq!(
@@ -324,11 +346,11 @@ fn curl_publishes_and_polls() {
             "chunky",
             &server.url("/pub/curl")
         ]),
-        r#"{"id":3}"#
+        format!(r#"{{"id":{}}}"#, server.id(3))
     );
     let batch: serde_json::Value =
         serde_json::from_str(&curl(&[&server.url("/poll/curl?since=0")])).unwrap();
-    assert_eq!(ids(&batch), [1, 2, 3]);
+    assert_eq!(ids(&server, &batch), [1, 2, 3]);
     assert_eq!(batch["messages"][1]["data"].as_str().unwrap().len(), 3000);
     assert_eq!(batch["messages"][2]["data"], "chunky");
 }
@@ -375,14 +397,17 @@ fn a_kept_poll_answer_never_outlives_a_change_to_the_channel() {
     let data = "z".repeat(1000);
     server.publish("a", &data);
     for _ in 0..3 {
-        assert_eq!(ids(&server.poll("a", Some(0))), [1]);
+        assert_eq!(ids(&server, &server.poll("a", Some(0))), [1]);
     }
     server.publish("a", &data);
-    assert_eq!(ids(&server.poll("a", Some(0))), [1, 2]);
+    assert_eq!(ids(&server, &server.poll("a", Some(0))), [1, 2]);
     // Publishing on b evicts a's oldest message (the byte bound).
     server.publish("b", &data);
     let after = server.poll("a", Some(0));
-    assert_eq!((ids(&after), after["gap"].as_bool()), (vec![2], Some(true)));
+    assert_eq!(
+        (ids(&server, &after), after["gap"].as_bool()),
+        (vec![2], Some(true))
+    );
     // HTTP/1.0 and HEAD get answers of their own shape.
     let old = server.exchange(b"GET /poll/a?since=0 HTTP/1.0\r\n\r\n");
     assert_eq!(old.header("connection"), Some("close"));

@@ -15,6 +15,9 @@ struct SseStream {
     reader: BufReader<TcpStream>,
     head: Response,
     parser: EventParser,
+    /// The server's floor: the `k`th message of a channel has id
+    /// `floor + k` (docs/durability.md).
+    floor: u64,
 }
 
 impl SseStream {
@@ -29,6 +32,7 @@ impl SseStream {
             reader,
             head,
             parser: EventParser::default(),
+            floor: server.floor(),
         }
     }
 
@@ -44,12 +48,13 @@ impl SseStream {
         }
     }
 
-    /// Reads until `n` message events arrived.
+    /// Reads until `n` message events arrived; their ids counted from
+    /// the floor (1 for a channel's first message).
     fn read_events(&mut self, n: usize) -> Vec<u64> {
         while self.parser.ids().len() < n {
             assert!(self.pump().unwrap(), "stream ended early");
         }
-        self.parser.ids()
+        self.parser.ids().iter().map(|id| id - self.floor).collect()
     }
 }
 
@@ -124,12 +129,17 @@ fn resume_with_last_event_id_or_since_gets_exactly_the_missed_events() {
     for i in 1..=6 {
         server.publish("r", &format!("m{i}"));
     }
-    let mut by_header = SseStream::open(&server, "/sse/r", "Last-Event-ID: 4\r\n");
+    let header = |k| format!("Last-Event-ID: {}\r\n", server.id(k));
+    let mut by_header = SseStream::open(&server, "/sse/r", &header(4));
     assert_eq!(by_header.read_events(2), [5, 6]);
-    let mut by_query = SseStream::open(&server, "/sse/r?since=2", "");
+    let mut by_query = SseStream::open(&server, &format!("/sse/r?since={}", server.id(2)), "");
     assert_eq!(by_query.read_events(4), [3, 4, 5, 6]);
     // The header (what EventSource sends on reconnect) beats the URL.
-    let mut both = SseStream::open(&server, "/sse/r?since=1", "Last-Event-ID: 5\r\n");
+    let mut both = SseStream::open(
+        &server,
+        &format!("/sse/r?since={}", server.id(1)),
+        &header(5),
+    );
     assert_eq!(both.read_events(1), [6]);
     // A Last-Event-ID that is not ours is ignored (a 400 would make
     // EventSource give up); a malformed ?since= is refused.
@@ -148,15 +158,18 @@ fn an_evicted_id_is_announced_as_a_gap_event() {
     for i in 1..=8 {
         server.publish("g", &format!("m{i}"));
     }
-    let mut stream = SseStream::open(&server, "/sse/g", "Last-Event-ID: 2\r\n");
-    stream.read_events(3);
+    let since = server.id(2);
+    let mut stream = SseStream::open(&server, "/sse/g", &format!("Last-Event-ID: {since}\r\n"));
+    assert_eq!(stream.read_events(3), [6, 7, 8]);
     let events = &stream.parser.events;
     assert_eq!(events[0].event, "gap");
     let gap: serde_json::Value = serde_json::from_str(&events[0].data).unwrap();
-    assert_eq!(gap, serde_json::json!({"since":2,"oldest":6}));
+    assert_eq!(
+        gap,
+        serde_json::json!({"since":since,"oldest":server.id(6)})
+    );
     // The gap event carries no id: lastEventId stays what the client had.
     assert_eq!(events[0].id, "");
-    assert_eq!(stream.parser.ids(), [6, 7, 8]);
 }
 
 #[test]
@@ -204,7 +217,7 @@ fn http_10_clients_get_a_close_delimited_stream() {
     );
     let mut parser = EventParser::default();
     parser.feed(body);
-    assert_eq!(parser.ids(), [1]);
+    assert_eq!(parser.ids(), server.ids([1]));
 }
 
 #[test]
@@ -265,7 +278,7 @@ fn a_slow_reader_is_cut_off_and_loses_nothing_on_reconnect() {
     }
     let got = parser.ids();
     assert!(got.len() < total, "the slow reader was never cut off");
-    assert_eq!(got, (1..=got.len() as u64).collect::<Vec<_>>());
+    assert_eq!(got, server.ids(1..=got.len() as u64));
     // Reconnecting with the last id it saw: every other message exactly once.
     let last = parser.last_event_id().to_owned();
     let mut again = SseStream::open(&server, "/sse/slow", &format!("Last-Event-ID: {last}\r\n"));
@@ -290,6 +303,6 @@ fn curl_reads_the_stream() {
     assert!(out.status.success());
     let mut parser = EventParser::default();
     parser.feed(&String::from_utf8(out.stdout).unwrap());
-    assert_eq!(parser.ids(), [1, 2]);
+    assert_eq!(parser.ids(), server.ids([1, 2]));
     assert_eq!(parser.events[1].data, "two\nlines");
 }

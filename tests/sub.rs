@@ -78,9 +78,9 @@ fn subscribe_while(args: &[&str], count: usize, publish: impl FnOnce()) -> (Vec<
     (lines, stderr)
 }
 
-fn expected(count: u64) -> Vec<String> {
+fn expected(server: &TestServer, count: u64) -> Vec<String> {
     (1..=count)
-        .map(|i| format!("#{i} message {i}\\nline two"))
+        .map(|i| format!("#{} message {i}\\nline two", server.id(i)))
         .collect()
 }
 
@@ -89,7 +89,7 @@ fn publish_slowly(server: &TestServer, count: u64) {
     for i in 1..=count {
         assert_eq!(
             server.publish("watch", &format!("message {i}\nline two")),
-            i
+            server.id(i)
         );
         std::thread::sleep(Duration::from_millis(2500 / count));
     }
@@ -103,7 +103,7 @@ fn reconnecting_sub_loses_nothing(transport: &str, path: &str, extra: &[&str]) {
     let mut args = vec![transport, url.as_str(), "--since", "0"];
     args.extend_from_slice(extra);
     let (lines, stderr) = subscribe_while(&args, 12, || publish_slowly(&server, 12));
-    assert_eq!(lines, expected(12), "stderr: {stderr}");
+    assert_eq!(lines, expected(&server, 12), "stderr: {stderr}");
     assert!(
         stderr.contains("reconnecting"),
         "the proxy never cut the connection: {stderr}"
@@ -139,7 +139,7 @@ fn sub_without_since_starts_with_new_messages() {
         server.wait_subscribers("fresh", "sse", 1);
         server.publish("fresh", "new");
     });
-    assert_eq!(lines, ["#2 new"]);
+    assert_eq!(lines, [format!("#{} new", server.id(2))]);
 }
 
 #[test]
@@ -155,7 +155,10 @@ fn pub_prints_the_id_and_fails_on_refusal() {
     let url = server.url("/pub/p");
     let ok = run(&[&url, "hello", "--token", "t0k"]);
     assert!(ok.status.success());
-    assert_eq!(String::from_utf8(ok.stdout).unwrap(), "{\"id\":1}\n");
+    assert_eq!(
+        String::from_utf8(ok.stdout).unwrap(),
+        format!("{{\"id\":{}}}\n", server.id(1))
+    );
     let refused = run(&[&url, "hello"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8(refused.stderr)

@@ -19,7 +19,9 @@ fn trace_shows_websocket_frames_and_sse_events() {
     client.send(true, 8, &1000u16.to_be_bytes());
     assert_eq!(client.read().unwrap().close_code(), Some(1000));
     // An SSE stream with one event, ended by --sse-max-age.
-    server.publish("traced", "line one\nline two");
+    let id = server.publish("traced", "line one\nline two");
+    assert_eq!(id, server.id(1));
+    let event_line = format!("-> sse id={id} data: 2 lines");
     let mut stream = server.connect();
     stream
         .write_all(b"GET /sse/traced?since=0 HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -41,7 +43,7 @@ fn trace_shows_websocket_frames_and_sse_events() {
         "<- GET /sse/traced?since=0 HTTP/1.1",
         "->   Content-Type: text/event-stream",
         "-> sse retry: 2000 ms",
-        "-> sse id=1 data: 2 lines",
+        &event_line,
         "-> end of chunked body",
     ] {
         assert!(trace.contains(needle), "missing {needle:?} in:\n{trace}");

@@ -193,15 +193,15 @@ fn channel_messages_arrive_as_text_frames_and_json_envelopes() {
     let envelope: serde_json::Value = serde_json::from_str(json.read_data().text()).unwrap();
     assert_eq!(
         envelope,
-        serde_json::json!({"id":1,"data":"hello \"world\""})
+        serde_json::json!({"id":server.id(1),"data":"hello \"world\""})
     );
     // A text frame from a client publishes: everyone gets it, the sender too.
     json.send_text("from the socket");
     assert_eq!(plain.read_data().text(), "from the socket");
     let mine: serde_json::Value = serde_json::from_str(json.read_data().text()).unwrap();
-    assert_eq!(mine["id"], 2);
+    assert_eq!(mine["id"], server.id(2));
     assert_eq!(
-        server.poll("news", Some(1))["messages"][0]["data"],
+        server.poll("news", Some(server.id(1)))["messages"][0]["data"],
         "from the socket"
     );
     // A binary frame on a channel socket: close 1003.
@@ -218,11 +218,11 @@ fn since_replays_history_with_the_json_envelope() {
     }
     let mut client = WsClient::connect(
         &server,
-        "/ws/r?since=2",
+        &format!("/ws/r?since={}", server.id(2)),
         "Sec-WebSocket-Protocol: pushwire.json\r\n",
     );
     let ids = next_json_ids(&mut client, 3);
-    assert_eq!(ids, [3, 4, 5]);
+    assert_eq!(ids, server.ids(3..=5));
 }
 
 #[test]
@@ -233,13 +233,16 @@ fn a_resume_past_history_announces_the_gap_first() {
     }
     let mut client = WsClient::connect(
         &server,
-        "/ws/g?since=2",
+        &format!("/ws/g?since={}", server.id(2)),
         "Sec-WebSocket-Protocol: pushwire.json\r\n",
     );
     let gap: serde_json::Value = serde_json::from_str(client.read_data().text()).unwrap();
-    assert_eq!(gap, serde_json::json!({"gap":true,"since":2,"oldest":6}));
+    assert_eq!(
+        gap,
+        serde_json::json!({"gap":true,"since":server.id(2),"oldest":server.id(6)})
+    );
     let ids = next_json_ids(&mut client, 3);
-    assert_eq!(ids, [6, 7, 8]);
+    assert_eq!(ids, server.ids(6..=8));
 }
 
 /// The ping's timing is asserted to the tick at the engine's layer
@@ -294,7 +297,7 @@ fn a_slow_subscriber_gets_1008_while_others_keep_receiving_and_loses_nothing() {
             std::thread::sleep(Duration::from_millis(2));
         }
     });
-    for want in 1..=total {
+    for want in server.ids(1..=total) {
         let envelope: serde_json::Value = serde_json::from_str(fast.read_data().text()).unwrap();
         assert_eq!(envelope["id"], want);
     }
@@ -313,7 +316,7 @@ fn a_slow_subscriber_gets_1008_while_others_keep_receiving_and_loses_nothing() {
     };
     slow.handshake = read_response(&mut slow.reader).unwrap();
     assert_eq!(slow.handshake.status, 101);
-    let mut last = 0u64;
+    let mut last = server.floor();
     let code = loop {
         let frame = slow.read().unwrap();
         match frame.opcode {
@@ -327,14 +330,17 @@ fn a_slow_subscriber_gets_1008_while_others_keep_receiving_and_loses_nothing() {
         }
     };
     assert_eq!(code, Some(1008));
-    assert!(last < total, "the slow subscriber was never cut off");
+    assert!(
+        last < server.id(total),
+        "the slow subscriber was never cut off"
+    );
     // Reconnecting with ?since= the last id it saw: the rest, exactly once.
     let mut again = WsClient::connect(
         &server,
         &format!("/ws/s?since={last}"),
         "Sec-WebSocket-Protocol: pushwire.json\r\n",
     );
-    for want in last + 1..=total {
+    for want in last + 1..=server.id(total) {
         let envelope: serde_json::Value = serde_json::from_str(again.read_data().text()).unwrap();
         assert_eq!(envelope["id"], want);
     }

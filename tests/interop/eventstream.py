@@ -103,3 +103,13 @@ class EventStream:
 
     def close(self):
         self.response.close()
+
+
+def floor(base):
+    """The server's floor: every id an earlier run could have given is at or
+    below it, and the kth message of a channel new in this run has id
+    floor + k (docs/durability.md). A channel nobody used reports it as
+    its last_id."""
+    answer = requests.get(f"{base}/poll/nobody-uses-this-channel", timeout=5)
+    assert answer.status_code == 200, (answer.status_code, answer.text)
+    return answer.json()["last_id"]

@@ -17,7 +17,7 @@ import time
 
 import requests
 
-from eventstream import EventParser, EventStream
+from eventstream import EventParser, EventStream, floor
 
 
 def message(i):
@@ -35,6 +35,7 @@ def sse_subscribers(base, channel):
 
 def main():
     base, channel, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    first = floor(base) + 1
     first_open = threading.Event()
     published_while_away = 0
     publish_error = []
@@ -48,7 +49,7 @@ def main():
                     published_while_away += 1
                 answer = requests.post(f"{base}/pub/{channel}", data=message(i).encode(), timeout=5)
                 assert answer.status_code == 202, (answer.status_code, answer.text)
-                assert answer.json() == {"id": i}, answer.text
+                assert answer.json() == {"id": first + i - 1}, answer.text
                 time.sleep(0.03)
         except Exception as e:  # reported by the main thread
             publish_error.append(repr(e))
@@ -73,7 +74,7 @@ def main():
     publisher.join()
     assert not publish_error, publish_error
     got = [(int(e.id), e.data) for e in parser.events if e.event == "message"]
-    assert got == [(i, message(i)) for i in range(1, count + 1)], got
+    assert got == [(first + i - 1, message(i)) for i in range(1, count + 1)], got
     assert all(e.event == "message" for e in parser.events), [e.event for e in parser.events]
     print(json.dumps({
         "events": len(got),

@@ -17,7 +17,7 @@ import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from eventstream import EventStream
+from eventstream import EventStream, floor
 
 # Around every payload-length boundary of RFC 6455 section 5.2 (7-bit,
 # 16-bit, 64-bit lengths), plus the 1 MiB default message limit itself.
@@ -116,23 +116,24 @@ def check_channel(base):
 
 def check_json_and_resume(base):
     channel = "py-json"
+    base_id = floor(base)
     with open_ws(base, f"/ws/{channel}", subprotocols=["pushwire.json"]) as ws:
         assert ws.subprotocol == "pushwire.json", ws.subprotocol
         wait_subscribers(base, channel, "ws", 1)
         for i in range(1, 4):
-            assert publish(base, channel, f"m{i}") == i
+            assert publish(base, channel, f"m{i}") == base_id + i
         for i in range(1, 4):
             got = ws.recv(timeout=10)
             assert isinstance(got, str), got
-            assert json.loads(got) == {"id": i, "data": f"m{i}"}, got
+            assert json.loads(got) == {"id": base_id + i, "data": f"m{i}"}, got
             passed("resume")
     wait_subscribers(base, channel, "ws", 0)
     # Published while no one listens; the client resumes after id 3.
     for i in range(4, 7):
-        assert publish(base, channel, f"m{i} {UNICODE}") == i
-    with open_ws(base, f"/ws/{channel}?since=3", subprotocols=["pushwire.json"]) as ws:
+        assert publish(base, channel, f"m{i} {UNICODE}") == base_id + i
+    with open_ws(base, f"/ws/{channel}?since={base_id + 3}", subprotocols=["pushwire.json"]) as ws:
         for i in range(4, 7):
-            assert json.loads(ws.recv(timeout=10)) == {"id": i, "data": f"m{i} {UNICODE}"}
+            assert json.loads(ws.recv(timeout=10)) == {"id": base_id + i, "data": f"m{i} {UNICODE}"}
             passed("resume")
         assert_nothing_more(ws)
         passed("resume")
@@ -140,6 +141,7 @@ def check_json_and_resume(base):
 
 def check_publish_over_ws(base):
     channel = "py-pub"
+    first = floor(base) + 1
     sse = EventStream(f"{base}/sse/{channel}")
     with open_ws(base, f"/ws/{channel}", subprotocols=["pushwire.json"]) as ws:
         wait_subscribers(base, channel, "ws", 1)
@@ -147,14 +149,14 @@ def check_publish_over_ws(base):
         data = f"from python {UNICODE}"
         ws.send(data)
         # The sender receives it too, with the id the channel gave it.
-        assert json.loads(ws.recv(timeout=10)) == {"id": 1, "data": data}
+        assert json.loads(ws.recv(timeout=10)) == {"id": first, "data": data}
         passed("publish")
         assert sse.read_until(1), "SSE stream ended"
         event = sse.parser.events[0]
-        assert (event.event, event.id, event.data) == ("message", "1", data), event
+        assert (event.event, event.id, event.data) == ("message", str(first), data), event
         passed("publish")
         poll = requests.get(f"{base}/poll/{channel}?since=0", timeout=5).json()
-        assert poll == {"last_id": 1, "messages": [{"id": 1, "data": data}]}, poll
+        assert poll == {"last_id": first, "messages": [{"id": first, "data": data}]}, poll
         passed("publish")
     sse.close()
 
