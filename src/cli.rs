@@ -55,6 +55,7 @@ Options (durations are seconds, decimals allowed: 0.5):
   --fsync POLICY            always | batch | never: when a logged message counts as committed
                             [default: batch]
   --repair-log              start even if the log is damaged, cutting it at the damage
+  --log-segment-bytes N     the log rolls to a new segment at N bytes [default: 67108864]
   --trace                   print every head, SSE event and WebSocket frame to stderr
   -h, --help                print this help
   -V, --version             print the version
@@ -200,6 +201,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             "--max-batch-messages" => config.max_batch_messages = positive(&flag, &value()?)?,
             "--max-output-bytes" => config.max_output_bytes = positive(&flag, &value()?)?,
             "--data-dir" => config.data_dir = Some(value()?.into()),
+            "--log-segment-bytes" => config.log_segment_bytes = positive(&flag, &value()?)? as u64,
             "--fsync" => {
                 let v = value()?;
                 config.fsync = match v.as_str() {

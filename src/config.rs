@@ -34,6 +34,7 @@
 //! | `ping_interval`      | 30 s         | `--ping-interval`      | ping; closed if silent for another interval |
 //! | `allow_ws_origin`    | all          | `--allow-ws-origin`    | `403` for other browser origins |
 //! | `linger`             | 2 s          | `--linger`             | how long a closing socket drains input |
+//! | `log_segment_bytes`  | 64 MiB       | `--log-segment-bytes`  | with `data_dir`: the log rolls, disk use bounded (docs/durability.md) |
 //!
 //! The defaults follow nginx where nginx has the same knob
 //! (`client_header_timeout` 60 s there; 10 s here because a push server
@@ -223,6 +224,12 @@ pub struct Config {
     /// (`--repair-log`; default off: the start is refused with the
     /// offset).
     pub repair_log: bool,
+    /// With `data_dir`: the size at which the log's active segment rolls
+    /// (`--log-segment-bytes`, default 64 MiB). Closed segments are
+    /// deleted or compacted once their messages leave history; disk use
+    /// stays under `2 * max_history_bytes + 2 * log_segment_bytes`
+    /// (docs/durability.md).
+    pub log_segment_bytes: u64,
 }
 
 /// When a message written to the log counts as committed: the publisher
@@ -279,6 +286,7 @@ impl Default for Config {
             data_dir: None,
             fsync: Fsync::Batch,
             repair_log: false,
+            log_segment_bytes: 64 * 1024 * 1024,
         }
     }
 }

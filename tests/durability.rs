@@ -20,7 +20,14 @@ use common::resume::Resumed;
 use common::TestServer;
 use pushwire::config::Fsync;
 use pushwire::log::{Record, Scan};
-use pushwire::server::log::{open, LOG_FILE};
+use pushwire::server::log::{open, segment_file_name, LogOptions};
+
+/// How the tests open a log by hand.
+const OPTIONS: LogOptions = LogOptions {
+    fsync: Fsync::Never,
+    repair: false,
+    segment_bytes: 1 << 20,
+};
 
 /// A fresh directory for one test.
 fn data_dir(name: &str) -> PathBuf {
@@ -185,7 +192,7 @@ fn three_messages(dir: &Path) -> (Vec<u8>, Vec<usize>) {
         server.publish("r", &format!("m{i}"));
     }
     drop(server);
-    let bytes = std::fs::read(dir.join(LOG_FILE)).unwrap();
+    let bytes = std::fs::read(dir.join(segment_file_name(1))).unwrap();
     let mut scan = Scan::new(&bytes);
     let starts: Vec<usize> = scan
         .by_ref()
@@ -205,13 +212,13 @@ fn a_log_cut_at_every_offset_of_its_last_record_restarts_with_the_earlier_record
     for cut in last + 1..bytes.len() {
         let _ = std::fs::remove_dir_all(&cut_dir);
         std::fs::create_dir_all(&cut_dir).unwrap();
-        std::fs::write(cut_dir.join(LOG_FILE), &bytes[..cut]).unwrap();
-        let opened = open(&cut_dir, Fsync::Never, false, 0).unwrap();
+        std::fs::write(cut_dir.join(segment_file_name(1)), &bytes[..cut]).unwrap();
+        let opened = open(&cut_dir, OPTIONS, 0).unwrap();
         let data: Vec<&str> = opened.restored.iter().map(|r| r.data.as_str()).collect();
         assert_eq!(data, ["m1", "m2"], "cut at {cut}");
         drop(opened);
         // The torn bytes are gone: what follows is a whole record.
-        let after = std::fs::read(cut_dir.join(LOG_FILE)).unwrap();
+        let after = std::fs::read(cut_dir.join(segment_file_name(1))).unwrap();
         assert_eq!(&after[..last], &bytes[..last]);
         let mut scan = Scan::new(&after);
         assert_eq!(
@@ -223,7 +230,7 @@ fn a_log_cut_at_every_offset_of_its_last_record_restarts_with_the_earlier_record
     // And on a real process: one line says what was cut.
     let _ = std::fs::remove_dir_all(&cut_dir);
     std::fs::create_dir_all(&cut_dir).unwrap();
-    std::fs::write(cut_dir.join(LOG_FILE), &bytes[..last + 5]).unwrap();
+    std::fs::write(cut_dir.join(segment_file_name(1)), &bytes[..last + 5]).unwrap();
     let server = start(&cut_dir, &[]);
     let kept: Vec<String> = everything(&server, "r").into_iter().map(|m| m.1).collect();
     assert_eq!(kept, ["m1", "m2"]);
@@ -263,7 +270,7 @@ fn a_flipped_byte_in_an_earlier_record_stops_the_start_with_its_offset() {
     // The last byte of m1's data.
     let at = starts[1] - 1;
     bytes[at] ^= 0x20;
-    std::fs::write(dir.join(LOG_FILE), &bytes).unwrap();
+    std::fs::write(dir.join(segment_file_name(1)), &bytes).unwrap();
     let (code, stderr) = run_to_exit(&dir, &[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
@@ -272,7 +279,10 @@ fn a_flipped_byte_in_an_earlier_record_stops_the_start_with_its_offset() {
     );
     assert!(stderr.contains("--repair-log"), "{stderr}");
     // The file is untouched until the user says to repair.
-    assert_eq!(std::fs::read(dir.join(LOG_FILE)).unwrap(), bytes);
+    assert_eq!(
+        std::fs::read(dir.join(segment_file_name(1))).unwrap(),
+        bytes
+    );
     let server = start(&dir, &["--repair-log"]);
     assert!(everything(&server, "r").is_empty(), "cut at m1");
     drop(server);
@@ -293,7 +303,7 @@ fn a_second_server_on_a_data_dir_in_use_exits_2() {
     // Once the first is gone (even killed), the lock is free.
     let server = start(&dir, &[]);
     drop(server);
-    let not_a_dir = dir.join(LOG_FILE).join("sub");
+    let not_a_dir = dir.join(segment_file_name(1)).join("sub");
     let (code, stderr) = run_to_exit(&not_a_dir, &[]);
     assert_eq!(code, Some(2), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -331,7 +341,7 @@ fn a_full_disk_answers_507_keeps_subscribers_and_recovers_when_space_returns() {
         refused.text()
     );
     // The log ends on a whole record: what was acknowledged, nothing more.
-    let bytes = std::fs::read(dir.join(LOG_FILE)).unwrap();
+    let bytes = std::fs::read(dir.join(segment_file_name(1))).unwrap();
     let mut scan = Scan::new(&bytes);
     let logged: Vec<u64> = scan
         .by_ref()
@@ -360,6 +370,100 @@ fn a_full_disk_answers_507_keeps_subscribers_and_recovers_when_space_returns() {
         resumed.sse_events(want.len()).ids(),
         kept.iter().copied().chain([after]).collect::<Vec<_>>()
     );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The segment files in `dir`, by number, with their sizes.
+fn segments(dir: &Path) -> BTreeMap<u64, u64> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            let seq = name.strip_prefix("pushwire-")?.strip_suffix(".log")?;
+            Some((seq.parse().unwrap(), e.metadata().unwrap().len()))
+        })
+        .collect()
+}
+
+/// The bytes a message takes in the log: the 12-byte header, then kind,
+/// id, name length, name, data (docs/durability.md).
+fn record_bytes(channel: &str, data: &str) -> u64 {
+    (12 + 1 + 8 + 1 + channel.len() + data.len()) as u64
+}
+
+#[test]
+fn segments_roll_and_are_reclaimed_once_their_messages_leave_history() {
+    let dir = data_dir("segments");
+    let segment_bytes = 4096;
+    for fsync in ["always", "never"] {
+        let _ = std::fs::remove_dir_all(&dir);
+        let server = start(
+            &dir,
+            &[
+                "--fsync",
+                fsync,
+                "--history",
+                "4",
+                "--log-segment-bytes",
+                &segment_bytes.to_string(),
+            ],
+        );
+        // One message on a quiet channel, then many on a busy one: the
+        // quiet message stays in history, so the segment it was written
+        // to is compacted (it is copied forward), never deleted with it.
+        let quiet = server.publish("quiet", "still here");
+        let data = "d".repeat(100);
+        let mut last = 0;
+        for i in 0..300 {
+            last = server.publish("busy", &format!("{i:03}{data}"));
+        }
+        let on_disk = segments(&dir);
+        // 300 records of 130 bytes are about 10 segments' worth: the log
+        // rolled ...
+        let newest = *on_disk.keys().last().unwrap();
+        assert!(newest >= 8, "{fsync}: {on_disk:?}");
+        // ... and kept no more than the bound: twice the live records
+        // (4 on busy, 1 on quiet) plus two segments (docs/durability.md).
+        let live =
+            4 * record_bytes("busy", &format!("000{data}")) + record_bytes("quiet", "still here");
+        let total: u64 = on_disk.values().sum();
+        assert!(
+            total <= 2 * live + 2 * segment_bytes,
+            "{fsync}: {total} bytes on disk: {on_disk:?}"
+        );
+        assert!(on_disk.len() <= 3, "{fsync}: {on_disk:?}");
+        drop(server);
+        // A restart reads back exactly what history held.
+        let server = start(&dir, &["--history", "4"]);
+        assert_eq!(
+            everything(&server, "quiet"),
+            [(quiet, "still here".to_owned())],
+            "{fsync}"
+        );
+        let busy: Vec<u64> = everything(&server, "busy").iter().map(|m| m.0).collect();
+        assert_eq!(busy, (last - 3..=last).collect::<Vec<_>>(), "{fsync}");
+        let next = server.publish("busy", "after");
+        assert!(next > last, "{fsync}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_record_in_two_segments_is_restored_once() {
+    // A compaction copies live records forward, syncs, then deletes the
+    // old segment: a crash between the two leaves the records twice.
+    let dir = data_dir("twice");
+    let (bytes, _) = three_messages(&dir);
+    std::fs::write(dir.join(segment_file_name(7)), &bytes).unwrap();
+    let opened = open(&dir, OPTIONS, 0).unwrap();
+    let data: Vec<&str> = opened.restored.iter().map(|r| r.data.as_str()).collect();
+    assert_eq!(data, ["m1", "m2", "m3"]);
+    drop(opened);
+    let server = start(&dir, &[]);
+    let kept: Vec<String> = everything(&server, "r").into_iter().map(|m| m.1).collect();
+    assert_eq!(kept, ["m1", "m2", "m3"]);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

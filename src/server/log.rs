@@ -1,8 +1,10 @@
-//! The durable log in `--data-dir`: the files, the lock and the fsyncs
-//! behind the engine's commit interface (docs/durability.md).
+//! The durable log in `--data-dir`: the segment files, the lock, the
+//! fsyncs and the reclaiming of space behind the engine's commit
+//! interface (docs/durability.md).
 //!
-//! Every publish becomes one record ([`crate::log`]) appended to the log
-//! file `DIR/pushwire.log`. The store hands out the id when it takes the
+//! Every publish becomes one record ([`crate::log`]) appended to the
+//! active segment, `DIR/pushwire-NNNNNNNNNNNNNNNNNNNN.log` (20 digits, the
+//! segment's number). The store hands out the id when it takes the
 //! append, buffers the record, and the reactor writes all the records of
 //! one loop pass with one `write` ([`LogStore::pump`]). When a record
 //! counts as committed depends on `--fsync`:
@@ -18,13 +20,33 @@
 //!   messages, and a crash of the process loses none (the kernel has them).
 //! - `never`: after the `write`; the kernel syncs when it likes.
 //!
-//! On start the log is read back ([`open`]): every message is restored to
-//! its channel's history, a torn tail is cut, and damage before the tail
-//! stops the start with the offset unless `--repair-log` says to cut
-//! there. `DIR/lock` holds an exclusive `flock` while the server runs.
+//! # Segments and the space they take
+//!
+//! Once the active segment holds `--log-segment-bytes`, the next pass
+//! rolls: a new segment is created (its directory entry synced), begins
+//! with a floor record, and takes the writes. With `always`, the roll
+//! waits until every record of the old segment is synced, so a failed
+//! sync only ever cuts the active segment. At each roll the closed
+//! segments are looked at with the engine's histories
+//! ([`ChannelState`]): a record is *live* while its message is still in
+//! its channel's history. A segment with no live record is deleted; one
+//! whose live records take less than half its bytes is compacted: they
+//! are copied, as they are, to the active segment, which is synced, and
+//! then the old segment is deleted. After a roll every closed segment is
+//! at least half live, so the closed segments take at most twice the
+//! bytes of the live records, which the history bounds limit (a record is
+//! never larger than the [`crate::broker::Message::cost`] the byte bound
+//! counts): the formula is in docs/durability.md.
+//!
+//! On start every segment is read back ([`open`]): every message is
+//! restored to its channel's history (a record copied by a compaction
+//! that was cut short may be there twice: it is restored once), a torn
+//! tail is cut, and damage before the tail stops the start with the file
+//! and offset unless `--repair-log` says to cut there. `DIR/lock` holds
+//! an exclusive `flock` while the server runs.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -39,10 +61,30 @@ use crate::config::Fsync;
 use crate::engine::{Append, Commit, Store, StoreError, Ticket};
 use crate::log::{encode_floor, encode_message, End, Record, Scan};
 
-/// The log file's name inside the data dir.
-pub const LOG_FILE: &str = "pushwire.log";
 /// The lock file's name inside the data dir.
 pub const LOCK_FILE: &str = "lock";
+
+/// The name of segment number `seq` inside the data dir: the numbers
+/// have 20 digits, so the names sort as the segments were written.
+///
+/// ```
+/// assert_eq!(
+///     pushwire::server::log::segment_file_name(1),
+///     "pushwire-00000000000000000001.log"
+/// );
+/// ```
+pub fn segment_file_name(seq: u64) -> String {
+    format!("pushwire-{seq:020}.log")
+}
+
+/// The number of a segment file, from its name.
+fn segment_seq(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("pushwire-")?.strip_suffix(".log")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
 
 /// A data dir that cannot be used: the server does not start (exit
 /// status 2), and the message says why and what to do.
@@ -72,25 +114,78 @@ pub struct Restored {
     pub data: String,
 }
 
+/// A message record in a segment, as the index keeps it: enough to tell
+/// whether it is still live, and how many bytes it holds.
+#[derive(Debug)]
+struct Kept {
+    channel: Arc<str>,
+    id: u64,
+    len: u32,
+}
+
+/// A segment file and the message records in it that may be live, in
+/// the order written.
+#[derive(Debug)]
+struct Segment {
+    seq: u64,
+    /// Bytes of whole records.
+    len: u64,
+    records: Vec<Kept>,
+}
+
+/// What the engine holds of a channel, as a roll needs it to know which
+/// records are still live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelState {
+    /// The id of the oldest message in its history; `None` when the
+    /// history is empty.
+    pub oldest: Option<u64>,
+    /// The newest id the engine has committed in it.
+    pub last_id: u64,
+}
+
+impl ChannelState {
+    /// Whether the message `id` of a channel in this state is still in its
+    /// history (ids only grow, and history keeps the newest).
+    fn keeps(state: Option<ChannelState>, id: u64) -> bool {
+        state
+            .and_then(|s| s.oldest)
+            .is_some_and(|oldest| id >= oldest)
+    }
+}
+
+/// How the log is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogOptions {
+    /// When a record counts as committed (`--fsync`).
+    pub fsync: Fsync,
+    /// Cut the log at a damaged record instead of refusing to start
+    /// (`--repair-log`).
+    pub repair: bool,
+    /// The size at which the active segment rolls
+    /// (`--log-segment-bytes`).
+    pub segment_bytes: u64,
+}
+
 /// The log, opened and read back, before the loop runs (all of it
 /// `Send`).
 #[derive(Debug)]
 pub struct Opened {
+    dir: PathBuf,
     file: File,
     _lock: File,
-    path: PathBuf,
-    len: u64,
+    segments: Vec<Segment>,
     floor: u64,
-    fsync: Fsync,
-    /// Every message in the log, oldest first.
+    options: LogOptions,
+    /// Every message in the log, in id order (which, per channel, is the
+    /// order it was published in), each once.
     pub restored: Vec<Restored>,
 }
 
-/// Opens (or creates) the log in `dir`, takes its lock and reads it back.
-/// `now_micros` is the wall clock: the new run's ids start above it and
-/// above every id in the log. `repair` cuts the log at a damaged record
-/// instead of refusing to start.
-pub fn open(dir: &Path, fsync: Fsync, repair: bool, now_micros: u64) -> io::Result<Opened> {
+/// Opens (or creates) the log in `dir`, takes its lock and reads every
+/// segment back. `now_micros` is the wall clock: the new run's ids start
+/// above it and above every id in the log.
+pub fn open(dir: &Path, options: LogOptions, now_micros: u64) -> io::Result<Opened> {
     std::fs::create_dir_all(dir)
         .map_err(|e| refuse(format!("cannot create the data dir {}: {e}", dir.display())))?;
     let lock_path = dir.join(LOCK_FILE);
@@ -112,7 +207,115 @@ pub fn open(dir: &Path, fsync: Fsync, repair: bool, now_micros: u64) -> io::Resu
             lock_path.display()
         )));
     }
-    let path = dir.join(LOG_FILE);
+    let mut seqs = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        if let Some(seq) = entry?.file_name().to_str().and_then(segment_seq) {
+            seqs.push(seq);
+        }
+    }
+    seqs.sort_unstable();
+    let mut floor = now_micros;
+    let mut names: HashMap<Box<str>, Arc<str>> = HashMap::new();
+    // Every message record: (id, channel, segment index, length, data).
+    let mut found: Vec<(u64, Arc<str>, usize, u32, String)> = Vec::new();
+    let mut segments = Vec::with_capacity(seqs.len() + 1);
+    for seq in seqs {
+        let path = dir.join(segment_file_name(seq));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| refuse(format!("cannot open {}: {e}", path.display())))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let mut scan = Scan::new(&bytes);
+        while let Some((at, record)) = scan.next() {
+            match record {
+                Record::Message { id, channel, data } => {
+                    floor = floor.max(id);
+                    let name = match names.get(channel) {
+                        Some(name) => Arc::clone(name),
+                        None => {
+                            let name: Arc<str> = channel.into();
+                            names.insert(channel.into(), Arc::clone(&name));
+                            name
+                        }
+                    };
+                    let len = u32::try_from(scan.offset() - at).unwrap_or(u32::MAX);
+                    found.push((id, name, segments.len(), len, data.to_owned()));
+                }
+                Record::Floor(f) => floor = floor.max(f),
+            }
+        }
+        let keep = match scan.end() {
+            None | Some(End::Clean) => bytes.len(),
+            Some(End::Torn { offset, dropped }) => {
+                eprintln!(
+                    "pushwire: {}: cut a torn record at the end: {dropped} bytes from offset \
+                     {offset} (a write the last run did not finish)",
+                    path.display()
+                );
+                offset
+            }
+            Some(End::Damaged { offset, damage }) if options.repair => {
+                eprintln!(
+                    "pushwire: {}: --repair-log: cut the segment at offset {offset} ({damage}); \
+                     {} bytes after it dropped",
+                    path.display(),
+                    bytes.len() - offset
+                );
+                offset
+            }
+            Some(End::Damaged { offset, damage }) => {
+                return Err(refuse(format!(
+                    "{}: damaged record at offset {offset} ({damage}); the records after it in \
+                     this segment cannot be trusted. Keep a copy of the file, then start with \
+                     --repair-log to cut the segment at that offset (every record from it on \
+                     in this file is lost)",
+                    path.display()
+                )));
+            }
+        };
+        if keep < bytes.len() {
+            file.set_len(keep as u64)?;
+        }
+        segments.push(Segment {
+            seq,
+            len: keep as u64,
+            records: Vec::new(),
+        });
+    }
+    // In id order; a record a cut-short compaction left in two segments
+    // is kept once, in the later one.
+    found.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
+    let mut restored = Vec::with_capacity(found.len());
+    let mut found = found.into_iter().peekable();
+    while let Some((id, channel, segment, len, data)) = found.next() {
+        if found
+            .peek()
+            .is_some_and(|next| next.0 == id && next.1 == channel)
+        {
+            continue;
+        }
+        if let Some(s) = segments.get_mut(segment) {
+            s.records.push(Kept {
+                channel: Arc::clone(&channel),
+                id,
+                len,
+            });
+        }
+        restored.push(Restored {
+            channel: channel.to_string(),
+            id,
+            data,
+        });
+    }
+    // Appends go on in the newest segment, or the first one.
+    let (seq, created) = match segments.last() {
+        Some(s) => (s.seq, false),
+        None => (1, true),
+    };
+    let path = dir.join(segment_file_name(seq));
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -120,96 +323,83 @@ pub fn open(dir: &Path, fsync: Fsync, repair: bool, now_micros: u64) -> io::Resu
         .append(true)
         .open(&path)
         .map_err(|e| refuse(format!("cannot open {}: {e}", path.display())))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    let mut floor = now_micros;
-    let mut restored = Vec::new();
-    let mut scan = Scan::new(&bytes);
-    for (_, record) in scan.by_ref() {
-        match record {
-            Record::Message { id, channel, data } => {
-                floor = floor.max(id);
-                restored.push(Restored {
-                    channel: channel.to_owned(),
-                    id,
-                    data: data.to_owned(),
-                });
-            }
-            Record::Floor(f) => floor = floor.max(f),
-        }
-    }
-    let keep = match scan.end() {
-        None | Some(End::Clean) => bytes.len(),
-        Some(End::Torn { offset, dropped }) => {
-            eprintln!(
-                "pushwire: {}: cut a torn record at the end: {dropped} bytes from offset {offset} \
-                 (a write the last run did not finish)",
-                path.display()
-            );
-            offset
-        }
-        Some(End::Damaged { offset, damage }) if repair => {
-            eprintln!(
-                "pushwire: {}: --repair-log: cut the log at offset {offset} ({damage}); \
-                 {} bytes after it dropped",
-                path.display(),
-                bytes.len() - offset
-            );
-            offset
-        }
-        Some(End::Damaged { offset, damage }) => {
-            return Err(refuse(format!(
-                "{}: damaged record at offset {offset} ({damage}); the records after it cannot \
-                 be trusted. Keep a copy of the file, then start with --repair-log to cut the \
-                 log at that offset (every record from it on is lost)",
-                path.display()
-            )));
-        }
-    };
-    let keep = keep as u64;
-    if keep < bytes.len() as u64 {
-        file.set_len(keep)?;
+    if created {
+        segments.push(Segment {
+            seq,
+            len: 0,
+            records: Vec::new(),
+        });
+        sync_dir(dir)?;
     }
     // Ids up to here may have been given: say so at the head of this run.
     let mut head = Vec::new();
     encode_floor(&mut head, floor);
     file.write_all(&head)?;
     file.sync_data()?;
+    if let Some(active) = segments.last_mut() {
+        active.len += head.len() as u64;
+    }
     Ok(Opened {
+        dir: dir.to_owned(),
         file,
         _lock: lock,
-        path,
-        len: keep + head.len() as u64,
+        segments,
         floor,
-        fsync,
+        options,
         restored,
     })
+}
+
+/// Makes the directory's entries durable: a new segment's name, after a
+/// power cut, is there with its file.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 /// An append the store took, with the id it gave.
 type Taken = (Ticket, u64);
 
+/// What the sync thread is asked.
+#[derive(Debug)]
+enum ToSync {
+    /// Sync the active segment now and answer (`always`).
+    Now,
+    /// The log rolled: sync the old segment once more, then keep syncing
+    /// this one.
+    Switch(Arc<File>),
+}
+
 #[derive(Debug)]
 struct Book {
-    file: File,
-    path: PathBuf,
-    /// Bytes of whole records in the file.
+    dir: PathBuf,
+    /// The active segment, the last of `segments`.
+    file: Arc<File>,
+    segments: Vec<Segment>,
+    /// Bytes of whole records in the active segment.
     len: u64,
-    /// Bytes known synced (`always`); a failed sync cuts back to it.
+    /// Bytes of it known synced (`always`); a failed sync cuts back to it.
     synced_len: u64,
+    /// Ids up to here may have been given before this run.
     floor: u64,
-    fsync: Fsync,
-    last: HashMap<Box<str>, u64>,
-    /// Records not yet written, and their appends.
+    /// The highest id given so far: the floor a roll writes down.
+    given: u64,
+    options: LogOptions,
+    /// Per channel, the last id given, while it may be above what the
+    /// engine has committed (pruned at each roll).
+    last: HashMap<Arc<str>, u64>,
+    /// Records not yet written, their appends, and their index entries.
     buf: Vec<u8>,
     buffered: Vec<Taken>,
+    buffered_kept: Vec<Kept>,
     /// Written, waiting for the next sync; and the sync in flight.
     unsynced: Vec<Taken>,
     syncing: Vec<Taken>,
     syncing_len: u64,
     decided: VecDeque<Commit>,
-    sync: Option<mpsc::Sender<()>>,
+    sync: Option<mpsc::Sender<ToSync>>,
     synced: Option<mpsc::Receiver<io::Result<()>>>,
+    /// Why the last roll failed, said once.
+    roll_error: Option<String>,
     _lock: File,
 }
 
@@ -223,111 +413,176 @@ impl LogStore {
     /// is done.
     pub fn new(opened: Opened, waker: Arc<Waker>) -> io::Result<LogStore> {
         let Opened {
+            dir,
             file,
             _lock,
-            path,
-            len,
+            segments,
             floor,
-            fsync,
-            restored,
+            options,
+            restored: _,
         } = opened;
-        let mut last = HashMap::new();
-        for r in &restored {
-            last.insert(r.channel.as_str().into(), r.id);
+        let mut last: HashMap<Arc<str>, u64> = HashMap::new();
+        for kept in segments.iter().flat_map(|s| &s.records) {
+            let id = last.entry(Arc::clone(&kept.channel)).or_insert(0);
+            *id = (*id).max(kept.id);
         }
-        let (sync, synced) = match fsync {
+        let len = segments.last().map_or(0, |s| s.len);
+        let file = Arc::new(file);
+        let (sync, synced) = match options.fsync {
             Fsync::Never => (None, None),
             Fsync::Always | Fsync::Batch => {
-                let (to_thread, requests) = mpsc::channel::<()>();
+                let (to_thread, requests) = mpsc::channel();
                 let (done, results) = mpsc::channel();
-                let disk = file.try_clone()?;
-                let batch = fsync == Fsync::Batch;
+                let current = Arc::clone(&file);
+                let batch = options.fsync == Fsync::Batch;
                 std::thread::Builder::new()
                     .name("pushwire-fsync".into())
-                    .spawn(move || sync_thread(disk, batch, requests, done, waker))?;
+                    .spawn(move || sync_thread(current, batch, requests, done, waker))?;
                 (Some(to_thread), Some(results))
             }
         };
         Ok(LogStore(Rc::new(RefCell::new(Book {
+            dir,
             file,
-            path,
+            segments,
             len,
             synced_len: len,
             floor,
-            fsync,
+            given: floor,
+            options,
             last,
             buf: Vec::new(),
             buffered: Vec::new(),
+            buffered_kept: Vec::new(),
             unsynced: Vec::new(),
             syncing: Vec::new(),
             syncing_len: len,
             decided: VecDeque::new(),
             sync,
             synced,
+            roll_error: None,
             _lock,
         }))))
     }
 
     /// Once per loop pass, before the engine's `handle_commits`: takes
-    /// the finished sync, writes the pass's records with one `write`, and
+    /// the finished sync, rolls the segment if it is full (`channels`
+    /// says what the engine still holds of a channel, to reclaim the
+    /// closed segments), writes the pass's records with one `write`, and
     /// starts the next sync.
-    pub fn pump(&self) {
-        self.0.borrow_mut().pump();
+    pub fn pump(&self, channels: &dyn Fn(&str) -> Option<ChannelState>) {
+        self.0.borrow_mut().pump(channels);
+    }
+
+    /// The segments on disk, oldest first, and the bytes in each.
+    pub fn segments(&self) -> Vec<(u64, u64)> {
+        let book = self.0.borrow();
+        let active = book.segments.len().saturating_sub(1);
+        book.segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.seq, if i == active { book.len } else { s.len }))
+            .collect()
     }
 }
 
 /// The sync thread: `always` syncs on request and answers; `batch`
-/// syncs once a second, and on request.
+/// syncs once a second, and on request. Either syncs the old segment
+/// once more when the log rolls.
 fn sync_thread(
-    file: File,
+    mut current: Arc<File>,
     batch: bool,
-    requests: mpsc::Receiver<()>,
+    requests: mpsc::Receiver<ToSync>,
     done: mpsc::Sender<io::Result<()>>,
     waker: Arc<Waker>,
 ) {
     loop {
-        let asked = if batch {
+        let request = if batch {
             match requests.recv_timeout(Duration::from_secs(1)) {
-                Ok(()) => true,
-                Err(mpsc::RecvTimeoutError::Timeout) => false,
+                Ok(request) => Some(request),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
         } else {
             match requests.recv() {
-                Ok(()) => true,
+                Ok(request) => Some(request),
                 Err(_) => return,
             }
         };
-        let result = file.sync_data();
-        if let (false, Err(e)) = (asked, &result) {
-            eprintln!("pushwire: fdatasync of the log failed: {e}");
-        }
-        if asked {
-            if done.send(result).is_err() {
-                return;
+        let result = current.sync_data();
+        match request {
+            Some(ToSync::Now) => {
+                if done.send(result).is_err() {
+                    return;
+                }
+                let _ = waker.wake();
             }
-            let _ = waker.wake();
+            Some(ToSync::Switch(next)) => {
+                if let Err(e) = result {
+                    eprintln!("pushwire: fdatasync of a closed log segment failed: {e}");
+                }
+                current = next;
+            }
+            None => {
+                if let Err(e) = result {
+                    eprintln!("pushwire: fdatasync of the log failed: {e}");
+                }
+            }
         }
     }
 }
 
 impl Book {
-    fn pump(&mut self) {
+    fn pump(&mut self, channels: &dyn Fn(&str) -> Option<ChannelState>) {
         self.take_synced();
-        self.write_buffered();
-        if self.fsync == Fsync::Always && self.syncing.is_empty() && !self.unsynced.is_empty() {
-            if let Some(sync) = &self.sync {
-                if sync.send(()).is_ok() {
-                    self.syncing = std::mem::take(&mut self.unsynced);
-                    self.syncing_len = self.len;
+        if self.len >= self.options.segment_bytes {
+            if self.options.fsync == Fsync::Always
+                && !(self.syncing.is_empty() && self.unsynced.is_empty())
+            {
+                // Rolls wait for the old segment to be synced whole: the
+                // pass's records wait with them.
+                self.start_sync();
+                return;
+            }
+            match self.roll(channels) {
+                Ok(()) => self.roll_error = None,
+                Err(e) => {
+                    let message = e.to_string();
+                    if self.roll_error.as_deref() != Some(&message) {
+                        eprintln!(
+                            "pushwire: cannot start a new log segment in {}: {message}; \
+                             writing on in the full one",
+                            self.dir.display()
+                        );
+                        self.roll_error = Some(message);
+                    }
                 }
+            }
+        }
+        self.write_buffered();
+        self.start_sync();
+    }
+
+    /// `always`: the records written and not synced go to the sync
+    /// thread, unless a sync is in flight (they wait for the next).
+    fn start_sync(&mut self) {
+        if self.options.fsync != Fsync::Always
+            || !self.syncing.is_empty()
+            || self.unsynced.is_empty()
+        {
+            return;
+        }
+        if let Some(sync) = &self.sync {
+            if sync.send(ToSync::Now).is_ok() {
+                self.syncing = std::mem::take(&mut self.unsynced);
+                self.syncing_len = self.len;
             }
         }
     }
 
     fn take_synced(&mut self) {
         while let Some(result) = self.synced.as_ref().and_then(|s| s.try_recv().ok()) {
-            if self.fsync != Fsync::Always {
+            if self.options.fsync != Fsync::Always {
                 continue;
             }
             match result {
@@ -342,17 +597,28 @@ impl Book {
                 }
                 Err(e) => {
                     // What the failed sync covered may or may not be on
-                    // the disk (fsync(2)): cut the file back to what was
-                    // synced, and fail everything after it.
+                    // the disk (fsync(2)): cut the segment back to what
+                    // was synced, and fail everything after it. (A roll
+                    // waits for its segment to be synced, so all of it is
+                    // in the active one.)
                     let reason = StoreError::new(format!("fdatasync of the log failed: {e}"));
                     let _ = self.file.set_len(self.synced_len);
                     self.len = self.synced_len;
                     let mut lost = std::mem::take(&mut self.syncing);
                     lost.append(&mut self.unsynced);
+                    if let Some(active) = self.segments.last_mut() {
+                        let keep = active.records.len().saturating_sub(lost.len());
+                        active.records.truncate(keep);
+                    }
                     self.fail(lost, &reason);
                 }
             }
         }
+    }
+
+    fn active_path(&self) -> PathBuf {
+        let seq = self.segments.last().map_or(1, |s| s.seq);
+        self.dir.join(segment_file_name(seq))
     }
 
     fn write_buffered(&mut self) {
@@ -360,10 +626,13 @@ impl Book {
             return;
         }
         let taken = std::mem::take(&mut self.buffered);
-        match self.file.write_all(&self.buf) {
+        match (&*self.file).write_all(&self.buf) {
             Ok(()) => {
                 self.len += self.buf.len() as u64;
-                match self.fsync {
+                if let Some(active) = self.segments.last_mut() {
+                    active.records.append(&mut self.buffered_kept);
+                }
+                match self.options.fsync {
                     Fsync::Always => self.unsynced.extend(taken),
                     Fsync::Batch | Fsync::Never => {
                         for (ticket, id) in taken {
@@ -384,8 +653,12 @@ impl Book {
                 {
                     StoreError::full(format!("the log is full ({e})"))
                 } else {
-                    StoreError::new(format!("cannot write the log {}: {e}", self.path.display()))
+                    StoreError::new(format!(
+                        "cannot write the log {}: {e}",
+                        self.active_path().display()
+                    ))
                 };
+                self.buffered_kept.clear();
                 self.fail(taken, &error);
             }
         }
@@ -400,23 +673,166 @@ impl Book {
             });
         }
     }
+
+    /// Starts a new segment, then reclaims the closed ones.
+    fn roll(&mut self, channels: &dyn Fn(&str) -> Option<ChannelState>) -> io::Result<()> {
+        let seq = self.segments.last().map_or(1, |s| s.seq + 1);
+        let path = self.dir.join(segment_file_name(seq));
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .read(true)
+            .append(true)
+            .open(&path)?;
+        let mut head = Vec::new();
+        encode_floor(&mut head, self.floor.max(self.given));
+        if let Err(e) = file.write_all(&head).and_then(|()| sync_dir(&self.dir)) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        if let Some(old) = self.segments.last_mut() {
+            old.len = self.len;
+        }
+        let file = Arc::new(file);
+        if let Some(sync) = &self.sync {
+            let _ = sync.send(ToSync::Switch(Arc::clone(&file)));
+        }
+        self.file = file;
+        self.len = head.len() as u64;
+        self.synced_len = self.len;
+        self.syncing_len = self.len;
+        self.segments.push(Segment {
+            seq,
+            len: self.len,
+            records: Vec::new(),
+        });
+        self.reclaim(channels);
+        // Ids the engine has committed need no entry here: it tells them
+        // in each append. A channel it no longer has cannot have an
+        // append in flight (the engine keeps a channel while it has).
+        self.last
+            .retain(|name, last| channels(name).is_some_and(|state| *last > state.last_id));
+        Ok(())
+    }
+
+    /// Deletes the closed segments with no live record, and compacts
+    /// those less than half live.
+    fn reclaim(&mut self, channels: &dyn Fn(&str) -> Option<ChannelState>) {
+        let mut i = 0;
+        while i + 1 < self.segments.len() {
+            let Some(segment) = self.segments.get(i) else {
+                break;
+            };
+            let live = segment
+                .records
+                .iter()
+                .filter(|k| ChannelState::keeps(channels(&k.channel), k.id))
+                .map(|k| u64::from(k.len))
+                .sum::<u64>();
+            let path = self.dir.join(segment_file_name(segment.seq));
+            let reclaimed = if live == 0 {
+                std::fs::remove_file(&path)
+            } else if 2 * live < segment.len {
+                self.compact(i, channels)
+            } else {
+                i += 1;
+                continue;
+            };
+            match reclaimed {
+                Ok(()) => {
+                    self.segments.remove(i);
+                }
+                Err(e) => {
+                    eprintln!("pushwire: cannot reclaim {}: {e}", path.display());
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// Copies the live records of closed segment `i` to the active one,
+    /// syncs it, then deletes segment `i`'s file.
+    fn compact(
+        &mut self,
+        i: usize,
+        channels: &dyn Fn(&str) -> Option<ChannelState>,
+    ) -> io::Result<()> {
+        let Some(segment) = self.segments.get(i) else {
+            return Ok(());
+        };
+        let path = self.dir.join(segment_file_name(segment.seq));
+        let mut wanted: HashMap<Arc<str>, HashSet<u64>> = HashMap::new();
+        for kept in &segment.records {
+            if ChannelState::keeps(channels(&kept.channel), kept.id) {
+                wanted
+                    .entry(Arc::clone(&kept.channel))
+                    .or_default()
+                    .insert(kept.id);
+            }
+        }
+        let bytes = std::fs::read(&path)?;
+        let mut out = Vec::new();
+        let mut moved = Vec::new();
+        for (_, record) in Scan::new(&bytes) {
+            let Record::Message { id, channel, data } = record else {
+                continue;
+            };
+            let Some((name, _)) = wanted.get_key_value(channel) else {
+                continue;
+            };
+            let name = Arc::clone(name);
+            if wanted.get_mut(channel).is_some_and(|ids| ids.remove(&id)) {
+                let len = encode_message(&mut out, id, channel, data);
+                moved.push(Kept {
+                    channel: name,
+                    id,
+                    len: u32::try_from(len).unwrap_or(u32::MAX),
+                });
+            }
+        }
+        if !out.is_empty() {
+            let copied = (&*self.file)
+                .write_all(&out)
+                .and_then(|()| self.file.sync_data());
+            if let Err(e) = copied {
+                let _ = self.file.set_len(self.len);
+                return Err(e);
+            }
+            self.len += out.len() as u64;
+            self.synced_len = self.len;
+            self.syncing_len = self.len;
+            if let Some(active) = self.segments.last_mut() {
+                active.records.append(&mut moved);
+            }
+        }
+        // Were this lost to a crash, the copies are read back once.
+        std::fs::remove_file(&path)
+    }
 }
 
 impl Store for LogStore {
     fn append(&mut self, append: Append<'_>) {
         let mut book = self.0.borrow_mut();
-        let floor = book.floor;
-        let last = book.last.get(append.name).copied().unwrap_or(0);
-        let id = last.max(append.last_id).max(floor).saturating_add(1);
-        match book.last.get_mut(append.name) {
-            Some(last) => *last = id,
-            None => {
-                book.last.insert(append.name.into(), id);
-            }
-        }
-        let Book { buf, buffered, .. } = &mut *book;
-        encode_message(buf, id, append.name, append.data);
+        let above = append.last_id.max(book.floor);
+        let (name, id) = match book.last.get_key_value(append.name) {
+            Some((name, &last)) => (Arc::clone(name), last.max(above).saturating_add(1)),
+            None => (Arc::from(append.name), above.saturating_add(1)),
+        };
+        book.given = book.given.max(id);
+        let Book {
+            buf,
+            buffered,
+            buffered_kept,
+            last,
+            ..
+        } = &mut *book;
+        let len = encode_message(buf, id, append.name, append.data);
         buffered.push((append.ticket, id));
+        buffered_kept.push(Kept {
+            channel: Arc::clone(&name),
+            id,
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+        });
+        last.insert(name, id);
     }
 
     fn poll_commit(&mut self) -> Option<Commit> {

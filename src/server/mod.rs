@@ -104,8 +104,11 @@ impl Server {
         let log = match &config.data_dir {
             Some(dir) => Some(log::open(
                 dir,
-                config.fsync,
-                config.repair_log,
+                log::LogOptions {
+                    fsync: config.fsync,
+                    repair: config.repair_log,
+                    segment_bytes: config.log_segment_bytes,
+                },
                 reactor::unix_micros(),
             )?),
             None => None,

@@ -70,7 +70,7 @@ use crate::config::Config;
 use crate::engine::{Engine, Event, MemoryStore, Step};
 use crate::trace::{Direction, Tracer};
 
-use super::log::LogStore;
+use super::log::{ChannelState, LogStore};
 use super::{Inbox, Promise};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -311,7 +311,14 @@ impl Reactor {
                 self.engine.handle_stop(now);
             }
             if let Some(log) = &self.log {
-                log.pump();
+                let broker = self.engine.broker();
+                log.pump(&|name| {
+                    let channel = broker.channel(broker.find(name)?)?;
+                    Some(ChannelState {
+                        oldest: Some(channel.oldest_id()).filter(|&id| id != 0),
+                        last_id: channel.last_id(),
+                    })
+                });
             }
             self.engine.handle_commits(now);
             self.engine.handle_timeout(now);
