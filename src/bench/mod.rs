@@ -5,8 +5,8 @@
 //! Each scenario prints progress on stderr, then one JSON line and one
 //! human line (the attack scenario: a markdown table and a few lines) on
 //! stdout; the exit status is 1 when a message was lost, duplicated,
-//! reordered or corrupted, or a connection failed (for an attack: when
-//! the attack could not run).
+//! reordered or corrupted, a publish was not answered `202`, or a
+//! connection failed (for an attack: when the attack could not run).
 
 mod attack;
 mod crowd;
@@ -16,6 +16,7 @@ mod idle;
 mod link;
 mod net;
 mod pipeline;
+mod publish;
 mod publisher;
 mod stamp;
 mod stats;
@@ -37,6 +38,9 @@ Scenarios:
   fanout   S subscribers, one publisher, M stamped messages: delivered msg/s,
            latency p50/p99/max, lost / duplicated / out-of-order (must be 0)
   echo     WebSocket echo: C connections, D messages in flight each
+  publish  C connections each publishing, one message in flight (the next once the
+           202 arrived): acknowledged msg/s, latency p50/p99/max; any answer but
+           202 is an error
   idle     hold N idle subscribers; the server's resident memory per connection
   attack   one attack next to a normal client: the normal client's latency
            p50/p99/max (keep-alive poll, new connection + poll, publish, SSE and
@@ -63,6 +67,7 @@ fanout:  --transport ws|sse|longpoll|poll  --subscribers S [100]  --messages M [
          --size B [64]  --interval SECS (poll) [0.5]  --settle SECS [0.5]  --timeout SECS [30]
 echo:    --connections C [100]  --size B [32]  --depth D [16]  --seconds T [5]
          --warmup SECS [1]  --binary
+publish: --connections C [50]  --size B [64]  --seconds T [5]  --warmup SECS [1]
 idle:    --transport T  --connections N [1000]  --pid P (the server)  --hold SECS [2]
 attack:  --attack NAME  --pid P (the server: RSS and CPU time, required)
          --quiet SECS [4]  --during SECS [8]  --after SECS [6]  (the three phases)
@@ -97,7 +102,7 @@ impl Args {
         let mut args = args.into_iter().peekable();
         let scenario = args
             .next()
-            .ok_or("which scenario? fanout, echo, idle or attack")?;
+            .ok_or("which scenario? fanout, echo, publish, idle or attack")?;
         let mut flags = Vec::new();
         while let Some(arg) = args.next() {
             let Some(name) = arg.strip_prefix("--") else {
@@ -235,6 +240,27 @@ fn crowd_plan(
     })
 }
 
+fn publish_plan(
+    args: &mut Args,
+    server: &str,
+    sources: Option<usize>,
+) -> Result<publish::PublishPlan, String> {
+    let target = Template::parse(
+        &args
+            .take("pub-url")
+            .unwrap_or_else(|| format!("http://{server}/pub/{{channel}}")),
+    )?;
+    Ok(publish::PublishPlan {
+        target,
+        channel: args.take("channel").unwrap_or_else(fresh_channel),
+        connections: args.num("connections", 50usize)?.max(1),
+        size: args.num("size", 64usize)?,
+        seconds: args.secs("seconds", 5.0)?.max(Duration::from_millis(100)),
+        warmup: args.secs("warmup", 1.0)?,
+        sources,
+    })
+}
+
 fn attack_plan(
     args: &mut Args,
     server: &str,
@@ -353,6 +379,11 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<(String, String, bool),
             args.finish()?;
             echo::run(plan)
         }
+        "publish" => {
+            let plan = publish_plan(&mut args, &server, sources)?;
+            args.finish()?;
+            publish::run(plan)
+        }
         "idle" => {
             let pid = args
                 .take("pid")
@@ -377,7 +408,7 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<(String, String, bool),
         }
         other => {
             return Err(format!(
-                "unknown scenario '{other}': fanout, echo, idle or attack"
+                "unknown scenario '{other}': fanout, echo, publish, idle or attack"
             ))
         }
     };
@@ -418,6 +449,22 @@ mod tests {
         assert_eq!(a.take("no-reconnect").as_deref(), Some(""));
         assert_eq!(a.take("during"), None);
         assert!(a.finish().is_ok());
+    }
+
+    #[test]
+    fn publish_defaults_to_fifty_connections_for_five_seconds() {
+        let p = publish_plan(&mut args("publish"), "127.0.0.1:9", None).unwrap();
+        assert_eq!((p.connections, p.size), (50, 64));
+        assert_eq!((p.seconds.as_secs(), p.warmup.as_secs()), (5, 1));
+        assert_eq!(p.target.host, "127.0.0.1:9");
+        assert!(p.channel.starts_with("bench-"));
+        let mut a = args("publish --connections 3 --size 10 --seconds 0.5 --channel c --warmup 0");
+        let p = publish_plan(&mut a, "127.0.0.1:9", None).unwrap();
+        assert_eq!((p.connections, p.size, p.channel.as_str()), (3, 10, "c"));
+        assert_eq!((p.seconds.as_millis(), p.warmup.as_millis()), (500, 0));
+        assert!(a.finish().is_ok());
+        let mut a = args("publish --seconds x");
+        assert!(publish_plan(&mut a, "127.0.0.1:9", None).is_err());
     }
 
     #[test]
