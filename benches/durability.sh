@@ -64,6 +64,33 @@ stop() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true;
 
 # CPU seconds (user + system, all threads) process $1 used so far.
 cpu_of() { awk -v t="$ticks" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$1/stat"; }
+# CPU seconds the whole machine spent busy (user, nice, system, irq,
+# softirq), and seconds stolen by the hypervisor, over all CPUs (proc(5)).
+machine_cpu() { awk -v t="$ticks" '$1 == "cpu" { print ($2 + $3 + $4 + $7 + $8) / t, $9 / t }' /proc/stat; }
+# Bytes process $1 caused to be written to storage (write_bytes of /proc/PID/io).
+written_by() { awk '$1 == "write_bytes:" { print $2 }' "/proc/$1/io" 2>/dev/null || echo nan; }
+# measure_start / measure_end SERVER_PID CLIENT_TIMES: sets the CPU shares
+# of the run: server, load generator, everything else, and steal.
+measure_start() { s0=$(cpu_of "$1"); read -r m0 st0 < <(machine_cpu); t0=$(now); }
+measure_end() {
+    t1=$(now)
+    local s1 m1 st1 client
+    s1=$(cpu_of "$1")
+    read -r m1 st1 < <(machine_cpu)
+    client=$(awk '{print $1 + $2}' <<<"$2")
+    server_pct=$(share "$(awk -v a="$s0" -v b="$s1" 'BEGIN { print b - a }')" "$t0" "$t1")
+    client_pct=$(share "$client" "$t0" "$t1")
+    others_pct=$(share "$(awk -v a="$m0" -v b="$m1" -v s="$(awk -v a="$s0" -v b="$s1" 'BEGIN { print b - a }')" -v c="$client" \
+        'BEGIN { o = b - a - s - c; print (o < 0) ? 0 : o }')" "$t0" "$t1")
+    steal_pct=$(share "$(awk -v a="$st0" -v b="$st1" 'BEGIN { print b - a }')" "$t0" "$t1")
+}
+# put_cpu SERVER POLICY ROUND: the shares measure_end set.
+put_cpu() {
+    put "$1" "$2" "$3" client_cpu_pct "$client_pct"
+    put "$1" "$2" "$3" server_cpu_pct "$server_pct"
+    put "$1" "$2" "$3" others_cpu_pct "$others_pct"
+    put "$1" "$2" "$3" steal_pct "$steal_pct"
+}
 now() { date +%s.%N; }
 per() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "nan" || b + 0 == 0) print "nan"; else printf "%.1f", a / b }'; }
 put() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
@@ -85,36 +112,33 @@ run_pushwire() {
         sleep 0.05
     done
     [ -n "$addr" ] || { cat "$log" >&2; die "pushwire did not start"; }
-    local s0 t0 t1 out times
-    s0=$(cpu_of "$server")
-    t0=$(now)
+    local out times
+    measure_start "$server"
     TIMEFORMAT='%U %S'
     { times=$( { time timeout 120 taskset -c 1 "$PUSHWIRE" bench publish --server "$addr" \
         --connections "$CONNS" --size "$SIZE" --seconds "$RUN_SECS" --warmup 1 --channel "$CHANNEL" \
         >"$work/out" 2>>"$work/progress.log"; } 2>&1 ); } || true
-    t1=$(now)
-    local server_cpu
-    server_cpu=$(awk -v a="$s0" -v b="$(cpu_of "$server")" 'BEGIN { print b - a }')
+    measure_end "$server" "$times"
     # Messages stored, warm-up included: the channel's last id minus the
     # run's floor (the last id of a channel nobody used).
     local last floor
     last=$(curl -sf "http://$addr/poll/$CHANNEL?since=9007199254740991" | sed -n 's/.*"last_id":\([0-9]*\).*/\1/p') || true
     floor=$(curl -sf "http://$addr/poll/nobody-publishes-here" | sed -n 's/.*"last_id":\([0-9]*\).*/\1/p') || true
     stored=$(awk -v l="${last:-0}" -v f="${floor:-0}" 'BEGIN { print (l > f && f > 0) ? l - f : "nan" }')
+    written=$(written_by "$server")
     stop
     out=$(cat "$work/out")
     local json
     json=$(head -1 <<<"$out")
-    echo "  [pushwire --fsync $policy] $(sed -n 2p <<<"$out") (load $(cut -d' ' -f1 /proc/loadavg))"
+    echo "  [pushwire --fsync $policy] $(sed -n 2p <<<"$out"); CPU % server $server_pct, bench $client_pct, others $others_pct, steal $steal_pct"
     local errors
     errors=$(field errors "$json")
     [ "${errors:-1}" = 0 ] || echo "  [pushwire --fsync $policy] FAILED: see above and $work/progress.log" >&2
     put pushwire "$policy" "$round" msgs_per_s "$( [ "${errors:-1}" = 0 ] && field msgs_per_s "$json" || echo nan)"
     put pushwire "$policy" "$round" p50_ms "$(field p50_ms "$json")"
     put pushwire "$policy" "$round" p99_ms "$(field p99_ms "$json")"
-    put pushwire "$policy" "$round" client_cpu_pct "$(share "$(awk '{print $1 + $2}' <<<"$times")" "$t0" "$t1")"
-    put pushwire "$policy" "$round" server_cpu_pct "$(share "$server_cpu" "$t0" "$t1")"
-    put pushwire "$policy" "$round" bytes_per_msg "$(per "$(du -sb "$dir" | cut -f1)" "$stored")"
+    put_cpu pushwire "$policy" "$round"
+    put pushwire "$policy" "$round" bytes_per_msg "$(per "$written" "$stored")"
     rm -rf "$dir"
 }
 
@@ -150,26 +174,24 @@ run_redis() {
     rate=${warm:-10000}
     REDIS_N=$(awk -v r="$rate" 'BEGIN { printf "%d", r }')
     n=$(awk -v r="$rate" -v s="$RUN_SECS" 'BEGIN { printf "%d", r * s }')
-    local s0 t0 t1 times server_cpu
-    s0=$(cpu_of "$server")
-    t0=$(now)
+    local times
+    measure_start "$server"
     TIMEFORMAT='%U %S'
     { times=$( { time timeout 120 taskset -c 1 redis-benchmark -p "$port" -c "$CONNS" -n "$n" --csv \
         XADD key '*' f "$VALUE" >"$work/out" 2>>"$work/progress.log"; } 2>&1 ); } || true
-    t1=$(now)
-    server_cpu=$(awk -v a="$s0" -v b="$(cpu_of "$server")" 'BEGIN { print b - a }')
+    measure_end "$server" "$times"
     stored=$(redis-cli -p "$port" xlen key 2>/dev/null) || stored=nan
+    written=$(written_by "$server")
     stop
     # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
     local rps p50 p99 max
     read -r rps p50 p99 max < <(awk -F'"' 'NR==2 {print $4, $10, $14, $16}' "$work/out")
-    echo "  [redis appendfsync $policy] $n XADD: ${rps:-FAILED} requests/s, latency p50 ${p50:-?} ms p99 ${p99:-?} ms max ${max:-?} ms (load $(cut -d' ' -f1 /proc/loadavg))"
+    echo "  [redis appendfsync $policy] $n XADD: ${rps:-FAILED} requests/s, latency p50 ${p50:-?} ms p99 ${p99:-?} ms max ${max:-?} ms; CPU % server $server_pct, redis-benchmark $client_pct, others $others_pct, steal $steal_pct"
     put redis "$policy" "$round" msgs_per_s "${rps:-nan}"
     put redis "$policy" "$round" p50_ms "${p50:-nan}"
     put redis "$policy" "$round" p99_ms "${p99:-nan}"
-    put redis "$policy" "$round" client_cpu_pct "$(share "$(awk '{print $1 + $2}' <<<"$times")" "$t0" "$t1")"
-    put redis "$policy" "$round" server_cpu_pct "$(share "$server_cpu" "$t0" "$t1")"
-    put redis "$policy" "$round" bytes_per_msg "$(per "$(du -sb "$dir" | cut -f1)" "$stored")"
+    put_cpu redis "$policy" "$round"
+    put redis "$policy" "$round" bytes_per_msg "$(per "$written" "$stored")"
     rm -rf "$dir"
 }
 
@@ -215,15 +237,18 @@ for pair in $PAIRS; do
     echo "| \`--fsync $pw\` / \`appendfsync $rd\` | $(fmt "$a") | $(fmt "$b") | $(ratio "$a" "$b") | $(fmt "$(median pushwire "$pw" p99_ms)") | $(fmt "$(median redis "$rd" p99_ms)") | $(fmt "$(median pushwire "$pw" p50_ms)") | $(fmt "$(median redis "$rd" p50_ms)") |"
 done
 echo
-echo "Every run (rounds in order; CPU in % of one core over the run's wall time):"
+echo "Every run, rounds in order. CPU in % of one core over the run's wall time: the"
+echo "server, the load generator, every other process of the machine (a busy"
+echo "neighbour perturbs the run), and time stolen by the hypervisor; bytes the"
+echo "server wrote to storage per message stored (write_bytes of /proc/PID/io):"
 echo
-echo "| server | policy | msg/s | p99 ms | load generator CPU % | server CPU % | data dir bytes per message |"
-echo "|---|---|---|---|---|---|---|"
+echo "| server | policy | msg/s | p99 ms | server CPU % | load generator CPU % | others CPU % | steal % | bytes written per message |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for pair in $PAIRS; do
     pw=${pair%%:*} rd=${pair#*:}
     for s in "pushwire $pw" "redis $rd"; do
         read -r name policy <<<"$s"
-        echo "| $name | $policy | $(all "$name" "$policy" msgs_per_s) | $(all "$name" "$policy" p99_ms) | $(all "$name" "$policy" client_cpu_pct) | $(all "$name" "$policy" server_cpu_pct) | $(all "$name" "$policy" bytes_per_msg) |"
+        echo "| $name | $policy | $(all "$name" "$policy" msgs_per_s) | $(all "$name" "$policy" p99_ms) | $(all "$name" "$policy" server_cpu_pct) | $(all "$name" "$policy" client_cpu_pct) | $(all "$name" "$policy" others_cpu_pct) | $(all "$name" "$policy" steal_pct) | $(all "$name" "$policy" bytes_per_msg) |"
     done
 done
 echo
