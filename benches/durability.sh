@@ -19,7 +19,9 @@
 #
 # Each server runs on core 0 (taskset -c 0), the load generator
 # (`pushwire bench publish`, redis-benchmark) on core 1; the CPU both used
-# is measured, to show whether the load generator is the bottleneck.
+# is measured, to show whether the load generator is the bottleneck, and
+# so is everyone else's: each run waits (up to a minute) for a quiet
+# second first, and runs that a neighbour perturbed anyway are listed.
 # Only the processes this script started are stopped, by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,8 +86,23 @@ measure_end() {
         'BEGIN { o = b - a - s - c; print (o < 0) ? 0 : o }')" "$t0" "$t1")
     steal_pct=$(share "$(awk -v a="$st0" -v b="$st1" 'BEGIN { print b - a }')" "$t0" "$t1")
 }
+# Waits, up to a minute, for a second in which the rest of the machine
+# used less than a fifth of a core: a neighbour's build would otherwise
+# land in the middle of a run.
+quiet() {
+    local a b _s
+    for _ in $(seq 60); do
+        read -r a _s < <(machine_cpu)
+        sleep 1
+        read -r b _s < <(machine_cpu)
+        awk -v a="$a" -v b="$b" 'BEGIN { exit !(b - a < 0.2) }' && return 0
+    done
+    echo "  (the machine stayed busy for a minute: running anyway)"
+}
 # put_cpu SERVER POLICY ROUND: the shares measure_end set.
 put_cpu() {
+    awk -v o="$others_pct" -v s="$steal_pct" 'BEGIN { exit !(o > 25 || s > 10) }' &&
+        echo "$1 $2 round $3: others $others_pct% of a core, steal $steal_pct%" >>"$work/perturbed"
     put "$1" "$2" "$3" client_cpu_pct "$client_pct"
     put "$1" "$2" "$3" server_cpu_pct "$server_pct"
     put "$1" "$2" "$3" others_cpu_pct "$others_pct"
@@ -113,6 +130,7 @@ run_pushwire() {
     done
     [ -n "$addr" ] || { cat "$log" >&2; die "pushwire did not start"; }
     local out times
+    quiet
     measure_start "$server"
     TIMEFORMAT='%U %S'
     { times=$( { time timeout 120 taskset -c 1 "$PUSHWIRE" bench publish --server "$addr" \
@@ -175,6 +193,7 @@ run_redis() {
     REDIS_N=$(awk -v r="$rate" 'BEGIN { printf "%d", r }')
     n=$(awk -v r="$rate" -v s="$RUN_SECS" 'BEGIN { printf "%d", r * s }')
     local times
+    quiet
     measure_start "$server"
     TIMEFORMAT='%U %S'
     { times=$( { time timeout 120 taskset -c 1 redis-benchmark -p "$port" -c "$CONNS" -n "$n" --csv \
@@ -251,6 +270,11 @@ for pair in $PAIRS; do
         echo "| $name | $policy | $(all "$name" "$policy" msgs_per_s) | $(all "$name" "$policy" p99_ms) | $(all "$name" "$policy" server_cpu_pct) | $(all "$name" "$policy" client_cpu_pct) | $(all "$name" "$policy" others_cpu_pct) | $(all "$name" "$policy" steal_pct) | $(all "$name" "$policy" bytes_per_msg) |"
     done
 done
+if [ -s "$work/perturbed" ]; then
+    echo
+    echo "Perturbed runs (the rest of the machine above a quarter of a core, or steal above 10%):"
+    sed 's/^/- /' "$work/perturbed"
+fi
 echo
 echo "(medians of $ROUNDS rounds of ${RUN_SECS} s; $CONNS connections, $SIZE-byte messages;"
 echo " data dirs under $work, $fs_type on $fs_device; raw results in $results)"
