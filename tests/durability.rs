@@ -467,3 +467,36 @@ fn a_record_in_two_segments_is_restored_once() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn pipelined_publishes_on_one_connection_are_all_answered_under_every_policy() {
+    // The second publish of a pipeline is taken when the first is
+    // answered, after the pass wrote the log: the loop must come round
+    // again for it at once, not wait for some other event.
+    for fsync in ["always", "batch", "never"] {
+        let dir = data_dir(&format!("pipelined-{fsync}"));
+        let server = start(&dir, &["--fsync", fsync]);
+        let mut stream = server.connect();
+        let requests: String = (0..50)
+            .map(|i| {
+                let data = format!("p{i}");
+                format!(
+                    "POST /pub/p HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{data}",
+                    data.len()
+                )
+            })
+            .collect();
+        stream.write_all(requests.as_bytes()).unwrap();
+        let mut reader = std::io::BufReader::new(stream);
+        let ids: Vec<u64> = (0..50)
+            .map(|_| {
+                let answer = common::read_response(&mut reader).unwrap();
+                assert_eq!(answer.status, 202, "{fsync}");
+                answer.json()["id"].as_u64().unwrap()
+            })
+            .collect();
+        assert_eq!(ids, server.ids(1..=50), "{fsync}");
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

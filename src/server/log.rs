@@ -474,6 +474,15 @@ impl LogStore {
         self.0.borrow_mut().pump(channels);
     }
 
+    /// Whether the next pass must come at once: appends taken after this
+    /// pass's [`LogStore::pump`] (a pipelined publish that its previous
+    /// answer let go on, say) wait in memory until the next one, or
+    /// decisions wait for `handle_commits`.
+    pub fn has_pending(&self) -> bool {
+        let book = self.0.borrow();
+        !book.buf.is_empty() || !book.decided.is_empty()
+    }
+
     /// The segments on disk, oldest first, and the bytes in each.
     pub fn segments(&self) -> Vec<(u64, u64)> {
         let book = self.0.borrow();

@@ -369,7 +369,11 @@ impl Reactor {
     }
 
     fn timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.again.is_empty() || self.more_ready || self.more_accepts {
+        if !self.again.is_empty()
+            || self.more_ready
+            || self.more_accepts
+            || self.log.as_ref().is_some_and(LogStore::has_pending)
+        {
             return Some(Duration::ZERO);
         }
         let deadline = match (self.engine.poll_timeout(), self.accept_paused_until) {
