@@ -11,10 +11,17 @@
 //!
 //! The run: every connection sends its first publish at once; answers
 //! during `--warmup` are not counted; the window of `--seconds` counts the
-//! answers that arrive in it, and their latency (from the write of the
-//! request to the whole answer). After the window no publish is sent; the
-//! ones in flight get up to [`DRAIN`] to be answered, and one that never
-//! is counts as an error.
+//! answers that arrive in it, and their latency. After the window no
+//! publish is sent; the ones in flight get up to [`DRAIN`] to be answered,
+//! and one that never is counts as an error.
+//!
+//! Latency runs from the clock read just before the request's `write` to
+//! the return of the `epoll_wait` that saw its answer; `redis-benchmark`
+//! times nearly the same span (from before the write to when it handles
+//! the answer). The bench's own work between an answer and the next
+//! request is not in it: with one request in flight per connection,
+//! C / throughput is the mean time around the whole loop, that work
+//! included.
 
 use std::ops::Range;
 use std::time::Duration;
@@ -219,7 +226,10 @@ pub fn run(plan: PublishPlan) -> Result<(String, String, bool), String> {
                     .map_err(|e| format!("connect: {e}"))?;
             }
             if now < window_end && p.conn.in_flight() == 0 {
-                p.conn.send(&request, now, now);
+                // Not `now`: the events before this one in the batch took
+                // the bench's time, which is not the server's latency.
+                let sent_at = clock.now();
+                p.conn.send(&request, sent_at, sent_at);
             }
         }
     }
