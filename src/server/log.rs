@@ -30,17 +30,18 @@
 //! segments are looked at with the engine's histories
 //! ([`ChannelState`]): a record is *live* while its message is still in
 //! its channel's history. A segment with no live record is deleted; one
-//! whose live records take less than half its bytes is compacted: they
-//! are copied, as they are, to the active segment, which is synced, and
-//! then the old segment is deleted. After a roll every closed segment is
-//! at least half live, so the closed segments take at most twice the
-//! bytes of the live records, which the history bounds limit (a record is
-//! never larger than the [`crate::broker::Message::cost`] the byte bound
-//! counts): the formula is in docs/durability.md.
+//! whose live records take less than half its bytes goes to the
+//! compaction thread, which writes them, as they are, to a new file,
+//! syncs it and renames it over the segment, off the loop. After a roll
+//! (and the compactions it started) every closed segment is at least half
+//! live, so the closed segments take at most twice the bytes of the live
+//! records, which the history bounds limit (a record is never larger
+//! than the [`crate::broker::Message::cost`] the byte bound counts): the
+//! formula is in docs/durability.md.
 //!
 //! On start every segment is read back ([`open`]): every message is
-//! restored to its channel's history (a record copied by a compaction
-//! that was cut short may be there twice: it is restored once), a torn
+//! restored to its channel's history (a record found in two segments is
+//! restored once), a torn
 //! tail is cut, and damage before the tail stops the start with the file
 //! and offset unless `--repair-log` says to cut there. `DIR/lock` holds
 //! an exclusive `flock` while the server runs.
@@ -63,6 +64,10 @@ use crate::log::{encode_floor, encode_message, End, Record, Scan};
 
 /// The lock file's name inside the data dir.
 pub const LOCK_FILE: &str = "lock";
+
+/// What a segment being rewritten by a compaction is called meanwhile:
+/// its name and this.
+const COMPACTING: &str = ".compacting";
 
 /// The name of segment number `seq` inside the data dir: the numbers
 /// have 20 digits, so the names sort as the segments were written.
@@ -131,6 +136,8 @@ struct Segment {
     /// Bytes of whole records.
     len: u64,
     records: Vec<Kept>,
+    /// With the compaction thread.
+    compacting: bool,
 }
 
 /// What the engine holds of a channel, as a roll needs it to know which
@@ -209,8 +216,20 @@ pub fn open(dir: &Path, options: LogOptions, now_micros: u64) -> io::Result<Open
     }
     let mut seqs = Vec::new();
     for entry in std::fs::read_dir(dir)? {
-        if let Some(seq) = entry?.file_name().to_str().and_then(segment_seq) {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if let Some(seq) = segment_seq(name) {
             seqs.push(seq);
+        } else if name
+            .strip_suffix(COMPACTING)
+            .and_then(segment_seq)
+            .is_some()
+        {
+            // A compaction the last run did not finish: the segment it
+            // was rewriting is whole.
+            std::fs::remove_file(dir.join(name))?;
         }
     }
     seqs.sort_unstable();
@@ -283,6 +302,7 @@ pub fn open(dir: &Path, options: LogOptions, now_micros: u64) -> io::Result<Open
             seq,
             len: keep as u64,
             records: Vec::new(),
+            compacting: false,
         });
     }
     // In id order; a record a cut-short compaction left in two segments
@@ -328,6 +348,7 @@ pub fn open(dir: &Path, options: LogOptions, now_micros: u64) -> io::Result<Open
             seq,
             len: 0,
             records: Vec::new(),
+            compacting: false,
         });
         sync_dir(dir)?;
     }
@@ -400,6 +421,9 @@ struct Book {
     synced: Option<mpsc::Receiver<io::Result<()>>>,
     /// Why the last roll failed, said once.
     roll_error: Option<String>,
+    /// To and from the compaction thread.
+    compactor: mpsc::Sender<Compaction>,
+    compacted: mpsc::Receiver<Compacted>,
     _lock: File,
 }
 
@@ -428,6 +452,14 @@ impl LogStore {
         }
         let len = segments.last().map_or(0, |s| s.len);
         let file = Arc::new(file);
+        let (compactor, jobs) = mpsc::channel();
+        let (done, compacted) = mpsc::channel();
+        {
+            let (dir, waker) = (dir.clone(), Arc::clone(&waker));
+            std::thread::Builder::new()
+                .name("pushwire-compact".into())
+                .spawn(move || compaction_thread(dir, jobs, done, waker))?;
+        }
         let (sync, synced) = match options.fsync {
             Fsync::Never => (None, None),
             Fsync::Always | Fsync::Batch => {
@@ -461,6 +493,8 @@ impl LogStore {
             sync,
             synced,
             roll_error: None,
+            compactor,
+            compacted,
             _lock,
         }))))
     }
@@ -544,6 +578,7 @@ fn sync_thread(
 impl Book {
     fn pump(&mut self, channels: &dyn Fn(&str) -> Option<ChannelState>) {
         self.take_synced();
+        self.take_compacted();
         if self.len >= self.options.segment_bytes {
             if self.options.fsync == Fsync::Always
                 && !(self.syncing.is_empty() && self.unsynced.is_empty())
@@ -713,6 +748,7 @@ impl Book {
             seq,
             len: self.len,
             records: Vec::new(),
+            compacting: false,
         });
         self.reclaim(channels);
         // Ids the engine has committed need no entry here: it tells them
@@ -723,99 +759,164 @@ impl Book {
         Ok(())
     }
 
-    /// Deletes the closed segments with no live record, and compacts
-    /// those less than half live.
+    /// Deletes the closed segments with no live record, and gives those
+    /// less than half live to the compaction thread.
     fn reclaim(&mut self, channels: &dyn Fn(&str) -> Option<ChannelState>) {
         let mut i = 0;
         while i + 1 < self.segments.len() {
-            let Some(segment) = self.segments.get(i) else {
+            let Some(segment) = self.segments.get_mut(i) else {
                 break;
             };
-            let live = segment
-                .records
-                .iter()
-                .filter(|k| ChannelState::keeps(channels(&k.channel), k.id))
-                .map(|k| u64::from(k.len))
-                .sum::<u64>();
-            let path = self.dir.join(segment_file_name(segment.seq));
-            let reclaimed = if live == 0 {
-                std::fs::remove_file(&path)
-            } else if 2 * live < segment.len {
-                self.compact(i, channels)
-            } else {
+            if segment.compacting {
                 i += 1;
                 continue;
-            };
-            match reclaimed {
-                Ok(()) => {
-                    self.segments.remove(i);
-                }
-                Err(e) => {
-                    eprintln!("pushwire: cannot reclaim {}: {e}", path.display());
-                    i += 1;
+            }
+            let mut wanted: HashMap<Arc<str>, HashSet<u64>> = HashMap::new();
+            let mut live = 0u64;
+            for kept in &segment.records {
+                if ChannelState::keeps(channels(&kept.channel), kept.id) {
+                    live += u64::from(kept.len);
+                    wanted
+                        .entry(Arc::clone(&kept.channel))
+                        .or_default()
+                        .insert(kept.id);
                 }
             }
+            let path = self.dir.join(segment_file_name(segment.seq));
+            if live == 0 {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        self.segments.remove(i);
+                        continue;
+                    }
+                    Err(e) => eprintln!("pushwire: cannot delete {}: {e}", path.display()),
+                }
+            } else if 2 * live < segment.len {
+                let job = Compaction {
+                    seq: segment.seq,
+                    path,
+                    wanted,
+                };
+                if self.compactor.send(job).is_ok() {
+                    segment.compacting = true;
+                }
+            }
+            i += 1;
         }
     }
 
-    /// Copies the live records of closed segment `i` to the active one,
-    /// syncs it, then deletes segment `i`'s file.
-    fn compact(
-        &mut self,
-        i: usize,
-        channels: &dyn Fn(&str) -> Option<ChannelState>,
-    ) -> io::Result<()> {
-        let Some(segment) = self.segments.get(i) else {
-            return Ok(());
-        };
-        let path = self.dir.join(segment_file_name(segment.seq));
-        let mut wanted: HashMap<Arc<str>, HashSet<u64>> = HashMap::new();
-        for kept in &segment.records {
-            if ChannelState::keeps(channels(&kept.channel), kept.id) {
-                wanted
-                    .entry(Arc::clone(&kept.channel))
-                    .or_default()
-                    .insert(kept.id);
-            }
-        }
-        let bytes = std::fs::read(&path)?;
-        let mut out = Vec::new();
-        let mut moved = Vec::new();
-        for (_, record) in Scan::new(&bytes) {
-            let Record::Message { id, channel, data } = record else {
+    /// Takes the compaction thread's results: a compacted segment holds
+    /// only the records that were live when it was given.
+    fn take_compacted(&mut self) {
+        while let Ok(done) = self.compacted.try_recv() {
+            let Some(segment) = self.segments.iter_mut().find(|s| s.seq == done.seq) else {
                 continue;
             };
-            let Some((name, _)) = wanted.get_key_value(channel) else {
-                continue;
-            };
-            let name = Arc::clone(name);
-            if wanted.get_mut(channel).is_some_and(|ids| ids.remove(&id)) {
-                let len = encode_message(&mut out, id, channel, data);
-                moved.push(Kept {
-                    channel: name,
-                    id,
-                    len: u32::try_from(len).unwrap_or(u32::MAX),
-                });
+            segment.compacting = false;
+            match done.result {
+                Ok((len, records)) => {
+                    eprintln!(
+                        "pushwire: compacted log segment {}: {} of its {} bytes were live, \
+                         rewritten in {} ms",
+                        done.seq,
+                        len,
+                        segment.len,
+                        done.took.as_millis()
+                    );
+                    segment.len = len;
+                    segment.records = records;
+                }
+                Err(e) => eprintln!(
+                    "pushwire: cannot compact {}: {e}",
+                    self.dir.join(segment_file_name(done.seq)).display()
+                ),
             }
         }
-        if !out.is_empty() {
-            let copied = (&*self.file)
-                .write_all(&out)
-                .and_then(|()| self.file.sync_data());
-            if let Err(e) = copied {
-                let _ = self.file.set_len(self.len);
-                return Err(e);
-            }
-            self.len += out.len() as u64;
-            self.synced_len = self.len;
-            self.syncing_len = self.len;
-            if let Some(active) = self.segments.last_mut() {
-                active.records.append(&mut moved);
-            }
-        }
-        // Were this lost to a crash, the copies are read back once.
-        std::fs::remove_file(&path)
     }
+}
+
+/// A closed segment to rewrite with only these records (by channel, the
+/// ids).
+#[derive(Debug)]
+struct Compaction {
+    seq: u64,
+    path: PathBuf,
+    wanted: HashMap<Arc<str>, HashSet<u64>>,
+}
+
+/// What became of a [`Compaction`]: the new length and records.
+#[derive(Debug)]
+struct Compacted {
+    seq: u64,
+    result: io::Result<(u64, Vec<Kept>)>,
+    took: Duration,
+}
+
+/// The compaction thread: rewrites closed segments off the loop, and
+/// wakes it when one is done.
+fn compaction_thread(
+    dir: PathBuf,
+    jobs: mpsc::Receiver<Compaction>,
+    done: mpsc::Sender<Compacted>,
+    waker: Arc<Waker>,
+) {
+    for job in jobs {
+        let started = std::time::Instant::now();
+        let result = compact(&dir, &job);
+        let compacted = Compacted {
+            seq: job.seq,
+            result,
+            took: started.elapsed(),
+        };
+        if done.send(compacted).is_err() {
+            return;
+        }
+        let _ = waker.wake();
+    }
+}
+
+/// Writes the wanted records of a closed segment, as they are, to
+/// `NAME.compacting`, syncs it, and renames it over the segment: a crash
+/// leaves the old segment or the new one, never half of either (a
+/// leftover `.compacting` file is removed on start).
+fn compact(dir: &Path, job: &Compaction) -> io::Result<(u64, Vec<Kept>)> {
+    let bytes = std::fs::read(&job.path)?;
+    let mut wanted = job.wanted.clone();
+    let mut out = Vec::new();
+    let mut records = Vec::new();
+    for (_, record) in Scan::new(&bytes) {
+        let Record::Message { id, channel, data } = record else {
+            continue;
+        };
+        let Some((name, ids)) = wanted.get_key_value(channel) else {
+            continue;
+        };
+        if !ids.contains(&id) {
+            continue;
+        }
+        let name = Arc::clone(name);
+        if let Some(ids) = wanted.get_mut(channel) {
+            ids.remove(&id);
+        }
+        let len = encode_message(&mut out, id, channel, data);
+        records.push(Kept {
+            channel: name,
+            id,
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+        });
+    }
+    let mut tmp = job.path.clone().into_os_string();
+    tmp.push(COMPACTING);
+    let tmp = PathBuf::from(tmp);
+    let written = File::create(&tmp)
+        .and_then(|mut file| file.write_all(&out).and_then(|()| file.sync_data()))
+        .and_then(|()| std::fs::rename(&tmp, &job.path))
+        .and_then(|()| sync_dir(dir));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok((out.len() as u64, records))
 }
 
 impl Store for LogStore {
