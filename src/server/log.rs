@@ -377,8 +377,45 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// An append the store took, with the id it gave.
-type Taken = (Ticket, u64);
+/// An append the store took, with the id it gave and its channel.
+type Taken = (Ticket, u64, Arc<str>);
+
+/// Records of closed segments looked at per pass by the sweep.
+const SWEEP_PER_PASS: usize = 4096;
+
+/// The last id given in a channel and how many of its appends the engine
+/// has not taken back yet: the store remembers a channel only while it
+/// has some (the engine tells the committed last id in each append).
+#[derive(Clone, Copy, Debug)]
+struct Given {
+    id: u64,
+    in_flight: u32,
+}
+
+/// The look through the closed segments that a roll starts, at most
+/// [`SWEEP_PER_PASS`] records a pass, so that the loop never stops for
+/// long: a segment found with no live record is deleted, one less than
+/// half live is given to the compaction thread.
+#[derive(Debug, Default)]
+struct Sweep {
+    /// The segments still to look at, by number.
+    todo: VecDeque<u64>,
+    /// In the first of them: records looked at, the bytes of the live
+    /// ones, and which they are.
+    pos: usize,
+    live: u64,
+    wanted: HashMap<Arc<str>, HashSet<u64>>,
+}
+
+impl Sweep {
+    /// Done with the first segment.
+    fn next(&mut self) {
+        self.todo.pop_front();
+        self.pos = 0;
+        self.live = 0;
+        self.wanted.clear();
+    }
+}
 
 /// What the sync thread is asked.
 #[derive(Debug)]
@@ -405,9 +442,10 @@ struct Book {
     /// The highest id given so far: the floor a roll writes down.
     given: u64,
     options: LogOptions,
-    /// Per channel, the last id given, while it may be above what the
-    /// engine has committed (pruned at each roll).
-    last: HashMap<Arc<str>, u64>,
+    /// Per channel with appends the engine has not taken back, the last
+    /// id given.
+    last: HashMap<Arc<str>, Given>,
+    sweep: Sweep,
     /// Records not yet written, their appends, and their index entries.
     buf: Vec<u8>,
     buffered: Vec<Taken>,
@@ -416,7 +454,7 @@ struct Book {
     unsynced: Vec<Taken>,
     syncing: Vec<Taken>,
     syncing_len: u64,
-    decided: VecDeque<Commit>,
+    decided: VecDeque<(Commit, Arc<str>)>,
     sync: Option<mpsc::Sender<ToSync>>,
     synced: Option<mpsc::Receiver<io::Result<()>>>,
     /// Why the last roll failed, said once.
@@ -445,11 +483,6 @@ impl LogStore {
             options,
             restored: _,
         } = opened;
-        let mut last: HashMap<Arc<str>, u64> = HashMap::new();
-        for kept in segments.iter().flat_map(|s| &s.records) {
-            let id = last.entry(Arc::clone(&kept.channel)).or_insert(0);
-            *id = (*id).max(kept.id);
-        }
         let len = segments.last().map_or(0, |s| s.len);
         let file = Arc::new(file);
         let (compactor, jobs) = mpsc::channel();
@@ -482,7 +515,8 @@ impl LogStore {
             floor,
             given: floor,
             options,
-            last,
+            last: HashMap::new(),
+            sweep: Sweep::default(),
             buf: Vec::new(),
             buffered: Vec::new(),
             buffered_kept: Vec::new(),
@@ -510,11 +544,12 @@ impl LogStore {
 
     /// Whether the next pass must come at once: appends taken after this
     /// pass's [`LogStore::pump`] (a pipelined publish that its previous
-    /// answer let go on, say) wait in memory until the next one, or
-    /// decisions wait for `handle_commits`.
+    /// answer let go on, say) wait in memory until the next one,
+    /// decisions wait for `handle_commits`, or the sweep of the closed
+    /// segments is not done.
     pub fn has_pending(&self) -> bool {
         let book = self.0.borrow();
-        !book.buf.is_empty() || !book.decided.is_empty()
+        !book.buf.is_empty() || !book.decided.is_empty() || !book.sweep.todo.is_empty()
     }
 
     /// The segments on disk, oldest first, and the bytes in each.
@@ -579,6 +614,7 @@ impl Book {
     fn pump(&mut self, channels: &dyn Fn(&str) -> Option<ChannelState>) {
         self.take_synced();
         self.take_compacted();
+        self.sweep(channels);
         if self.len >= self.options.segment_bytes {
             if self.options.fsync == Fsync::Always
                 && !(self.syncing.is_empty() && self.unsynced.is_empty())
@@ -632,11 +668,12 @@ impl Book {
             match result {
                 Ok(()) => {
                     self.synced_len = self.syncing_len;
-                    for (ticket, id) in self.syncing.drain(..) {
-                        self.decided.push_back(Commit {
+                    for (ticket, id, channel) in self.syncing.drain(..) {
+                        let commit = Commit {
                             ticket,
                             outcome: Ok(id),
-                        });
+                        };
+                        self.decided.push_back((commit, channel));
                     }
                 }
                 Err(e) => {
@@ -679,11 +716,12 @@ impl Book {
                 match self.options.fsync {
                     Fsync::Always => self.unsynced.extend(taken),
                     Fsync::Batch | Fsync::Never => {
-                        for (ticket, id) in taken {
-                            self.decided.push_back(Commit {
+                        for (ticket, id, channel) in taken {
+                            let commit = Commit {
                                 ticket,
                                 outcome: Ok(id),
-                            });
+                            };
+                            self.decided.push_back((commit, channel));
                         }
                     }
                 }
@@ -710,16 +748,18 @@ impl Book {
     }
 
     fn fail(&mut self, taken: Vec<Taken>, error: &StoreError) {
-        for (ticket, _) in taken {
-            self.decided.push_back(Commit {
+        for (ticket, _, channel) in taken {
+            let commit = Commit {
                 ticket,
                 outcome: Err(error.clone()),
-            });
+            };
+            self.decided.push_back((commit, channel));
         }
     }
 
     /// Starts a new segment, then reclaims the closed ones.
     fn roll(&mut self, channels: &dyn Fn(&str) -> Option<ChannelState>) -> io::Result<()> {
+        // (A sweep in progress goes on with the new list.)
         let seq = self.segments.last().map_or(1, |s| s.seq + 1);
         let path = self.dir.join(segment_file_name(seq));
         let mut file = OpenOptions::new()
@@ -750,58 +790,73 @@ impl Book {
             records: Vec::new(),
             compacting: false,
         });
-        self.reclaim(channels);
-        // Ids the engine has committed need no entry here: it tells them
-        // in each append. A channel it no longer has cannot have an
-        // append in flight (the engine keeps a channel while it has).
-        self.last
-            .retain(|name, last| channels(name).is_some_and(|state| *last > state.last_id));
+        // Every closed segment is looked at again: its records may have
+        // left history since the last roll.
+        for segment in self.segments.iter().rev().skip(1) {
+            if !self.sweep.todo.contains(&segment.seq) {
+                self.sweep.todo.push_back(segment.seq);
+            }
+        }
+        self.sweep(channels);
         Ok(())
     }
 
-    /// Deletes the closed segments with no live record, and gives those
-    /// less than half live to the compaction thread.
-    fn reclaim(&mut self, channels: &dyn Fn(&str) -> Option<ChannelState>) {
-        let mut i = 0;
-        while i + 1 < self.segments.len() {
-            let Some(segment) = self.segments.get_mut(i) else {
-                break;
+    /// Goes on with the sweep for at most [`SWEEP_PER_PASS`] records.
+    fn sweep(&mut self, channels: &dyn Fn(&str) -> Option<ChannelState>) {
+        let mut budget = SWEEP_PER_PASS;
+        while budget > 0 {
+            let Some(&seq) = self.sweep.todo.front() else {
+                return;
             };
-            if segment.compacting {
-                i += 1;
+            let active = self.segments.len().saturating_sub(1);
+            let Some(i) = self.segments.iter().position(|s| s.seq == seq) else {
+                self.sweep.next();
                 continue;
-            }
-            let mut wanted: HashMap<Arc<str>, HashSet<u64>> = HashMap::new();
-            let mut live = 0u64;
-            for kept in &segment.records {
+            };
+            let Some(segment) = self
+                .segments
+                .get_mut(i)
+                .filter(|s| !s.compacting && i < active)
+            else {
+                self.sweep.next();
+                continue;
+            };
+            let sweep = &mut self.sweep;
+            let end = segment.records.len().min(sweep.pos + budget);
+            for kept in segment.records.get(sweep.pos..end).unwrap_or_default() {
                 if ChannelState::keeps(channels(&kept.channel), kept.id) {
-                    live += u64::from(kept.len);
-                    wanted
+                    sweep.live += u64::from(kept.len);
+                    sweep
+                        .wanted
                         .entry(Arc::clone(&kept.channel))
                         .or_default()
                         .insert(kept.id);
                 }
             }
-            let path = self.dir.join(segment_file_name(segment.seq));
-            if live == 0 {
+            budget -= end - sweep.pos;
+            sweep.pos = end;
+            if end < segment.records.len() {
+                return;
+            }
+            let path = self.dir.join(segment_file_name(seq));
+            if sweep.live == 0 {
                 match std::fs::remove_file(&path) {
                     Ok(()) => {
                         self.segments.remove(i);
-                        continue;
                     }
                     Err(e) => eprintln!("pushwire: cannot delete {}: {e}", path.display()),
                 }
-            } else if 2 * live < segment.len {
+            } else if 2 * sweep.live < segment.len {
                 let job = Compaction {
-                    seq: segment.seq,
+                    seq,
                     path,
-                    wanted,
+                    wanted: std::mem::take(&mut sweep.wanted),
                 };
                 if self.compactor.send(job).is_ok() {
                     segment.compacting = true;
                 }
             }
-            i += 1;
+            self.sweep.next();
         }
     }
 
@@ -923,30 +978,52 @@ impl Store for LogStore {
     fn append(&mut self, append: Append<'_>) {
         let mut book = self.0.borrow_mut();
         let above = append.last_id.max(book.floor);
-        let (name, id) = match book.last.get_key_value(append.name) {
-            Some((name, &last)) => (Arc::clone(name), last.max(above).saturating_add(1)),
-            None => (Arc::from(append.name), above.saturating_add(1)),
-        };
-        book.given = book.given.max(id);
         let Book {
             buf,
             buffered,
             buffered_kept,
             last,
+            given,
             ..
         } = &mut *book;
+        let id = match last.get_mut(append.name) {
+            Some(g) => {
+                g.id = g.id.max(above).saturating_add(1);
+                g.in_flight = g.in_flight.saturating_add(1);
+                g.id
+            }
+            None => {
+                let id = above.saturating_add(1);
+                let first = Given { id, in_flight: 1 };
+                last.insert(Arc::from(append.name), first);
+                id
+            }
+        };
+        let name = last
+            .get_key_value(append.name)
+            .map_or_else(|| Arc::from(append.name), |(name, _)| Arc::clone(name));
+        *given = (*given).max(id);
         let len = encode_message(buf, id, append.name, append.data);
-        buffered.push((append.ticket, id));
+        buffered.push((append.ticket, id, Arc::clone(&name)));
         buffered_kept.push(Kept {
-            channel: Arc::clone(&name),
+            channel: name,
             id,
             len: u32::try_from(len).unwrap_or(u32::MAX),
         });
-        last.insert(name, id);
     }
 
     fn poll_commit(&mut self) -> Option<Commit> {
-        self.0.borrow_mut().decided.pop_front()
+        let mut book = self.0.borrow_mut();
+        let (commit, channel) = book.decided.pop_front()?;
+        // The engine takes it now: from here on it tells this id (or, if
+        // the append failed, one below it) in the channel's appends.
+        if let Some(given) = book.last.get_mut(&channel) {
+            given.in_flight = given.in_flight.saturating_sub(1);
+            if given.in_flight == 0 {
+                book.last.remove(&channel);
+            }
+        }
+        Some(commit)
     }
 
     fn floor(&self) -> u64 {
