@@ -209,10 +209,10 @@ impl Bound {
             Some(mut opened) => {
                 let restored = std::mem::take(&mut opened.restored);
                 let store = LogStore::new(opened, Arc::clone(&self.waker))?;
-                let mut engine =
-                    Engine::with_store(self.config, Box::new(store.clone()), Instant::now());
+                let now = Instant::now();
+                let mut engine = Engine::with_store(self.config, Box::new(store.clone()), now);
                 for r in &restored {
-                    if let Err(e) = engine.restore(&r.channel, r.id, &r.data) {
+                    if let Err(e) = engine.restore(&r.channel, r.id, &r.data, now) {
                         eprintln!("pushwire: not restored: {} id {}: {e}", r.channel, r.id);
                     }
                 }
