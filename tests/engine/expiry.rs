@@ -225,3 +225,27 @@ fn with_no_ttl_messages_stay_in_history_forever() {
     }
 }
 
+#[test]
+fn a_poll_answer_kept_for_a_forgotten_channel_is_not_given_for_the_channel_made_anew() {
+    // All within the first second: kept answers last until the `Date`
+    // changes.
+    let mut h = Harness::new(Config {
+        history_ttl: Some(Duration::from_millis(100)),
+        ..Config::default()
+    });
+    let sse = subscribe(&mut h, "/sse/r", "");
+    h.publish("r", "m1").unwrap().unwrap();
+    h.advance(Duration::from_millis(100));
+    // Kept by its subscriber, with nothing left from its start: gap.
+    let gap = r#"{"last_id":1,"gap":true,"messages":[]}"#;
+    assert_eq!(poll(&mut h, "r", 0), gap);
+    assert_eq!(poll(&mut h, "r", 0), gap);
+    let id = h.engine.broker().find("r");
+    h.reset(sse);
+    assert_eq!(h.engine.broker().len(), 0);
+    // Made anew under the same id, it starts at 1: nothing lost since.
+    subscribe(&mut h, "/sse/r", "");
+    assert_eq!(h.engine.broker().find("r"), id);
+    assert_eq!(poll(&mut h, "r", 0), r#"{"last_id":1,"messages":[]}"#);
+    assert!(h.elapsed() < Duration::from_secs(1));
+}
