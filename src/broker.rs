@@ -45,7 +45,8 @@
 //! join at the back and leave at the front), so a timer armed for an
 //! earlier oldest fires early, never late, and costs one visit that
 //! removes nothing and arms the timer for the new oldest. A publish thus
-//! costs the wheel nothing while its channel's timer is armed. When the
+//! costs one look at its channel's timer (is it still armed?), never a
+//! move on the wheel. When the
 //! timer fires, every message past the ttl leaves and the timer is armed
 //! for the new oldest; one pass of [`Broker::expire`] does at most
 //! [`EXPIRY_WORK_PER_PASS`] units of that work, the rest is due at once in
