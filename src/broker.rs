@@ -24,14 +24,71 @@
 //! every subscriber's queue holds a reference-counted pointer to those
 //! bytes (`Rc<[u8]>`), never a copy: publishing to ten thousand subscribers
 //! writes the JSON once.
+//!
+//! # How messages leave history
+//!
+//! By count (`--history`: the oldest of the channel goes when one more
+//! comes), by bytes (`--max-history-bytes`: the oldest of any channel goes,
+//! in the order of `Broker::order`) and by age (`--history-ttl`, as nchan's
+//! `nchan_message_timeout` and Centrifugo's `history_ttl`). All three take
+//! the oldest first, so a history is always "everything after its oldest's
+//! `prev`", and a client resuming from before that is told `gap`.
+//!
+//! Age is counted from the commit (the `now` given to [`Broker::append`]);
+//! a message restored from a durable log counts from its restore, since the
+//! log does not carry publish times. Nothing scans the channels for old
+//! messages. Each channel whose history is not empty has one timer on the
+//! broker's own timer wheel ([`crate::timer`]), due no later than its
+//! oldest message expires. The timer is armed when it is missing (the
+//! history went from empty to not empty, or the last one fired) and never
+//! moved otherwise: the oldest message only ever gets younger (messages
+//! join at the back and leave at the front), so a timer armed for an
+//! earlier oldest fires early, never late, and costs one visit that
+//! removes nothing and arms the timer for the new oldest. A publish thus
+//! costs one look at its channel's timer (is it still armed?), never a
+//! move on the wheel. When the
+//! timer fires, every message past the ttl leaves and the timer is armed
+//! for the new oldest; one pass of [`Broker::expire`] does at most
+//! [`EXPIRY_WORK_PER_PASS`] units of that work, the rest is due at once in
+//! the next pass ([`Broker::next_expiry`]).
+//!
+//! The wheel is the broker's, not the engine's: the broker owns every rule
+//! by which a message leaves history, and a channel's timer handle lives in
+//! the channel and is cancelled in the one place a channel is forgotten.
+//! The engine's wheel keeps one value type (a connection) and its
+//! connection-timer code does not change; the engine only passes the time
+//! on ([`Broker::expire`]) and asks for the next deadline.
+//!
+//! # Forgetting a channel
+//!
+//! A channel with no message, no subscriber and no append in flight is
+//! forgotten, so that clients cannot fill memory with names. One that had
+//! messages can be left with none only by the byte bound or by age; with a
+//! ttl it is forgotten then (its messages would all have gone by age
+//! anyway), without one it is kept, with its `last_id`. Before it goes, the
+//! floor is raised to its `last_id`: a channel created later under any
+//! name starts above every id it gave, so no id is given twice, and a
+//! client that comes back with an id below it is told `gap`, never
+//! nothing. A client that comes back with exactly its last id missed
+//! nothing and is told so (unless a channel with a higher last id was
+//! forgotten since: the floor is one number for all channels, and then the
+//! client is told `gap` to be safe).
+//!
+//! Channel ids are slab keys, reused once a channel is forgotten. An
+//! expiry timer never acts on the wrong channel: forgetting a channel
+//! cancels its timer, and a timer that fired before (its channel waits its
+//! turn in a pass) only removes messages that are past the ttl, which is
+//! right whatever channel holds the id by then.
 
 use std::cell::OnceCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
 use crate::http::response::write_chunk;
+use crate::timer::{TimerHandle, Wheel};
 use crate::{json, sse, ws};
 
 /// A connection, as the engine numbers them.
@@ -42,6 +99,13 @@ pub type ChannelId = u32;
 
 /// Longest channel name, in bytes.
 pub const MAX_CHANNEL_NAME: usize = 128;
+
+/// Work one [`Broker::expire`] does at most: a channel whose timer fired
+/// counts one, and every message it removes one more. Ten thousand
+/// channels whose messages expire at the same tick are handled over
+/// several passes, with reads and writes in between (as the engine's
+/// `TIMERS_PER_PASS` does for connections).
+pub const EXPIRY_WORK_PER_PASS: usize = 1024;
 
 /// A valid channel name, held inline: 1-128 bytes of `[A-Za-z0-9._~-]`.
 ///
@@ -125,10 +189,12 @@ pub struct Message {
     /// A WebSocket text frame carrying the `pushwire.json` envelope
     /// (the same bytes as `json`), made on first use.
     ws_json: OnceCell<Rc<[u8]>>,
+    /// When it was committed (or restored): its age, for the history ttl.
+    committed: Instant,
 }
 
 impl Message {
-    fn new(id: u64, prev: u64, data: Box<str>) -> Message {
+    fn new(id: u64, prev: u64, data: Box<str>, committed: Instant) -> Message {
         let mut item = Vec::with_capacity(data.len() + 24);
         json::write_item(&mut item, id, &data);
         Message {
@@ -140,7 +206,14 @@ impl Message {
             sse_bare: OnceCell::new(),
             ws_text: OnceCell::new(),
             ws_json: OnceCell::new(),
+            committed,
         }
+    }
+
+    /// When it was committed (for a message restored from a durable log:
+    /// when it was restored). It leaves history `history_ttl` after this.
+    pub fn committed(&self) -> Instant {
+        self.committed
     }
 
     /// The message as one unmasked WebSocket text frame (RFC 6455 section
@@ -227,6 +300,10 @@ pub struct Channel {
     /// Appends in flight to the store: the channel is in use until they
     /// are decided, even with no message and no subscriber yet.
     appending: u32,
+    /// Its timer on the broker's expiry wheel, with a history ttl: armed
+    /// while the history is not empty, due no later than the oldest
+    /// message expires (see the module docs).
+    expiry: Option<TimerHandle>,
     longpoll: Slab<ConnId>,
     sse: Slab<ConnId>,
     ws: Slab<ConnId>,
@@ -282,6 +359,11 @@ impl Channel {
     /// The id of the oldest message still in history, 0 if none.
     pub fn oldest_id(&self) -> u64 {
         self.history.front().map_or(0, |m| m.id)
+    }
+
+    /// The oldest message still in history, if any.
+    pub fn oldest(&self) -> Option<&Rc<Message>> {
+        self.history.front()
     }
 
     /// The id the channel started after: ids at or below it may have
@@ -376,8 +458,12 @@ impl Channel {
         std::mem::size_of::<Channel>() + 2 * name.len() + 96
     }
 
-    fn is_unused(&self) -> bool {
-        self.last_id == self.origin
+    /// No message, no subscriber, no append in flight: the channel may be
+    /// forgotten. One that had messages only with a history ttl (`ages`):
+    /// see the module docs.
+    fn is_unused(&self, ages: bool) -> bool {
+        self.history.is_empty()
+            && (ages || self.last_id == self.origin)
             && self.appending == 0
             && self.longpoll.is_empty()
             && self.sse.is_empty()
@@ -405,8 +491,11 @@ pub struct Broker {
     limits: BrokerLimits,
     /// Every stored message, oldest first, as (channel, id): the order in
     /// which the byte bound evicts. Entries of messages that already left
-    /// their channel (by the count bound) are skipped when met, and swept
-    /// out when they outnumber the live ones.
+    /// their channel (by count or by age) are skipped when met, and swept
+    /// out when they outnumber the live ones. An entry whose channel was
+    /// forgotten never names a message of the channel that reuses its id:
+    /// that one starts above the floor, which is at or above every id the
+    /// forgotten one gave.
     order: VecDeque<(ChannelId, u64)>,
     /// Messages in all histories, and their [`Message::cost`] in bytes.
     stored: usize,
@@ -415,6 +504,16 @@ pub struct Broker {
     /// run, or to a channel since forgotten): a channel created now
     /// starts above it.
     floor: u64,
+    /// One timer per channel with history, with a history ttl (see the
+    /// module docs).
+    expiry: Wheel<ChannelId>,
+    /// Channels whose timer fired; those from `expiring_done` on wait for
+    /// the next pass.
+    expiring: Vec<ChannelId>,
+    expiring_done: usize,
+    /// When a pass of [`Broker::expire`] stopped with work left: the next
+    /// pass is due at once.
+    expiry_behind: Option<Instant>,
 }
 
 /// How much the broker may hold.
@@ -428,6 +527,10 @@ pub struct BrokerLimits {
     /// message anywhere is evicted (and a client resuming from before it
     /// is told `gap`). The newest message is always kept.
     pub max_history_bytes: usize,
+    /// How long a message stays in history after its commit; `None` (or
+    /// zero): no age limit. A client resuming from before a message that
+    /// left is told `gap`.
+    pub history_ttl: Option<Duration>,
 }
 
 /// The broker refused to create a channel: `max_channels` exist.
@@ -464,19 +567,40 @@ pub enum AppendError {
 }
 
 impl Broker {
-    /// A broker with these limits.
-    pub fn new(limits: BrokerLimits) -> Broker {
+    /// A broker with these limits; `start` and `tick` are the time and
+    /// the resolution of its expiry timers (a message leaves history at
+    /// most a tick after its ttl).
+    ///
+    /// ```
+    /// use pushwire::broker::{Broker, BrokerLimits};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let limits = BrokerLimits {
+    ///     history: 16,
+    ///     max_channels: 100,
+    ///     max_history_bytes: 1 << 20,
+    ///     history_ttl: Some(Duration::from_secs(60)),
+    /// };
+    /// let broker = Broker::new(limits, Instant::now(), Duration::from_millis(4));
+    /// assert!(broker.is_empty());
+    /// ```
+    pub fn new(limits: BrokerLimits, start: Instant, tick: Duration) -> Broker {
         Broker {
             channels: Slab::new(),
             by_name: HashMap::new(),
             limits: BrokerLimits {
                 history: limits.history.max(1),
+                history_ttl: limits.history_ttl.filter(|ttl| !ttl.is_zero()),
                 ..limits
             },
             order: VecDeque::new(),
             stored: 0,
             stored_bytes: 0,
             floor: 0,
+            expiry: Wheel::new(start, tick),
+            expiring: Vec::new(),
+            expiring_done: 0,
+            expiry_behind: None,
         }
     }
 
@@ -520,12 +644,19 @@ impl Broker {
     /// Puts a message read back from a durable store into its channel,
     /// before anyone is served: a channel not yet restored starts just
     /// before its first message read back (what came before it left
-    /// history, and a client from before it is told `gap`).
-    pub fn restore(&mut self, name: &str, id: u64, data: Box<str>) -> Result<(), AppendError> {
+    /// history, and a client from before it is told `gap`). Its age counts
+    /// from `now`: the log does not carry publish times.
+    pub fn restore(
+        &mut self,
+        name: &str,
+        id: u64,
+        data: Box<str>,
+        now: Instant,
+    ) -> Result<(), AppendError> {
         let channel = self
             .find_or_create_after(name, id.saturating_sub(1))
             .map_err(|_| AppendError::NoSuchChannel)?;
-        self.append(channel, id, data).map(|_| ())
+        self.append(channel, id, data, now).map(|_| ())
     }
 
     fn find_or_create_after(
@@ -545,6 +676,7 @@ impl Broker {
             last_id: origin,
             history: VecDeque::new(),
             appending: 0,
+            expiry: None,
             longpoll: Slab::new(),
             sse: Slab::new(),
             ws: Slab::new(),
@@ -588,14 +720,16 @@ impl Broker {
         self.forget_if_unused(id);
     }
 
-    /// Adds a committed message to the channel's history with the id the
-    /// store gave it, evicting the oldest past the history bounds, and
-    /// returns it. The caller delivers it to the channel's subscribers.
+    /// Adds a message committed at `now` to the channel's history with the
+    /// id the store gave it, evicting the oldest past the history bounds,
+    /// and returns it. The caller delivers it to the channel's
+    /// subscribers.
     pub fn append(
         &mut self,
         id: ChannelId,
         message_id: u64,
         data: Box<str>,
+        now: Instant,
     ) -> Result<Rc<Message>, AppendError> {
         let history = self.limits.history;
         let channel = self
@@ -609,7 +743,7 @@ impl Broker {
             });
         }
         let prev = std::mem::replace(&mut channel.last_id, message_id);
-        let message = Rc::new(Message::new(message_id, prev, data));
+        let message = Rc::new(Message::new(message_id, prev, data, now));
         let mut freed = 0;
         if channel.history.len() >= history {
             freed = channel.history.pop_front().map_or(0, |m| m.cost());
@@ -622,8 +756,104 @@ impl Broker {
         self.stored += 1;
         self.stored_bytes += message.cost();
         self.order.push_back((id, message.id));
+        self.arm_expiry(id);
         self.evict_past_byte_bound();
         Ok(message)
+    }
+
+    /// Arms the channel's expiry timer for its oldest message, unless one
+    /// is armed already (it is then due no later: see the module docs).
+    fn arm_expiry(&mut self, id: ChannelId) {
+        let Some(ttl) = self.limits.history_ttl else {
+            return;
+        };
+        let Some(channel) = self.channels.get_mut(id as usize) else {
+            return;
+        };
+        if channel
+            .expiry
+            .is_some_and(|handle| self.expiry.deadline(handle).is_some())
+        {
+            return;
+        }
+        // A deadline past what an `Instant` holds is never: no timer.
+        channel.expiry = channel
+            .history
+            .front()
+            .and_then(|oldest| oldest.committed.checked_add(ttl))
+            .map(|at| self.expiry.insert(at, id));
+    }
+
+    /// Removes every message past the history ttl whose channel's timer is
+    /// due by `now`, forgetting the channels left unused, and arms each
+    /// timer again for its channel's new oldest. At most
+    /// [`EXPIRY_WORK_PER_PASS`] per call; [`Broker::next_expiry`] says
+    /// when to call again.
+    pub fn expire(&mut self, now: Instant) {
+        let Some(ttl) = self.limits.history_ttl else {
+            return;
+        };
+        if self.expiring_done >= self.expiring.len() {
+            self.expiring.clear();
+            self.expiring_done = 0;
+            self.expiry.advance(now, &mut self.expiring);
+        }
+        let mut work = 0;
+        while work < EXPIRY_WORK_PER_PASS {
+            let Some(&id) = self.expiring.get(self.expiring_done) else {
+                break;
+            };
+            work += 1;
+            if !self.expire_channel(id, now, ttl, &mut work) {
+                break; // the rest of this channel in the next pass
+            }
+            self.expiring_done += 1;
+        }
+        self.expiry_behind = (self.expiring_done < self.expiring.len()).then_some(now);
+        self.sweep_order();
+    }
+
+    /// Removes the channel's messages past `ttl` at `now`, while `work`
+    /// allows; then arms its timer again, or forgets it if it is left
+    /// unused. False if it stopped for the work bound with messages due.
+    fn expire_channel(
+        &mut self,
+        id: ChannelId,
+        now: Instant,
+        ttl: Duration,
+        work: &mut usize,
+    ) -> bool {
+        let Some(channel) = self.channels.get_mut(id as usize) else {
+            return true; // forgotten since its timer fired
+        };
+        // Only messages past the ttl leave, whichever channel holds the id
+        // now: a timer is never wrong about them.
+        while let Some(oldest) = channel.history.front() {
+            if oldest.committed.checked_add(ttl).is_none_or(|at| at > now) {
+                break;
+            }
+            if *work >= EXPIRY_WORK_PER_PASS {
+                return false;
+            }
+            *work += 1;
+            if let Some(m) = channel.history.pop_front() {
+                self.stored -= 1;
+                self.stored_bytes -= m.cost();
+            }
+        }
+        self.arm_expiry(id);
+        self.forget_if_unused(id);
+        true
+    }
+
+    /// The earliest time [`Broker::expire`] has something to do: at once
+    /// when its last pass stopped with work left; `None` when no channel
+    /// has a timer.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        [self.expiry_behind, self.expiry.next_expiry()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Drops the oldest messages anywhere until the stored bytes fit.
@@ -644,8 +874,12 @@ impl Broker {
                 }
             }
         }
-        // Entries of messages the count bound already evicted pile up in
-        // `order`; sweep them when they outnumber the live ones.
+        self.sweep_order();
+    }
+
+    /// Entries of `order` for messages that left by count or by age pile
+    /// up; they are swept out when they outnumber the live ones.
+    fn sweep_order(&mut self) {
         if self.order.len() > 2 * self.stored + 64 {
             let channels = &self.channels;
             self.order.retain(|&(channel, id)| {
@@ -686,14 +920,23 @@ impl Broker {
     }
 
     /// A channel with no messages, no subscribers and no append in flight
-    /// is forgotten, so that clients cannot fill memory with names.
+    /// is forgotten, so that clients cannot fill memory with names (see
+    /// the module docs).
     fn forget_if_unused(&mut self, id: ChannelId) {
+        let ages = self.limits.history_ttl.is_some();
         if self
             .channels
             .get(id as usize)
-            .is_some_and(Channel::is_unused)
+            .is_some_and(|channel| channel.is_unused(ages))
         {
             if let Some(channel) = self.channels.try_remove(id as usize) {
+                // Every id it gave is at or below the floor from now on: a
+                // channel created later starts above them, and a client
+                // resuming from before its last id is told `gap`.
+                self.floor = self.floor.max(channel.last_id);
+                if let Some(handle) = channel.expiry {
+                    self.expiry.cancel(handle);
+                }
                 self.by_name.remove(&channel.name);
                 self.stored_bytes = self
                     .stored_bytes
@@ -736,10 +979,20 @@ mod tests {
         name: &str,
         data: &str,
     ) -> Result<(ChannelId, Rc<Message>), TooManyChannels> {
+        publish_at(b, name, data, at(0))
+    }
+
+    /// [`publish`], committed at `now`.
+    pub(super) fn publish_at(
+        b: &mut Broker,
+        name: &str,
+        data: &str,
+        now: Instant,
+    ) -> Result<(ChannelId, Rc<Message>), TooManyChannels> {
         let ch = b.find_or_create(name)?;
         let next = b.channel(ch).map_or(1, |c| c.last_id() + 1);
         let message = b
-            .append(ch, next, data.into())
+            .append(ch, next, data.into(), now)
             .map_err(|_| TooManyChannels)?;
         Ok((ch, message))
     }
@@ -749,7 +1002,26 @@ mod tests {
             history,
             max_channels: 100,
             max_history_bytes: usize::MAX,
+            history_ttl: None,
         }
+    }
+
+    /// The resolution of the test brokers' expiry timers.
+    pub(super) const TICK: Duration = Duration::from_millis(1);
+
+    thread_local! {
+        /// The time the test brokers start at.
+        static START: Instant = Instant::now();
+    }
+
+    /// `ms` milliseconds after the test brokers' start.
+    pub(super) fn at(ms: u64) -> Instant {
+        START.with(|start| *start + Duration::from_millis(ms))
+    }
+
+    /// A broker with `limits`, its clock at [`at`]`(0)`.
+    pub(super) fn new(limits: BrokerLimits) -> Broker {
+        Broker::new(limits, at(0), TICK)
     }
 
     fn ids(b: &Backlog<'_>) -> Vec<u64> {
@@ -758,7 +1030,7 @@ mod tests {
 
     #[test]
     fn ids_start_at_one_and_increase_per_channel() {
-        let mut broker = Broker::new(limits(8));
+        let mut broker = new(limits(8));
         assert_eq!(publish(&mut broker, "a", "x").unwrap().1.id, 1);
         assert_eq!(publish(&mut broker, "a", "y").unwrap().1.id, 2);
         assert_eq!(publish(&mut broker, "b", "z").unwrap().1.id, 1);
@@ -766,7 +1038,7 @@ mod tests {
 
     #[test]
     fn backlog_returns_what_came_after_since() {
-        let mut broker = Broker::new(limits(8));
+        let mut broker = new(limits(8));
         for i in 0..5 {
             publish(&mut broker, "a", &i.to_string()).unwrap();
         }
@@ -781,7 +1053,7 @@ mod tests {
 
     #[test]
     fn eviction_is_reported_as_a_gap_across_the_ring_boundary() {
-        let mut broker = Broker::new(limits(4));
+        let mut broker = new(limits(4));
         for i in 0..10 {
             publish(&mut broker, "a", &i.to_string()).unwrap();
         }
@@ -797,10 +1069,10 @@ mod tests {
 
     #[test]
     fn ids_from_a_store_may_skip_and_backlog_still_finds_what_is_newer() {
-        let mut broker = Broker::new(limits(8));
+        let mut broker = new(limits(8));
         let ch = broker.find_or_create("a").unwrap();
         for id in [3, 4, 10, 11, 40] {
-            broker.append(ch, id, id.to_string().into()).unwrap();
+            broker.append(ch, id, id.to_string().into(), at(0)).unwrap();
         }
         assert_eq!(ids(&broker.backlog("a", 0)), [3, 4, 10, 11, 40]);
         assert_eq!(ids(&broker.backlog("a", 4)), [10, 11, 40]);
@@ -812,7 +1084,7 @@ mod tests {
         assert!(!broker.backlog("a", 7).gap);
         // ... and an eviction is, for every `since` before the evicted id.
         for id in [41, 42, 43, 44] {
-            broker.append(ch, id, id.to_string().into()).unwrap();
+            broker.append(ch, id, id.to_string().into(), at(0)).unwrap();
         }
         assert_eq!(
             ids(&broker.backlog("a", 0)),
@@ -825,7 +1097,7 @@ mod tests {
 
     #[test]
     fn a_channel_starts_above_the_floor_and_an_id_below_it_is_a_gap() {
-        let mut broker = Broker::new(limits(8));
+        let mut broker = new(limits(8));
         broker.raise_floor(1000);
         broker.raise_floor(10);
         assert_eq!(broker.floor(), 1000);
@@ -841,7 +1113,7 @@ mod tests {
         assert_eq!((b.last_id, b.gap), (1000, true));
         assert!(!broker.backlog("a", 1000).gap);
         assert!(!broker.backlog("a", 0).gap);
-        broker.append(ch, 1001, "m".into()).unwrap();
+        broker.append(ch, 1001, "m".into(), at(0)).unwrap();
         let b = broker.backlog("a", 999);
         assert_eq!((ids(&b), b.gap), (vec![1001], true));
         let b = broker.backlog("a", 0);
@@ -851,12 +1123,12 @@ mod tests {
 
     #[test]
     fn a_stale_id_is_refused_and_changes_nothing() {
-        let mut broker = Broker::new(limits(8));
+        let mut broker = new(limits(8));
         let ch = broker.find_or_create("a").unwrap();
-        broker.append(ch, 5, "x".into()).unwrap();
+        broker.append(ch, 5, "x".into(), at(0)).unwrap();
         for stale in [5, 4, 0] {
             assert_eq!(
-                broker.append(ch, stale, "y".into()).err(),
+                broker.append(ch, stale, "y".into(), at(0)).err(),
                 Some(AppendError::StaleId {
                     id: stale,
                     last_id: 5
@@ -865,14 +1137,14 @@ mod tests {
         }
         assert_eq!(ids(&broker.backlog("a", 0)), [5]);
         assert_eq!(
-            broker.append(99, 6, "z".into()).err(),
+            broker.append(99, 6, "z".into(), at(0)).err(),
             Some(AppendError::NoSuchChannel)
         );
     }
 
     #[test]
     fn a_channel_with_an_append_in_flight_is_kept_until_it_is_decided() {
-        let mut broker = Broker::new(limits(4));
+        let mut broker = new(limits(4));
         let ch = broker.find_or_create("pending").unwrap();
         broker.pin(ch);
         let sub = broker.subscribe(ch, Transport::Ws, 1).unwrap();
@@ -894,7 +1166,7 @@ mod tests {
 
     #[test]
     fn a_channel_with_no_messages_is_forgotten_when_its_last_subscriber_leaves() {
-        let mut broker = Broker::new(limits(4));
+        let mut broker = new(limits(4));
         let ch = broker.find_or_create("tmp").unwrap();
         let sub = broker.subscribe(ch, Transport::Sse, 7).unwrap();
         assert_eq!(
@@ -909,14 +1181,15 @@ mod tests {
 
 #[cfg(test)]
 mod limit_tests {
-    use super::tests::publish;
+    use super::tests::{at, new, publish};
     use super::*;
 
     fn broker(max_channels: usize, max_history_bytes: usize) -> Broker {
-        Broker::new(BrokerLimits {
+        new(BrokerLimits {
             history: 1000,
             max_channels,
             max_history_bytes,
+            history_ttl: None,
         })
     }
 
@@ -936,7 +1209,7 @@ mod limit_tests {
 
     #[test]
     fn the_byte_bound_evicts_the_oldest_message_anywhere() {
-        let one = Message::new(1, 0, "x".repeat(100).into()).cost();
+        let one = Message::new(1, 0, "x".repeat(100).into(), at(0)).cost();
         // Room for two channels and three messages.
         let channels = Channel::cost("a") + Channel::cost("b");
         let mut b = broker(10, channels + 3 * one);
@@ -976,10 +1249,11 @@ mod limit_tests {
 
     #[test]
     fn the_eviction_order_does_not_grow_without_bound() {
-        let mut b = Broker::new(BrokerLimits {
+        let mut b = new(BrokerLimits {
             history: 2,
             max_channels: 10,
             max_history_bytes: usize::MAX,
+            history_ttl: None,
         });
         publish(&mut b, "quiet", "kept forever").unwrap();
         for i in 0..10_000 {
@@ -987,5 +1261,141 @@ mod limit_tests {
         }
         assert_eq!(b.stored().0, 3);
         assert!(b.order.len() <= 2 * 3 + 64, "{}", b.order.len());
+    }
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use super::tests::{at, new, publish_at};
+    use super::*;
+
+    const TTL: Duration = Duration::from_millis(100);
+
+    fn broker(history: usize, max_history_bytes: usize) -> Broker {
+        new(BrokerLimits {
+            history,
+            max_channels: 10,
+            max_history_bytes,
+            history_ttl: Some(TTL),
+        })
+    }
+
+    fn ids(b: &Broker, name: &str, since: u64) -> (Vec<u64>, bool) {
+        let backlog = b.backlog(name, since);
+        (backlog.iter().map(|m| m.id).collect(), backlog.gap)
+    }
+
+    #[test]
+    fn a_message_leaves_history_at_its_ttl_and_not_before() {
+        let mut b = broker(100, usize::MAX);
+        let (ch, _) = publish_at(&mut b, "a", "one", at(0)).unwrap();
+        let kept = b.subscribe(ch, Transport::Sse, 7).unwrap();
+        publish_at(&mut b, "a", "two", at(50)).unwrap();
+        // No later than the deadline (a slot's start, on a higher level).
+        assert!(b.next_expiry() <= Some(at(100)));
+        b.expire(at(99));
+        assert_eq!(ids(&b, "a", 0), (vec![1, 2], false));
+        b.expire(at(100));
+        assert_eq!(ids(&b, "a", 0), (vec![2], true));
+        assert_eq!(ids(&b, "a", 1), (vec![2], false));
+        assert!(b.next_expiry() > Some(at(100)) && b.next_expiry() <= Some(at(150)));
+        b.expire(at(149));
+        assert_eq!(ids(&b, "a", 1), (vec![2], false));
+        b.expire(at(150));
+        // The subscriber keeps the channel: its last id and the gap stay.
+        assert_eq!(ids(&b, "a", 1), (vec![], true));
+        assert_eq!(ids(&b, "a", 2), (vec![], false));
+        assert_eq!(b.stored(), (0, Channel::cost("a")));
+        assert_eq!(b.next_expiry(), None);
+        b.unsubscribe(kept);
+        assert_eq!(b.find("a"), None);
+    }
+
+    #[test]
+    fn an_idle_channel_whose_messages_expired_is_forgotten_and_its_ids_are_never_given_again() {
+        let mut b = broker(100, usize::MAX);
+        publish_at(&mut b, "a", "one", at(0)).unwrap();
+        publish_at(&mut b, "a", "two", at(0)).unwrap();
+        b.expire(at(100));
+        assert_eq!((b.find("a"), b.stored()), (None, (0, 0)));
+        assert_eq!(b.floor(), 2);
+        // A client that saw 1 missed 2; one that saw 2 missed nothing.
+        assert_eq!(ids(&b, "a", 1), (vec![], true));
+        assert_eq!(ids(&b, "a", 2), (vec![], false));
+        assert_eq!(b.backlog("a", 2).last_id, 2);
+        // Made anew, the channel (or any other) starts above 2.
+        assert_eq!(publish_at(&mut b, "a", "three", at(200)).unwrap().1.id, 3);
+        assert_eq!(publish_at(&mut b, "b", "one", at(200)).unwrap().1.id, 3);
+        assert_eq!(ids(&b, "a", 1), (vec![3], true));
+        assert_eq!(ids(&b, "a", 2), (vec![3], false));
+    }
+
+    #[test]
+    fn a_restored_message_counts_its_age_from_the_restore() {
+        let mut b = broker(100, usize::MAX);
+        b.restore("r", 41, "old".into(), at(30)).unwrap();
+        b.expire(at(129));
+        assert_eq!(ids(&b, "r", 40), (vec![41], false));
+        b.expire(at(130));
+        assert_eq!(b.find("r"), None);
+        assert_eq!(ids(&b, "r", 40), (vec![], true));
+    }
+
+    #[test]
+    fn expiry_does_a_bounded_amount_of_work_per_pass_and_the_rest_is_due_at_once() {
+        let mut b = broker(5000, usize::MAX);
+        for i in 0..3000 {
+            publish_at(&mut b, "a", &i.to_string(), at(0)).unwrap();
+        }
+        // A pass: the channel counts one, each message removed one more.
+        let per_pass = EXPIRY_WORK_PER_PASS - 1;
+        b.expire(at(100));
+        assert_eq!(b.stored().0, 3000 - per_pass);
+        assert_eq!(b.next_expiry(), Some(at(100)), "due at once");
+        b.expire(at(101));
+        assert_eq!(b.stored().0, 3000 - 2 * per_pass);
+        b.expire(at(102));
+        assert_eq!((b.stored(), b.find("a")), ((0, 0), None));
+        assert_eq!(b.next_expiry(), None);
+        assert!(b.order.is_empty(), "{}", b.order.len());
+    }
+
+    #[test]
+    fn a_forgotten_channel_takes_its_timer_along_and_its_reused_id_expires_on_its_own_time() {
+        let one = Message::new(1, 0, "x".repeat(100).into(), at(0)).cost();
+        let mut b = broker(100, Channel::cost("a") + Channel::cost("b") + one);
+        let (a, _) = publish_at(&mut b, "a", &"x".repeat(100), at(0)).unwrap();
+        let kept = b.subscribe(a, Transport::Ws, 1).unwrap();
+        // b's message evicts a's by the byte bound: a's timer stays armed.
+        publish_at(&mut b, "b", &"x".repeat(100), at(0)).unwrap();
+        assert_eq!(ids(&b, "a", 0), (vec![], true));
+        assert_eq!(b.expiry.len(), 2);
+        // With a ttl, a channel emptied by the byte bound goes with its
+        // last subscriber, and its timer with it.
+        b.unsubscribe(kept);
+        assert_eq!((b.find("a"), b.expiry.len()), (None, 1));
+        let (c, _) = publish_at(&mut b, "c", "later", at(60)).unwrap();
+        assert_eq!(c, a, "the slab reuses the id");
+        b.expire(at(100));
+        assert_eq!(b.find("b"), None);
+        assert_eq!(ids(&b, "c", 0), (vec![2], false));
+        b.expire(at(160));
+        assert_eq!(b.find("c"), None);
+    }
+
+    #[test]
+    fn without_a_ttl_messages_stay_and_no_timer_is_armed() {
+        for history_ttl in [None, Some(Duration::ZERO)] {
+            let mut b = new(BrokerLimits {
+                history: 10,
+                max_channels: 10,
+                max_history_bytes: usize::MAX,
+                history_ttl,
+            });
+            publish_at(&mut b, "a", "kept", at(0)).unwrap();
+            assert_eq!(b.next_expiry(), None);
+            b.expire(at(400 * 24 * 3600 * 1000));
+            assert_eq!(ids(&b, "a", 0), (vec![1], false));
+        }
     }
 }

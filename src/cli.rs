@@ -25,6 +25,7 @@ Options (durations are seconds, decimals allowed: 0.5):
   --history N               messages kept per channel [default: 1024]
   --max-channels N          channels at most; 503 for one more [default: 100000]
   --max-history-bytes N     bytes of messages kept over all channels [default: 268435456]
+  --history-ttl SECS        messages this old leave history, 0 = never [default: 0]
   --header-timeout SECS     time to send a request head; 408 past it [default: 10]
   --body-timeout SECS       time to send a request body; 408 past it [default: 30]
   --idle-timeout SECS       keep-alive connection idle time [default: 60]
@@ -111,6 +112,14 @@ pub fn seconds(flag: &str, value: &str) -> Result<Duration, CliError> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Seconds as for [`seconds`], or `0` for "never" (`None`).
+fn seconds_or_never(flag: &str, value: &str) -> Result<Option<Duration>, CliError> {
+    match value.parse::<f64>() {
+        Ok(0.0) => Ok(None),
+        _ => seconds(flag, value).map(Some),
+    }
+}
+
 /// A comma-separated list of origins (`https://a.example, http://b:8080`).
 fn origins(flag: &str, value: &str) -> Result<Vec<String>, CliError> {
     let list: Vec<String> = value
@@ -180,6 +189,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             "--history" => config.history = positive(&flag, &value()?)?,
             "--max-channels" => config.max_channels = positive(&flag, &value()?)?,
             "--max-history-bytes" => config.max_history_bytes = positive(&flag, &value()?)?,
+            "--history-ttl" => config.history_ttl = seconds_or_never(&flag, &value()?)?,
             "--header-timeout" => config.header_timeout = seconds(&flag, &value()?)?,
             "--body-timeout" => config.body_timeout = seconds(&flag, &value()?)?,
             "--idle-timeout" => config.idle_timeout = seconds(&flag, &value()?)?,
@@ -224,14 +234,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                 let v = value()?;
                 config.allow_ws_origin = Some(origins(&flag, &v)?);
             }
-            "--sse-max-age" => {
-                let v = value()?;
-                config.sse_max_age = if v == "0" {
-                    None
-                } else {
-                    Some(seconds(&flag, &v)?)
-                };
-            }
+            "--sse-max-age" => config.sse_max_age = seconds_or_never(&flag, &value()?)?,
             "--publish-token" => {
                 let v = value()?;
                 if v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()) {
@@ -309,6 +312,12 @@ mod tests {
                 .max_output_bytes,
             4096
         );
+        let ttl = serve(&["--history-ttl", "0.3"]).unwrap();
+        assert_eq!(ttl.history_ttl, Some(Duration::from_millis(300)));
+        for never in ["0", "0.0"] {
+            assert_eq!(serve(&["--history-ttl", never]).unwrap().history_ttl, None);
+        }
+        assert_eq!(serve(&[]).unwrap().history_ttl, None);
         let work = serve(&["--max-work-per-pass", "32"]).unwrap();
         assert_eq!(work.max_work_per_pass, 32);
         let unstored = serve(&["--max-unstored-publishes", "8"]).unwrap();
@@ -341,6 +350,8 @@ mod tests {
             (&["--send-buffer-bytes", "0"], "must be at least 1"),
             (&["--header-timeout", "-1"], "between 0.001"),
             (&["--header-timeout", "nan"], "between 0.001"),
+            (&["--history-ttl", "-1"], "between 0.001"),
+            (&["--history-ttl", "0.0001"], "between 0.001"),
             (&["--listen", "localhost"], "expected IP:PORT"),
             (&["--allow-origin", "example.com"], "expected * or origins"),
             (&["stray"], "unexpected argument 'stray'"),

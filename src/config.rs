@@ -13,6 +13,7 @@
 //! | `history`            | 1024         | `--history`            | `"gap":true` past it        |
 //! | `max_channels`       | 100000       | `--max-channels`       | `503` for a new channel     |
 //! | `max_history_bytes`  | 256 MiB      | `--max-history-bytes`  | oldest evicted, `gap` past it |
+//! | `history_ttl`        | none         | `--history-ttl` (0 = none) | messages this old leave history, `gap` past them |
 //! | `header_timeout`     | 10 s         | `--header-timeout`     | `408`, then close           |
 //! | `body_timeout`       | 30 s         | `--body-timeout`       | `408`, then close           |
 //! | `idle_timeout`       | 60 s         | `--idle-timeout`       | silent close                |
@@ -109,6 +110,26 @@ pub struct Config {
     /// anywhere is evicted, and a client resuming from before it is told
     /// `gap`. With `history` and `max_channels` this bounds the broker.
     pub max_history_bytes: usize,
+    /// How long a message stays in history after it is committed
+    /// (`--history-ttl`, default `None`: no age limit; `Some` of zero is
+    /// taken as `None`, as `--history-ttl 0` is). A message this old
+    /// leaves, at most one timer tick late; a client resuming from before
+    /// it is told `gap`, as for `history`. A channel left with no message
+    /// and no subscriber is then forgotten. A message restored from the
+    /// durable log counts from the restart: the log does not carry
+    /// publish times.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = pushwire::Config {
+    ///     history_ttl: Some(Duration::from_secs(300)),
+    ///     ..pushwire::Config::default()
+    /// };
+    /// assert_eq!(config.history_ttl, Some(Duration::from_secs(300)));
+    /// assert_eq!(pushwire::Config::default().history_ttl, None);
+    /// ```
+    pub history_ttl: Option<Duration>,
     /// Time from the first byte of a request to the end of its head
     /// (`--header-timeout`, default 10 s): `408`.
     pub header_timeout: Duration,
@@ -259,6 +280,7 @@ impl Default for Config {
             history: 1024,
             max_channels: 100_000,
             max_history_bytes: 256 * 1024 * 1024,
+            history_ttl: None,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

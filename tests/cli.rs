@@ -28,6 +28,7 @@ fn help_lists_every_flag_and_version_prints_the_version() {
         "--max-uri-bytes",
         "--max-body-bytes",
         "--history",
+        "--history-ttl",
         "--header-timeout",
         "--body-timeout",
         "--idle-timeout",

@@ -273,6 +273,39 @@ fn the_history_byte_bound_evicts_the_oldest_message_anywhere() {
 }
 
 #[test]
+fn the_history_ttl_expires_messages_and_a_resume_from_before_them_is_told_gap() {
+    let server = TestServer::start(&["--history-ttl", "0.3"]);
+    // Asked first: the floor rises when a channel is forgotten.
+    let floor = server.floor();
+    let published = Instant::now();
+    assert_eq!(server.publish("t", "short-lived"), server.id(1));
+    let deadline = published + Duration::from_secs(10);
+    let answer = loop {
+        let answer = server.poll("t", Some(floor));
+        if answer["gap"] == true {
+            break answer;
+        }
+        assert_eq!(answer["messages"][0]["data"], "short-lived", "{answer}");
+        assert!(Instant::now() < deadline, "never expired: {answer}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        published.elapsed() >= Duration::from_millis(300),
+        "expired early"
+    );
+    assert_eq!(answer["messages"].as_array().map(Vec::len), Some(0));
+    assert_eq!(answer["last_id"], server.id(1));
+    // Nobody waits on it: the channel is forgotten. From its last id
+    // nothing was missed; from 0 it is a channel that starts now.
+    assert_eq!(server.get("/pub/t").status, 404);
+    let caught_up = server.poll("t", Some(server.id(1)));
+    assert!(caught_up.get("gap").is_none(), "{caught_up}");
+    assert_eq!(caught_up["last_id"], server.id(1));
+    assert!(server.poll("t", Some(0)).get("gap").is_none());
+    assert_eq!(server.publish("t", "next"), server.id(2));
+}
+
+#[test]
 fn input_held_behind_a_parked_long_poll_or_a_stream_is_bounded() {
     // While a long-poll is parked or a stream is open, the server keeps
     // reading (to notice a close) but processes nothing: what a client

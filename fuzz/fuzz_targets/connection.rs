@@ -73,6 +73,8 @@ fn config() -> Config {
         max_backlog_bytes: MAX_BACKLOG,
         heartbeat: Duration::from_secs(1),
         sse_max_age: Some(Duration::from_secs(5)),
+        // Messages expire and channels are forgotten between requests.
+        history_ttl: Some(Duration::from_secs(2)),
         max_message_bytes: MAX_BODY,
         ping_interval: Duration::from_secs(1),
         ..Config::default()

@@ -121,6 +121,13 @@ const MAX_KEPT_ANSWER: usize = 64 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct AnswerKey {
     pub channel: ChannelId,
+    /// A channel id is reused once its channel is forgotten; the one that
+    /// reuses it starts above the floor, so a different origin (or, when
+    /// the forgotten one never had a message, a different `last_id` once
+    /// it has) tells it apart. Without it, an answer kept for a channel
+    /// whose messages all expired (`"gap":true` from the start) would be
+    /// given to a poll of the channel made anew in the same second.
+    pub origin: u64,
     pub last_id: u64,
     /// Eviction by the global byte bound moves the oldest id without a
     /// publish on this channel.

@@ -119,6 +119,7 @@ impl Conn {
             let shareable = cors.is_none() || cors == Some(b"*");
             shareable.then_some(AnswerKey {
                 channel: ch,
+                origin: channel.origin(),
                 last_id: channel.last_id(),
                 oldest: channel.oldest_id(),
                 since: since.min(channel.last_id()),

@@ -16,7 +16,8 @@
 //!   read() -> EOF       ── handle_eof(id, now) ─────▶
 //!   embedder's publish  ── handle_publish(..) ──────▶
 //!   a store answered    ── handle_commits(now) ─────▶
-//!   the clock moved     ── handle_timeout(now) ─────▶  header/idle/linger/ping deadlines
+//!   the clock moved     ── handle_timeout(now) ─────▶  header/idle/linger/ping deadlines,
+//!                                                  messages past the history ttl
 //!                       ◀── poll_ready() ───────────  a connection has something to do
 //!                       ◀── poll_step(id) ──────────  Write / Wait / Shutdown / Close
 //!   writev(poll_output) ── handle_written(id, n) ───▶  drop what the kernel took
@@ -71,6 +72,12 @@
 //! publish) and is carried out here: the connection table, the broker's
 //! subscriber sets, the timer wheel, the ready list, the fan-out of a
 //! committed message, and the store ([`store`]: publish is a commit).
+//!
+//! The timer wheel here holds connection deadlines only. Messages leave
+//! history by age on the broker's own wheel, one timer per channel
+//! ([`crate::broker`], "How messages leave history"): the engine passes
+//! the time on in [`Engine::handle_timeout`] and counts the broker's next
+//! expiry in [`Engine::poll_timeout`].
 
 mod answers;
 mod conn;
@@ -354,18 +361,27 @@ impl Engine {
     /// `--data-dir`) into its channel's history, before the loop serves
     /// anyone; in the store's order. A message the history bounds have no
     /// room for is evicted as any other; one whose id is not above its
-    /// channel's last is refused.
-    pub fn restore(&mut self, channel: &str, id: u64, data: &str) -> Result<(), AppendError> {
-        self.common.broker.restore(channel, id, data.into())
+    /// channel's last is refused. Its age (`history_ttl`) counts from
+    /// `now`: the log does not carry publish times.
+    pub fn restore(
+        &mut self,
+        channel: &str,
+        id: u64,
+        data: &str,
+        now: Instant,
+    ) -> Result<(), AppendError> {
+        self.common.broker.restore(channel, id, data.into(), now)
     }
 
     /// An engine whose publishes are committed by `store`.
     pub fn with_store(config: Config, store: Box<dyn Store>, now: Instant) -> Engine {
-        let mut broker = Broker::new(BrokerLimits {
+        let limits = BrokerLimits {
             history: config.history,
             max_channels: config.max_channels,
             max_history_bytes: config.max_history_bytes,
-        });
+            history_ttl: config.history_ttl,
+        };
+        let mut broker = Broker::new(limits, now, TICK);
         broker.raise_floor(store.floor());
         let ws_limits = crate::ws::Limits {
             max_message_bytes: config.max_message_bytes,
@@ -432,6 +448,32 @@ impl Engine {
     /// The broker, for reading channel state.
     pub fn broker(&self) -> &Broker {
         &self.common.broker
+    }
+
+    /// The id of the oldest message still in the history of the channel
+    /// called `channel`; `None` if there is no such channel or its history
+    /// is empty. A durable store needs to keep only the records from this
+    /// id on: everything older has left history (by count, by the byte
+    /// bound or by age) and is never replayed again.
+    ///
+    /// ```
+    /// use pushwire::engine::Engine;
+    /// use pushwire::Config;
+    /// use std::time::Instant;
+    ///
+    /// let now = Instant::now();
+    /// let mut engine = Engine::new(Config { history: 2, ..Config::default() }, now);
+    /// assert_eq!(engine.oldest_in_history("news"), None);
+    /// for (token, text) in ["a", "b", "c"].into_iter().enumerate() {
+    ///     engine.handle_publish("news", text.into(), token as u64, now).unwrap();
+    /// }
+    /// // Ids 1, 2, 3; a history of two keeps 2 and 3.
+    /// assert_eq!(engine.oldest_in_history("news"), Some(2));
+    /// ```
+    pub fn oldest_in_history(&self, channel: &str) -> Option<u64> {
+        let broker = &self.common.broker;
+        let channel = broker.channel(broker.find(channel)?)?;
+        channel.oldest().map(|message| message.id)
     }
 
     /// Open connections, those being refused with `503` included.
@@ -564,8 +606,11 @@ impl Engine {
         self.run_resumes(now);
     }
 
-    /// Fires every deadline that is due.
+    /// Fires every deadline that is due, and lets the messages past the
+    /// history ttl leave history (a bounded amount per call, as for
+    /// deadlines: [`crate::broker::EXPIRY_WORK_PER_PASS`]).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.common.broker.expire(now);
         if self.fired_done >= self.fired.len() {
             self.fired.clear();
             self.fired_done = 0;
@@ -743,7 +788,8 @@ impl Engine {
     /// The earliest time [`Engine::handle_timeout`] has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let held = self.flow.due(!self.fed_ready.is_empty());
-        [self.wheel.next_expiry(), self.yielded_at, held]
+        let expiry = self.common.broker.next_expiry();
+        [self.wheel.next_expiry(), self.yielded_at, held, expiry]
             .into_iter()
             .flatten()
             .min()
@@ -1036,7 +1082,7 @@ impl Engine {
             Ok(id) => match self
                 .common
                 .broker
-                .append(channel, id, data.into_boxed_str())
+                .append(channel, id, data.into_boxed_str(), now)
             {
                 Ok(message) => {
                     self.fan_out(channel, &message, now);

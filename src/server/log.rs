@@ -28,7 +28,7 @@
 //! waits until every record of the old segment is synced, so a failed
 //! sync only ever cuts the active segment. At each roll the closed
 //! segments are looked at with the engine's histories
-//! ([`ChannelState`]): a record is *live* while its message is still in
+//! (`Engine::oldest_in_history`): a record is *live* while its message is still in
 //! its channel's history. A segment with no live record is deleted; one
 //! whose live records take less than half its bytes goes to the
 //! compaction thread, which writes them, as they are, to a new file,
@@ -140,25 +140,11 @@ struct Segment {
     compacting: bool,
 }
 
-/// What the engine holds of a channel, as a roll needs it to know which
-/// records are still live.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChannelState {
-    /// The id of the oldest message in its history; `None` when the
-    /// history is empty.
-    pub oldest: Option<u64>,
-    /// The newest id the engine has committed in it.
-    pub last_id: u64,
-}
-
-impl ChannelState {
-    /// Whether the message `id` of a channel in this state is still in its
-    /// history (ids only grow, and history keeps the newest).
-    fn keeps(state: Option<ChannelState>, id: u64) -> bool {
-        state
-            .and_then(|s| s.oldest)
-            .is_some_and(|oldest| id >= oldest)
-    }
+/// Whether the message `id` is still in its channel's history, given the
+/// oldest id that history holds (`None`: none, or no such channel). Ids
+/// only grow, and history keeps the newest.
+fn keeps(oldest: Option<u64>, id: u64) -> bool {
+    oldest.is_some_and(|oldest| id >= oldest)
 }
 
 /// How the log is kept.
@@ -534,12 +520,13 @@ impl LogStore {
     }
 
     /// Once per loop pass, before the engine's `handle_commits`: takes
-    /// the finished sync, rolls the segment if it is full (`channels`
-    /// says what the engine still holds of a channel, to reclaim the
-    /// closed segments), writes the pass's records with one `write`, and
-    /// starts the next sync.
-    pub fn pump(&self, channels: &dyn Fn(&str) -> Option<ChannelState>) {
-        self.0.borrow_mut().pump(channels);
+    /// the finished sync and compactions, rolls the segment if it is
+    /// full, sweeps the closed segments a little further (`oldest` is the
+    /// oldest id a channel still holds in history,
+    /// `Engine::oldest_in_history`), writes the pass's records with one
+    /// `write`, and starts the next sync.
+    pub fn pump(&self, oldest: &dyn Fn(&str) -> Option<u64>) {
+        self.0.borrow_mut().pump(oldest);
     }
 
     /// Whether the next pass must come at once: appends taken after this
@@ -611,10 +598,10 @@ fn sync_thread(
 }
 
 impl Book {
-    fn pump(&mut self, channels: &dyn Fn(&str) -> Option<ChannelState>) {
+    fn pump(&mut self, oldest: &dyn Fn(&str) -> Option<u64>) {
         self.take_synced();
         self.take_compacted();
-        self.sweep(channels);
+        self.sweep(oldest);
         if self.len >= self.options.segment_bytes {
             if self.options.fsync == Fsync::Always
                 && !(self.syncing.is_empty() && self.unsynced.is_empty())
@@ -624,7 +611,7 @@ impl Book {
                 self.start_sync();
                 return;
             }
-            match self.roll(channels) {
+            match self.roll(oldest) {
                 Ok(()) => self.roll_error = None,
                 Err(e) => {
                     let message = e.to_string();
@@ -758,7 +745,7 @@ impl Book {
     }
 
     /// Starts a new segment, then reclaims the closed ones.
-    fn roll(&mut self, channels: &dyn Fn(&str) -> Option<ChannelState>) -> io::Result<()> {
+    fn roll(&mut self, oldest: &dyn Fn(&str) -> Option<u64>) -> io::Result<()> {
         // (A sweep in progress goes on with the new list.)
         let seq = self.segments.last().map_or(1, |s| s.seq + 1);
         let path = self.dir.join(segment_file_name(seq));
@@ -797,12 +784,12 @@ impl Book {
                 self.sweep.todo.push_back(segment.seq);
             }
         }
-        self.sweep(channels);
+        self.sweep(oldest);
         Ok(())
     }
 
     /// Goes on with the sweep for at most [`SWEEP_PER_PASS`] records.
-    fn sweep(&mut self, channels: &dyn Fn(&str) -> Option<ChannelState>) {
+    fn sweep(&mut self, oldest: &dyn Fn(&str) -> Option<u64>) {
         let mut budget = SWEEP_PER_PASS;
         while budget > 0 {
             let Some(&seq) = self.sweep.todo.front() else {
@@ -824,7 +811,7 @@ impl Book {
             let sweep = &mut self.sweep;
             let end = segment.records.len().min(sweep.pos + budget);
             for kept in segment.records.get(sweep.pos..end).unwrap_or_default() {
-                if ChannelState::keeps(channels(&kept.channel), kept.id) {
+                if keeps(oldest(&kept.channel), kept.id) {
                     sweep.live += u64::from(kept.len);
                     sweep
                         .wanted

@@ -70,7 +70,7 @@ use crate::config::Config;
 use crate::engine::{Engine, Event, MemoryStore, Step};
 use crate::trace::{Direction, Tracer};
 
-use super::log::{ChannelState, LogStore};
+use super::log::LogStore;
 use super::{Inbox, Promise};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -209,10 +209,10 @@ impl Bound {
             Some(mut opened) => {
                 let restored = std::mem::take(&mut opened.restored);
                 let store = LogStore::new(opened, Arc::clone(&self.waker))?;
-                let mut engine =
-                    Engine::with_store(self.config, Box::new(store.clone()), Instant::now());
+                let now = Instant::now();
+                let mut engine = Engine::with_store(self.config, Box::new(store.clone()), now);
                 for r in &restored {
-                    if let Err(e) = engine.restore(&r.channel, r.id, &r.data) {
+                    if let Err(e) = engine.restore(&r.channel, r.id, &r.data, now) {
                         eprintln!("pushwire: not restored: {} id {}: {e}", r.channel, r.id);
                     }
                 }
@@ -311,14 +311,8 @@ impl Reactor {
                 self.engine.handle_stop(now);
             }
             if let Some(log) = &self.log {
-                let broker = self.engine.broker();
-                log.pump(&|name| {
-                    let channel = broker.channel(broker.find(name)?)?;
-                    Some(ChannelState {
-                        oldest: Some(channel.oldest_id()).filter(|&id| id != 0),
-                        last_id: channel.last_id(),
-                    })
-                });
+                let engine = &self.engine;
+                log.pump(&|channel| engine.oldest_in_history(channel));
             }
             self.engine.handle_commits(now);
             self.engine.handle_timeout(now);

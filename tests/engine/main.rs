@@ -10,6 +10,7 @@ mod store;
 mod budget;
 mod commit;
 mod deadlines;
+mod expiry;
 mod http;
 mod kernel;
 mod longpoll;
