@@ -51,7 +51,8 @@ GET  /ws/{channel}                   WebSocket: channel messages as text frames;
                                      subprotocol pushwire.json for {\"id\",\"data\"} frames
 GET  /echo                           WebSocket echo (text and binary)
 
-Channel names are 1-128 bytes of [A-Za-z0-9._~-]. Message ids start at 1.
+Channel names are 1-128 bytes of [A-Za-z0-9._~-]. Ids count up by one per
+channel; they start above the last id a channel reports when it has none.
 ";
 
 impl Conn {
