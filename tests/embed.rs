@@ -82,3 +82,60 @@ fn hub_publishes_from_other_threads_and_stops_the_loop() {
         Some(pushwire::engine::PublishError::Stopped)
     );
 }
+
+#[test]
+fn a_library_server_with_a_data_dir_keeps_what_its_hub_published_across_a_restart() {
+    let dir = std::env::temp_dir().join(format!("pushwire-embed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: Some(dir.clone()),
+        fsync: pushwire::config::Fsync::Always,
+        ..Config::default()
+    };
+    let run = |texts: &[&str]| {
+        let server = Server::bind(config.clone()).unwrap();
+        let addr = server.local_addr();
+        let hub = server.hub();
+        let running = std::thread::spawn(move || server.run());
+        let ids: Vec<u64> = texts
+            .iter()
+            .map(|t| hub.publish("kept", t).unwrap().wait().unwrap())
+            .collect();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /poll/kept?since=0 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let batch = common::read_response(&mut BufReader::new(stream))
+            .unwrap()
+            .json();
+        hub.stop();
+        running.join().unwrap().unwrap();
+        (ids, batch)
+    };
+    let (first, _) = run(&["a", "b"]);
+    // The second run on the same dir: the history is back, and ids go on
+    // above every id of the first.
+    let (second, batch) = run(&["c"]);
+    assert!(second[0] > first[1], "{second:?} after {first:?}");
+    let kept: Vec<(u64, String)> = batch["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_u64().unwrap(),
+                m["data"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (first[0], "a".to_owned()),
+            (first[1], "b".to_owned()),
+            (second[0], "c".to_owned())
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
