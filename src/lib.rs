@@ -11,7 +11,7 @@
 //! ----------- no I/O below this line -------------------------------
 //! engine      the connection state machines, routing, fan-out
 //! broker      channels, history rings, subscriber sets, ids
-//! http ws sse json log   sans-IO protocol codecs (log: the record format)
+//! http ws sse json log resp   sans-IO protocol codecs (log: the record format; resp: Redis)
 //! decimal     the numbers those codecs write and read
 //! timer       the hierarchical timing wheel
 //! ```
@@ -26,6 +26,7 @@ pub mod engine;
 pub mod http;
 pub mod json;
 pub mod log;
+pub mod resp;
 pub mod server;
 pub mod sse;
 pub mod timer;
