@@ -18,6 +18,7 @@ Usage: pushwire [OPTIONS]
 Options (durations are seconds, decimals allowed: 0.5):
   --listen ADDR             address to listen on [default: 127.0.0.1:8080]
   --backlog N               listen backlog [default: 1024]
+  --reuse-port              let other processes listen on the same address (SO_REUSEPORT)
   --max-connections N       open connections at most; one more gets 503 [default: 10000]
   --max-header-bytes N      largest request head; 431 past it [default: 8192]
   --max-uri-bytes N         longest request target; 414 past it [default: 4096]
@@ -153,6 +154,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
         }
         if flag == "--trace" {
             config.trace = true;
+            continue;
+        }
+        if flag == "--reuse-port" {
+            config.reuse_port = true;
             continue;
         }
         if flag == "--repair-log" {

@@ -86,6 +86,11 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Listen backlog handed to `listen(2)` (`--backlog`, default 1024).
     pub backlog: i32,
+    /// Set `SO_REUSEPORT` on the listener (`--reuse-port`, default off):
+    /// several pushwire processes may listen on one address, and the
+    /// kernel spreads new connections over them, one process per core.
+    /// Each process keeps its own channels (docs/cluster.md).
+    pub reuse_port: bool,
     /// Open connections at most (`--max-connections`, default 10000); one
     /// more gets `503` and is closed. Lowered at start if the open-file
     /// limit cannot hold this many.
@@ -273,6 +278,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             backlog: 1024,
+            reuse_port: false,
             max_connections: 10_000,
             max_header_bytes: 8192,
             max_uri_bytes: 4096,

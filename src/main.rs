@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         eprintln!("pushwire: cannot block signals: {e}");
     }
     let wanted = config.max_connections;
+    let reuse_port = config.reuse_port;
     let server = match Server::bind(*config) {
         Ok(server) => server,
         Err(e) => {
@@ -54,6 +55,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if reuse_port {
+        eprintln!(
+            "pushwire: --reuse-port: other processes may take connections on this address; \
+             each keeps its own channels, so a message published on one reaches only its \
+             own subscribers (docs/cluster.md)"
+        );
+    }
     if server.max_connections() < wanted {
         eprintln!(
             "pushwire: the open-file limit holds only {} connections; \

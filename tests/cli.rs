@@ -37,6 +37,11 @@ fn help_lists_every_flag_and_version_prints_the_version() {
         "--send-buffer-bytes",
         "--publish-token",
         "--allow-origin",
+        "--data-dir",
+        "--fsync",
+        "--log-segment-bytes",
+        "--repair-log",
+        "--reuse-port",
     ] {
         assert!(text.contains(flag), "{flag} missing from --help");
     }

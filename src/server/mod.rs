@@ -86,7 +86,8 @@ impl Server {
         let asked = config
             .send_buffer_bytes
             .unwrap_or_else(|| default_send_buffer(config.max_backlog_bytes));
-        let (listener, send_buffer) = listener::bind(config.listen, config.backlog, asked)?;
+        let (listener, send_buffer) =
+            listener::bind(config.listen, config.backlog, config.reuse_port, asked)?;
         let kernel_share = send_buffer.saturating_add(SEND_BUFFER_OVERSHOOT);
         if kernel_share >= config.max_backlog_bytes {
             return Err(io::Error::new(
