@@ -6,6 +6,14 @@
 //! Each connection therefore builds its frame once, masked with its own
 //! key, and per message re-masks only the 31-byte stamp: masking is a XOR
 //! by position, so the rest of the masked payload never changes.
+//!
+//! One thread drives all the connections with one `mio::Poll`; against a
+//! fast server that thread, not the server, is the limit. `--threads N`
+//! splits the connections over N such loops, each with its own window of
+//! `--seconds`, and adds up what they measured; the report gives the
+//! bench's CPU (each thread's, `/proc/thread-self/stat`, from its warm-up
+//! to its end) as a share of its threads' time, and says so when it is
+//! above 90%: the numbers then measure the bench as much as the server.
 
 use std::time::Duration;
 
@@ -34,6 +42,8 @@ pub struct EchoPlan {
     pub binary: bool,
     pub sources: Option<usize>,
     pub max_connecting: usize,
+    /// Event loops (threads) the connections are split over.
+    pub threads: usize,
 }
 
 struct EchoConn {
@@ -80,13 +90,61 @@ impl Counts {
     }
 }
 
+/// What one thread's loop measured, and the CPU it used from the start
+/// of its warm-up to its end, against the wall time of that span.
+struct Share {
+    hist: Histogram,
+    counts: Counts,
+    cpu: f64,
+    wall: f64,
+}
+
 pub fn run(plan: EchoPlan) -> Result<(String, String, bool), String> {
     super::net::ensure_fd_limit(plan.connections + 16)?;
+    let threads = plan.threads.clamp(1, plan.connections);
+    let shares: Vec<Result<Share, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let plan = &plan;
+                let connections =
+                    plan.connections / threads + usize::from(t < plan.connections % threads);
+                scope.spawn(move || run_thread(plan, connections, t as u64))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a bench thread panicked".into()))
+            })
+            .collect()
+    });
+    let mut hist = Histogram::new();
+    let mut counts = Counts::default();
+    let (mut cpu, mut wall) = (0.0, 0.0);
+    for share in shares {
+        let share = share?;
+        cpu += share.cpu;
+        wall += share.wall;
+        hist.merge(&share.hist);
+        counts.in_window += share.counts.in_window;
+        counts.errors += share.counts.errors;
+        if counts.first_error.is_none() {
+            counts.first_error = share.counts.first_error;
+        }
+    }
+    report(&plan, threads, &hist, &counts, cpu / wall)
+}
+
+/// One thread's loop over `connections` of the plan's connections.
+fn run_thread(plan: &EchoPlan, connections: usize, thread: u64) -> Result<Share, String> {
     let clock = Clock::new();
-    let mut sources = Sources::for_connections(plan.target.addr, plan.connections, plan.sources);
+    let mut sources = Sources::for_connections(plan.target.addr, connections, plan.sources);
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let mut events = Events::with_capacity(1024);
-    let mut rng = Rng::new(0x2545_f491_4f6c_dd1d ^ u64::from(std::process::id()));
+    let mut rng = Rng::new(
+        0x2545_f491_4f6c_dd1d ^ u64::from(std::process::id()) ^ thread.wrapping_mul(0x9e37_79b9),
+    );
     let opcode = if plan.binary {
         Opcode::Binary
     } else {
@@ -94,7 +152,7 @@ pub fn run(plan: EchoPlan) -> Result<(String, String, bool), String> {
     };
     let size = plan.size.max(STAMP_LEN);
     let path = plan.target.path("", "echo", 0);
-    let mut conns: Vec<EchoConn> = Vec::with_capacity(plan.connections);
+    let mut conns: Vec<EchoConn> = Vec::with_capacity(connections);
     let mut hist = Histogram::new();
     let mut counts = Counts::default();
     let mut buf = vec![0u8; 256 * 1024];
@@ -102,9 +160,11 @@ pub fn run(plan: EchoPlan) -> Result<(String, String, bool), String> {
 
     // Phases, in nanoseconds on the bench clock, set once all are upgraded.
     let (mut window_start, mut window_end, mut drain_end) = (u64::MAX, u64::MAX, u64::MAX);
+    // This thread's CPU seconds and the bench clock when its warm-up began.
+    let mut measured_from = (0.0, 0u64);
     let connect_deadline = clock.now() + 30_000_000_000;
     loop {
-        while conns.len() < plan.connections && conns.len() - upgraded < plan.max_connecting {
+        while conns.len() < connections && conns.len() - upgraded < plan.max_connecting {
             let stream = sources
                 .connect(plan.target.addr)
                 .map_err(|e| format!("connect: {e}"))?;
@@ -129,11 +189,12 @@ pub fn run(plan: EchoPlan) -> Result<(String, String, bool), String> {
             });
         }
         let now = clock.now();
-        if window_start == u64::MAX && upgraded == plan.connections {
+        if window_start == u64::MAX && upgraded == connections {
             eprintln!(
                 "bench: {upgraded} WebSockets open; echoing for {:?}",
                 plan.seconds
             );
+            measured_from = (super::stat_cpu_seconds("/proc/thread-self/stat"), now);
             window_start = now + plan.warmup.as_nanos() as u64;
             window_end = window_start + plan.seconds.as_nanos() as u64;
             drain_end = window_end + 2_000_000_000;
@@ -149,8 +210,7 @@ pub fn run(plan: EchoPlan) -> Result<(String, String, bool), String> {
         }
         if window_start == u64::MAX && now > connect_deadline {
             return Err(format!(
-                "only {upgraded} of {} WebSockets opened in 30 s",
-                plan.connections
+                "only {upgraded} of {connections} WebSockets opened in 30 s"
             ));
         }
         if now > drain_end
@@ -275,6 +335,25 @@ pub fn run(plan: EchoPlan) -> Result<(String, String, bool), String> {
         }
     }
 
+    let cpu = super::stat_cpu_seconds("/proc/thread-self/stat") - measured_from.0;
+    let wall = clock.now().saturating_sub(measured_from.1) as f64 / 1e9;
+    Ok(Share {
+        hist,
+        counts,
+        cpu,
+        wall,
+    })
+}
+
+/// The JSON line and the human line for what all the threads measured.
+fn report(
+    plan: &EchoPlan,
+    threads: usize,
+    hist: &Histogram,
+    counts: &Counts,
+    cpu_share: f64,
+) -> Result<(String, String, bool), String> {
+    let size = plan.size.max(STAMP_LEN);
     let secs = plan.seconds.as_secs_f64();
     let rate = counts.in_window as f64 / secs;
     let mbps = rate * size as f64 / 1e6;
@@ -295,6 +374,8 @@ pub fn run(plan: EchoPlan) -> Result<(String, String, bool), String> {
         .num("rtt_p99_us", micros(p99))
         .int("errors", counts.errors)
         .num("client_cpu_s", cpu)
+        .int("threads", threads as u64)
+        .num("client_cpu_share", cpu_share)
         .finish();
     let mut human = format!(
         "echo {} x{} {} B depth {}: {rate:.0} msg/s, {mbps:.1} MB/s, rtt p50 {:.0} us p99 {:.0} us",
@@ -305,6 +386,13 @@ pub fn run(plan: EchoPlan) -> Result<(String, String, bool), String> {
         micros(p50),
         micros(p99)
     );
+    human.push_str(&format!(
+        "; bench CPU {:.0}% of {threads} thread(s)",
+        cpu_share * 100.0
+    ));
+    if cpu_share > 0.9 {
+        human.push_str(": the bench may be the limit, try more --threads");
+    }
     if let Some(e) = &counts.first_error {
         human.push_str(&format!("; {} errors, first: {e}", counts.errors));
     }

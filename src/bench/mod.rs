@@ -66,7 +66,8 @@ fanout:  --transport ws|sse|longpoll|poll  --subscribers S [100]  --messages M [
          --inflight N (publishes pipelined before an answer) [1]
          --size B [64]  --interval SECS (poll) [0.5]  --settle SECS [0.5]  --timeout SECS [30]
 echo:    --connections C [100]  --size B [32]  --depth D [16]  --seconds T [5]
-         --warmup SECS [1]  --binary
+         --warmup SECS [1]  --binary  --threads N: event loops the connections are
+         split over [1]; the report says when the bench's own CPU is the limit
 publish: --connections C [50]  --size B [64]  --seconds T [5]  --warmup SECS [1]
 idle:    --transport T  --connections N [1000]  --pid P (the server)  --hold SECS [2]
 attack:  --attack NAME  --pid P (the server: RSS and CPU time, required)
@@ -375,6 +376,7 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<(String, String, bool),
                 binary: args.take("binary").is_some(),
                 sources,
                 max_connecting: args.num("max-connecting", 256usize)?.max(1),
+                threads: args.num("threads", 1usize)?.max(1),
             };
             args.finish()?;
             echo::run(plan)

@@ -58,6 +58,15 @@ impl Histogram {
         self.max
     }
 
+    /// Adds what `other` recorded (another thread's share of a run).
+    pub fn merge(&mut self, other: &Histogram) {
+        for (c, o) in self.counts.iter_mut().zip(&other.counts) {
+            *c += o;
+        }
+        self.total += other.total;
+        self.max = self.max.max(other.max);
+    }
+
     /// The value at quantile `q` (0.0 to 1.0), to within 1%.
     pub fn quantile(&self, q: f64) -> u64 {
         if self.total == 0 {
