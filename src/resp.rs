@@ -39,6 +39,8 @@
 
 use std::fmt;
 
+use crate::decimal;
+
 /// One RESP2 value, as Redis sends it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
@@ -158,7 +160,10 @@ pub fn encode(out: &mut Vec<u8>, value: &Value) {
 
 fn header(out: &mut Vec<u8>, kind: u8, n: i64) {
     out.push(kind);
-    out.extend_from_slice(n.to_string().as_bytes());
+    if n < 0 {
+        out.push(b'-');
+    }
+    decimal::write_u64(out, n.unsigned_abs());
     out.extend_from_slice(b"\r\n");
 }
 

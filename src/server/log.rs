@@ -221,7 +221,7 @@ pub fn open(dir: &Path, options: LogOptions, now_micros: u64) -> io::Result<Open
     }
     seqs.sort_unstable();
     let mut floor = now_micros;
-    let mut names: HashMap<Box<str>, Arc<str>> = HashMap::new();
+    let mut names: HashSet<Arc<str>> = HashSet::new();
     // Every message record: (id, channel, segment index, length, data).
     let mut found: Vec<(u64, Arc<str>, usize, u32, String)> = Vec::new();
     let mut segments = Vec::with_capacity(seqs.len() + 1);
@@ -243,7 +243,7 @@ pub fn open(dir: &Path, options: LogOptions, now_micros: u64) -> io::Result<Open
                         Some(name) => Arc::clone(name),
                         None => {
                             let name: Arc<str> = channel.into();
-                            names.insert(channel.into(), Arc::clone(&name));
+                            names.insert(Arc::clone(&name));
                             name
                         }
                     };
@@ -388,10 +388,11 @@ struct Sweep {
     /// The segments still to look at, by number.
     todo: VecDeque<u64>,
     /// In the first of them: records looked at, the bytes of the live
-    /// ones, and which they are.
+    /// ones, and which they are while the segment may still be compacted
+    /// (less than half of it live so far: past that, none are kept).
     pos: usize,
     live: u64,
-    wanted: HashMap<Arc<str>, HashSet<u64>>,
+    wanted: Vec<(Arc<str>, u64)>,
 }
 
 impl Sweep {
@@ -540,17 +541,6 @@ impl LogStore {
         let book = self.0.borrow();
         !book.buf.is_empty() || !book.decided.is_empty() || !book.sweep.todo.is_empty()
     }
-
-    /// The segments on disk, oldest first, and the bytes in each.
-    pub fn segments(&self) -> Vec<(u64, u64)> {
-        let book = self.0.borrow();
-        let active = book.segments.len().saturating_sub(1);
-        book.segments
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.seq, if i == active { book.len } else { s.len }))
-            .collect()
-    }
 }
 
 /// The sync thread: `always` syncs on request and answers; `batch`
@@ -665,13 +655,8 @@ impl Book {
             match result {
                 Ok(()) => {
                     self.synced_len = self.syncing_len;
-                    for (ticket, id, channel) in self.syncing.drain(..) {
-                        let commit = Commit {
-                            ticket,
-                            outcome: Ok(id),
-                        };
-                        self.decided.push_back((commit, channel));
-                    }
+                    let synced = std::mem::take(&mut self.syncing);
+                    self.decide(synced, Ok(()));
                 }
                 Err(e) => {
                     // What the failed sync covered may or may not be on
@@ -688,7 +673,7 @@ impl Book {
                         let keep = active.records.len().saturating_sub(lost.len());
                         active.records.truncate(keep);
                     }
-                    self.fail(lost, &reason);
+                    self.decide(lost, Err(reason));
                 }
             }
         }
@@ -712,15 +697,7 @@ impl Book {
                 }
                 match self.options.fsync {
                     Fsync::Always => self.unsynced.extend(taken),
-                    Fsync::Batch | Fsync::Never => {
-                        for (ticket, id, channel) in taken {
-                            let commit = Commit {
-                                ticket,
-                                outcome: Ok(id),
-                            };
-                            self.decided.push_back((commit, channel));
-                        }
-                    }
+                    Fsync::Batch | Fsync::Never => self.decide(taken, Ok(())),
                 }
             }
             Err(e) => {
@@ -738,17 +715,19 @@ impl Book {
                     ))
                 };
                 self.buffered_kept.clear();
-                self.fail(taken, &error);
+                self.decide(taken, Err(error));
             }
         }
         self.buf.clear();
     }
 
-    fn fail(&mut self, taken: Vec<Taken>, error: &StoreError) {
-        for (ticket, _, channel) in taken {
+    /// The store's answer for these appends: committed with their ids,
+    /// or failed with why.
+    fn decide(&mut self, taken: Vec<Taken>, outcome: Result<(), StoreError>) {
+        for (ticket, id, channel) in taken {
             let commit = Commit {
                 ticket,
-                outcome: Err(error.clone()),
+                outcome: outcome.clone().map(|()| id),
             };
             self.decided.push_back((commit, channel));
         }
@@ -825,11 +804,9 @@ impl Book {
             for kept in segment.records.get(sweep.pos..end).unwrap_or_default() {
                 if keeps(oldest(&kept.channel), kept.id) {
                     sweep.live += u64::from(kept.len);
-                    sweep
-                        .wanted
-                        .entry(Arc::clone(&kept.channel))
-                        .or_default()
-                        .insert(kept.id);
+                    if 2 * sweep.live < segment.len {
+                        sweep.wanted.push((Arc::clone(&kept.channel), kept.id));
+                    }
                 }
             }
             budget -= end - sweep.pos;
@@ -895,13 +872,13 @@ impl Book {
     }
 }
 
-/// A closed segment to rewrite with only these records (by channel, the
-/// ids), or, with none, to delete.
+/// A closed segment to rewrite with only these records (channel and id),
+/// or, with none, to delete.
 #[derive(Debug)]
 struct Compaction {
     seq: u64,
     path: PathBuf,
-    keep: Option<HashMap<Arc<str>, HashSet<u64>>>,
+    keep: Option<Vec<(Arc<str>, u64)>>,
 }
 
 /// What became of a [`Compaction`]: the new length and records.
@@ -921,14 +898,18 @@ fn compaction_thread(
     waker: Arc<Waker>,
 ) {
     for job in jobs {
-        let Some(keep) = &job.keep else {
+        let Some(keep) = job.keep else {
             if let Err(e) = std::fs::remove_file(&job.path) {
                 eprintln!("pushwire: cannot delete {}: {e}", job.path.display());
             }
             continue;
         };
         let started = std::time::Instant::now();
-        let result = compact(&dir, &job.path, keep);
+        let mut wanted: HashMap<Arc<str>, HashSet<u64>> = HashMap::new();
+        for (channel, id) in keep {
+            wanted.entry(channel).or_default().insert(id);
+        }
+        let result = compact(&dir, &job.path, wanted);
         let compacted = Compacted {
             seq: job.seq,
             result,
@@ -948,10 +929,9 @@ fn compaction_thread(
 fn compact(
     dir: &Path,
     path: &Path,
-    keep: &HashMap<Arc<str>, HashSet<u64>>,
+    mut wanted: HashMap<Arc<str>, HashSet<u64>>,
 ) -> io::Result<(u64, Vec<Kept>)> {
     let bytes = std::fs::read(path)?;
-    let mut wanted = keep.clone();
     let mut out = Vec::new();
     let mut records = Vec::new();
     for (_, record) in Scan::new(&bytes) {
