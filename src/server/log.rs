@@ -862,6 +862,12 @@ impl Book {
                     );
                     segment.len = len;
                     segment.records = records;
+                    // Records may have left history while it was being
+                    // rewritten (a sweep skips a segment in the thread's
+                    // hands): look at it again.
+                    if !self.sweep.todo.contains(&done.seq) {
+                        self.sweep.todo.push_back(done.seq);
+                    }
                 }
                 Err(e) => eprintln!(
                     "pushwire: cannot compact {}: {e}",
