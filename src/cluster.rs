@@ -870,3 +870,153 @@ impl Store for RedisStore {
         self.0.borrow().options.floor
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> NodeOptions {
+        NodeOptions {
+            url: RedisUrl::parse("redis://:pw@127.0.0.1:6379/3").unwrap(),
+            prefix: "p:".into(),
+            history: 8,
+            history_ttl: None,
+            max_message_bytes: 1024,
+            max_channels: 100,
+            name: "n1".into(),
+            floor: 1000,
+        }
+    }
+
+    fn command(args: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        resp::encode_command(&mut out, args);
+        out
+    }
+
+    fn bulk(s: &[u8]) -> Vec<u8> {
+        let mut out = format!("${}\r\n", s.len()).into_bytes();
+        out.extend_from_slice(s);
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
+    fn message(payload: &[u8]) -> Vec<u8> {
+        let mut out = b"*3\r\n".to_vec();
+        out.extend(bulk(b"message"));
+        out.extend(bulk(b"p:bus"));
+        out.extend(bulk(payload));
+        out
+    }
+
+    fn replicated(node: &mut Node) -> Vec<(String, u64, u64, String)> {
+        std::iter::from_fn(|| node.decided.pop_front())
+            .map(|d| match d {
+                Decision::Replicated(r) => (r.channel, r.id, r.prev, r.data),
+                Decision::Commit(c) => panic!("{c:?}"),
+            })
+            .collect()
+    }
+
+    /// A node taken through the handshake and a catch-up of one channel
+    /// it knew up to 7.
+    fn ready(now: Instant) -> Node {
+        let mut node = Node::new(options());
+        node.last.insert(Rc::from("a"), 7);
+        assert!(node.wants_connect(now));
+        node.handle_connecting(now);
+        node.handle_connected(now);
+        let mut expected = command(&[b"AUTH", b"pw"]);
+        expected.extend(command(&[b"SELECT", b"3"]));
+        expected.extend(command(&[b"SCRIPT", b"LOAD", PUBLISH_SCRIPT.as_bytes()]));
+        assert_eq!(node.cmd_output(), expected);
+        let mut expected = command(&[b"AUTH", b"pw"]);
+        expected.extend(command(&[b"SUBSCRIBE", b"p:bus"]));
+        assert_eq!(node.sub_output(), expected);
+        node.cmd_written(node.cmd_output().len());
+        node.sub_written(node.sub_output().len());
+        node.handle_cmd_input(b"+OK\r\n+OK\r\n$40\r\n0123456789012345678901234567890123456789\r\n")
+            .unwrap();
+        assert!(node.cmd_output().is_empty(), "not before the subscription");
+        node.handle_sub_input(b"+OK\r\n*3\r\n$9\r\nsubscribe\r\n$5\r\np:bus\r\n:1\r\n")
+            .unwrap();
+        assert_eq!(node.cmd_output(), command(&[b"SMEMBERS", b"p:channels"]));
+        node.cmd_written(node.cmd_output().len());
+        // A bus message during the catch-up waits for it.
+        node.handle_sub_input(&message(b"9 8 n2.4 a\nnine"))
+            .unwrap();
+        node.handle_cmd_input(b"*2\r\n$1\r\na\r\n$1\r\nb\r\n")
+            .unwrap();
+        let mut expected = command(&[b"XRANGE", b"p:h:a", b"(7-1", b"+"]);
+        expected.extend(command(&[b"XRANGE", b"p:h:b", b"-", b"+"]));
+        assert_eq!(node.cmd_output(), expected);
+        node.cmd_written(node.cmd_output().len());
+        assert!(node.decided.is_empty());
+        node
+    }
+
+    #[test]
+    fn a_catch_up_tells_what_the_streams_have_then_the_held_bus_messages_once() {
+        let now = Instant::now();
+        let mut node = ready(now);
+        node.handle_cmd_input(
+            b"*2\r\n\
+              *2\r\n$3\r\n8-1\r\n*4\r\n$1\r\np\r\n$1\r\n7\r\n$1\r\nd\r\n$5\r\neight\r\n\
+              *2\r\n$3\r\n9-1\r\n*4\r\n$1\r\np\r\n$1\r\n8\r\n$1\r\nd\r\n$4\r\nnine\r\n\
+              *0\r\n",
+        )
+        .unwrap();
+        assert_eq!(node.phase(), Phase::Ready);
+        assert_eq!(
+            replicated(&mut node),
+            [
+                ("a".into(), 8, 7, "eight".into()),
+                ("a".into(), 9, 8, "nine".into())
+            ],
+            "9 came from the stream and the bus: told once"
+        );
+        assert_eq!(node.stats().duplicates, 1);
+        node.handle_sub_input(&message(b"10 9 n2.5 a\nten\nlines"))
+            .unwrap();
+        assert_eq!(
+            replicated(&mut node),
+            [("a".into(), 10, 9, "ten\nlines".into())]
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_redis_s_break_the_connection_and_publishes_are_refused_until_back() {
+        let now = Instant::now();
+        let mut node = ready(now);
+        assert!(node.handle_sub_input(&message(b"no newline")).is_err());
+        assert!(node.handle_cmd_input(b"?what\r\n").is_err());
+        node.handle_lost(now, "test");
+        assert_eq!(node.phase(), Phase::Down(Some(now + FIRST_BACKOFF)));
+        assert!(!node.wants_connect(now));
+        assert!(node.wants_connect(now + FIRST_BACKOFF));
+        // Each failure doubles the wait, up to a second.
+        for _ in 0..10 {
+            node.handle_connecting(now);
+            node.handle_lost(now, "again");
+        }
+        assert_eq!(node.phase(), Phase::Down(Some(now + MAX_BACKOFF)));
+        assert!(node.last_error().unwrap().contains("again"));
+        // Connecting that takes too long counts as lost.
+        node.handle_connecting(now);
+        assert!(!node.handle_timeout(now + SYNC_TIMEOUT - Duration::from_millis(1)));
+        assert!(node.handle_timeout(now + SYNC_TIMEOUT));
+    }
+
+    #[test]
+    fn redis_urls() {
+        let url = RedisUrl::parse("redis://user:pw@[::1]:7000/").unwrap();
+        assert_eq!(
+            (url.host.as_str(), url.port, url.user.as_deref(), url.db),
+            ("::1", 7000, Some("user"), 0)
+        );
+        assert_eq!(format!("{url}"), "redis://::1:7000/0", "no password shown");
+        assert!(RedisUrl::parse("redis://:pw@").is_err());
+        assert!(RedisUrl::parse("redis://h:port").is_err());
+        assert!(RedisUrl::parse("redis://h/x").is_err());
+    }
+}

@@ -23,7 +23,11 @@ const CHANNELS: [&str; 4] = ["a", "news.v1", "r", "x-_~.9"];
 
 #[derive(Debug, Clone, PartialEq)]
 enum Written {
-    Message { id: u64, channel: &'static str, data: String },
+    Message {
+        id: u64,
+        channel: &'static str,
+        data: String,
+    },
     Floor(u64),
 }
 
@@ -140,9 +144,16 @@ fn written_then_damaged(input: &[u8]) {
     };
     let mut scan = Scan::new(&damaged);
     let read: Vec<_> = scan.by_ref().map(|(_, r)| r).collect();
-    assert_eq!(read.len(), hit, "records read back: exactly those before the damage");
+    assert_eq!(
+        read.len(),
+        hit,
+        "records read back: exactly those before the damage"
+    );
     for (written, record) in records.iter().zip(&read) {
-        assert!(written.matches(record), "{written:?} read back as {record:?}");
+        assert!(
+            written.matches(record),
+            "{written:?} read back as {record:?}"
+        );
     }
     match (expect_end, scan.end().expect("the scan ended")) {
         (Some(expected), end) => assert_eq!(end, expected),

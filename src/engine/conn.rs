@@ -346,6 +346,11 @@ impl Conn {
         self.has(flag::CLOSE_NOW) || matches!(self.state, State::Closing | State::Lingering)
     }
 
+    /// Whether it is a long-poll waiting on its channel.
+    pub(super) fn is_parked(&self) -> bool {
+        matches!(self.state, State::Parked(_)) && !self.has(flag::CLOSE_NOW)
+    }
+
     /// Whether its state waits for a channel's messages. The engine keeps
     /// a subscription exactly while this is true.
     pub(super) fn is_subscriber(&self) -> bool {

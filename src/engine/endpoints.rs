@@ -115,9 +115,10 @@ impl Conn {
         // same bytes: answers are kept, shared, until a publish changes
         // the channel's last id. The key has no origin, so only answers
         // that do not name one are kept.
+        let ahead = cx.config.redis.is_some() && since > broker.backlog(name.as_str(), 0).last_id;
         let key = broker.find(name.as_str()).and_then(|ch| {
             let channel = broker.channel(ch)?;
-            let shareable = cors.is_none() || cors == Some(b"*");
+            let shareable = (cors.is_none() || cors == Some(b"*")) && !ahead;
             shareable.then_some(AnswerKey {
                 channel: ch,
                 origin: channel.origin(),
@@ -130,7 +131,13 @@ impl Conn {
         if let Some(bytes) = key.and_then(|k| cx.answers.kept(&k)) {
             return self.respond_shared(bytes, reply, cx);
         }
-        let backlog = broker.backlog(name.as_str(), since);
+        let mut backlog = broker.backlog(name.as_str(), since);
+        if ahead {
+            // A node of a cluster may be a moment behind the one the
+            // client came from: nothing newer than `since` yet, and the
+            // client keeps its place (docs/cluster.md).
+            backlog.last_id = since;
+        }
         write_backlog(&mut cx.answers.body, &backlog, cx.config);
         match key.and_then(|key| cx.answers.keep(key, cx.date, cors)) {
             Some(bytes) => self.respond_shared(bytes, reply, cx),

@@ -50,6 +50,9 @@ pub(crate) struct Parked {
     reply: Reply,
     /// `Access-Control-Allow-Origin` for the answer.
     cors: Option<Box<[u8]>>,
+    /// Messages up to this id are not for it: in a cluster, it resumed
+    /// from an id this node had not caught up to yet (0: none).
+    after: u64,
 }
 
 /// A long-poll about to park on its channel.
@@ -58,6 +61,8 @@ pub(super) struct Park {
     pub reply: Reply,
     cors: Option<Box<[u8]>>,
     deadline: Instant,
+    /// Messages up to this id are not for it (0: every message is).
+    after: u64,
 }
 
 impl Conn {
@@ -81,12 +86,22 @@ impl Conn {
         // `since` omitted: only what is published from now on.
         let broker = cx.broker;
         let last_id = broker.backlog(name.as_str(), 0).last_id;
-        let backlog = broker.backlog(name.as_str(), since.unwrap_or(last_id));
+        let mut backlog = broker.backlog(name.as_str(), since.unwrap_or(last_id));
+        // A node of a cluster may be a moment behind the one the client
+        // came from: it waits for what follows `since` (docs/cluster.md).
+        let after = match since {
+            Some(since) if cx.config.redis.is_some() && since > last_id => {
+                backlog.last_id = since;
+                since
+            }
+            _ => 0,
+        };
         if backlog.is_empty() && !backlog.gap && !timeout.is_zero() {
             let park = Park {
                 reply,
                 cors: cors.map(Into::into),
                 deadline: cx.now + timeout,
+                after,
             };
             return Some(Want::Join(name, Join::Park(park)));
         }
@@ -102,8 +117,9 @@ impl Conn {
             reply,
             cors,
             deadline,
+            after,
         } = park;
-        self.state = State::Parked(Box::new(Parked { reply, cors }));
+        self.state = State::Parked(Box::new(Parked { reply, cors, after }));
         cx.deadline = Some(deadline);
     }
 
@@ -112,6 +128,9 @@ impl Conn {
         let State::Parked(parked) = &self.state else {
             return Fed::Skipped;
         };
+        if message.id <= parked.after {
+            return Fed::Skipped; // it had that one: it waits on
+        }
         let reply = parked.reply;
         let bytes = cx.answers.longpoll_answer(
             reply,
@@ -133,6 +152,7 @@ impl Conn {
             return;
         };
         let (reply, cors) = (parked.reply, parked.cors.clone());
+        let since = since.max(parked.after);
         write_backlog(&mut cx.answers.body, &channel.backlog(since), cx.config);
         self.respond_json(reply, cors.as_deref(), cx);
         self.request_done(reply, cx);
@@ -147,7 +167,8 @@ impl Conn {
         let body = &mut cx.answers.body;
         body.clear();
         let head = json::BatchHead {
-            last_id: channel.map_or(0, Channel::last_id),
+            // One ahead of this node (a cluster's) keeps its place.
+            last_id: channel.map_or(0, Channel::last_id).max(parked.after),
             ..json::BatchHead::default()
         };
         json::write_batch(body, head, []);

@@ -1141,6 +1141,7 @@ impl Engine {
                         self.announce_gap(channel, since, id, now);
                     }
                     self.fan_out(channel, &message, now);
+                    self.wake_waiting_replays(channel, now);
                     Ok(id)
                 }
                 Err(e) => Err(Refusal::NotStored(StoreError::new(e.to_string()))),
@@ -1151,6 +1152,29 @@ impl Engine {
                 self.answer(origin, outcome, now);
             }
             None => self.common.broker.release(channel),
+        }
+    }
+
+    /// Subscribers of the channel whose replay waits (one that resumed
+    /// from an id this node had not caught up to, or whose page was read)
+    /// look again: the channel may have passed their id now.
+    fn wake_waiting_replays(&mut self, channel: ChannelId, now: Instant) {
+        if self.replays.is_empty() {
+            return;
+        }
+        let waiting: Vec<ConnId> = self
+            .replays
+            .keys()
+            .copied()
+            .filter(|&id| {
+                self.conns
+                    .get(id)
+                    .and_then(|e| e.subscription)
+                    .is_some_and(|s| s.channel == channel)
+            })
+            .collect();
+        for id in waiting {
+            self.continue_replay(id, now);
         }
     }
 
@@ -1240,9 +1264,20 @@ impl Engine {
             if let Some(entry) = self.conns.get_mut(id) {
                 entry.subscription = None; // the set was emptied at once
             }
+            let mut fed = Fed::Skipped;
             self.with_conn(id, now, |conn, cx| {
-                conn.deliver(message, cx);
+                fed = conn.deliver(message, cx);
             });
+            if matches!(fed, Fed::Skipped) {
+                // Still parked (it waits for a later message): back in
+                // the set.
+                if let Some(entry) = self.conns.get_mut(id).filter(|e| e.conn.is_parked()) {
+                    entry.subscription =
+                        self.common
+                            .broker
+                            .subscribe(channel, Transport::LongPoll, id);
+                }
+            }
             self.resume_if_held(id);
         }
         self.changed.clear();

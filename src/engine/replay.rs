@@ -60,6 +60,14 @@ impl Conn {
         announce_gap: bool,
         cx: &Cx<'_>,
     ) -> Option<u64> {
+        if cx.config.redis.is_some() && since > channel.last_id() {
+            // A node of a cluster may be a moment behind the one the
+            // client came from: the replay waits until the channel has
+            // passed `since`, and new messages up to it are not sent
+            // (docs/cluster.md).
+            self.set_replaying(true);
+            return Some(since);
+        }
         let page = Conn::replay_page(cx);
         let backlog = channel.backlog(since);
         if announce_gap && backlog.gap {

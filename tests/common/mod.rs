@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod events;
+pub mod redis;
 pub mod resume;
 pub mod tools;
 pub mod wsclient;

@@ -18,5 +18,6 @@ mod paging;
 mod refusals;
 mod replay;
 mod restart;
+mod shared;
 mod sse;
 mod websocket;
