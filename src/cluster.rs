@@ -279,7 +279,7 @@ pub struct Node {
     /// Bus messages that came during the catch-up.
     held: Vec<Bus>,
     /// Sent, their message not back on the bus yet: by tag.
-    pending: BTreeMap<u64, Ticket>,
+    pending: BTreeMap<u64, (Ticket, Instant)>,
     next_tag: u64,
     /// The newest id told per channel.
     last: HashMap<Rc<str>, u64>,
@@ -384,7 +384,7 @@ impl Node {
         match self.phase {
             Phase::Down(at) => at,
             Phase::Connecting(at) | Phase::Syncing(at) => Some(at),
-            Phase::Ready => None,
+            Phase::Ready => self.oldest_pending().map(|since| since + SYNC_TIMEOUT),
         }
     }
 
@@ -437,7 +437,7 @@ impl Node {
         let why = StoreError::new(format!(
             "{reason}: the message may or may not have been stored"
         ));
-        for ticket in std::mem::take(&mut self.pending).into_values() {
+        for (ticket, _) in std::mem::take(&mut self.pending).into_values() {
             self.decided.push_back(Decision::Commit(Commit {
                 ticket,
                 outcome: Err(why.clone()),
@@ -459,17 +459,27 @@ impl Node {
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
+    /// When the oldest publish still waiting for the bus was sent.
+    fn oldest_pending(&self) -> Option<Instant> {
+        self.pending.values().next().map(|&(_, sent)| sent)
+    }
+
     /// Passes the time: `true` when connecting or catching up took too
-    /// long (the node counts Redis as lost, and the reactor drops the
-    /// sockets).
+    /// long, or a publish has waited that long for its message to come
+    /// back (a Redis that hangs): the node counts Redis as lost, and the
+    /// reactor drops the sockets.
     pub fn handle_timeout(&mut self, now: Instant) -> bool {
-        match self.phase {
-            Phase::Connecting(at) | Phase::Syncing(at) if at <= now => {
-                self.handle_lost(now, "no answer in time");
-                true
-            }
-            _ => false,
+        let late = match self.phase {
+            Phase::Connecting(at) | Phase::Syncing(at) => at <= now,
+            Phase::Ready => self
+                .oldest_pending()
+                .is_some_and(|sent| sent + SYNC_TIMEOUT <= now),
+            Phase::Down(_) => false,
+        };
+        if late {
+            self.handle_lost(now, "no answer in time");
         }
+        late
     }
 
     /// Bytes to write on the command connection.
@@ -547,13 +557,18 @@ impl Node {
         };
         match (expect, value) {
             (Expect::Publish(tag), Value::Error(e)) => {
-                if let Some(ticket) = self.pending.remove(&tag) {
+                if let Some((ticket, _)) = self.pending.remove(&tag) {
                     self.decided.push_back(Decision::Commit(Commit {
                         ticket,
                         outcome: Err(StoreError::new(format!("Redis refused it: {e}"))),
                     }));
                 }
-                Ok(())
+                match e.starts_with("NOSCRIPT") {
+                    // The scripts were flushed: connect again, which
+                    // loads it again.
+                    true => Err(e),
+                    false => Ok(()),
+                }
             }
             (Expect::Publish(_), _) => Ok(()), // the bus brings the message
             (Expect::Ok(what), Value::Error(e)) => Err(format!("{what}: {e}")),
@@ -721,7 +736,7 @@ impl Node {
             data,
         } = bus;
         let ticket = match mine {
-            true => self.pending.remove(&tag),
+            true => self.pending.remove(&tag).map(|(ticket, _)| ticket),
             false => None,
         };
         let last = match self.last.get_mut(channel.as_str()) {
@@ -854,7 +869,7 @@ impl Store for RedisStore {
         );
         node.cmd_out = out;
         node.expect.push_back(Expect::Publish(tag));
-        node.pending.insert(tag, append.ticket);
+        node.pending.insert(tag, (append.ticket, append.now));
     }
 
     fn poll_commit(&mut self) -> Option<Commit> {

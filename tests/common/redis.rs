@@ -95,6 +95,14 @@ impl RedisServer {
         }
     }
 
+    /// Stops (SIGSTOP) or continues (SIGCONT) the process: a Redis that
+    /// hangs with its connections open.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
     /// Sends one command and returns the first line of the reply.
     pub fn command(&self, args: &[&str]) -> String {
         self.try_command(args).expect("redis answers")
