@@ -92,8 +92,8 @@ else
   local t = redis.call('TIME')
   id = math.max(tonumber(t[1]) * 1000000 + tonumber(t[2]), last + 1)
   prev = id - 1
-  redis.call('SADD', KEYS[3], ARGV[1])
 end
+redis.call('SADD', KEYS[3], ARGV[1])
 local sid = string.format('%d', id)
 local sprev = string.format('%d', prev)
 redis.call('SET', KEYS[1], sid)
@@ -325,7 +325,13 @@ impl Node {
     pub fn new(options: NodeOptions) -> Node {
         let limits = resp::Limits {
             max_bulk: options.max_message_bytes.saturating_add(64 * 1024),
-            max_elements: options.history.max(options.max_channels).saturating_add(16),
+            // The set of channels holds every channel ever published,
+            // more than one node may keep (`max_channels`).
+            max_elements: options
+                .history
+                .max(options.max_channels)
+                .saturating_mul(4)
+                .max(1 << 16),
             max_depth: 4,
         };
         Node {
