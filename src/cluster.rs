@@ -74,7 +74,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::engine::{Append, Commit, Decision, Replicated, Store, StoreError, Ticket};
-use crate::resp::{self, Value};
+use crate::resp::{self, RespError, Value};
 
 /// The script that gives a message its id, keeps it and tells every node:
 /// `KEYS` are the channel's `seq`, its stream and the set of channels;
@@ -110,6 +110,55 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// How long connecting, logging in and catching up may take before the
 /// node gives up and tries again.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which of a node's two connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connection {
+    /// Commands: the publish script, the catch-up reads.
+    Commands,
+    /// Subscribed to the bus.
+    Bus,
+}
+
+/// Why a node drops its connections to Redis and connects again: each
+/// is a reason the operator can act on, in the `503` publishers get
+/// meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeError {
+    /// Bytes that are not RESP, or past the size limits.
+    Resp(Connection, RespError),
+    /// Redis refused a command the node needs (`AUTH` with a wrong
+    /// password, `SELECT` of a database that does not exist, a script
+    /// that does not load, ...).
+    Refused(&'static str, String),
+    /// The scripts were flushed (`NOSCRIPT`): connecting again loads it.
+    ScriptGone,
+    /// A reply the node did not ask for, or not of the type it asked for.
+    Unexpected(Connection, String),
+    /// A bus message not in pushwire's format (another program publishes
+    /// on the bus, or a prefix is shared by mistake).
+    BadBusMessage,
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeError::Resp(Connection::Commands, e) => write!(f, "command connection: {e}"),
+            NodeError::Resp(Connection::Bus, e) => write!(f, "bus connection: {e}"),
+            NodeError::Refused(what, e) => write!(f, "{what}: {e}"),
+            NodeError::ScriptGone => f.write_str("the publish script was flushed (NOSCRIPT)"),
+            NodeError::Unexpected(Connection::Commands, what) => {
+                write!(f, "unexpected reply: {what}")
+            }
+            NodeError::Unexpected(Connection::Bus, what) => {
+                write!(f, "unexpected bus message: {what}")
+            }
+            NodeError::BadBusMessage => f.write_str("a bus message not in pushwire's format"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
 
 /// Where Redis is: `redis://[[user]:password@]host[:port][/db]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -516,7 +565,7 @@ impl Node {
 
     /// Replies read on the command connection. An error is a broken
     /// connection: the reactor calls [`Node::handle_lost`] with it.
-    pub fn handle_cmd_input(&mut self, bytes: &[u8]) -> Result<(), String> {
+    pub fn handle_cmd_input(&mut self, bytes: &[u8]) -> Result<(), NodeError> {
         self.cmd_in.extend_from_slice(bytes);
         let mut at = 0;
         let result = loop {
@@ -529,7 +578,7 @@ impl Node {
                     }
                 }
                 Ok(None) => break Ok(()),
-                Err(e) => break Err(format!("command connection: {e}")),
+                Err(e) => break Err(NodeError::Resp(Connection::Commands, e)),
             }
         };
         self.cmd_in.drain(..at.min(self.cmd_in.len()));
@@ -537,7 +586,7 @@ impl Node {
     }
 
     /// Messages read on the bus connection.
-    pub fn handle_sub_input(&mut self, bytes: &[u8]) -> Result<(), String> {
+    pub fn handle_sub_input(&mut self, bytes: &[u8]) -> Result<(), NodeError> {
         self.sub_in.extend_from_slice(bytes);
         let mut at = 0;
         let result = loop {
@@ -550,16 +599,19 @@ impl Node {
                     }
                 }
                 Ok(None) => break Ok(()),
-                Err(e) => break Err(format!("bus connection: {e}")),
+                Err(e) => break Err(NodeError::Resp(Connection::Bus, e)),
             }
         };
         self.sub_in.drain(..at.min(self.sub_in.len()));
         result
     }
 
-    fn cmd_reply(&mut self, value: Value) -> Result<(), String> {
+    fn cmd_reply(&mut self, value: Value) -> Result<(), NodeError> {
         let Some(expect) = self.expect.pop_front() else {
-            return Err("a reply nothing asked for".into());
+            return Err(NodeError::Unexpected(
+                Connection::Commands,
+                "a reply nothing asked for".into(),
+            ));
         };
         match (expect, value) {
             (Expect::Publish(tag), Value::Error(e)) => {
@@ -572,12 +624,12 @@ impl Node {
                 match e.starts_with("NOSCRIPT") {
                     // The scripts were flushed: connect again, which
                     // loads it again.
-                    true => Err(e),
+                    true => Err(NodeError::ScriptGone),
                     false => Ok(()),
                 }
             }
             (Expect::Publish(_), _) => Ok(()), // the bus brings the message
-            (Expect::Ok(what), Value::Error(e)) => Err(format!("{what}: {e}")),
+            (Expect::Ok(what), Value::Error(e)) => Err(NodeError::Refused(what, e)),
             (Expect::Ok(_), _) => Ok(()),
             (Expect::ScriptLoad, Value::Bulk(sha)) => {
                 self.sha = Some(String::from_utf8_lossy(&sha).into_owned());
@@ -592,29 +644,34 @@ impl Node {
                 self.range(&channel, entries);
                 Ok(())
             }
-            (_, Value::Error(e)) => Err(e),
-            (expect, value) => Err(format!("unexpected reply to {expect:?}: {value:?}")),
+            (Expect::ScriptLoad, Value::Error(e)) => Err(NodeError::Refused("SCRIPT LOAD", e)),
+            (Expect::Members, Value::Error(e)) => Err(NodeError::Refused("SMEMBERS", e)),
+            (Expect::Range(_), Value::Error(e)) => Err(NodeError::Refused("XRANGE", e)),
+            (expect, value) => Err(NodeError::Unexpected(
+                Connection::Commands,
+                format!("{value:?} to {expect:?}"),
+            )),
         }
     }
 
-    fn sub_message(&mut self, value: Value) -> Result<(), String> {
+    fn sub_message(&mut self, value: Value) -> Result<(), NodeError> {
         if self.sub_auth > 0 {
             self.sub_auth -= 1;
             return match value {
-                Value::Error(e) => Err(format!("AUTH: {e}")),
+                Value::Error(e) => Err(NodeError::Refused("AUTH", e)),
                 _ => Ok(()),
             };
         }
         let Value::Array(parts) = value else {
             return match value {
-                Value::Error(e) => Err(e),
-                other => Err(format!("unexpected bus message {other:?}")),
+                Value::Error(e) => Err(NodeError::Refused("SUBSCRIBE", e)),
+                other => Err(NodeError::Unexpected(Connection::Bus, format!("{other:?}"))),
             };
         };
         let mut parts = parts.into_iter();
         let kind = match parts.next() {
             Some(Value::Bulk(kind)) => kind,
-            other => return Err(format!("unexpected bus message kind {other:?}")),
+            other => return Err(NodeError::Unexpected(Connection::Bus, format!("{other:?}"))),
         };
         match kind.as_slice() {
             b"subscribe" => {
@@ -624,7 +681,7 @@ impl Node {
             }
             b"message" => {
                 let Some(Value::Bulk(payload)) = parts.nth(1) else {
-                    return Err("a bus message without a payload".into());
+                    return Err(NodeError::BadBusMessage);
                 };
                 let bus = self.parse_bus(payload)?;
                 match self.phase {
@@ -638,8 +695,8 @@ impl Node {
     }
 
     /// `"{id} {prev} {tag} {channel}\n{text}"`.
-    fn parse_bus(&self, payload: Vec<u8>) -> Result<Bus, String> {
-        let bad = || "a bus message not in pushwire's format".to_string();
+    fn parse_bus(&self, payload: Vec<u8>) -> Result<Bus, NodeError> {
+        let bad = || NodeError::BadBusMessage;
         let newline = payload.iter().position(|&b| b == b'\n').ok_or_else(bad)?;
         let head =
             std::str::from_utf8(payload.get(..newline).ok_or_else(bad)?).map_err(|_| bad())?;

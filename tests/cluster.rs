@@ -589,3 +589,43 @@ fn a_redis_that_hangs_gets_publishes_a_503_within_seconds_then_everything_resume
     assert_eq!(ids.last(), Some(&after));
     assert!(stream.gaps().is_empty());
 }
+
+#[test]
+#[ignore = "needs redis-server (.ci/run installs it)"]
+fn a_password_in_the_url_is_sent_and_a_wrong_one_stops_the_start_with_status_2() {
+    let redis = RedisServer::start_with(false, &["--requirepass", "s3cret"]);
+    let wrong = Command::new(env!("CARGO_BIN_EXE_pushwire"))
+        .args(["--listen", "127.0.0.1:0", "--redis"])
+        .arg(format!("redis://:nope@127.0.0.1:{}", redis.port))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("WRONGPASS"), "{stderr}");
+    assert!(
+        !stderr.contains("nope"),
+        "the password is never printed: {stderr}"
+    );
+
+    let url = format!("redis://:s3cret@127.0.0.1:{}/2", redis.port);
+    let a = TestServer::start(&["--redis", &url, "--redis-prefix", "app1:"]);
+    let id = a.publish("p", "x");
+    assert_eq!(a.poll("p", Some(0))["last_id"].as_u64(), Some(id));
+    // In database 2, under the prefix.
+    let auth: &[&str] = &["AUTH", "s3cret"];
+    assert_eq!(
+        redis.commands(&[
+            auth,
+            &["SELECT", "2"],
+            &["XLEN", "app1:h:p"],
+            &["EXISTS", "pushwire:h:p"]
+        ]),
+        ["+OK", "+OK", ":1", ":0"]
+    );
+    assert_eq!(
+        redis.commands(&[auth, &["EXISTS", "app1:h:p"]]),
+        ["+OK", ":0"],
+        "nothing in database 0"
+    );
+}

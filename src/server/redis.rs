@@ -216,10 +216,11 @@ impl Link {
                     Ok(n) => {
                         let bytes = buf.get(..n).unwrap_or(&[]);
                         let mut node = self.store.node();
-                        match which {
-                            CMD => node.handle_cmd_input(bytes)?,
-                            _ => node.handle_sub_input(bytes)?,
-                        }
+                        let read = match which {
+                            CMD => node.handle_cmd_input(bytes),
+                            _ => node.handle_sub_input(bytes),
+                        };
+                        read.map_err(|e| e.to_string())?;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -13,6 +13,8 @@ pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
     persistent: bool,
+    /// More arguments for redis-server.
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -27,6 +29,11 @@ impl RedisServer {
     /// Starts redis-server; `persistent`: an append-only file synced at
     /// every write, so that a restart keeps everything acknowledged.
     pub fn start(persistent: bool) -> RedisServer {
+        RedisServer::start_with(persistent, &[])
+    }
+
+    /// As [`RedisServer::start`], with more redis-server arguments.
+    pub fn start_with(persistent: bool, extra: &[&str]) -> RedisServer {
         let dir = std::env::temp_dir().join(format!(
             "pushwire-redis-{}-{}",
             std::process::id(),
@@ -37,6 +44,7 @@ impl RedisServer {
             port: free_port(),
             dir,
             persistent,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
         };
         redis.restart();
@@ -70,6 +78,7 @@ impl RedisServer {
         } else {
             args.extend(["--appendonly", "no"]);
         }
+        args.extend(self.extra.iter().map(String::as_str));
         let child = Command::new("redis-server")
             .args(&args)
             .stdout(Stdio::null())
@@ -79,7 +88,11 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if self.try_command(&["PING"]).is_some_and(|r| r == "+PONG") {
+            // Up once it answers, even if only to say a password is due.
+            if self
+                .try_command(&["PING"])
+                .is_some_and(|r| r == "+PONG" || r.starts_with("-NOAUTH"))
+            {
                 return;
             }
             assert!(Instant::now() < deadline, "redis-server did not start");
@@ -109,16 +122,34 @@ impl RedisServer {
     }
 
     fn try_command(&self, args: &[&str]) -> Option<String> {
+        self.try_commands(&[args])?.pop()
+    }
+
+    /// Sends commands on one connection (`AUTH`, `SELECT`, then what
+    /// matters) and returns the first line of each reply.
+    pub fn commands(&self, commands: &[&[&str]]) -> Vec<String> {
+        self.try_commands(commands).expect("redis answers")
+    }
+
+    fn try_commands(&self, commands: &[&[&str]]) -> Option<Vec<String>> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        let mut out = format!("*{}\r\n", args.len());
-        for arg in args {
-            out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        let mut out = String::new();
+        for args in commands {
+            out.push_str(&format!("*{}\r\n", args.len()));
+            for arg in *args {
+                out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+            }
         }
         stream.write_all(out.as_bytes()).ok()?;
-        let mut line = String::new();
-        BufReader::new(stream).read_line(&mut line).ok()?;
-        Some(line.trim_end().to_owned())
+        let mut reader = BufReader::new(stream);
+        let mut lines = Vec::new();
+        for _ in commands {
+            let mut line = String::new();
+            reader.read_line(&mut line).ok()?;
+            lines.push(line.trim_end().to_owned());
+        }
+        Some(lines)
     }
 }
 
