@@ -659,7 +659,11 @@ impl Broker {
         self.append(channel, id, data, now).map(|_| ())
     }
 
-    fn find_or_create_after(
+    /// The channel called `name`, created if needed and allowed, starting
+    /// after `origin` when it is created: for a message committed
+    /// elsewhere ([`Broker::append_after`]), whose channel starts where
+    /// the store says. The name must already be valid.
+    pub fn find_or_create_after(
         &mut self,
         name: &str,
         origin: u64,
@@ -759,6 +763,46 @@ impl Broker {
         self.arm_expiry(id);
         self.evict_past_byte_bound();
         Ok(message)
+    }
+
+    /// Adds a message whose predecessor in the channel the store names
+    /// (`prev`): one committed in a store shared with other servers
+    /// (`--redis`, docs/cluster.md), which may have been given ids this
+    /// broker never saw. Returns the message, and `Some(last)` when `prev`
+    /// is above the channel's newest id `last`: the messages after `last`
+    /// up to `prev` are not known here, so the history is emptied (a
+    /// client resuming from before `prev` is told `gap`) and the caller
+    /// tells the subscribers that they missed them. A channel that never
+    /// had a message here simply starts after `prev`. An id not above the
+    /// channel's newest is refused, as in [`Broker::append`].
+    pub fn append_after(
+        &mut self,
+        id: ChannelId,
+        message_id: u64,
+        prev: u64,
+        data: Box<str>,
+        now: Instant,
+    ) -> Result<(Rc<Message>, Option<u64>), AppendError> {
+        let channel = self
+            .channels
+            .get_mut(id as usize)
+            .ok_or(AppendError::NoSuchChannel)?;
+        let mut missed = None;
+        let never_had_one = channel.history.is_empty() && channel.last_id == channel.origin;
+        if never_had_one && message_id > prev {
+            channel.origin = prev;
+            channel.last_id = prev;
+        } else if prev > channel.last_id {
+            missed = Some(channel.last_id);
+            let dropped = std::mem::take(&mut channel.history);
+            channel.last_id = prev;
+            for m in dropped {
+                self.stored -= 1;
+                self.stored_bytes -= m.cost();
+            }
+        }
+        let message = self.append(id, message_id, data, now)?;
+        Ok((message, missed))
     }
 
     /// Arms the channel's expiry timer for its oldest message, unless one
@@ -922,6 +966,12 @@ impl Broker {
     /// A channel with no messages, no subscribers and no append in flight
     /// is forgotten, so that clients cannot fill memory with names (see
     /// the module docs).
+    /// Forgets the channel if nothing uses it (no message, no subscriber,
+    /// no append in flight): after a message for it was refused.
+    pub fn release(&mut self, id: ChannelId) {
+        self.forget_if_unused(id);
+    }
+
     fn forget_if_unused(&mut self, id: ChannelId) {
         let ages = self.limits.history_ttl.is_some();
         if self

@@ -58,6 +58,9 @@ Options (durations are seconds, decimals allowed: 0.5):
                             [default: batch]
   --repair-log              start even if the log is damaged, cutting it at the damage
   --log-segment-bytes N     the log rolls to a new segment at N bytes [default: 67108864]
+  --redis URL               share channels with every node on this Redis:
+                            redis://[[user]:password@]host[:port][/db] (docs/cluster.md)
+  --redis-prefix PREFIX     prefix of pushwire's Redis keys [default: pushwire:]
   --trace                   print every head, SSE event and WebSocket frame to stderr
   -h, --help                print this help
   -V, --version             print the version
@@ -216,6 +219,19 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             "--max-batch-messages" => config.max_batch_messages = positive(&flag, &value()?)?,
             "--max-output-bytes" => config.max_output_bytes = positive(&flag, &value()?)?,
             "--data-dir" => config.data_dir = Some(value()?.into()),
+            "--redis" => {
+                let v = value()?;
+                let url = pushwire::cluster::RedisUrl::parse(&v)
+                    .map_err(|why| CliError(format!("invalid value for {flag}: {why}")))?;
+                config.redis = Some(url);
+            }
+            "--redis-prefix" => {
+                let v = value()?;
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(bad(&flag, &v, "expected printable ASCII without spaces"));
+                }
+                config.redis_prefix = v;
+            }
             "--log-segment-bytes" => config.log_segment_bytes = positive(&flag, &value()?)? as u64,
             "--fsync" => {
                 let v = value()?;
@@ -257,6 +273,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
             }
             _ => return Err(CliError(format!("unknown option '{flag}'"))),
         }
+    }
+    if config.redis.is_some() && config.data_dir.is_some() {
+        return Err(CliError(
+            "--redis and --data-dir cannot be used together: with --redis, Redis keeps the \
+             messages (docs/cluster.md)"
+                .into(),
+        ));
     }
     Ok(Command::Serve(Box::new(config)))
 }

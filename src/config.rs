@@ -256,6 +256,15 @@ pub struct Config {
     /// stays under `2 * max_history_bytes + 2 * log_segment_bytes`
     /// (docs/durability.md).
     pub log_segment_bytes: u64,
+    /// Share channels with every pushwire process pointed at the same
+    /// Redis (`--redis redis://[[user]:password@]host[:port][/db]`;
+    /// default none). Ids are given in Redis, history kept there, and
+    /// every node delivers every message (docs/cluster.md). Not with
+    /// `data_dir`.
+    pub redis: Option<crate::cluster::RedisUrl>,
+    /// Prefix of every Redis key pushwire uses (`--redis-prefix`,
+    /// default `pushwire:`): several clusters can share one Redis.
+    pub redis_prefix: String,
 }
 
 /// When a message written to the log counts as committed: the publisher
@@ -312,6 +321,8 @@ impl Default for Config {
             publish_token: None,
             allow_origin: AllowOrigin::Any,
             data_dir: None,
+            redis: None,
+            redis_prefix: "pushwire:".into(),
             fsync: Fsync::Batch,
             repair_log: false,
             log_segment_bytes: 64 * 1024 * 1024,

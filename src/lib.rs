@@ -9,6 +9,7 @@
 //! ```text
 //! server      the reactor: mio::Poll, sockets, the clock, writev
 //! ----------- no I/O below this line -------------------------------
+//! cluster     a node's store when channels are shared through Redis
 //! engine      the connection state machines, routing, fan-out
 //! broker      channels, history rings, subscriber sets, ids
 //! http ws sse json log resp   sans-IO protocol codecs (log: the record format; resp: Redis)
@@ -20,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod broker;
+pub mod cluster;
 pub mod config;
 pub mod decimal;
 pub mod engine;

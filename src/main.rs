@@ -41,13 +41,15 @@ fn main() -> ExitCode {
     }
     let wanted = config.max_connections;
     let reuse_port = config.reuse_port;
+    let redis = config.redis.clone();
     let server = match Server::bind(*config) {
         Ok(server) => server,
         Err(e) => {
             // A data dir that cannot be used: exit 2, like a bad flag.
-            if e.get_ref()
-                .is_some_and(|inner| inner.is::<pushwire::server::log::DataDirError>())
-            {
+            if e.get_ref().is_some_and(|inner| {
+                inner.is::<pushwire::server::log::DataDirError>()
+                    || inner.is::<pushwire::server::redis::RedisError>()
+            }) {
                 eprintln!("pushwire: {e}");
                 return ExitCode::from(2);
             }
@@ -55,7 +57,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if reuse_port {
+    if let Some(url) = &redis {
+        eprintln!("pushwire: channels shared through Redis at {url}");
+    } else if reuse_port {
         eprintln!(
             "pushwire: --reuse-port: other processes may take connections on this address; \
              each keeps its own channels, so a message published on one reaches only its \

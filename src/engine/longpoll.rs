@@ -125,6 +125,19 @@ impl Conn {
         Fed::Changed
     }
 
+    /// Messages before the next one of the channel are lost (a shared
+    /// store lost them): the parked long-poll, which had seen `since`, is
+    /// answered with what history has after it, `"gap":true`.
+    pub(super) fn answer_parked_backlog(&mut self, channel: &Channel, since: u64, cx: &mut Cx<'_>) {
+        let State::Parked(parked) = &self.state else {
+            return;
+        };
+        let (reply, cors) = (parked.reply, parked.cors.clone());
+        write_backlog(&mut cx.answers.body, &channel.backlog(since), cx.config);
+        self.respond_json(reply, cors.as_deref(), cx);
+        self.request_done(reply, cx);
+    }
+
     /// The deadline of a parked long-poll: answer with nothing new.
     pub(super) fn longpoll_timed_out(&mut self, channel: Option<&Channel>, cx: &mut Cx<'_>) {
         let State::Parked(parked) = &self.state else {

@@ -114,7 +114,7 @@ use answers::Answers;
 use conn::{Common, Conn, Cx, Fed, Join, Target, Want};
 
 pub use refusal::{Allow, Refusal};
-pub use store::{Append, Commit, MemoryStore, Store, StoreError, Ticket};
+pub use store::{Append, Commit, Decision, MemoryStore, Replicated, Store, StoreError, Ticket};
 pub use websocket::JSON_PROTOCOL;
 
 /// Connections accepted past `max_connections` only to be told `503`: at
@@ -1056,8 +1056,11 @@ impl Engine {
     }
 
     fn take_commits(&mut self, now: Instant) {
-        while let Some(commit) = self.store.poll_commit() {
-            self.commit(commit, now);
+        while let Some(decision) = self.store.poll_decision() {
+            match decision {
+                Decision::Commit(commit) => self.commit(commit, now),
+                Decision::Replicated(message) => self.replicated(message, now),
+            }
         }
     }
 
@@ -1094,6 +1097,99 @@ impl Engine {
         };
         self.common.broker.settle(channel);
         self.answer(origin, outcome, now);
+    }
+
+    /// A message committed in a shared store: this engine's own append
+    /// (its publisher is answered) or another server's. It goes into
+    /// history after the `prev` the store names and to every subscriber;
+    /// when some messages before it are not known here (the store lost
+    /// them, or this server missed more than history holds), the
+    /// subscribers are told `gap` first, each as its transport says it.
+    fn replicated(&mut self, message: Replicated, now: Instant) {
+        let Replicated {
+            ticket,
+            channel: name,
+            id,
+            prev,
+            data,
+        } = message;
+        let own = ticket.and_then(|t| {
+            let slot = t.slot as usize;
+            let ours = self.appends.get(slot).is_some_and(|a| a.serial == t.serial);
+            ours.then(|| self.appends.remove(slot))
+        });
+        let (channel, data, origin) = match own {
+            Some(InFlight {
+                channel,
+                data,
+                origin,
+                ..
+            }) => (channel, data, Some(origin)),
+            None => match self.common.broker.find_or_create_after(&name, prev) {
+                Ok(channel) => (channel, data, None),
+                Err(_) => return, // past max_channels here: not kept
+            },
+        };
+        let outcome =
+            match self
+                .common
+                .broker
+                .append_after(channel, id, prev, data.into_boxed_str(), now)
+            {
+                Ok((message, missed)) => {
+                    if let Some(since) = missed {
+                        self.announce_gap(channel, since, id, now);
+                    }
+                    self.fan_out(channel, &message, now);
+                    Ok(id)
+                }
+                Err(e) => Err(Refusal::NotStored(StoreError::new(e.to_string()))),
+            };
+        match origin {
+            Some(origin) => {
+                self.common.broker.settle(channel);
+                self.answer(origin, outcome, now);
+            }
+            None => self.common.broker.release(channel),
+        }
+    }
+
+    /// Tells the channel's subscribers that the messages after `since`
+    /// and before `oldest` are lost: a parked long-poll is answered with
+    /// what history has (`"gap":true`), a stream gets `event: gap`, a
+    /// `pushwire.json` WebSocket its gap frame. A subscriber replaying
+    /// from history finds the gap there itself.
+    fn announce_gap(&mut self, channel: ChannelId, since: u64, oldest: u64, now: Instant) {
+        self.answered.clear();
+        self.common
+            .broker
+            .take_subscribers(channel, Transport::LongPoll, &mut self.answered);
+        let parked = std::mem::take(&mut self.answered);
+        for &id in &parked {
+            if let Some(entry) = self.conns.get_mut(id) {
+                entry.subscription = None;
+            }
+            self.with_conn(id, now, |conn, cx| {
+                if let Some(ch) = cx.broker.channel(channel) {
+                    conn.answer_parked_backlog(ch, since, cx);
+                }
+            });
+            self.resume_if_held(id);
+        }
+        self.answered = parked;
+        self.answered.clear();
+        let Some(ch) = self.common.broker.channel(channel) else {
+            return;
+        };
+        for transport in [Transport::Sse, Transport::Ws] {
+            for id in ch.subscribers(transport) {
+                if let Some(entry) = self.conns.get_mut(id) {
+                    if !entry.conn.is_replaying() {
+                        entry.conn.announce_gap(since, oldest);
+                    }
+                }
+            }
+        }
     }
 
     /// Tells whoever published how it went.

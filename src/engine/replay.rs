@@ -96,6 +96,12 @@ impl Conn {
         self.out.push_shared(Rc::clone(bytes));
     }
 
+    /// Tells a live subscriber that the messages after `since` and before
+    /// `oldest` are lost (a shared store lost them: docs/cluster.md).
+    pub(super) fn announce_gap(&mut self, since: u64, oldest: u64) {
+        self.queue_gap(since, oldest);
+    }
+
     /// The gap, as the connection's transport announces it: `event: gap`
     /// on a stream, `{"gap":true,...}` to a `pushwire.json` WebSocket (a
     /// plain one, whose frames carry no ids, cannot resume exactly anyway).

@@ -128,6 +128,37 @@ pub struct Commit {
     pub outcome: Result<u64, StoreError>,
 }
 
+/// A message committed in a store that other servers share (the nodes
+/// of `--redis`, docs/cluster.md): one of theirs, or one of this
+/// engine's own appends, told in the store's order with the id of the
+/// message before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replicated {
+    /// The append it answers, when it is this engine's own.
+    pub ticket: Option<Ticket>,
+    /// The channel's name.
+    pub channel: String,
+    /// The message's id.
+    pub id: u64,
+    /// The id of the message before it in the channel (`id - 1` for the
+    /// first message of a channel): when it is above the newest the engine
+    /// has, the messages between are not known here, and the channel's
+    /// subscribers are told `gap`.
+    pub prev: u64,
+    /// The message (for one of this engine's own, the engine uses the
+    /// text it kept).
+    pub data: String,
+}
+
+/// One thing a store decided, in the order the engine must take it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// An answer to one of this engine's appends.
+    Commit(Commit),
+    /// A message committed in a shared store.
+    Replicated(Replicated),
+}
+
 /// Where committed messages go, and where their ids come from.
 ///
 /// See the module docs for the contract. The engine owns its store and
@@ -142,6 +173,14 @@ pub trait Store: fmt::Debug {
     /// The next decided append, in the order decided; `None` when there
     /// is none now.
     fn poll_commit(&mut self) -> Option<Commit>;
+
+    /// The next decision: what the engine drains. A store of this
+    /// server's alone decides only its own appends ([`Store::poll_commit`],
+    /// the default); a store shared with other servers also tells the
+    /// messages they committed, in one order with its own answers.
+    fn poll_decision(&mut self) -> Option<Decision> {
+        self.poll_commit().map(Decision::Commit)
+    }
 
     /// Every id this store, or an earlier run of it, may have given is at
     /// or below this. The engine reads it once, when it starts: channels

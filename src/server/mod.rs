@@ -23,6 +23,7 @@
 mod listener;
 pub mod log;
 mod reactor;
+pub mod redis;
 pub mod sys;
 
 use std::io;
@@ -114,7 +115,11 @@ impl Server {
             )?),
             None => None,
         };
-        let bound = reactor::Bound::new(listener, config, kernel_share, log)?;
+        let redis = match &config.redis {
+            Some(url) => Some(redis::check(url)?),
+            None => None,
+        };
+        let bound = reactor::Bound::new(listener, config, kernel_share, log, redis)?;
         let hub = Hub {
             inbox: Arc::new(Mutex::new(Inbox::default())),
             waker: bound.waker(),

@@ -57,6 +57,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -71,7 +72,9 @@ use crate::engine::{Engine, Event, MemoryStore, Step};
 use crate::trace::{Direction, Tracer};
 
 use super::log::LogStore;
+use super::redis::{self, Link};
 use super::{Inbox, Promise};
+use crate::cluster::{NodeOptions, RedisStore};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -132,6 +135,8 @@ struct Reactor {
     engine: Engine,
     /// The log of `--data-dir`: written and synced once per pass.
     log: Option<LogStore>,
+    /// The connections to Redis, with `--redis`.
+    redis: Option<Link>,
     sockets: Vec<Option<Socket>>,
     /// Connections to read again without waiting for an event.
     again: Vec<ConnId>,
@@ -167,6 +172,8 @@ pub(super) struct Bound {
     kernel_share: usize,
     /// The log of `--data-dir`, opened and read back.
     log: Option<super::log::Opened>,
+    /// Where Redis is, with `--redis` (checked at bind).
+    redis: Option<SocketAddr>,
 }
 
 impl Bound {
@@ -175,6 +182,7 @@ impl Bound {
         config: Config,
         kernel_share: usize,
         log: Option<super::log::Opened>,
+        redis: Option<SocketAddr>,
     ) -> io::Result<Bound> {
         let poll = Poll::new()?;
         poll.registry()
@@ -187,6 +195,7 @@ impl Bound {
             config,
             kernel_share,
             log,
+            redis,
         })
     }
 
@@ -200,13 +209,32 @@ impl Bound {
         // Ids start above the time this run starts, in microseconds, so a
         // restart never gives an id twice (docs/durability.md); with a
         // data dir, also above every id in the log.
-        let (mut engine, log) = match self.log {
-            None => {
+        let mut link = None;
+        let redis = self.redis.zip(self.config.redis.clone());
+        let (mut engine, log) = match (self.log, redis) {
+            (None, Some((addr, url))) => {
+                let floor = unix_micros();
+                let options = NodeOptions {
+                    url,
+                    prefix: self.config.redis_prefix.clone(),
+                    history: self.config.history,
+                    history_ttl: self.config.history_ttl,
+                    max_message_bytes: self.config.max_body_bytes,
+                    max_channels: self.config.max_channels,
+                    name: format!("{}-{floor}", std::process::id()),
+                    floor,
+                };
+                let store = RedisStore::new(options);
+                link = Some(Link::new(addr, store.clone()));
+                let engine = Engine::with_store(self.config, Box::new(store), Instant::now());
+                (engine, None)
+            }
+            (None, None) => {
                 let store = MemoryStore::above(unix_micros());
                 let engine = Engine::with_store(self.config, Box::new(store), Instant::now());
                 (engine, None)
             }
-            Some(mut opened) => {
+            (Some(mut opened), _) => {
                 let restored = std::mem::take(&mut opened.restored);
                 let store = LogStore::new(opened, Arc::clone(&self.waker))?;
                 let now = Instant::now();
@@ -220,11 +248,12 @@ impl Bound {
             }
         };
         engine.set_kernel_send_buffer(self.kernel_share);
-        Reactor {
+        let mut reactor = Reactor {
             poll: self.poll,
             listener: self.listener,
             engine,
             log,
+            redis: link,
             sockets: Vec::new(),
             again: Vec::new(),
             accept_paused_until: None,
@@ -234,8 +263,9 @@ impl Bound {
             more_ready: false,
             more_accepts: false,
             flushed_bytes: 0,
-        }
-        .run(inbox)
+        };
+        reactor.first_sync()?;
+        reactor.run(inbox)
     }
 }
 
@@ -256,6 +286,58 @@ pub(super) fn unix_micros() -> u64 {
 }
 
 impl Reactor {
+    /// With `--redis`: before anyone is served, the node connects and
+    /// reads back every channel's history, so that the first subscriber
+    /// already finds what Redis has. Connections and hub publishes that
+    /// arrive meanwhile wait for the loop.
+    fn first_sync(&mut self) -> io::Result<()> {
+        let Some(link) = &mut self.redis else {
+            return Ok(());
+        };
+        let mut events = Events::with_capacity(64);
+        let mut buf = vec![0u8; READ_BUFFER].into_boxed_slice();
+        loop {
+            let now = Instant::now();
+            link.pump(self.poll.registry(), now, &mut buf);
+            self.engine.handle_commits(now);
+            match link.first_sync() {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => {
+                    return Err(io::Error::other(redis::RedisError(format!(
+                        "Redis could not be read at start: {e}"
+                    ))))
+                }
+            }
+            let wait = match link.has_pending() {
+                true => Duration::ZERO,
+                false => link
+                    .poll_timeout()
+                    .map_or(Duration::from_millis(100), |at| {
+                        at.saturating_duration_since(now)
+                    }),
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            for event in events.iter() {
+                if matches!(event.token(), redis::CMD | redis::SUB) {
+                    link.event(
+                        event.token(),
+                        event.is_readable() || event.is_read_closed() || event.is_error(),
+                        event.is_writable(),
+                    );
+                }
+            }
+        }
+        // Edges taken meanwhile: accept and drain the inbox in the first
+        // pass.
+        self.more_accepts = true;
+        Ok(())
+    }
+
     fn run(mut self, inbox: &Mutex<Inbox>) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_PER_PASS);
         let mut buf = vec![0u8; READ_BUFFER].into_boxed_slice();
@@ -280,6 +362,15 @@ impl Reactor {
                 match event.token() {
                     LISTENER => self.accept(now, &mut readable),
                     WAKER => stop |= self.drain_inbox(inbox, now),
+                    token @ (redis::CMD | redis::SUB) => {
+                        if let Some(link) = &mut self.redis {
+                            link.event(
+                                token,
+                                event.is_readable() || event.is_read_closed() || event.is_error(),
+                                event.is_writable(),
+                            );
+                        }
+                    }
                     Token(id) => {
                         if event.is_read_closed() {
                             self.read_closed(id);
@@ -313,6 +404,9 @@ impl Reactor {
             if let Some(log) = &self.log {
                 let engine = &self.engine;
                 log.pump(&|channel| engine.oldest_in_history(channel));
+            }
+            if let Some(link) = &mut self.redis {
+                link.pump(self.poll.registry(), now, &mut buf);
             }
             self.engine.handle_commits(now);
             self.engine.handle_timeout(now);
@@ -367,13 +461,15 @@ impl Reactor {
             || self.more_ready
             || self.more_accepts
             || self.log.as_ref().is_some_and(LogStore::has_pending)
+            || self.redis.as_ref().is_some_and(Link::has_pending)
         {
             return Some(Duration::ZERO);
         }
-        let deadline = match (self.engine.poll_timeout(), self.accept_paused_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let redis = self.redis.as_ref().and_then(Link::poll_timeout);
+        let deadline = [self.engine.poll_timeout(), self.accept_paused_until, redis]
+            .into_iter()
+            .flatten()
+            .min();
         // Round up to whole milliseconds (epoll's unit), so that the loop
         // does not wake a hair early and spin until the deadline.
         deadline.map(|d| {
