@@ -1,6 +1,8 @@
 //! Many subscribers on one `mio::Poll`: opened a few hundred at a time
 //! (a burst of 10,000 SYNs would overflow the server's accept queue and
 //! cost seconds of SYN retransmits), each driven by its [`Subscriber`].
+//! With several targets (servers sharing their channels), subscriber `i`
+//! goes to target `i % targets`, and each target keeps its own [`Tally`].
 //! The fan-out and idle scenarios share this; a publisher or anything else
 //! may use tokens from [`FIRST_FREE_TOKEN`] up on the same poll.
 
@@ -24,6 +26,8 @@ pub const FIRST_FREE_TOKEN: usize = usize::MAX / 2;
 struct Entry {
     link: Option<Link>,
     sub: Subscriber,
+    /// Its index in [`CrowdPlan::targets`].
+    target: usize,
     counted_ready: bool,
     finished: bool,
 }
@@ -32,7 +36,8 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct CrowdPlan {
     pub transport: Transport,
-    pub target: Template,
+    /// Where to subscribe, round-robin; never empty.
+    pub targets: Vec<Template>,
     pub channel: String,
     pub format: Format,
     pub subscribers: usize,
@@ -52,7 +57,8 @@ pub struct Crowd {
     sources: Sources,
     rng: Rng,
     pub clock: Clock,
-    pub tally: Tally,
+    /// One per target.
+    tallies: Vec<Tally>,
     opened: usize,
     /// Subscribers whose subscription is in place.
     pub ready: usize,
@@ -74,10 +80,10 @@ impl Crowd {
             entries: Slab::with_capacity(plan.subscribers),
             buf: vec![0; 256 * 1024],
             rng: Rng::new(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id())),
+            tallies: plan.targets.iter().map(|_| Tally::new()).collect(),
             plan,
             sources,
             clock,
-            tally: Tally::new(),
             opened: 0,
             ready: 0,
             finished: 0,
@@ -100,16 +106,39 @@ impl Crowd {
         self.entries.iter().map(|(_, e)| &e.sub)
     }
 
+    /// The subscribers of target `i`.
+    pub fn subscribers_of(&self, i: usize) -> impl Iterator<Item = &Subscriber> {
+        self.entries
+            .iter()
+            .filter(move |(_, e)| e.target == i)
+            .map(|(_, e)| &e.sub)
+    }
+
+    /// What the subscribers of every target measured, added up.
+    pub fn tally(&self) -> Tally {
+        let mut all = Tally::new();
+        for t in &self.tallies {
+            all.merge(t);
+        }
+        all
+    }
+
+    /// What the subscribers of target `i` measured.
+    pub fn target_tally(&self, i: usize) -> &Tally {
+        &self.tallies[i]
+    }
+
     fn connect(&mut self, key: usize) -> io::Result<()> {
-        let stream = self.sources.connect(self.plan.target.addr)?;
+        let Some(target) = self.entries.get(key).map(|e| e.target) else {
+            return Ok(());
+        };
+        let target = &self.plan.targets[target];
+        let stream = self.sources.connect(target.addr)?;
         let mut link = Link::new(self.poll.registry(), stream, Token(key))?;
         if let Some(entry) = self.entries.get_mut(key) {
-            entry.sub.write_request(
-                &mut link.out,
-                &self.plan.target,
-                &self.plan.channel,
-                &mut self.rng,
-            );
+            entry
+                .sub
+                .write_request(&mut link.out, target, &self.plan.channel, &mut self.rng);
             entry.link = Some(link);
         }
         Ok(())
@@ -122,6 +151,7 @@ impl Crowd {
             let key = self.entries.insert(Entry {
                 link: None,
                 sub: Subscriber::new(self.plan.transport, self.plan.messages, self.clock),
+                target: self.opened % self.plan.targets.len(),
                 counted_ready: false,
                 finished: false,
             });
@@ -139,7 +169,7 @@ impl Crowd {
         if let Some(mut link) = entry.link.take() {
             link.deregister(self.poll.registry());
         }
-        self.tally.error(why);
+        self.tallies[entry.target].error(why);
         if !entry.counted_ready {
             entry.counted_ready = true;
             self.failed += 1;
@@ -180,7 +210,7 @@ impl Crowd {
         };
         entry.sub.write_request(
             &mut link.out,
-            &self.plan.target,
+            &self.plan.targets[entry.target],
             &self.plan.channel,
             &mut self.rng,
         );
@@ -226,6 +256,7 @@ impl Crowd {
             }
         }
         let mut next = Next::Read;
+        let tally = &mut self.tallies[entry.target];
         if readable && link.connected {
             loop {
                 match link.read(&mut self.buf) {
@@ -237,7 +268,7 @@ impl Crowd {
                             now,
                             self.plan.format,
                             &mut self.rng,
-                            &mut self.tally,
+                            tally,
                         );
                         if next != Next::Read {
                             break;
@@ -245,7 +276,7 @@ impl Crowd {
                     }
                     Ok(ReadOutcome::Again) => break,
                     Ok(ReadOutcome::Closed) => {
-                        next = entry.sub.on_eof(self.clock.now(), &mut self.tally);
+                        next = entry.sub.on_eof(self.clock.now(), tally);
                         break;
                     }
                     Err(e) => {

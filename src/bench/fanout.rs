@@ -9,6 +9,15 @@
 //! not a chosen load).
 //! The run ends when every subscriber has the last message, or
 //! `--timeout` after the last publish.
+//!
+//! With several subscriber URLs (servers sharing their channels, the
+//! publisher on the first URL's server or wherever `--pub-url` says) the
+//! subscribers are dealt round-robin over them, and the report adds each
+//! server's share: `t1_p50_us`, `t2_p50_us`, ... in the order given.
+//!
+//! `client_cpu_share` is the bench's own CPU from the first publish to
+//! the end, over that wall time: near 1, the bench and not the server may
+//! have set the pace.
 
 use std::time::Duration;
 
@@ -47,7 +56,8 @@ pub fn run(plan: FanoutPlan) -> Result<(String, String, bool), String> {
     let messages = plan.crowd.messages;
     super::net::ensure_fd_limit(subscribers + 16)?;
     let clock = Clock::new();
-    let sources = Sources::for_connections(plan.crowd.target.addr, subscribers, plan.sources);
+    let first_target = plan.crowd.targets.first().ok_or("no subscriber URL")?;
+    let sources = Sources::for_connections(first_target.addr, subscribers, plan.sources);
     let mut publisher_sources = sources.clone();
     let transport = plan.crowd.transport;
     let mut crowd = Crowd::new(plan.crowd.clone(), sources, clock).map_err(|e| e.to_string())?;
@@ -71,7 +81,7 @@ pub fn run(plan: FanoutPlan) -> Result<(String, String, bool), String> {
                 crowd.ready,
                 plan.timeout,
                 crowd.failed,
-                crowd.tally.first_error.as_deref().unwrap_or("none")
+                crowd.tally().first_error.as_deref().unwrap_or("none")
             ));
         }
     }
@@ -97,6 +107,7 @@ pub fn run(plan: FanoutPlan) -> Result<(String, String, bool), String> {
     .map_err(|e| format!("publisher: {e}"))?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut end_by = u64::MAX;
+    let (cpu_from, wall_from) = (super::cpu_seconds(), clock.now());
     loop {
         let now = clock.now();
         while publisher.sent < messages && publisher.can_send(plan.inflight) {
@@ -134,8 +145,10 @@ pub fn run(plan: FanoutPlan) -> Result<(String, String, bool), String> {
         }
     }
 
+    let publish_cpu = super::cpu_seconds() - cpu_from;
+    let cpu_share = publish_cpu / ((clock.now() - wall_from) as f64 / 1e9).max(1e-9);
     let first = publisher.first_sent_at.unwrap_or(0);
-    let tally = &crowd.tally;
+    let tally = crowd.tally();
     let (mut distinct, mut duplicated, mut out_of_order, mut corrupt) = (0, 0, 0, tally.corrupt);
     for sub in crowd.subscribers() {
         distinct += sub.tracker.distinct();
@@ -145,6 +158,28 @@ pub fn run(plan: FanoutPlan) -> Result<(String, String, bool), String> {
     }
     let expected = subscribers as u64 * messages;
     let lost = expected.saturating_sub(distinct);
+    // Each server's share, when there are several.
+    let targets = &plan.crowd.targets;
+    let mut shares = Vec::new();
+    if targets.len() > 1 {
+        for (i, target) in targets.iter().enumerate() {
+            let (mut count, mut got) = (0u64, 0u64);
+            for sub in crowd.subscribers_of(i) {
+                count += 1;
+                got += sub.tracker.distinct();
+            }
+            let lat = &crowd.target_tally(i).latency;
+            shares.push(Share {
+                host: target.host.clone(),
+                subscribers: count,
+                delivered: got,
+                lost: (count * messages).saturating_sub(got),
+                p50: lat.quantile(0.5),
+                p99: lat.quantile(0.99),
+                max: lat.max(),
+            });
+        }
+    }
     let secs = (tally.last_delivery.saturating_sub(first)) as f64 / 1e9;
     let rate = if secs > 0.0 {
         distinct as f64 / secs
@@ -155,10 +190,11 @@ pub fn run(plan: FanoutPlan) -> Result<(String, String, bool), String> {
     let (p50, p99, max) = (lat.quantile(0.5), lat.quantile(0.99), lat.max());
     let cpu = super::cpu_seconds();
     let clean = lost == 0 && duplicated == 0 && out_of_order == 0 && corrupt == 0;
-    let json = JsonLine::new()
+    let hosts: Vec<&str> = targets.iter().map(|t| t.host.as_str()).collect();
+    let mut json = JsonLine::new()
         .str("scenario", "fanout")
         .str("transport", transport.name())
-        .str("target", &plan.crowd.target.host)
+        .str("target", &hosts.join(","))
         .int("subscribers", subscribers as u64)
         .int("messages", messages)
         .int("size", plan.size as u64)
@@ -176,7 +212,20 @@ pub fn run(plan: FanoutPlan) -> Result<(String, String, bool), String> {
         .int("errors", tally.errors)
         .num("subscribe_s", subscribe_secs)
         .num("client_cpu_s", cpu)
-        .finish();
+        .num("client_cpu_publish_s", publish_cpu)
+        .num("client_cpu_share", cpu_share);
+    for (i, share) in shares.iter().enumerate() {
+        let key = |name: &str| format!("t{}_{name}", i + 1);
+        json = json
+            .str(&key("host"), &share.host)
+            .int(&key("subscribers"), share.subscribers)
+            .int(&key("delivered"), share.delivered)
+            .int(&key("lost"), share.lost)
+            .num(&key("p50_us"), micros(share.p50))
+            .num(&key("p99_us"), micros(share.p99))
+            .num(&key("max_us"), micros(share.max));
+    }
+    let json = json.finish();
     let mut human = format!(
         "fanout {} x{subscribers} {messages} msgs of {} B: {distinct} delivered in {secs:.3} s = {rate:.0} msg/s, \
          latency p50 {:.0} us p99 {:.0} us max {:.0} us; lost {lost} dup {duplicated} ooo {out_of_order} corrupt {corrupt}",
@@ -186,8 +235,37 @@ pub fn run(plan: FanoutPlan) -> Result<(String, String, bool), String> {
         micros(p99),
         micros(max)
     );
+    for share in &shares {
+        human.push_str(&format!(
+            "; {} x{}: p50 {:.0} us p99 {:.0} us max {:.0} us lost {}",
+            share.host,
+            share.subscribers,
+            micros(share.p50),
+            micros(share.p99),
+            micros(share.max),
+            share.lost
+        ));
+    }
+    human.push_str(&format!(
+        "; bench CPU {:.0}% of the publish phase",
+        cpu_share * 100.0
+    ));
+    if cpu_share > 0.9 {
+        human.push_str(": the bench may be the limit");
+    }
     if let Some(e) = &tally.first_error {
         human.push_str(&format!("; {} errors, first: {e}", tally.errors));
     }
     Ok((json, human, clean))
+}
+
+/// One server's subscribers, when they were spread over several.
+struct Share {
+    host: String,
+    subscribers: u64,
+    delivered: u64,
+    lost: u64,
+    p50: u64,
+    p99: u64,
+    max: u64,
 }

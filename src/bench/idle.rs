@@ -21,7 +21,11 @@ pub fn run(plan: IdlePlan) -> Result<(String, String, bool), String> {
     super::net::ensure_fd_limit(n + 16)?;
     let clock = Clock::new();
     let transport = plan.crowd.transport;
-    let sources = Sources::for_connections(plan.crowd.target.addr, n, plan.sources);
+    let [target] = plan.crowd.targets.as_slice() else {
+        return Err("idle measures one server: give --sub-url one URL".into());
+    };
+    let target = target.clone();
+    let sources = Sources::for_connections(target.addr, n, plan.sources);
     let mut crowd = Crowd::new(plan.crowd.clone(), sources, clock).map_err(|e| e.to_string())?;
     let before = resident_bytes(plan.pid)?;
     let mut others = Vec::new();
@@ -46,29 +50,29 @@ pub fn run(plan: IdlePlan) -> Result<(String, String, bool), String> {
         .map_err(|e| e.to_string())?;
     let after = resident_bytes(plan.pid)?;
     let held = crowd.ready;
+    let tally = crowd.tally();
     let per = after.saturating_sub(before) as f64 / held.max(1) as f64;
     let json = JsonLine::new()
         .str("scenario", "idle")
         .str("transport", transport.name())
-        .str("target", &plan.crowd.target.host)
+        .str("target", &target.host)
         .int("connections", held as u64)
         .int("pid", u64::from(plan.pid))
         .int("rss_before", before)
         .int("rss_after", after)
         .num("bytes_per_conn", per)
-        .int("errors", crowd.tally.errors)
+        .int("errors", tally.errors)
         .finish();
     let human = format!(
         "idle {} x{held}: server RSS {:.1} MiB -> {:.1} MiB, {per:.0} bytes per connection{}",
         transport.name(),
         before as f64 / 1048576.0,
         after as f64 / 1048576.0,
-        crowd
-            .tally
+        tally
             .first_error
             .as_deref()
-            .map(|e| format!("; {} errors, first: {e}", crowd.tally.errors))
+            .map(|e| format!("; {} errors, first: {e}", tally.errors))
             .unwrap_or_default()
     );
-    Ok((json, human, crowd.tally.errors == 0 && held == n))
+    Ok((json, human, tally.errors == 0 && held == n))
 }

@@ -52,7 +52,9 @@ Common options:
   --sub-url URL          subscriber URL template; {channel}, {transport} and {since}
                          (the last id of a pushwire poll answer) are filled in
                          [default: http://SERVER/{transport}/{channel}?since=0, longpoll and
-                         poll: ...?since={since}]
+                         poll: ...?since={since}]; fanout: URL,URL,... deals the
+                         subscribers round-robin over several servers and reports each
+                         server's share too
   --pub-url URL          publisher URL template [default: http://SERVER/pub/{channel}]
   --url URL              echo endpoint [default: ws://SERVER/echo]
   --channel NAME         channel name [default: bench-PID-NANOS, fresh each run]
@@ -222,6 +224,10 @@ fn crowd_plan(
     let sub_url = args
         .take("sub-url")
         .unwrap_or_else(|| format!("http://{server}{}", transport.default_path()));
+    let targets = sub_url
+        .split(',')
+        .map(Template::parse)
+        .collect::<Result<Vec<_>, _>>()?;
     let channel = args.take("channel").unwrap_or_else(fresh_channel);
     let format = match args.take("format").as_deref() {
         None | Some("auto") => Format::Auto,
@@ -231,7 +237,7 @@ fn crowd_plan(
     };
     Ok(CrowdPlan {
         transport,
-        target: Template::parse(&sub_url)?,
+        targets,
         channel,
         format,
         subscribers: args.num(subscribers_flag, if messages == 0 { 1000 } else { 100 })?,
@@ -467,6 +473,22 @@ mod tests {
         assert!(a.finish().is_ok());
         let mut a = args("publish --seconds x");
         assert!(publish_plan(&mut a, "127.0.0.1:9", None).is_err());
+    }
+
+    #[test]
+    fn sub_url_may_list_several_servers() {
+        let plan = |line: &str| crowd_plan(&mut args(line), "127.0.0.1:9", "subscribers", 1);
+        let p = plan("fanout --transport sse").unwrap();
+        let hosts: Vec<&str> = p.targets.iter().map(|t| t.host.as_str()).collect();
+        assert_eq!(hosts, ["127.0.0.1:9"]);
+        let p = plan(
+            "fanout --sub-url http://127.0.0.1:1/sse/{channel},http://127.0.0.1:2/s/{channel}",
+        )
+        .unwrap();
+        let hosts: Vec<&str> = p.targets.iter().map(|t| t.host.as_str()).collect();
+        assert_eq!(hosts, ["127.0.0.1:1", "127.0.0.1:2"]);
+        assert_eq!(p.targets[1].path("c", "sse", 0), "/s/c");
+        assert!(plan("fanout --sub-url http://127.0.0.1:1/,").is_err());
     }
 
     #[test]

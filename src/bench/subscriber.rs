@@ -121,6 +121,21 @@ impl Tally {
         self.errors += 1;
         self.first_error.get_or_insert(what);
     }
+
+    /// Adds what `other` measured (another target's subscribers).
+    pub fn merge(&mut self, other: &Tally) {
+        self.latency.merge(&other.latency);
+        self.delivered += other.delivered;
+        self.corrupt += other.corrupt;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error.clone_from(&other.first_error);
+        }
+        self.last_delivery = self.last_delivery.max(other.last_delivery);
+        if let (Some(mine), Some(theirs)) = (self.arrivals.as_mut(), other.arrivals.as_ref()) {
+            mine.extend_from_slice(theirs);
+        }
+    }
 }
 
 /// What the caller must do after feeding bytes.
