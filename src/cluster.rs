@@ -25,8 +25,10 @@
 //! messages in that order.
 //!
 //! A channel Redis has no `seq` for (new, or lost when Redis restarted
-//! without persistence) starts at Redis's clock in microseconds, or
-//! above the newest id the publishing node has seen: the same rule as a
+//! without persistence), or whose `seq` is behind the newest id the
+//! publishing node has seen (Redis came back from an older snapshot),
+//! starts again at Redis's clock in microseconds, or above that newest
+//! id if it is higher: the same rule as a
 //! restart without a data dir (docs/durability.md), so an id is never
 //! given twice. Its first message then names, as the one before it, an id
 //! nobody has: every node that had the channel tells its subscribers
@@ -61,7 +63,14 @@
 //! node tries again after a backoff (50 ms, doubling up to 1 s). A
 //! publish that was sent but whose message had not come back on the bus
 //! when the connection broke is answered `503` too: Redis may or may not
-//! have run it (docs/cluster.md).
+//! have run it (docs/cluster.md). A Redis that hangs with its
+//! connections open is found the same way: a publish whose message has
+//! not come back on the bus within [`SYNC_TIMEOUT`] counts Redis as lost.
+//!
+//! Nodes are not in step: a client that saw id N on one node and resumes
+//! on another that has not had N from the bus yet waits there for what
+//! follows N (the engine's side, `engine::replay` and `engine::longpoll`),
+//! and is never sent N or anything before it again.
 //!
 //! Nothing here touches a socket or reads the clock: the reactor
 //! connects, moves bytes ([`Node::cmd_output`], [`Node::handle_cmd_input`],
