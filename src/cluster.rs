@@ -5,12 +5,17 @@
 //! holds, under the prefix `P` (`--redis-prefix`, default `pushwire:`):
 //!
 //! ```text
-//! P seq:{channel}     string   the channel's newest id
+//! P seq:{channel}     string   the channel's newest id, and when it was
+//!                              given: "{id}:{µs}"
 //! P h:{channel}       stream   its history: entry id "{id}-1", fields
 //!                              p (the id before it) and d (the text),
 //!                              MAXLEN --history
 //! P channels          set      every channel's name
-//! P bus               pub/sub  every commit, for every node
+//! P runid, P boot     strings  the Redis run a node last saw, and when
+//!                              a Redis that may have lost writes came
+//!                              back ([`BOOT_SCRIPT`])
+//! P bus               pub/sub  every commit, for every node (P bus:N in
+//!                              database N: pub/sub ignores databases)
 //! ```
 //!
 //! # A publish is one script
@@ -48,8 +53,10 @@
 //! Pub/sub forgets: a message published while a node is not subscribed
 //! never reaches it. So whenever a node (re)connects it first subscribes,
 //! and only once Redis confirms does it read what it may have missed:
-//! `SMEMBERS P channels`, then, pipelined, one `XRANGE P h:{channel}
-//! ({last}-1 +` per channel (everything after the newest id it has).
+//! the set of channels a page at a time (`SSCAN P channels`), and for
+//! each channel, pipelined, `XREVRANGE P h:{channel} + ({last}-1 COUNT
+//! --history` (the newest messages after the newest id it has, at most
+//! as many as it keeps).
 //! Bus messages that arrive meanwhile are held, and taken after the
 //! ranges; any message the node already has (by id, per channel) is
 //! skipped. Anything committed before the subscription is in the
@@ -86,36 +93,78 @@ use crate::engine::{Append, Commit, Decision, Replicated, Store, StoreError, Tic
 use crate::resp::{self, RespError, Value};
 
 /// The script that gives a message its id, keeps it and tells every node:
-/// `KEYS` are the channel's `seq`, its stream and the set of channels;
-/// `ARGV` the channel, the text, the newest id the node has, `--history`,
-/// the publish's tag, the bus and the history ttl in ms (0: none).
-/// Lua numbers are doubles, exact up to 2^53, which bounds ids anyway.
+/// `KEYS` are the channel's `seq`, its stream, the set of channels and
+/// the `boot` mark ([`BOOT_SCRIPT`]); `ARGV` the channel, the text, the
+/// newest id the node has, `--history`, the publish's tag, the bus and
+/// the history ttl in ms (0: none).
+///
+/// `seq` holds `{id}:{when}`, the id and Redis's clock (µs) when it was
+/// given. The channel goes on from `seq` only if `seq` is not behind the
+/// node's newest id and was written after the last restart of a Redis
+/// that may have lost writes (`boot`); otherwise it starts again at
+/// Redis's clock, above anything given before (docs/cluster.md). Lua
+/// numbers are doubles, exact up to 2^53, which bounds ids anyway.
 pub const PUBLISH_SCRIPT: &str = "\
-local seq = tonumber(redis.call('GET', KEYS[1]))
+local v = redis.call('GET', KEYS[1])
+local seq, at
+if v then
+  local i = string.find(v, ':', 1, true)
+  if i then
+    seq = tonumber(string.sub(v, 1, i - 1))
+    at = tonumber(string.sub(v, i + 1))
+  else
+    seq = tonumber(v)
+  end
+end
+local boot = tonumber(redis.call('GET', KEYS[4]) or '0')
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local last = tonumber(ARGV[3])
 local id, prev
-if seq and seq >= last then
+if seq and seq >= last and (at or 0) >= boot then
   id = seq + 1
   prev = seq
 else
-  local t = redis.call('TIME')
-  id = math.max(tonumber(t[1]) * 1000000 + tonumber(t[2]), last + 1)
+  id = math.max(now, last + 1)
   prev = id - 1
 end
 redis.call('SADD', KEYS[3], ARGV[1])
 local sid = string.format('%d', id)
 local sprev = string.format('%d', prev)
-redis.call('SET', KEYS[1], sid)
+redis.call('SET', KEYS[1], sid .. ':' .. string.format('%d', now))
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], sid .. '-1', 'p', sprev, 'd', ARGV[2])
 if ARGV[7] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[7]) end
 redis.call('PUBLISH', ARGV[6], sid .. ' ' .. sprev .. ' ' .. ARGV[5] .. ' ' .. ARGV[1] .. '\\n' .. ARGV[2])
 return id
 ";
 
+/// Run by every node each time it connects, before it reads or publishes
+/// anything: `KEYS` are `P runid` and `P boot`. A Redis whose `run_id`
+/// (INFO server) is not the one the last node saw has restarted since;
+/// without an append-only file (INFO persistence `aof_enabled:0`) it may
+/// have come back from an older snapshot, without writes whose ids
+/// nodes have already delivered. Then `boot` is set to Redis's clock,
+/// and every channel's next id starts again above it ([`PUBLISH_SCRIPT`]):
+/// an id is never given twice, and subscribers are told `gap`. With an
+/// append-only file Redis does not answer a write before it is written,
+/// so a restart loses nothing a node saw, and ids go on.
+pub const BOOT_SCRIPT: &str = "\
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+local aof = string.match(redis.call('INFO', 'persistence'), 'aof_enabled:(%d)')
+if redis.call('GET', KEYS[1]) == run then return 0 end
+redis.call('SET', KEYS[1], run)
+if aof == '1' then return 1 end
+local t = redis.call('TIME')
+redis.call('SET', KEYS[2], string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2])))
+return 2
+";
+
 /// The first wait before trying Redis again, doubled at each failure.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest wait before trying Redis again.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Channel names asked for per `SSCAN` page when catching up.
+pub const SCAN_PAGE: usize = 1000;
 /// How long connecting, logging in and catching up may take before the
 /// node gives up and tries again.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
@@ -334,6 +383,8 @@ pub struct Node {
     subscribed: bool,
     /// Ranges still due before the catch-up is done.
     ranges_left: usize,
+    /// More pages of the set of channels are due.
+    scanning: bool,
     /// Bus messages that came during the catch-up.
     held: Vec<Bus>,
     /// Sent, their message not back on the bus yet: by tag.
@@ -362,6 +413,8 @@ pub struct NodeStats {
     pub from_bus: u64,
     /// Bus or stream messages skipped as already told.
     pub duplicates: u64,
+    /// Messages left out as larger than this node takes.
+    pub too_large: u64,
 }
 
 /// The key of `name` under the prefix.
@@ -373,6 +426,15 @@ fn key(prefix: &str, kind: &str, name: &str) -> Vec<u8> {
     key
 }
 
+/// The bus: `P bus` in database 0, `P bus:N` in database N (pub/sub
+/// channels are shared by every database of a Redis, keys are not).
+fn bus_name(options: &NodeOptions) -> Vec<u8> {
+    match options.url.db {
+        0 => key(&options.prefix, "bus", ""),
+        db => key(&options.prefix, "bus:", &db.to_string()),
+    }
+}
+
 /// A decimal number as bytes.
 fn num(n: u64) -> Vec<u8> {
     n.to_string().into_bytes()
@@ -382,14 +444,14 @@ impl Node {
     /// A node that has not connected yet (the reactor connects at once).
     pub fn new(options: NodeOptions) -> Node {
         let limits = resp::Limits {
-            max_bulk: options.max_message_bytes.saturating_add(64 * 1024),
-            // The set of channels holds every channel ever published,
-            // more than one node may keep (`max_channels`).
-            max_elements: options
-                .history
-                .max(options.max_channels)
-                .saturating_mul(4)
-                .max(1 << 16),
+            // Up to Redis's own bulk limit: a message larger than this
+            // node takes (another node has a larger --max-body-bytes) is
+            // read, then left out as a gap (`Node::tell`), rather than
+            // breaking the connection again at every try.
+            max_bulk: resp::Limits::default().max_bulk,
+            // A page of the set of channels (SSCAN's COUNT is a hint it
+            // may pass), or a channel's newest `history` messages.
+            max_elements: options.history.saturating_add(16).max(1 << 16),
             max_depth: 4,
         };
         Node {
@@ -407,6 +469,7 @@ impl Node {
             sha: None,
             subscribed: false,
             ranges_left: 0,
+            scanning: false,
             held: Vec::new(),
             pending: BTreeMap::new(),
             next_tag: 0,
@@ -483,12 +546,21 @@ impl Node {
             resp::encode_command(&mut self.cmd_out, &[b"SELECT", &db]);
             self.expect.push_back(Expect::Ok("SELECT"));
         }
+        let (runid, boot) = (
+            key(&self.options.prefix, "runid", ""),
+            key(&self.options.prefix, "boot", ""),
+        );
+        resp::encode_command(
+            &mut self.cmd_out,
+            &[b"EVAL", BOOT_SCRIPT.as_bytes(), b"2", &runid, &boot],
+        );
+        self.expect.push_back(Expect::Ok("the boot script"));
         resp::encode_command(
             &mut self.cmd_out,
             &[b"SCRIPT", b"LOAD", PUBLISH_SCRIPT.as_bytes()],
         );
         self.expect.push_back(Expect::ScriptLoad);
-        let bus = key(&self.options.prefix, "bus", "");
+        let bus = bus_name(&self.options);
         resp::encode_command(&mut self.sub_out, &[b"SUBSCRIBE", &bus]);
     }
 
@@ -518,6 +590,7 @@ impl Node {
         self.sha = None;
         self.subscribed = false;
         self.ranges_left = 0;
+        self.scanning = false;
         self.held.clear();
         self.phase = Phase::Down(Some(now + self.backoff));
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
@@ -645,17 +718,14 @@ impl Node {
                 self.maybe_catch_up();
                 Ok(())
             }
-            (Expect::Members, Value::Array(names)) => {
-                self.ranges(names);
-                Ok(())
-            }
+            (Expect::Members, Value::Array(page)) => self.ranges(page),
             (Expect::Range(channel), Value::Array(entries)) => {
                 self.range(&channel, entries);
                 Ok(())
             }
             (Expect::ScriptLoad, Value::Error(e)) => Err(NodeError::Refused("SCRIPT LOAD", e)),
-            (Expect::Members, Value::Error(e)) => Err(NodeError::Refused("SMEMBERS", e)),
-            (Expect::Range(_), Value::Error(e)) => Err(NodeError::Refused("XRANGE", e)),
+            (Expect::Members, Value::Error(e)) => Err(NodeError::Refused("SSCAN", e)),
+            (Expect::Range(_), Value::Error(e)) => Err(NodeError::Refused("XREVRANGE", e)),
             (expect, value) => Err(NodeError::Unexpected(
                 Connection::Commands,
                 format!("{value:?} to {expect:?}"),
@@ -734,38 +804,65 @@ impl Node {
         if self.sha.is_none() || !self.subscribed || !matches!(self.phase, Phase::Syncing(_)) {
             return;
         }
+        self.scanning = true;
+        self.scan(b"0");
+    }
+
+    /// Asks for the next page of the set of channels.
+    fn scan(&mut self, cursor: &[u8]) {
         let set = key(&self.options.prefix, "channels", "");
-        resp::encode_command(&mut self.cmd_out, &[b"SMEMBERS", &set]);
+        let count = num(SCAN_PAGE as u64);
+        resp::encode_command(
+            &mut self.cmd_out,
+            &[b"SSCAN", &set, cursor, b"COUNT", &count],
+        );
         self.expect.push_back(Expect::Members);
     }
 
-    fn ranges(&mut self, names: Vec<Value>) {
-        let mut names: Vec<String> = names
-            .into_iter()
-            .filter_map(|v| match v {
-                Value::Bulk(name) => String::from_utf8(name).ok(),
-                _ => None,
-            })
-            .filter(|name| crate::broker::valid_channel_name(name))
-            .collect();
-        names.sort();
-        names.truncate(self.options.max_channels);
-        for name in names {
+    /// A page of channel names: one read of each one's history after the
+    /// newest id the node has (at most `--history` of the newest), and the
+    /// next page unless this was the last.
+    fn ranges(&mut self, page: Vec<Value>) -> Result<(), NodeError> {
+        let mut page = page.into_iter();
+        let (Some(Value::Bulk(cursor)), Some(Value::Array(names))) = (page.next(), page.next())
+        else {
+            return Err(NodeError::Unexpected(
+                Connection::Commands,
+                "an SSCAN reply without a cursor and names".into(),
+            ));
+        };
+        let names = names.into_iter().filter_map(|v| match v {
+            Value::Bulk(name) => String::from_utf8(name).ok(),
+            _ => None,
+        });
+        let history = num(self.options.history as u64);
+        for name in names.filter(|name| crate::broker::valid_channel_name(name)) {
             let stream = key(&self.options.prefix, "h:", &name);
-            let start = match self.last.get(name.as_str()) {
+            let after = match self.last.get(name.as_str()) {
                 Some(&last) => format!("({last}-1").into_bytes(),
                 None => b"-".to_vec(),
             };
-            resp::encode_command(&mut self.cmd_out, &[b"XRANGE", &stream, &start, b"+"]);
+            resp::encode_command(
+                &mut self.cmd_out,
+                &[b"XREVRANGE", &stream, b"+", &after, b"COUNT", &history],
+            );
             self.expect.push_back(Expect::Range(name.into()));
             self.ranges_left += 1;
         }
-        if self.ranges_left == 0 {
+        match cursor.as_slice() {
+            b"0" => self.scanning = false,
+            next => self.scan(next),
+        }
+        if self.ranges_left == 0 && !self.scanning {
             self.caught_up();
         }
+        Ok(())
     }
 
-    fn range(&mut self, channel: &Rc<str>, entries: Vec<Value>) {
+    /// The newest messages of a channel after what the node had, newest
+    /// first (`XREVRANGE`).
+    fn range(&mut self, channel: &Rc<str>, mut entries: Vec<Value>) {
+        entries.reverse();
         for entry in entries {
             let Some((id, prev, data)) = stream_entry(entry) else {
                 continue;
@@ -781,7 +878,7 @@ impl Node {
             });
         }
         self.ranges_left = self.ranges_left.saturating_sub(1);
-        if self.ranges_left == 0 {
+        if self.ranges_left == 0 && !self.scanning {
             self.caught_up();
         }
     }
@@ -815,6 +912,13 @@ impl Node {
             Some(last) => last,
             None => self.last.entry(Rc::from(channel.as_str())).or_insert(0),
         };
+        if !mine && data.len() > self.options.max_message_bytes {
+            // Larger than this node takes (its --max-body-bytes is lower
+            // than the publisher's): left out, and the next message,
+            // whose prev is this one, tells the subscribers `gap`.
+            self.stats.too_large += 1;
+            return;
+        }
         if id <= *last {
             self.stats.duplicates += 1;
             if let Some(ticket) = ticket {
@@ -904,12 +1008,13 @@ impl Store for RedisStore {
         node.next_tag += 1;
         let tag = node.next_tag;
         let prefix = &node.options.prefix;
-        let (seq, stream, set) = (
+        let (seq, stream, set, boot) = (
             key(prefix, "seq:", append.name),
             key(prefix, "h:", append.name),
             key(prefix, "channels", ""),
+            key(prefix, "boot", ""),
         );
-        let bus = key(prefix, "bus", "");
+        let bus = bus_name(&node.options);
         let last = match node.last.get(append.name) {
             Some(&told) => append.last_id.max(told),
             None => append.last_id,
@@ -926,10 +1031,11 @@ impl Store for RedisStore {
             &[
                 b"EVALSHA",
                 sha.as_bytes(),
-                b"3",
+                b"4",
                 &seq,
                 &stream,
                 &set,
+                &boot,
                 append.name.as_bytes(),
                 append.data.as_bytes(),
                 &num(last),
@@ -1005,8 +1111,9 @@ mod tests {
             .collect()
     }
 
-    /// A node taken through the handshake and a catch-up of one channel
-    /// it knew up to 7.
+    /// A node taken through the handshake and the first page of the
+    /// channels (one it knew up to 7): the range of "a" and the next page
+    /// are asked for.
     fn ready(now: Instant) -> Node {
         let mut node = Node::new(options());
         node.last.insert(Rc::from("a"), 7);
@@ -1015,27 +1122,46 @@ mod tests {
         node.handle_connected(now);
         let mut expected = command(&[b"AUTH", b"pw"]);
         expected.extend(command(&[b"SELECT", b"3"]));
+        expected.extend(command(&[
+            b"EVAL",
+            BOOT_SCRIPT.as_bytes(),
+            b"2",
+            b"p:runid",
+            b"p:boot",
+        ]));
         expected.extend(command(&[b"SCRIPT", b"LOAD", PUBLISH_SCRIPT.as_bytes()]));
         assert_eq!(node.cmd_output(), expected);
+        // Database 3: the bus is p:bus:3, pub/sub ignoring databases.
         let mut expected = command(&[b"AUTH", b"pw"]);
-        expected.extend(command(&[b"SUBSCRIBE", b"p:bus"]));
+        expected.extend(command(&[b"SUBSCRIBE", b"p:bus:3"]));
         assert_eq!(node.sub_output(), expected);
         node.cmd_written(node.cmd_output().len());
         node.sub_written(node.sub_output().len());
-        node.handle_cmd_input(b"+OK\r\n+OK\r\n$40\r\n0123456789012345678901234567890123456789\r\n")
-            .unwrap();
+        node.handle_cmd_input(
+            b"+OK\r\n+OK\r\n:0\r\n$40\r\n0123456789012345678901234567890123456789\r\n",
+        )
+        .unwrap();
         assert!(node.cmd_output().is_empty(), "not before the subscription");
-        node.handle_sub_input(b"+OK\r\n*3\r\n$9\r\nsubscribe\r\n$5\r\np:bus\r\n:1\r\n")
+        node.handle_sub_input(b"+OK\r\n*3\r\n$9\r\nsubscribe\r\n$7\r\np:bus:3\r\n:1\r\n")
             .unwrap();
-        assert_eq!(node.cmd_output(), command(&[b"SMEMBERS", b"p:channels"]));
+        assert_eq!(
+            node.cmd_output(),
+            command(&[b"SSCAN", b"p:channels", b"0", b"COUNT", b"1000"])
+        );
         node.cmd_written(node.cmd_output().len());
         // A bus message during the catch-up waits for it.
         node.handle_sub_input(&message(b"9 8 n2.4 a\nnine"))
             .unwrap();
-        node.handle_cmd_input(b"*2\r\n$1\r\na\r\n$1\r\nb\r\n")
+        node.handle_cmd_input(b"*2\r\n$2\r\n17\r\n*1\r\n$1\r\na\r\n")
             .unwrap();
-        let mut expected = command(&[b"XRANGE", b"p:h:a", b"(7-1", b"+"]);
-        expected.extend(command(&[b"XRANGE", b"p:h:b", b"-", b"+"]));
+        let mut expected = command(&[b"XREVRANGE", b"p:h:a", b"+", b"(7-1", b"COUNT", b"8"]);
+        expected.extend(command(&[
+            b"SSCAN",
+            b"p:channels",
+            b"17",
+            b"COUNT",
+            b"1000",
+        ]));
         assert_eq!(node.cmd_output(), expected);
         node.cmd_written(node.cmd_output().len());
         assert!(node.decided.is_empty());
@@ -1046,13 +1172,20 @@ mod tests {
     fn a_catch_up_tells_what_the_streams_have_then_the_held_bus_messages_once() {
         let now = Instant::now();
         let mut node = ready(now);
+        // "a", newest first; then the last page: "b", whose range is empty.
         node.handle_cmd_input(
             b"*2\r\n\
-              *2\r\n$3\r\n8-1\r\n*4\r\n$1\r\np\r\n$1\r\n7\r\n$1\r\nd\r\n$5\r\neight\r\n\
               *2\r\n$3\r\n9-1\r\n*4\r\n$1\r\np\r\n$1\r\n8\r\n$1\r\nd\r\n$4\r\nnine\r\n\
-              *0\r\n",
+              *2\r\n$3\r\n8-1\r\n*4\r\n$1\r\np\r\n$1\r\n7\r\n$1\r\nd\r\n$5\r\neight\r\n\
+              *2\r\n$1\r\n0\r\n*1\r\n$1\r\nb\r\n",
         )
         .unwrap();
+        assert_eq!(node.phase(), Phase::Syncing(now + SYNC_TIMEOUT));
+        assert_eq!(
+            node.cmd_output(),
+            command(&[b"XREVRANGE", b"p:h:b", b"+", b"-", b"COUNT", b"8"])
+        );
+        node.handle_cmd_input(b"*0\r\n").unwrap();
         assert_eq!(node.phase(), Phase::Ready);
         assert_eq!(
             replicated(&mut node),
@@ -1069,6 +1202,17 @@ mod tests {
             replicated(&mut node),
             [("a".into(), 10, 9, "ten\nlines".into())]
         );
+        // Larger than this node takes: left out; the next one names it
+        // as its prev, which the engine tells as a gap.
+        let big = format!("11 10 n2.6 a\n{}", "x".repeat(1025));
+        node.handle_sub_input(&message(big.as_bytes())).unwrap();
+        node.handle_sub_input(&message(b"12 11 n2.7 a\ntwelve"))
+            .unwrap();
+        assert_eq!(
+            replicated(&mut node),
+            [("a".into(), 12, 11, "twelve".into())]
+        );
+        assert_eq!(node.stats().too_large, 1);
     }
 
     #[test]

@@ -99,7 +99,15 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("pushwire: {e}");
-            ExitCode::FAILURE
+            // Redis could not be read before anyone was served: as at
+            // the check before, a start refused (exit 2).
+            match e
+                .get_ref()
+                .is_some_and(|inner| inner.is::<pushwire::server::redis::RedisError>())
+            {
+                true => ExitCode::from(2),
+                false => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -190,8 +190,19 @@ fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
 /// assert_eq!(decode(&reply[15..], &limits), Ok(None));
 /// ```
 pub fn decode(buf: &[u8], limits: &Limits) -> Result<Option<(Value, usize)>, RespError> {
-    let mut reader = Reader {
+    // First a walk that allocates nothing, so that a large reply arriving
+    // 64 KiB at a time costs one walk over its headers per read, not one
+    // copy of everything read so far.
+    let mut walk = Reader {
         buf,
+        pos: 0,
+        limits,
+    };
+    let Some(()) = walk.skip(1)? else {
+        return Ok(None);
+    };
+    let mut reader = Reader {
+        buf: buf.get(..walk.pos).unwrap_or(buf),
         pos: 0,
         limits,
     };
@@ -258,6 +269,57 @@ impl<'a> Reader<'a> {
             }
             other => return Err(RespError::UnknownType(other)),
         }))
+    }
+
+    /// Passes the value at `pos` as [`Reader::value`] reads it, with the
+    /// same errors, but keeps nothing: `None` if it has not all arrived.
+    fn skip(&mut self, depth: usize) -> Result<Option<()>, RespError> {
+        let Some(&kind) = self.buf.get(self.pos) else {
+            return Ok(None);
+        };
+        self.pos += 1;
+        let Some(line) = self.line() else {
+            return Ok(None);
+        };
+        match kind {
+            b'+' => {}
+            b'-' => {
+                std::str::from_utf8(line).map_err(|_| RespError::NotUtf8)?;
+            }
+            b':' => {
+                number(line)?;
+            }
+            b'$' => {
+                let Some(len) = length(line, self.limits.max_bulk)? else {
+                    return Ok(Some(()));
+                };
+                let Some(end) = self.pos.checked_add(len) else {
+                    return Err(RespError::TooLarge);
+                };
+                let Some(crlf) = self.buf.get(end..end.saturating_add(2)) else {
+                    return Ok(None);
+                };
+                if crlf != b"\r\n" {
+                    return Err(RespError::MissingCrlf);
+                }
+                self.pos = end + 2;
+            }
+            b'*' => {
+                let Some(count) = length(line, self.limits.max_elements)? else {
+                    return Ok(Some(()));
+                };
+                if count > 0 && depth >= self.limits.max_depth {
+                    return Err(RespError::TooDeep);
+                }
+                for _ in 0..count {
+                    if self.skip(depth + 1)?.is_none() {
+                        return Ok(None);
+                    }
+                }
+            }
+            other => return Err(RespError::UnknownType(other)),
+        }
+        Ok(Some(()))
     }
 
     /// The bytes up to the next CRLF, which is passed; `None` if no CRLF

@@ -629,3 +629,50 @@ fn a_password_in_the_url_is_sent_and_a_wrong_one_stops_the_start_with_status_2()
         "nothing in database 0"
     );
 }
+
+#[test]
+#[ignore = "needs redis-server (.ci/run installs it)"]
+fn redis_back_from_an_older_snapshot_never_gives_an_id_twice() {
+    // No append-only file: a restart reads the last snapshot back, without
+    // the writes after it, whose ids the nodes have delivered.
+    let mut redis = RedisServer::start(false);
+    let a = node(&redis, &[]);
+    let b = node(&redis, &[]);
+    let early: Vec<u64> = (1..=3).map(|i| a.publish("s", &format!("e{i}"))).collect();
+    assert_eq!(redis.command(&["SAVE"]), "+OK");
+    let late: Vec<u64> = (1..=2).map(|i| b.publish("s", &format!("l{i}"))).collect();
+    assert_eq!(late[0], early[2] + 1);
+    let mut stream = Stream::open(&a, "s", Some(late[1]));
+    a.wait_subscribers("s", "sse", 1);
+    redis.kill();
+    std::thread::sleep(Duration::from_millis(300));
+    // While it is away, the reason says so.
+    let refused = a.post("/pub/s", "away");
+    assert_eq!(refused.status, 503);
+    assert!(
+        refused.text().contains("Connection refused"),
+        "{}",
+        refused.text()
+    );
+    redis.restart();
+    assert_eq!(
+        redis.command(&["XLEN", "pushwire:h:s"]),
+        ":3",
+        "the snapshot's"
+    );
+    // Whichever node publishes first, the ids Redis forgot are never
+    // given again: the channel starts above them, with a gap.
+    let next = publish_when_up(&a, "s", "after");
+    assert!(next > late[1] + 1, "{next} must jump above {}", late[1]);
+    let events = stream.events(2).to_vec();
+    assert_eq!(events[0].event, "gap");
+    assert_eq!(
+        events[0].data,
+        format!("{{\"since\":{},\"oldest\":{next}}}", late[1])
+    );
+    assert_eq!(events[1].id, next.to_string());
+    // A node started after the restart goes on from there, and so does B.
+    let c = node(&redis, &[]);
+    assert_eq!(c.publish("s", "from c"), next + 1);
+    assert_eq!(publish_when_up(&b, "s", "from b"), next + 2);
+}

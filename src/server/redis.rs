@@ -102,6 +102,8 @@ struct Conn {
     stream: TcpStream,
     connected: bool,
     readable: bool,
+    /// Why the connect failed (`ECONNREFUSED`, ...).
+    failed: Option<String>,
 }
 
 impl Link {
@@ -143,12 +145,15 @@ impl Link {
         };
         if let Some(conn) = conn {
             conn.readable |= readable;
-            if writable && !conn.connected {
-                // The connect finished, one way or the other.
-                conn.connected = conn.stream.take_error().ok().flatten().is_none()
-                    && conn.stream.peer_addr().is_ok();
-                if !conn.connected {
-                    conn.readable = true; // the read reports the error
+            if writable && !conn.connected && conn.failed.is_none() {
+                // The connect finished, one way or the other; an error
+                // is taken (and so cleared) here, and said by `pump`.
+                match conn.stream.take_error() {
+                    Ok(Some(e)) | Err(e) => conn.failed = Some(e.to_string()),
+                    Ok(None) => match conn.stream.peer_addr() {
+                        Ok(_) => conn.connected = true,
+                        Err(e) => conn.failed = Some(e.to_string()),
+                    },
                 }
             }
         }
@@ -166,6 +171,14 @@ impl Link {
                 return;
             }
             self.store.node().handle_connecting(now);
+        }
+        let failed = [&self.cmd, &self.sub]
+            .into_iter()
+            .flatten()
+            .find_map(|c| c.failed.clone());
+        if let Some(why) = failed {
+            self.lost(registry, now, &why);
+            return;
         }
         if !self.up {
             let both = self.cmd.as_ref().is_some_and(|c| c.connected)
@@ -195,6 +208,7 @@ impl Link {
                 stream,
                 connected: false,
                 readable: false,
+                failed: None,
             });
         }
         Ok(())
