@@ -139,21 +139,26 @@ return id
 ";
 
 /// Run by every node each time it connects, before it reads or publishes
-/// anything: `KEYS` are `P runid` and `P boot`. A Redis whose `run_id`
-/// (INFO server) is not the one the last node saw has restarted since;
-/// without an append-only file (INFO persistence `aof_enabled:0`) it may
-/// have come back from an older snapshot, without writes whose ids
-/// nodes have already delivered. Then `boot` is set to Redis's clock,
-/// and every channel's next id starts again above it ([`PUBLISH_SCRIPT`]):
-/// an id is never given twice, and subscribers are told `gap`. With an
-/// append-only file Redis does not answer a write before it is written,
-/// so a restart loses nothing a node saw, and ids go on.
+/// anything: `KEYS` are `P runid` and `P boot`, `ARGV[1]` is `1` when
+/// `CONFIG GET appendfsync` said `always`. A Redis whose `run_id` (INFO
+/// server) is not the one the last node saw has restarted since; unless
+/// it has an append-only file
+/// synced at every write (INFO persistence `aof_enabled:1` and
+/// `appendfsync always`), it may have come back without writes whose ids
+/// nodes have already delivered (an older snapshot, the last second of
+/// an `everysec` file after a power cut). Then `boot` is set to Redis's
+/// clock, and every channel's next id starts again above it
+/// ([`PUBLISH_SCRIPT`]): an id is never given twice, and subscribers are
+/// told `gap`. With `appendfsync always` Redis answers no write before
+/// it is on disk, so a restart loses nothing a node saw, and ids go on.
+/// (A failover to a replica that had not received the last writes is
+/// not told apart from such a restart: docs/cluster.md, known limits.)
 pub const BOOT_SCRIPT: &str = "\
 local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
 local aof = string.match(redis.call('INFO', 'persistence'), 'aof_enabled:(%d)')
 if redis.call('GET', KEYS[1]) == run then return 0 end
 redis.call('SET', KEYS[1], run)
-if aof == '1' then return 1 end
+if aof == '1' and ARGV[1] == '1' then return 1 end
 local t = redis.call('TIME')
 redis.call('SET', KEYS[2], string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2])))
 return 2
@@ -345,6 +350,10 @@ pub enum Phase {
 #[derive(Debug)]
 enum Expect {
     Ok(&'static str),
+    /// `CONFIG GET appendfsync`: whether Redis writes before it answers.
+    Fsync,
+    /// The boot script ran.
+    Booted,
     ScriptLoad,
     Members,
     Range(Rc<str>),
@@ -381,6 +390,11 @@ pub struct Node {
     sub_auth: usize,
     sha: Option<String>,
     subscribed: bool,
+    /// The boot script ran on this connection.
+    booted: bool,
+    /// Bytes came since the deadline was last looked at: a long catch-up
+    /// that keeps making progress is not cut.
+    progressed: bool,
     /// Ranges still due before the catch-up is done.
     ranges_left: usize,
     /// More pages of the set of channels are due.
@@ -468,6 +482,8 @@ impl Node {
             sub_auth: 0,
             sha: None,
             subscribed: false,
+            booted: false,
+            progressed: false,
             ranges_left: 0,
             scanning: false,
             held: Vec::new(),
@@ -546,15 +562,11 @@ impl Node {
             resp::encode_command(&mut self.cmd_out, &[b"SELECT", &db]);
             self.expect.push_back(Expect::Ok("SELECT"));
         }
-        let (runid, boot) = (
-            key(&self.options.prefix, "runid", ""),
-            key(&self.options.prefix, "boot", ""),
-        );
-        resp::encode_command(
-            &mut self.cmd_out,
-            &[b"EVAL", BOOT_SCRIPT.as_bytes(), b"2", &runid, &boot],
-        );
-        self.expect.push_back(Expect::Ok("the boot script"));
+        // Whether a restart of this Redis can lose what it acknowledged
+        // decides the boot script's rule; CONFIG may be refused (managed
+        // Redis services rename it): then it can.
+        resp::encode_command(&mut self.cmd_out, &[b"CONFIG", b"GET", b"appendfsync"]);
+        self.expect.push_back(Expect::Fsync);
         resp::encode_command(
             &mut self.cmd_out,
             &[b"SCRIPT", b"LOAD", PUBLISH_SCRIPT.as_bytes()],
@@ -568,6 +580,7 @@ impl Node {
     /// publish not yet back from the bus is refused, and the node tries
     /// again after its backoff. The reactor drops both sockets.
     pub fn handle_lost(&mut self, now: Instant, reason: &str) {
+        self.last_error = Some(reason.to_owned());
         let reason = format!("Redis connection lost ({reason}); retrying");
         self.stats.lost += 1;
         let why = StoreError::new(format!(
@@ -579,7 +592,6 @@ impl Node {
                 outcome: Err(why.clone()),
             }));
         }
-        self.last_error = Some(reason.clone());
         self.down_reason = reason;
         self.cmd_out.clear();
         self.cmd_in.clear();
@@ -589,6 +601,8 @@ impl Node {
         self.sub_auth = 0;
         self.sha = None;
         self.subscribed = false;
+        self.booted = false;
+        self.progressed = false;
         self.ranges_left = 0;
         self.scanning = false;
         self.held.clear();
@@ -606,6 +620,13 @@ impl Node {
     /// back (a Redis that hangs): the node counts Redis as lost, and the
     /// reactor drops the sockets.
     pub fn handle_timeout(&mut self, now: Instant) -> bool {
+        if let Phase::Syncing(at) = self.phase {
+            if at <= now && std::mem::take(&mut self.progressed) {
+                // Still reading (a large catch-up): another while.
+                self.phase = Phase::Syncing(now + SYNC_TIMEOUT);
+                return false;
+            }
+        }
         let late = match self.phase {
             Phase::Connecting(at) | Phase::Syncing(at) => at <= now,
             Phase::Ready => self
@@ -648,6 +669,7 @@ impl Node {
     /// Replies read on the command connection. An error is a broken
     /// connection: the reactor calls [`Node::handle_lost`] with it.
     pub fn handle_cmd_input(&mut self, bytes: &[u8]) -> Result<(), NodeError> {
+        self.progressed |= !bytes.is_empty();
         self.cmd_in.extend_from_slice(bytes);
         let mut at = 0;
         let result = loop {
@@ -713,6 +735,27 @@ impl Node {
             (Expect::Publish(_), _) => Ok(()), // the bus brings the message
             (Expect::Ok(what), Value::Error(e)) => Err(NodeError::Refused(what, e)),
             (Expect::Ok(_), _) => Ok(()),
+            (Expect::Fsync, reply) => {
+                let always = matches!(&reply, Value::Array(kv)
+                    if matches!(kv.get(1), Some(Value::Bulk(v)) if v == b"always"));
+                let (runid, boot) = (
+                    key(&self.options.prefix, "runid", ""),
+                    key(&self.options.prefix, "boot", ""),
+                );
+                let trust: &[u8] = if always { b"1" } else { b"0" };
+                resp::encode_command(
+                    &mut self.cmd_out,
+                    &[b"EVAL", BOOT_SCRIPT.as_bytes(), b"2", &runid, &boot, trust],
+                );
+                self.expect.push_back(Expect::Booted);
+                Ok(())
+            }
+            (Expect::Booted, Value::Error(e)) => Err(NodeError::Refused("the boot script", e)),
+            (Expect::Booted, _) => {
+                self.booted = true;
+                self.maybe_catch_up();
+                Ok(())
+            }
             (Expect::ScriptLoad, Value::Bulk(sha)) => {
                 self.sha = Some(String::from_utf8_lossy(&sha).into_owned());
                 self.maybe_catch_up();
@@ -801,7 +844,11 @@ impl Node {
 
     /// Once the script is loaded and the bus subscribed: what was missed.
     fn maybe_catch_up(&mut self) {
-        if self.sha.is_none() || !self.subscribed || !matches!(self.phase, Phase::Syncing(_)) {
+        if self.sha.is_none()
+            || !self.subscribed
+            || !self.booted
+            || !matches!(self.phase, Phase::Syncing(_))
+        {
             return;
         }
         self.scanning = true;
@@ -1122,13 +1169,7 @@ mod tests {
         node.handle_connected(now);
         let mut expected = command(&[b"AUTH", b"pw"]);
         expected.extend(command(&[b"SELECT", b"3"]));
-        expected.extend(command(&[
-            b"EVAL",
-            BOOT_SCRIPT.as_bytes(),
-            b"2",
-            b"p:runid",
-            b"p:boot",
-        ]));
+        expected.extend(command(&[b"CONFIG", b"GET", b"appendfsync"]));
         expected.extend(command(&[b"SCRIPT", b"LOAD", PUBLISH_SCRIPT.as_bytes()]));
         assert_eq!(node.cmd_output(), expected);
         // Database 3: the bus is p:bus:3, pub/sub ignoring databases.
@@ -1137,10 +1178,26 @@ mod tests {
         assert_eq!(node.sub_output(), expected);
         node.cmd_written(node.cmd_output().len());
         node.sub_written(node.sub_output().len());
+        // appendfsync everysec: a restart may lose writes, the boot
+        // script is told so.
         node.handle_cmd_input(
-            b"+OK\r\n+OK\r\n:0\r\n$40\r\n0123456789012345678901234567890123456789\r\n",
+            b"+OK\r\n+OK\r\n*2\r\n$11\r\nappendfsync\r\n$8\r\neverysec\r\n\
+              $40\r\n0123456789012345678901234567890123456789\r\n",
         )
         .unwrap();
+        assert_eq!(
+            node.cmd_output(),
+            command(&[
+                b"EVAL",
+                BOOT_SCRIPT.as_bytes(),
+                b"2",
+                b"p:runid",
+                b"p:boot",
+                b"0"
+            ])
+        );
+        node.cmd_written(node.cmd_output().len());
+        node.handle_cmd_input(b":2\r\n").unwrap();
         assert!(node.cmd_output().is_empty(), "not before the subscription");
         node.handle_sub_input(b"+OK\r\n*3\r\n$9\r\nsubscribe\r\n$7\r\np:bus:3\r\n:1\r\n")
             .unwrap();
@@ -1218,6 +1275,13 @@ mod tests {
     #[test]
     fn bytes_that_are_not_redis_s_break_the_connection_and_publishes_are_refused_until_back() {
         let now = Instant::now();
+        let mut node = ready(now);
+        // A catch-up still reading at its deadline gets another while;
+        // one that read nothing since counts Redis as lost.
+        assert!(!node.handle_timeout(now + SYNC_TIMEOUT));
+        assert_eq!(node.phase(), Phase::Syncing(now + SYNC_TIMEOUT * 2));
+        assert!(node.handle_timeout(now + SYNC_TIMEOUT * 2));
+        assert_eq!(node.last_error(), Some("no answer in time"));
         let mut node = ready(now);
         assert!(node.handle_sub_input(&message(b"no newline")).is_err());
         assert!(node.handle_cmd_input(b"?what\r\n").is_err());
