@@ -13,6 +13,7 @@
 //! engine      the connection state machines, routing, fan-out
 //! broker      channels, history rings, subscriber sets, ids
 //! http ws sse json log resp   sans-IO protocol codecs (log: the record format; resp: Redis)
+//! auth        signed tokens: HMAC-SHA256 so far
 //! decimal     the numbers those codecs write and read
 //! timer       the hierarchical timing wheel
 //! ```
@@ -20,6 +21,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod broker;
 pub mod cluster;
 pub mod config;
