@@ -670,43 +670,46 @@ impl Node {
     /// connection: the reactor calls [`Node::handle_lost`] with it.
     pub fn handle_cmd_input(&mut self, bytes: &[u8]) -> Result<(), NodeError> {
         self.progressed |= !bytes.is_empty();
-        self.cmd_in.extend_from_slice(bytes);
-        let mut at = 0;
-        let result = loop {
-            let rest = self.cmd_in.get(at..).unwrap_or(&[]);
-            match resp::decode(rest, &self.limits) {
-                Ok(Some((value, used))) => {
-                    at += used;
-                    if let Err(e) = self.cmd_reply(value) {
-                        break Err(e);
-                    }
-                }
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(NodeError::Resp(Connection::Commands, e)),
-            }
-        };
-        self.cmd_in.drain(..at.min(self.cmd_in.len()));
-        result
+        self.take_input(Connection::Commands, bytes)
     }
 
     /// Messages read on the bus connection.
     pub fn handle_sub_input(&mut self, bytes: &[u8]) -> Result<(), NodeError> {
-        self.sub_in.extend_from_slice(bytes);
+        self.take_input(Connection::Bus, bytes)
+    }
+
+    /// Adds `bytes` to what the connection had not finished, and takes
+    /// every whole value in it, in order.
+    fn take_input(&mut self, which: Connection, bytes: &[u8]) -> Result<(), NodeError> {
+        let held = match which {
+            Connection::Commands => &mut self.cmd_in,
+            Connection::Bus => &mut self.sub_in,
+        };
+        let mut input = std::mem::take(held);
+        input.extend_from_slice(bytes);
         let mut at = 0;
         let result = loop {
-            let rest = self.sub_in.get(at..).unwrap_or(&[]);
+            let rest = input.get(at..).unwrap_or(&[]);
             match resp::decode(rest, &self.limits) {
                 Ok(Some((value, used))) => {
                     at += used;
-                    if let Err(e) = self.sub_message(value) {
+                    let taken = match which {
+                        Connection::Commands => self.cmd_reply(value),
+                        Connection::Bus => self.sub_message(value),
+                    };
+                    if let Err(e) = taken {
                         break Err(e);
                     }
                 }
                 Ok(None) => break Ok(()),
-                Err(e) => break Err(NodeError::Resp(Connection::Bus, e)),
+                Err(e) => break Err(NodeError::Resp(which, e)),
             }
         };
-        self.sub_in.drain(..at.min(self.sub_in.len()));
+        input.drain(..at.min(input.len()));
+        match which {
+            Connection::Commands => self.cmd_in = input,
+            Connection::Bus => self.sub_in = input,
+        }
         result
     }
 
