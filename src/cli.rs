@@ -52,6 +52,13 @@ Options (durations are seconds, decimals allowed: 0.5):
   --allow-ws-origin LIST    origins allowed to open a WebSocket, comma-separated [default: all]
   --linger SECS             how long a closing connection drains input [default: 2]
   --publish-token TOKEN     require Authorization: Bearer TOKEN to publish
+  --jwt-secret SECRET       every subscribe and publish needs a JWT (HS256) signed with SECRET,
+                            at least 32 bytes, naming the channel (docs/auth.md)
+  --jwt-secret-file FILE    the same, the secret read from FILE (one trailing newline dropped)
+  --jwt-leeway SECS         clock difference allowed around exp, nbf, iat [default: 5]
+  --max-token-bytes N       longest token read; 401 \"too large\" past it [default: 4096]
+  --public-channels LIST    channel patterns anyone may read without a token, comma-separated
+                            (news, room.*, *) [default: none]
   --allow-origin LIST       origins allowed cross-site, comma-separated, or * [default: *]
   --data-dir DIR            keep every message in an append-only log in DIR; restore on start
   --fsync POLICY            always | batch | never: when a logged message counts as committed
@@ -144,6 +151,7 @@ fn origins(flag: &str, value: &str) -> Result<Vec<String>, CliError> {
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError> {
     let mut config = Config::default();
+    let mut auth = AuthFlags::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -263,6 +271,27 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                 }
                 config.publish_token = Some(v);
             }
+            "--jwt-secret" => auth.secret = Some(secret(&flag, value()?.into_bytes())?),
+            "--jwt-secret-file" => {
+                let path = value()?;
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| CliError(format!("cannot read {flag} '{path}': {e}")))?;
+                auth.secret = Some(secret(&flag, bytes)?);
+            }
+            "--jwt-leeway" => {
+                let v = value()?;
+                auth.leeway = Some(match v.parse::<f64>() {
+                    Ok(0.0) => Duration::ZERO,
+                    _ => seconds(&flag, &v)?,
+                });
+            }
+            "--max-token-bytes" => auth.max_token_bytes = Some(positive(&flag, &value()?)?),
+            "--public-channels" => {
+                let v = value()?;
+                let patterns = pushwire::auth::Patterns::parse_list(&v)
+                    .map_err(|e| bad(&flag, &v, &e.to_string()))?;
+                auth.public = Some(patterns);
+            }
             "--allow-origin" => {
                 let v = value()?;
                 config.allow_origin = if v.trim() == "*" {
@@ -281,7 +310,66 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                 .into(),
         ));
     }
+    config.auth = auth.build()?;
     Ok(Command::Serve(Box::new(config)))
+}
+
+/// The `--jwt-*` flags, gathered in any order, then checked together.
+#[derive(Default)]
+struct AuthFlags {
+    secret: Option<Vec<u8>>,
+    leeway: Option<Duration>,
+    max_token_bytes: Option<usize>,
+    public: Option<pushwire::auth::Patterns>,
+}
+
+impl AuthFlags {
+    fn build(self) -> Result<Option<pushwire::auth::Auth>, CliError> {
+        let Some(secret) = self.secret else {
+            let needs = [
+                (self.leeway.is_some(), "--jwt-leeway"),
+                (self.max_token_bytes.is_some(), "--max-token-bytes"),
+                (self.public.is_some(), "--public-channels"),
+            ];
+            return match needs.iter().find(|(given, _)| *given) {
+                // Without tokens every channel is public already.
+                Some((_, flag)) => Err(CliError(format!(
+                    "{flag} needs --jwt-secret or --jwt-secret-file"
+                ))),
+                None => Ok(None),
+            };
+        };
+        let mut auth = pushwire::auth::Auth::new(&secret);
+        if let Some(leeway) = self.leeway {
+            auth.leeway = leeway;
+        }
+        if let Some(max) = self.max_token_bytes {
+            auth.max_token_bytes = max;
+        }
+        if let Some(public) = self.public {
+            auth.public = public;
+        }
+        Ok(Some(auth))
+    }
+}
+
+/// A JWT secret: at least 32 bytes (RFC 7518 section 3.2: an HS256 key
+/// as long as the hash or longer), without one trailing newline (as a
+/// file written by `echo` or an editor ends).
+fn secret(flag: &str, mut bytes: Vec<u8>) -> Result<Vec<u8>, CliError> {
+    if bytes.ends_with(b"\n") {
+        bytes.pop();
+        if bytes.ends_with(b"\r") {
+            bytes.pop();
+        }
+    }
+    if bytes.len() < 32 {
+        return Err(CliError(format!(
+            "{flag}: the secret must be at least 32 bytes (RFC 7518 section 3.2); \
+             `head -c 32 /dev/urandom | base64` makes one"
+        )));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -292,6 +380,48 @@ mod tests {
         match parse(args.iter().map(|s| s.to_string()))? {
             Command::Serve(config) => Ok(*config),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn jwt_flags_build_the_auth_settings() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        assert!(serve(&[]).unwrap().auth.is_none());
+        let config = serve(&[
+            "--public-channels",
+            "demo, news.*",
+            "--jwt-secret",
+            secret,
+            "--jwt-leeway=0",
+            "--max-token-bytes",
+            "900",
+        ])
+        .unwrap();
+        let auth = config.auth.unwrap();
+        assert_eq!(auth.leeway, Duration::ZERO);
+        assert_eq!(auth.max_token_bytes, 900);
+        assert!(auth.public.allows("news.x") && auth.public.allows("demo"));
+        assert!(!auth.public.allows("private"));
+        let dir = std::env::temp_dir().join(format!("pushwire-cli-{}", std::process::id()));
+        std::fs::write(&dir, format!("{secret}\n")).unwrap();
+        let from_file = serve(&["--jwt-secret-file", dir.to_str().unwrap()]).unwrap();
+        let _ = std::fs::remove_file(&dir);
+        let claims = pushwire::auth::Claims {
+            expires: u64::MAX,
+            ..Default::default()
+        };
+        let token = pushwire::auth::write_token(
+            &pushwire::auth::hmac::Key::new(secret.as_bytes()),
+            &claims,
+        );
+        assert!(from_file.auth.unwrap().check(token.as_bytes(), 0).is_ok());
+        for bad in [
+            &["--jwt-secret", "short"][..],
+            &["--public-channels", "a"],
+            &["--jwt-secret", secret, "--public-channels", "a*b"],
+            &["--jwt-secret-file", "/nonexistent/pushwire-secret"],
+        ] {
+            assert!(serve(bad).is_err(), "{bad:?}");
         }
     }
 

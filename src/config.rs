@@ -236,6 +236,11 @@ pub struct Config {
     /// Bearer token required by `POST /pub/*` (`--publish-token`); `None`:
     /// no token needed.
     pub publish_token: Option<String>,
+    /// Who may read and write which channel: when set, every subscribe
+    /// and publish needs a signed token naming the channel (`--jwt-secret`,
+    /// `--jwt-secret-file`; default `None`: anyone may read, and publish
+    /// as `publish_token` says). docs/auth.md.
+    pub auth: Option<crate::auth::Auth>,
     /// Who may read subscribe responses and publish cross-site
     /// (`--allow-origin`, default `*`).
     pub allow_origin: AllowOrigin,
@@ -319,6 +324,7 @@ impl Default for Config {
             allow_ws_origin: None,
             trace: false,
             publish_token: None,
+            auth: None,
             allow_origin: AllowOrigin::Any,
             data_dir: None,
             redis: None,

@@ -243,7 +243,8 @@ pub enum JsonError {
         /// Where the number starts.
         offset: usize,
     },
-    /// An integer larger than `u64::MAX`.
+    /// An integer larger than `u64::MAX` (or, read as a [`Value`], a
+    /// number too large for an `f64`).
     NumberOutOfRange {
         /// Where the number starts.
         offset: usize,
@@ -289,7 +290,7 @@ impl fmt::Display for JsonError {
                 write!(f, "not an unsigned integer at offset {offset}")
             }
             JsonError::NumberOutOfRange { offset } => {
-                write!(f, "integer larger than 64 bits at offset {offset}")
+                write!(f, "number out of range at offset {offset}")
             }
             JsonError::MissingField(name) => write!(f, "missing field \"{name}\""),
             JsonError::DuplicateField { offset } => write!(f, "duplicate field at offset {offset}"),
@@ -329,6 +330,82 @@ pub fn parse_item(input: &[u8]) -> Result<(u64, String), JsonError> {
     let item = reader.item()?;
     reader.end()?;
     Ok(item)
+}
+
+/// A JSON value read whole, for documents whose shape is not fixed (a
+/// JWT's header and claims, `src/auth/`).
+///
+/// Numbers are `f64` (RFC 8259 section 6 leaves precision to the reader;
+/// a JWT's times are seconds, exact in an `f64` for the next 285 million
+/// years). An object keeps its members in order and never holds the same
+/// name twice: [`parse_value`] refuses a duplicate, as RFC 7519 section 4
+/// allows a JWT reader to do, rather than pick one of them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `null`
+    Null,
+    /// `true` or `false`
+    Bool(bool),
+    /// A number, finite.
+    Number(f64),
+    /// A string, unescaped.
+    String(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object: its members, in order, names unique.
+    Object(Vec<(String, Value)>),
+}
+
+impl Value {
+    /// The member `name` of an object (`None` for other values).
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Object(members) => members.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The text of a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value of a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The elements of an array.
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+}
+
+/// Reads one JSON value of any shape, nested at most [`MAX_DEPTH`] deep,
+/// with nothing but whitespace after it.
+///
+/// ```
+/// use pushwire::json::{parse_value, Value};
+///
+/// let v = parse_value(br#"{"alg":"HS256","exp":1.5e9,"crit":[]}"#).unwrap();
+/// assert_eq!(v.get("alg").and_then(Value::as_str), Some("HS256"));
+/// assert_eq!(v.get("exp").and_then(Value::as_f64), Some(1.5e9));
+/// assert!(parse_value(br#"{"a":1,"a":2}"#).is_err()); // a duplicate name
+/// ```
+pub fn parse_value(input: &[u8]) -> Result<Value, JsonError> {
+    let mut reader = Reader { input, pos: 0 };
+    let value = reader.value(0)?;
+    reader.end()?;
+    Ok(value)
 }
 
 /// A cursor over the input of one parse.
@@ -621,6 +698,65 @@ impl Reader<'_> {
         Ok(unit)
     }
 
+    /// Reads any JSON value, nested at most [`MAX_DEPTH`] deep.
+    fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
+        self.skip_whitespace();
+        let offset = self.pos;
+        match self.peek().ok_or(JsonError::UnexpectedEnd)? {
+            b'{' | b'[' if depth >= MAX_DEPTH => Err(JsonError::TooDeep { offset }),
+            b'{' => {
+                let mut members: Vec<(String, Value)> = Vec::new();
+                self.object(|reader, key, key_offset| {
+                    if members.iter().any(|(name, _)| name == key) {
+                        return Err(JsonError::DuplicateField { offset: key_offset });
+                    }
+                    let value = reader.value(depth + 1)?;
+                    members.push((key.to_owned(), value));
+                    Ok(())
+                })?;
+                Ok(Value::Object(members))
+            }
+            b'[' => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                self.skip_whitespace();
+                if self.peek() == Some(b']') {
+                    self.pos += 1;
+                    return Ok(Value::Array(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    self.skip_whitespace();
+                    let offset = self.pos;
+                    match self.next()? {
+                        b',' => continue,
+                        b']' => return Ok(Value::Array(items)),
+                        _ => return Err(JsonError::UnexpectedByte { offset }),
+                    }
+                }
+            }
+            b'"' => self.string().map(Value::String),
+            b'-' | b'0'..=b'9' => {
+                self.skip_number()?;
+                // The grammar is checked: the text is ASCII and Rust's
+                // float syntax includes JSON's.
+                let text = self.input.get(offset..self.pos).unwrap_or_default();
+                let number = std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .ok_or(JsonError::InvalidNumber { offset })?;
+                if !number.is_finite() {
+                    return Err(JsonError::NumberOutOfRange { offset });
+                }
+                Ok(Value::Number(number))
+            }
+            _ if self.literal(b"true") => Ok(Value::Bool(true)),
+            _ if self.literal(b"false") => Ok(Value::Bool(false)),
+            _ if self.literal(b"null") => Ok(Value::Null),
+            _ => Err(JsonError::UnexpectedByte { offset }),
+        }
+    }
+
     /// Skips any JSON value, checking its grammar, nested at most
     /// [`MAX_DEPTH`] deep.
     fn skip_value(&mut self, depth: usize) -> Result<(), JsonError> {
@@ -724,6 +860,61 @@ mod tests {
         for (input, expected) in table {
             assert_eq!(string_bytes(input), *expected, "{input:?}");
         }
+    }
+
+    /// `parse_value` against serde_json: the same tree for what both
+    /// read, and an error where serde_json has one (serde_json keeps the
+    /// last of duplicate names; this reader refuses them).
+    #[test]
+    fn parse_value_reads_what_serde_json_reads() {
+        fn same(ours: &Value, theirs: &serde_json::Value) -> bool {
+            match (ours, theirs) {
+                (Value::Null, serde_json::Value::Null) => true,
+                (Value::Bool(a), serde_json::Value::Bool(b)) => a == b,
+                (Value::Number(a), serde_json::Value::Number(b)) => Some(*a) == b.as_f64(),
+                (Value::String(a), serde_json::Value::String(b)) => a == b,
+                (Value::Array(a), serde_json::Value::Array(b)) => {
+                    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
+                }
+                (Value::Object(a), serde_json::Value::Object(b)) => {
+                    a.len() == b.len()
+                        && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
+                }
+                _ => false,
+            }
+        }
+        let docs = [
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            r#" { "exp" : 1.5e9 , "nbf":-0.5, "x":[true,false,null,{"y":"\u00e9\ud83d\ude00"}] } "#,
+            r#"[]"#,
+            r#""s""#,
+            r#"0"#,
+            r#"-12.5E-3"#,
+            r#"{"a":{}}"#,
+        ];
+        for doc in docs {
+            let theirs: serde_json::Value = serde_json::from_str(doc).unwrap();
+            let ours = parse_value(doc.as_bytes()).unwrap();
+            assert!(same(&ours, &theirs), "{doc}");
+        }
+        for bad in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"a":1,}"#,
+            "[1,]",
+            "01",
+            "1e999",
+            "nul",
+            r#""\ud800""#,
+            "{} x",
+            "",
+        ] {
+            assert!(parse_value(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert!(matches!(
+            parse_value(deep.as_bytes()),
+            Err(JsonError::TooDeep { .. })
+        ));
     }
 
     #[test]
