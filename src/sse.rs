@@ -102,6 +102,11 @@ pub fn write_gap(out: &mut Vec<u8>, since: u64, oldest: u64) {
     out.extend_from_slice(b"}\n\n");
 }
 
+/// The event that ends a stream whose token expired (docs/auth.md): a
+/// page listens for `auth`, fetches a new token and reconnects with it.
+pub const AUTH_EXPIRED: &[u8] =
+    b"event: auth\ndata: {\"error\":\"invalid_token\",\"reason\":\"expired\"}\n\n";
+
 /// Appends `retry: <millis>\n\n`: how long a client waits before it
 /// reconnects.
 ///

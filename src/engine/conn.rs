@@ -55,9 +55,9 @@ use super::publish::Publishing;
 use super::refusal::Refusal;
 use super::request::{PendingBody, Read};
 use super::stream::{Stream, StreamStart};
-use super::websocket::{Mode, WsStart};
+use super::websocket::{Mode, Socket, WsStart};
 use super::Step;
-use crate::ws::{self, Session};
+use crate::ws;
 
 /// Output bytes above which a connection's further pipelined requests (or
 /// WebSocket frames) wait until the client has read some answers.
@@ -159,8 +159,9 @@ pub(super) enum Join {
     Park(Park),
     /// An event stream.
     Stream(StreamStart),
-    /// A WebSocket subscriber.
-    WebSocket(WsStart),
+    /// A WebSocket subscriber (boxed: the handshake's answer and the
+    /// token's grant are the largest start).
+    WebSocket(Box<WsStart>),
 }
 
 /// The channel a publish goes to.
@@ -213,8 +214,8 @@ pub(crate) enum State {
     /// A Server-Sent Events stream.
     Streaming(Box<Stream>),
     /// A WebSocket, after the handshake: what it is for, and the
-    /// protocol's state (32 bytes while idle).
-    WebSocket(Mode, Box<Session>),
+    /// protocol's state with the token's end (48 bytes while idle).
+    WebSocket(Mode, Box<Socket>),
     /// Sending what is queued, then closing.
     Closing,
     /// Write side shut down; reading and discarding until EOF or the timer.
@@ -483,7 +484,7 @@ impl Conn {
                 None
             }
             Join::Stream(start) => self.start_stream(start, channel, cx),
-            Join::WebSocket(start) => self.start_websocket(start, channel, cx),
+            Join::WebSocket(start) => self.start_websocket(*start, channel, cx),
         }
     }
 
@@ -577,10 +578,18 @@ impl Conn {
         body.clear();
         // Writing into a Vec cannot fail.
         let _ = writeln!(body, "{refusal}");
+        let challenge;
+        let fields = match refusal.challenge() {
+            Some(value) => {
+                challenge = [("WWW-Authenticate", value)];
+                &challenge[..]
+            }
+            None => refusal.fields(),
+        };
         let response = Response {
             status: refusal.status(),
             content_type: TEXT_PLAIN,
-            fields: refusal.fields(),
+            fields,
             body: Body::Full(body),
         };
         let date = cx.date;

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use crate::broker::{Channel, Message};
 use crate::json;
 
+use super::access::Grant;
 use super::answers::write_backlog;
 use super::conn::{Conn, Cx, Fed, Join, Reply, State, Want};
 use super::query;
@@ -67,7 +68,14 @@ pub(super) struct Park {
 
 impl Conn {
     /// `GET /longpoll/{channel}`: answers at once, or asks to park.
-    pub(super) fn longpoll(&mut self, named: ChannelRequest<'_>, cx: &mut Cx<'_>) -> Option<Want> {
+    /// A parked request whose token expires first is answered then, as at
+    /// its timeout; the next one is refused (`401`, `expired`).
+    pub(super) fn longpoll(
+        &mut self,
+        named: ChannelRequest<'_>,
+        grant: Grant,
+        cx: &mut Cx<'_>,
+    ) -> Option<Want> {
         let ChannelRequest { request, name } = named;
         let Request { head, reply } = request;
         let parsed = query::since(head.query).and_then(|since| {
@@ -100,7 +108,9 @@ impl Conn {
             let park = Park {
                 reply,
                 cors: cors.map(Into::into),
-                deadline: cx.now + timeout,
+                deadline: grant
+                    .expires
+                    .map_or(cx.now + timeout, |e| e.min(cx.now + timeout)),
                 after,
             };
             return Some(Want::Join(name, Join::Park(park)));

@@ -79,6 +79,7 @@
 //! the time on in [`Engine::handle_timeout`] and counts the broker's next
 //! expiry in [`Engine::poll_timeout`].
 
+pub mod access;
 mod answers;
 mod conn;
 mod endpoints;
@@ -1376,6 +1377,8 @@ mod tests {
         let entry = size_of::<super::Entry>();
         assert!(entry <= 112, "{entry}");
         assert!(size_of::<crate::ws::Session>() <= 32);
+        // The session and the instant its token ends.
+        assert!(size_of::<super::websocket::Socket>() <= 48);
         assert!(size_of::<super::conn::State>() <= 16);
         assert!(size_of::<Option<crate::broker::Subscription>>() <= 12);
     }

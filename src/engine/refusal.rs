@@ -18,6 +18,9 @@
 //! | `BodyOnSubscribe`       | 400    | a long-poll or SSE request with a body    |
 //! | `BodyOnHandshake`       | 400    | a WebSocket handshake with a body         |
 //! | `Unauthorized`          | 401    | `--publish-token` set, no matching bearer |
+//! | `NoToken`               | 401    | `--jwt-secret` set, no token with the request |
+//! | `BadToken(e)`           | 401    | a token that does not hold: `e` says why (docs/auth.md) |
+//! | `Forbidden(access, ch)` | 403    | a good token that does not name the channel |
 //! | `CrossSitePublish`      | 403    | a publish from a page of another origin   |
 //! | `NoSuchEndpoint`        | 404    | a path the server does not serve          |
 //! | `NoSuchChannel`         | 404    | channel info for a channel never used     |
@@ -35,6 +38,9 @@ use crate::http::chunked::ChunkedError;
 use crate::http::HttpError;
 use crate::ws::HandshakeError;
 
+use crate::auth::TokenError;
+
+use super::access::Access;
 use super::store::StoreError;
 
 /// The methods allowed on a path, for the `Allow` field of a `405`
@@ -67,6 +73,12 @@ pub enum Refusal {
     BodyOnHandshake,
     /// The server has a publish token and the request did not carry it.
     Unauthorized,
+    /// The server checks tokens and the request carried none.
+    NoToken,
+    /// The request's token does not hold.
+    BadToken(TokenError),
+    /// The token holds but does not allow this on the channel named.
+    Forbidden(Access, Box<str>),
     /// A browser page of another origin tried to publish.
     CrossSitePublish,
     /// No endpoint has this path.
@@ -100,8 +112,8 @@ impl Refusal {
             | Refusal::NotUtf8
             | Refusal::BodyOnSubscribe
             | Refusal::BodyOnHandshake => 400,
-            Refusal::Unauthorized => 401,
-            Refusal::CrossSitePublish => 403,
+            Refusal::Unauthorized | Refusal::NoToken | Refusal::BadToken(_) => 401,
+            Refusal::CrossSitePublish | Refusal::Forbidden(..) => 403,
             Refusal::NoSuchEndpoint | Refusal::NoSuchChannel => 404,
             Refusal::MethodNotAllowed(_) => 405,
             // RFC 4918 section 11.5: the server cannot store what the
@@ -117,12 +129,23 @@ impl Refusal {
     /// The header fields the status needs besides the usual ones.
     pub fn fields(&self) -> &'static [(&'static str, &'static [u8])] {
         match self {
-            // RFC 9110 section 11.6.1: a 401 names the scheme it wants.
-            Refusal::Unauthorized => &[("WWW-Authenticate", b"Bearer")],
             Refusal::MethodNotAllowed(Allow::Get) => &[("Allow", b"GET, HEAD, OPTIONS")],
             Refusal::MethodNotAllowed(Allow::GetPost) => &[("Allow", b"GET, HEAD, POST, OPTIONS")],
             Refusal::Handshake(e) => e.fields(),
             _ => &[],
+        }
+    }
+
+    /// The `WWW-Authenticate` value of a `401` or of a token's `403`
+    /// (RFC 9110 section 11.6.1: a 401 names the scheme it wants; RFC
+    /// 6750 section 3: the error, and why, for a person to read).
+    pub fn challenge(&self) -> Option<&'static [u8]> {
+        match self {
+            Refusal::Unauthorized => Some(b"Bearer"),
+            Refusal::NoToken => Some(b"Bearer realm=\"pushwire\""),
+            Refusal::BadToken(e) => Some(e.challenge()),
+            Refusal::Forbidden(..) => Some(b"Bearer error=\"insufficient_scope\""),
+            _ => None,
         }
     }
 }
@@ -135,6 +158,20 @@ impl fmt::Display for Refusal {
             Refusal::Handshake(e) => return e.fmt(f),
             Refusal::NotStored(e) => return e.fmt(f),
             Refusal::BadQuery(why) => why,
+            Refusal::BadToken(e) => return write!(f, "invalid token: {e}"),
+            Refusal::Forbidden(Access::Read, channel) => {
+                return write!(f, "the token does not allow reading channel {channel}")
+            }
+            Refusal::Forbidden(Access::Write, channel) => {
+                return write!(
+                    f,
+                    "the token does not allow publishing to channel {channel}"
+                )
+            }
+            Refusal::NoToken => {
+                "this channel needs a token: Authorization: Bearer, ?token= or the \
+                 pushwire_token cookie (docs/auth.md)"
+            }
             Refusal::BadChannel => "channel names are 1-128 bytes of [A-Za-z0-9._~-]",
             Refusal::NotUtf8 => "message data must be UTF-8 text",
             Refusal::BodyOnSubscribe => "a subscribe request has no body",
@@ -260,6 +297,22 @@ mod tests {
                 "missing Sec-WebSocket-Key",
             ),
             (Refusal::TooManyChannels, 503, "too many channels"),
+            (Refusal::NoToken, 401, "this channel needs a token"),
+            (
+                Refusal::BadToken(TokenError::BadSignature),
+                401,
+                "invalid token: bad signature",
+            ),
+            (
+                Refusal::BadToken(TokenError::Malformed("not three parts joined by dots")),
+                401,
+                "invalid token: malformed (not three parts joined by dots)",
+            ),
+            (
+                Refusal::Forbidden(Access::Read, "room.2".into()),
+                403,
+                "the token does not allow reading channel room.2",
+            ),
             (
                 Refusal::ConnectionLimit,
                 503,
@@ -291,10 +344,24 @@ mod tests {
 
     #[test]
     fn statuses_that_need_fields_carry_them() {
-        assert_eq!(
-            Refusal::Unauthorized.fields(),
-            &[("WWW-Authenticate", &b"Bearer"[..])]
-        );
+        // Every 401 names the scheme (RFC 9110 section 15.5.2), and a
+        // token's refusal says why (RFC 6750 section 3).
+        let challenges: &[(Refusal, &[u8])] = &[
+            (Refusal::Unauthorized, b"Bearer"),
+            (Refusal::NoToken, b"Bearer realm=\"pushwire\""),
+            (
+                Refusal::BadToken(TokenError::Expired),
+                b"Bearer error=\"invalid_token\", error_description=\"expired\"",
+            ),
+            (
+                Refusal::Forbidden(Access::Write, "a".into()),
+                b"Bearer error=\"insufficient_scope\"",
+            ),
+        ];
+        for (refusal, value) in challenges {
+            assert_eq!(refusal.challenge(), Some(*value), "{refusal:?}");
+        }
+        assert_eq!(Refusal::BadChannel.challenge(), None);
         assert_eq!(
             Refusal::MethodNotAllowed(Allow::GetPost).fields(),
             &[("Allow", &b"GET, HEAD, POST, OPTIONS"[..])]

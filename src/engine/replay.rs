@@ -98,7 +98,7 @@ impl Conn {
         let bytes = match &self.state {
             State::Streaming(stream) if stream.is_http10() => message.sse_event(),
             State::Streaming(_) => message.sse_chunk(),
-            State::WebSocket(Mode::Channel { json }, _) => message.ws_frame(*json),
+            State::WebSocket(Mode::Channel { json, .. }, _) => message.ws_frame(*json),
             _ => return,
         };
         self.out.push_shared(Rc::clone(bytes));
@@ -124,7 +124,7 @@ impl Conn {
                     false => write_chunk(out, &event),
                 });
             }
-            State::WebSocket(Mode::Channel { json: true }, _) => {
+            State::WebSocket(Mode::Channel { json: true, .. }, _) => {
                 let gap = format!("{{\"gap\":true,\"since\":{since},\"oldest\":{oldest}}}");
                 self.out
                     .write_with(|out| ws::write_frame(out, Opcode::Text, gap.as_bytes(), None));

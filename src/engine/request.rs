@@ -28,6 +28,7 @@ use crate::http::chunked::ChunkedDecoder;
 use crate::http::request::{HeadLimits, MAX_HEADERS};
 use crate::http::{parse_head, BodyFraming, HttpError, Method, RequestHead};
 
+use super::access::{authorize, Access};
 use super::conn::{Conn, Cx, Reply, State, Want};
 use super::refusal::{Allow, Refusal};
 
@@ -243,26 +244,35 @@ impl Conn {
             | Route::Sse(channel))
                 if get =>
             {
-                let named =
-                    ChannelName::new(channel).map(|name| ChannelRequest { request: req, name });
+                let named = ChannelName::new(channel)
+                    .ok_or(Refusal::BadChannel)
+                    .and_then(|name| {
+                        let grant = authorize(head, &name, Access::Read, cx)?;
+                        Ok((ChannelRequest { request: req, name }, grant))
+                    });
                 match (route, named) {
-                    (_, None) => self.refuse(&Refusal::BadChannel, reply, cx),
-                    (Route::Publish(_), Some(named)) => self.channel_info(named, cx),
-                    (Route::Poll(_), Some(named)) => self.poll(named, cx),
+                    (_, Err(refusal)) => self.refuse(&refusal, reply, cx),
+                    (Route::Publish(_), Ok((named, _))) => self.channel_info(named, cx),
+                    (Route::Poll(_), Ok((named, _))) => self.poll(named, cx),
                     // Long-poll and SSE wait for news; neither has a body.
-                    (_, Some(_)) if has_body => self.refuse(&Refusal::BodyOnSubscribe, reply, cx),
-                    (Route::Sse(_), Some(named)) => return self.sse(named, cx),
-                    (_, Some(named)) => return self.longpoll(named, cx),
+                    (_, Ok(_)) if has_body => self.refuse(&Refusal::BodyOnSubscribe, reply, cx),
+                    (Route::Sse(_), Ok((named, grant))) => return self.sse(named, grant, cx),
+                    (_, Ok((named, grant))) => return self.longpoll(named, grant, cx),
                 }
                 self.expect_body(req, BodyUse::Discard, cx)
             }
-            Route::WebSocket(channel) => match ChannelName::new(channel) {
-                Some(name) => self.upgrade(head, Some(name), cx),
-                None => {
-                    self.fail(&Refusal::BadChannel, cx);
-                    None
+            Route::WebSocket(channel) => {
+                let named = ChannelName::new(channel)
+                    .ok_or(Refusal::BadChannel)
+                    .and_then(|name| Ok((name, authorize(head, &name, Access::Read, cx)?)));
+                match named {
+                    Ok((name, grant)) => self.upgrade(head, Some((name, grant)), cx),
+                    Err(refusal) => {
+                        self.fail(&refusal, cx);
+                        None
+                    }
                 }
-            },
+            }
             Route::Echo => self.upgrade(head, None, cx),
             Route::Demo if get => {
                 self.demo(reply, cx);
@@ -388,13 +398,20 @@ fn publish_refusal(
     cx: &Cx<'_>,
 ) -> Result<ChannelName, Refusal> {
     let name = ChannelName::new(channel).ok_or(Refusal::BadChannel)?;
-    if let Some(token) = &cx.config.publish_token {
+    let publish_token = cx.config.publish_token.as_ref().map(|token| {
         let given = head
             .header("authorization")
             .and_then(|v| v.strip_prefix(b"Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g, token.as_bytes())) {
-            return Err(Refusal::Unauthorized);
+        given.is_some_and(|g| constant_time_eq(g, token.as_bytes()))
+    });
+    match (publish_token, &cx.config.auth) {
+        // The publish token lets its holder publish anywhere.
+        (Some(true), _) => {}
+        (Some(false), None) => return Err(Refusal::Unauthorized),
+        (_, Some(_)) => {
+            authorize(head, &name, Access::Write, cx)?;
         }
+        (None, None) => {}
     }
     if let Some(origin) = head.header("origin") {
         // A browser page may POST cross-site without a preflight; only

@@ -50,6 +50,7 @@ use crate::http::request::trim_ows;
 use crate::http::response::{write_chunk, write_response, Body, Connection, Response, LAST_CHUNK};
 use crate::sse;
 
+use super::access::Grant;
 use super::answers::Fields;
 use super::conn::{Conn, Cx, End, Fed, Join, Reply, State, Want};
 use super::query;
@@ -69,6 +70,9 @@ pub(crate) struct Stream {
     last_sent: Instant,
     /// When the stream is ended (`--sse-max-age`).
     ends_at: Option<Instant>,
+    /// When its token stops being good: the stream ends with
+    /// `event: auth` (docs/auth.md).
+    expires: Option<Instant>,
 }
 
 impl Stream {
@@ -85,12 +89,18 @@ pub(super) struct StreamStart {
     pub reply: Reply,
     since: Option<u64>,
     cors: Option<Box<[u8]>>,
+    expires: Option<Instant>,
 }
 
 impl Conn {
     /// `GET /sse/{channel}`: asks to join the channel (a `HEAD` gets the
     /// stream's head only, and no channel is made for it).
-    pub(super) fn sse(&mut self, named: ChannelRequest<'_>, cx: &mut Cx<'_>) -> Option<Want> {
+    pub(super) fn sse(
+        &mut self,
+        named: ChannelRequest<'_>,
+        grant: Grant,
+        cx: &mut Cx<'_>,
+    ) -> Option<Want> {
         let ChannelRequest { request, name } = named;
         let Request { head, reply } = request;
         let query_since = match query::since(head.query) {
@@ -115,6 +125,7 @@ impl Conn {
             reply,
             since: header_since.or(query_since),
             cors: cors.map(Into::into),
+            expires: grant.expires,
         };
         Some(Want::Join(name, Join::Stream(start)))
     }
@@ -150,7 +161,12 @@ impl Conn {
         channel: &Channel,
         cx: &mut Cx<'_>,
     ) -> Option<u64> {
-        let StreamStart { reply, since, cors } = start;
+        let StreamStart {
+            reply,
+            since,
+            cors,
+            expires,
+        } = start;
         self.write_stream_head(reply, cors.as_deref(), cx);
         let backlog = channel.backlog(since.unwrap_or(u64::MAX));
         let mut opening = Vec::new();
@@ -169,6 +185,7 @@ impl Conn {
             reply,
             last_sent: cx.now,
             ends_at,
+            expires,
         }));
         self.arm_stream_timer(cx);
         // Without a resume point only new messages come: nothing to replay.
@@ -205,6 +222,9 @@ impl Conn {
         let State::Streaming(stream) = &mut self.state else {
             return;
         };
+        if stream.expires.is_some_and(|end| end <= cx.now) {
+            return self.end_expired(cx);
+        }
         if stream.ends_at.is_some_and(|end| end <= cx.now) {
             return self.end_stream(cx);
         }
@@ -224,7 +244,8 @@ impl Conn {
         };
         // A whole interval after the last thing sent; never in the past.
         let next_beat = (stream.last_sent + cx.config.heartbeat).max(cx.now + TICK);
-        cx.deadline = Some(stream.ends_at.map_or(next_beat, |end| end.min(next_beat)));
+        let ends = [stream.ends_at, stream.expires].into_iter().flatten();
+        cx.deadline = Some(ends.fold(next_beat, Instant::min));
     }
 
     /// `--sse-max-age`: end the stream cleanly. A chunked stream ends with
@@ -247,6 +268,23 @@ impl Conn {
             }
         });
         self.end(End::AfterOutput, cx);
+    }
+
+    /// The token expired: `event: auth` with the reason, then the end of
+    /// the stream. EventSource would reconnect with the same URL, and its
+    /// token, and be refused for good (`401`); the page listens for
+    /// `auth`, gets a new token and reconnects with it and its last id,
+    /// losing nothing (docs/auth.md).
+    fn end_expired(&mut self, cx: &mut Cx<'_>) {
+        let State::Streaming(stream) = &self.state else {
+            return;
+        };
+        let http10 = stream.is_http10();
+        self.out.write_with(|out| match http10 {
+            true => out.extend_from_slice(sse::AUTH_EXPIRED),
+            false => write_chunk(out, sse::AUTH_EXPIRED),
+        });
+        self.end_stream(cx);
     }
 
     fn end_stream(&mut self, cx: &mut Cx<'_>) {

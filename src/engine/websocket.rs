@@ -41,6 +41,7 @@
 //! **Shutdown**: every open WebSocket gets close 1001 (going away).
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use crate::broker::{Channel, ChannelName, Message};
 use crate::http::{BodyFraming, Method, RequestHead};
@@ -48,6 +49,7 @@ use crate::ws::{
     self, close, Accepted, HandshakeRequest, KeepAlive, Opcode, Role, Session, SessionEvent,
 };
 
+use super::access::Grant;
 use super::conn::{Conn, Cx, End, Fed, Join, State, Target, Want, OUTPUT_HIGH_WATER};
 use super::output::OutQueue;
 use super::query;
@@ -57,13 +59,30 @@ use super::request::Read;
 /// The subprotocol of `/ws/`: frames carry `{"id":N,"data":"..."}`.
 pub const JSON_PROTOCOL: &str = "pushwire.json";
 
+/// The close code of a WebSocket whose token expired: pushwire's own, in
+/// the range RFC 6455 section 7.4.2 leaves to applications (4000-4999),
+/// so that a client tells it from 1008 (too slow, or not allowed) and
+/// reconnects with a new token and `?since=` (docs/auth.md).
+pub const TOKEN_EXPIRED: u16 = 4001;
+
 /// What a WebSocket connection is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     /// `/echo`: every message comes back.
     Echo,
-    /// `/ws/{channel}`: a subscriber (and publisher) of a channel.
-    Channel { json: bool },
+    /// `/ws/{channel}`: a subscriber of a channel, and a publisher to it
+    /// if `write` (always, without `Config::auth`; with it, when the
+    /// token's `pushwire.write` names the channel).
+    Channel { json: bool, write: bool },
+}
+
+/// An open WebSocket: the protocol's state, and until when its token
+/// lets it stay.
+#[derive(Debug)]
+pub(crate) struct Socket {
+    session: Session,
+    /// When its token stops being good: closed with 4001 then.
+    expires: Option<Instant>,
 }
 
 /// A `/ws/{channel}` handshake accepted, about to join its channel.
@@ -71,6 +90,7 @@ pub(crate) enum Mode {
 pub(super) struct WsStart {
     accepted: Accepted<'static>,
     since: Option<u64>,
+    grant: Grant,
 }
 
 impl Conn {
@@ -79,7 +99,7 @@ impl Conn {
     pub(super) fn upgrade(
         &mut self,
         head: &RequestHead<'_, '_>,
-        channel: Option<ChannelName>,
+        channel: Option<(ChannelName, Grant)>,
         cx: &mut Cx<'_>,
     ) -> Option<Want> {
         let method = match head.method {
@@ -107,12 +127,16 @@ impl Conn {
             Ok(_) if !matches!(head.framing, BodyFraming::None) => Refusal::BodyOnHandshake,
             Ok(accepted) => match (query::since(head.query), channel) {
                 (Err(why), _) => Refusal::BadQuery(why),
-                (Ok(since), Some(name)) => {
-                    let start = WsStart { accepted, since };
-                    return Some(Want::Join(name, Join::WebSocket(start)));
+                (Ok(since), Some((name, grant))) => {
+                    let start = WsStart {
+                        accepted,
+                        since,
+                        grant,
+                    };
+                    return Some(Want::Join(name, Join::WebSocket(Box::new(start))));
                 }
                 (Ok(_), None) => {
-                    self.open_websocket(&accepted, Mode::Echo, cx);
+                    self.open_websocket(&accepted, Mode::Echo, None, cx);
                     return None;
                 }
             },
@@ -122,10 +146,18 @@ impl Conn {
     }
 
     /// `101 Switching Protocols`; from here on, frames.
-    fn open_websocket(&mut self, accepted: &Accepted<'_>, mode: Mode, cx: &mut Cx<'_>) {
+    fn open_websocket(
+        &mut self,
+        accepted: &Accepted<'_>,
+        mode: Mode,
+        expires: Option<Instant>,
+        cx: &mut Cx<'_>,
+    ) {
         self.out.write_with(|out| ws::write_response(out, accepted));
-        self.state = State::WebSocket(mode, Box::new(Session::new(Role::Server, cx.now)));
-        cx.deadline = Some(cx.now + cx.config.ping_interval);
+        let session = Session::new(Role::Server, cx.now);
+        self.state = State::WebSocket(mode, Box::new(Socket { session, expires }));
+        let ping = cx.now + cx.config.ping_interval;
+        cx.deadline = Some(expires.map_or(ping, |e| e.min(ping)));
     }
 
     /// The subscriber joined its channel: the `101`, then what it missed
@@ -140,7 +172,11 @@ impl Conn {
         cx: &mut Cx<'_>,
     ) -> Option<u64> {
         let json = start.accepted.protocol == Some(JSON_PROTOCOL);
-        self.open_websocket(&start.accepted, Mode::Channel { json }, cx);
+        let mode = Mode::Channel {
+            json,
+            write: start.grant.write,
+        };
+        self.open_websocket(&start.accepted, mode, start.grant.expires, cx);
         self.replay(channel, start.since?, true, cx)
     }
 
@@ -149,9 +185,10 @@ impl Conn {
     pub(super) fn read_frames(&mut self, input: &[u8], cx: &mut Cx<'_>) -> Read {
         let mut used = 0;
         loop {
-            let State::WebSocket(mode, session) = &mut self.state else {
+            let State::WebSocket(mode, socket) = &mut self.state else {
                 return Read::Wait(used);
             };
+            let session = &mut socket.session;
             let rest = input.get(used..).unwrap_or_default();
             if rest.is_empty() || self.out.len() >= OUTPUT_HIGH_WATER {
                 // All read, or too much to send: the rest waits until the
@@ -167,8 +204,9 @@ impl Conn {
             used += n;
             if !session.is_idle() {
                 // A message is in progress: its deadline may come before
-                // the keep-alive check.
-                cx.deadline = Some(session.next_check(cx.ws_limits));
+                // the keep-alive check (and the token's end before both).
+                let check = session.next_check(cx.ws_limits);
+                cx.deadline = Some(socket.expires.map_or(check, |e| e.min(check)));
             }
             match (event, *mode) {
                 (None, _) => {}
@@ -180,8 +218,15 @@ impl Conn {
                 }
                 // The sender is a subscriber too: it gets its own message
                 // back, with the id it was given.
-                (Some(SessionEvent::Text(text)), Mode::Channel { .. }) => {
+                (Some(SessionEvent::Text(text)), Mode::Channel { write: true, .. }) => {
                     return Read::Want(used, Want::Publish(Target::Own, text));
+                }
+                // RFC 6455 section 7.4.1: 1008, a message that violates
+                // the server's policy.
+                (Some(SessionEvent::Text(_)), Mode::Channel { write: false, .. }) => {
+                    let reason = "the token does not allow publishing here";
+                    self.close_websocket(close::POLICY, reason, cx);
+                    return Read::Wait(input.len());
                 }
                 (Some(SessionEvent::Binary(_)), Mode::Channel { .. }) => {
                     let reason = "binary frames are not accepted here";
@@ -202,8 +247,8 @@ impl Conn {
     /// Sends a Close with `code` (unless one went already) and ends the
     /// connection after it.
     fn close_websocket(&mut self, code: u16, reason: &str, cx: &mut Cx<'_>) {
-        if let State::WebSocket(_, session) = &mut self.state {
-            session.close(code, reason, &mut self.out, None);
+        if let State::WebSocket(_, socket) = &mut self.state {
+            socket.session.close(code, reason, &mut self.out, None);
         }
         self.end(End::AfterOutput, cx);
     }
@@ -211,7 +256,7 @@ impl Conn {
     /// A publish: queue the shared frame, or tell a subscriber that fell
     /// too far behind to go (1008) and close it.
     pub(super) fn feed_websocket(&mut self, message: &Message, cx: &mut Cx<'_>) -> Fed {
-        let State::WebSocket(Mode::Channel { json }, _) = self.state else {
+        let State::WebSocket(Mode::Channel { json, .. }, _) = self.state else {
             return Fed::Skipped;
         };
         if self.is_replaying() {
@@ -240,11 +285,21 @@ impl Conn {
     /// silent for a whole interval after its ping (section 5.5.2 lets
     /// either side ping to check the peer is there).
     pub(super) fn ws_deadline(&mut self, cx: &mut Cx<'_>) {
-        let State::WebSocket(_, session) = &mut self.state else {
+        let State::WebSocket(_, socket) = &mut self.state else {
             return;
         };
-        match session.handle_timeout(cx.now, cx.ws_limits, &mut self.out, None) {
-            KeepAlive::NotDue(next) | KeepAlive::PingSent(next) => cx.deadline = Some(next),
+        if socket.expires.is_some_and(|e| e <= cx.now) {
+            // After everything already queued: nothing is dropped.
+            return self.close_websocket(TOKEN_EXPIRED, "token expired", cx);
+        }
+        let expires = socket.expires;
+        match socket
+            .session
+            .handle_timeout(cx.now, cx.ws_limits, &mut self.out, None)
+        {
+            KeepAlive::NotDue(next) | KeepAlive::PingSent(next) => {
+                cx.deadline = Some(expires.map_or(next, |e| e.min(next)))
+            }
             KeepAlive::PeerSilent => self.end(End::Now, cx),
             // The Close that fails it (1008) is written: send it, close.
             KeepAlive::Failed(_) => self.end(End::AfterOutput, cx),

@@ -7,6 +7,7 @@ mod check;
 mod harness;
 mod store;
 
+mod auth;
 mod budget;
 mod commit;
 mod deadlines;
