@@ -35,6 +35,8 @@
 //! | `ping_interval`      | 30 s         | `--ping-interval`      | ping; closed if silent for another interval |
 //! | `allow_ws_origin`    | all          | `--allow-ws-origin`    | `403` for other browser origins |
 //! | `linger`             | 2 s          | `--linger`             | how long a closing socket drains input |
+//! | `auth.max_token_bytes` | 4096       | `--max-token-bytes`    | `401`, `too large` (docs/auth.md) |
+//! | `auth.leeway`        | 5 s          | `--jwt-leeway`         | a stream open at `exp` + this ends (`event: auth`, close 4001) |
 //! | `log_segment_bytes`  | 64 MiB       | `--log-segment-bytes`  | with `data_dir`: the log rolls, disk use bounded (docs/durability.md) |
 //!
 //! The defaults follow nginx where nginx has the same knob
