@@ -13,6 +13,7 @@ by hand, in one event loop.
 Usage: pushwire [OPTIONS]
        pushwire sub ws|sse|longpoll|poll URL [--since ID] [--count N]   (sub --help)
        pushwire pub URL MESSAGE [--token TOKEN]
+       pushwire token --secret SECRET [--read LIST] [--write LIST]   (a JWT for --jwt-secret; token --help)
        pushwire bench fanout|echo|idle|attack [OPTIONS]   (load generator; bench --help)
 
 Options (durations are seconds, decimals allowed: 0.5):
@@ -272,12 +273,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                 config.publish_token = Some(v);
             }
             "--jwt-secret" => auth.secret = Some(secret(&flag, value()?.into_bytes())?),
-            "--jwt-secret-file" => {
-                let path = value()?;
-                let bytes = std::fs::read(&path)
-                    .map_err(|e| CliError(format!("cannot read {flag} '{path}': {e}")))?;
-                auth.secret = Some(secret(&flag, bytes)?);
-            }
+            "--jwt-secret-file" => auth.secret = Some(secret_file(&flag, &value()?)?),
             "--jwt-leeway" => {
                 let v = value()?;
                 auth.leeway = Some(match v.parse::<f64>() {
@@ -355,8 +351,10 @@ impl AuthFlags {
 
 /// A JWT secret: at least 32 bytes (RFC 7518 section 3.2: an HS256 key
 /// as long as the hash or longer), without one trailing newline (as a
-/// file written by `echo` or an editor ends).
-fn secret(flag: &str, mut bytes: Vec<u8>) -> Result<Vec<u8>, CliError> {
+/// file written by `echo` or an editor ends). The server's `--jwt-secret`
+/// and `pushwire token --secret` both take it this way, so a token
+/// minted from the same text or file is signed with the same key.
+pub fn secret(flag: &str, mut bytes: Vec<u8>) -> Result<Vec<u8>, CliError> {
     if bytes.ends_with(b"\n") {
         bytes.pop();
         if bytes.ends_with(b"\r") {
@@ -370,6 +368,13 @@ fn secret(flag: &str, mut bytes: Vec<u8>) -> Result<Vec<u8>, CliError> {
         )));
     }
     Ok(bytes)
+}
+
+/// A JWT secret read from the file at `path`, as [`secret`] takes it.
+pub fn secret_file(flag: &str, path: &str) -> Result<Vec<u8>, CliError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError(format!("cannot read {flag} '{path}': {e}")))?;
+    secret(flag, bytes)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The `pushwire` command: parse flags, bind, print how to try it, run;
 //! or `pushwire sub` / `pushwire pub`, the terminal clients; or
-//! `pushwire bench`, the load generator.
+//! `pushwire token`, which mints a signed token; or `pushwire bench`, the
+//! load generator.
 
 mod bench;
 mod cli;
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some("sub") => return client::sub_main(std::env::args().skip(2)),
         Some("pub") => return client::pub_main(std::env::args().skip(2)),
+        Some("token") => return client::token_main(std::env::args().skip(2)),
         Some("bench") => return bench::main(std::env::args().skip(2)),
         _ => {}
     }

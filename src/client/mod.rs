@@ -1,6 +1,7 @@
 //! `pushwire sub` and `pushwire pub`: watch or feed any pushwire (or
 //! compatible) server from a terminal, on the crate's own sans-IO codecs in
-//! the client role.
+//! the client role; and `pushwire token` ([`token`]), which mints the
+//! signed tokens a server started with `--jwt-secret` asks for.
 //!
 //! ```text
 //! pushwire sub sse http://127.0.0.1:8080/sse/demo
@@ -17,6 +18,9 @@
 //! still in the server's history is lost, and nothing is printed twice.
 
 pub(crate) mod http;
+mod token;
+
+pub use token::token_main;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
