@@ -11,7 +11,7 @@ pushwire: Ajax polling, long-polling, Server-Sent Events and WebSocket,
 by hand, in one event loop.
 
 Usage: pushwire [OPTIONS]
-       pushwire sub ws|sse|longpoll|poll URL [--since ID] [--count N]   (sub --help)
+       pushwire sub ws|sse|longpoll|poll URL [--since ID] [--count N] [--token TOKEN]   (sub --help)
        pushwire pub URL MESSAGE [--token TOKEN]
        pushwire token --secret SECRET [--read LIST] [--write LIST]   (a JWT for --jwt-secret; token --help)
        pushwire bench fanout|echo|idle|attack [OPTIONS]   (load generator; bench --help)

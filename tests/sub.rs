@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -74,7 +74,7 @@ fn subscribe_while(args: &[&str], count: usize, publish: impl FnOnce()) -> (Vec<
     let _ = child.kill();
     let _ = child.wait();
     let mut stderr = String::new();
-    let _ = io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
     (lines, stderr)
 }
 
@@ -165,4 +165,116 @@ fn pub_prints_the_id_and_fails_on_refusal() {
         .unwrap()
         .contains("HTTP 401"));
     assert_eq!(run(&[&url]).status.code(), Some(2));
+    // A token that would end the header line early, or none at all.
+    assert_eq!(run(&[&url, "hello", "--token"]).status.code(), Some(2));
+    let injected = run(&[&url, "hello", "--token", "t0k\r\nX-Evil: 1"]);
+    assert_eq!(injected.status.code(), Some(2));
+}
+
+/// A stand-in server on 127.0.0.1 that records request heads: it drops
+/// its first connection as soon as the head has come (so the client must
+/// reconnect), and answers the second with `answer(head)`, then waits for
+/// the client to go. Returns its address and the heads as they come.
+fn recording_server(
+    answer: fn(&str) -> Vec<u8>,
+) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (i, client) in listener.incoming().take(2).enumerate() {
+            let Ok(client) = client else { return };
+            client.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
+            let mut reader = BufReader::new(client);
+            let mut head = String::new();
+            while !head.ends_with("\r\n\r\n") {
+                if reader.read_line(&mut head).unwrap_or(0) == 0 {
+                    break;
+                }
+            }
+            let _ = tx.send(head.clone());
+            let mut client = reader.into_inner();
+            if i == 1 {
+                let _ = client.write_all(&answer(&head));
+                let _ = io::copy(&mut client, &mut io::sink());
+            }
+        }
+    });
+    (addr, rx)
+}
+
+const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.c2lnbmF0dXJl";
+
+/// A `200` with a poll answer holding message 1, `x`.
+fn poll_answer(_: &str) -> Vec<u8> {
+    let body = r#"{"last_id":1,"messages":[{"id":1,"data":"x"}]}"#;
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// An event stream holding message 1, `x`.
+fn sse_answer(_: &str) -> Vec<u8> {
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\nid: 1\ndata: x\n\n".to_vec()
+}
+
+/// The `101` for the handshake in `head`, with `pushwire.json`, then
+/// message 1, `x`, in an unmasked text frame (RFC 6455 section 5.2).
+fn ws_answer(head: &str) -> Vec<u8> {
+    let key = head
+        .lines()
+        .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
+        .expect("a Sec-WebSocket-Key");
+    let accept = pushwire::ws::accept_key(key.as_bytes());
+    let mut out = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: pushwire.json\r\n\r\n",
+        std::str::from_utf8(&accept).unwrap()
+    )
+    .into_bytes();
+    let message = br#"{"id":1,"data":"x"}"#;
+    out.extend_from_slice(&[0x81, message.len() as u8]);
+    out.extend_from_slice(message);
+    out
+}
+
+/// `pushwire sub TRANSPORT ... --token TOKEN` against the stand-in: both
+/// the first request and the one after the reconnection carry the token.
+fn sub_sends_the_token_on_every_request(transport: &str, path: &str, answer: fn(&str) -> Vec<u8>) {
+    let (addr, heads) = recording_server(answer);
+    let scheme = if transport == "ws" { "ws" } else { "http" };
+    let url = format!("{scheme}://{addr}{path}");
+    let args = [transport, &url, "--since", "0", "--token", TOKEN];
+    let (lines, stderr) = subscribe_while(&args, 1, || {});
+    assert_eq!(lines, ["#1 x"], "stderr: {stderr}");
+    let heads: Vec<String> = heads.try_iter().collect();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    for head in &heads {
+        assert!(
+            head.contains(&format!("\r\nAuthorization: Bearer {TOKEN}\r\n")),
+            "{head}"
+        );
+    }
+}
+
+#[test]
+fn sub_poll_sends_the_token_on_every_request() {
+    sub_sends_the_token_on_every_request("poll", "/poll/secret", poll_answer);
+}
+
+#[test]
+fn sub_longpoll_sends_the_token_on_every_request() {
+    sub_sends_the_token_on_every_request("longpoll", "/longpoll/secret", poll_answer);
+}
+
+#[test]
+fn sub_sse_sends_the_token_on_every_request() {
+    sub_sends_the_token_on_every_request("sse", "/sse/secret", sse_answer);
+}
+
+#[test]
+fn sub_ws_sends_the_token_in_the_handshake_every_time() {
+    sub_sends_the_token_on_every_request("ws", "/ws/secret", ws_answer);
 }

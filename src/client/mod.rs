@@ -16,6 +16,11 @@
 //! `sub` reconnects and resumes after the last id it printed (SSE:
 //! `Last-Event-ID`; WebSocket, long-poll, poll: `?since=`), so nothing
 //! still in the server's history is lost, and nothing is printed twice.
+//!
+//! `--token TOKEN` (a server started with `--jwt-secret`) is sent as
+//! `Authorization: Bearer TOKEN` (RFC 6750 section 2.1) on every request:
+//! each poll, each long-poll, the SSE request and the WebSocket handshake,
+//! and again on every reconnection.
 
 pub(crate) mod http;
 mod token;
@@ -43,12 +48,16 @@ Options:
   --count N         exit after N messages
   --interval SECS   poll: time between requests [default: 1]
   --timeout SECS    longpoll: how long the server may hold a request [default: 30]
+  --token TOKEN     send `Authorization: Bearer TOKEN` on every request, reconnections
+                    included (a server with --jwt-secret; `pushwire token` makes one)
 ";
 
 const PUB_USAGE: &str = "\
 Usage: pushwire pub URL MESSAGE [--token TOKEN]
 
 POSTs MESSAGE to URL (e.g. http://127.0.0.1:8080/pub/demo) and prints the answer.
+--token TOKEN sends `Authorization: Bearer TOKEN` (the server's --publish-token, or a
+token from `pushwire token` for a server with --jwt-secret).
 ";
 
 /// Largest body or message the client accepts.
@@ -73,6 +82,9 @@ struct Sub {
     count: Option<u64>,
     interval: Duration,
     timeout: Duration,
+    /// `Authorization: Bearer TOKEN\r\n` with `--token`, else empty: a
+    /// field line for every request head.
+    authorization: String,
 }
 
 /// Why a session ended.
@@ -112,11 +124,25 @@ fn number(flag: &str, value: Option<String>) -> Result<u64, String> {
         .map_err(|_| format!("invalid value '{value}' for {flag}: expected a whole number"))
 }
 
+/// The field line that carries `--token` (RFC 6750 section 2.1), checked
+/// so that it cannot end the line early or add another: visible ASCII,
+/// no spaces (what the server's `--publish-token` takes too).
+fn authorization(flag: &str, value: Option<String>) -> Result<String, String> {
+    let token = value.ok_or_else(|| format!("{flag} needs a value"))?;
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "invalid value for {flag}: expected printable ASCII without spaces"
+        ));
+    }
+    Ok(format!("Authorization: Bearer {token}\r\n"))
+}
+
 fn parse_sub(args: impl IntoIterator<Item = String>) -> Result<Option<Sub>, String> {
     let mut args = args.into_iter();
     let mut positional = Vec::new();
     let (mut since, mut count, mut interval, mut timeout) =
         (None, None, Duration::from_secs(1), Duration::from_secs(30));
+    let mut bearer = String::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
@@ -124,6 +150,7 @@ fn parse_sub(args: impl IntoIterator<Item = String>) -> Result<Option<Sub>, Stri
             "--count" => count = Some(number(&arg, args.next())?),
             "--interval" => interval = seconds(&arg, args.next())?,
             "--timeout" => timeout = seconds(&arg, args.next())?,
+            "--token" => bearer = authorization(&arg, args.next())?,
             flag if flag.starts_with("--") => return Err(format!("unknown option '{flag}'")),
             _ => positional.push(arg),
         }
@@ -150,6 +177,7 @@ fn parse_sub(args: impl IntoIterator<Item = String>) -> Result<Option<Sub>, Stri
         count,
         interval,
         timeout,
+        authorization: bearer,
     }))
 }
 
@@ -254,7 +282,14 @@ impl Sub {
     /// One poll or long-poll exchange: prints the batch's messages;
     /// returns whether the server said more are waiting.
     fn batch(&mut self, conn: &mut Conn, target: &str) -> Result<bool, End> {
-        write_request(&mut conn.stream, &self.url, "GET", target, "", b"")?;
+        write_request(
+            &mut conn.stream,
+            &self.url,
+            "GET",
+            target,
+            &self.authorization,
+            b"",
+        )?;
         let head = conn.read_head()?;
         let body = conn.read_body(&head, MAX_BODY)?;
         if head.status != 200 {
@@ -290,7 +325,10 @@ impl Sub {
                 Some(id) => format!("Last-Event-ID: {id}\r\n"),
                 None => String::new(),
             };
-            let extra = format!("Accept: text/event-stream\r\n{resume}");
+            let extra = format!(
+                "Accept: text/event-stream\r\n{resume}{}",
+                self.authorization
+            );
             write_request(
                 &mut conn.stream,
                 &self.url,
@@ -365,6 +403,13 @@ impl Sub {
                 &key,
                 &["pushwire.json"],
             );
+            // The head ends with its empty line; the token's field line
+            // goes before it.
+            if !self.authorization.is_empty() && request.ends_with(b"\r\n\r\n") {
+                request.truncate(request.len().saturating_sub(2));
+                request.extend_from_slice(self.authorization.as_bytes());
+                request.extend_from_slice(b"\r\n");
+            }
             conn.stream.write_all(&request)?;
             let head = conn.read_head()?;
             let headers: Vec<httparse::Header<'_>> = head
@@ -490,7 +535,7 @@ impl Rng {
 /// `pushwire pub URL MESSAGE [--token TOKEN]`
 pub fn pub_main(args: impl IntoIterator<Item = String>) -> ExitCode {
     let mut positional = Vec::new();
-    let mut token = None;
+    let mut bearer = String::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -498,7 +543,13 @@ pub fn pub_main(args: impl IntoIterator<Item = String>) -> ExitCode {
                 print!("{PUB_USAGE}");
                 return ExitCode::SUCCESS;
             }
-            "--token" => token = args.next(),
+            "--token" => match authorization(&arg, args.next()) {
+                Ok(line) => bearer = line,
+                Err(e) => {
+                    eprintln!("pushwire pub: {e}\n{PUB_USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             _ => positional.push(arg),
         }
     }
@@ -513,10 +564,7 @@ pub fn pub_main(args: impl IntoIterator<Item = String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let extra = match token {
-        Some(t) => format!("Authorization: Bearer {t}\r\nConnection: close\r\n"),
-        None => "Connection: close\r\n".to_owned(),
-    };
+    let extra = format!("{bearer}Connection: close\r\n");
     let result = (|| -> io::Result<(u16, Vec<u8>)> {
         let mut conn = Conn::new(url.connect(Some(Duration::from_secs(30)))?);
         write_request(
@@ -580,6 +628,25 @@ mod tests {
         assert!(parse(&["ws"]).is_err());
         assert!(parse(&["ws", "wss://x/"]).is_err());
         assert!(parse(&["poll", "http://x/", "--interval", "-1"]).is_err());
+        let with_token = parse(&["poll", "http://x/", "--token", "a.b-c_d~e+f/g="]);
+        assert_eq!(
+            with_token.unwrap().unwrap().authorization,
+            "Authorization: Bearer a.b-c_d~e+f/g=\r\n"
+        );
+        assert_eq!(
+            parse(&["poll", "http://x/"])
+                .unwrap()
+                .unwrap()
+                .authorization,
+            ""
+        );
+        for bad in ["", "a b", "a\r\nX-Evil: 1", "é"] {
+            assert!(
+                parse(&["poll", "http://x/", "--token", bad]).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(parse(&["poll", "http://x/", "--token"]).is_err());
     }
 
     #[test]
