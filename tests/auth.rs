@@ -220,3 +220,48 @@ fn a_stream_and_a_websocket_end_when_their_token_expires() {
     assert_eq!(close.close_code(), Some(4001));
     assert_eq!(&close.payload[2..], b"token expired");
 }
+
+/// `pushwire token` mints, `pushwire pub --token` publishes with it and
+/// `pushwire sub --token` reads it back, against a server checking tokens.
+#[test]
+fn the_terminal_commands_mint_publish_and_subscribe_with_a_token() {
+    let server = server(&[]);
+    let bin = env!("CARGO_BIN_EXE_pushwire");
+    let minted = std::process::Command::new(bin)
+        .args([
+            "token", "--secret", SECRET, "--sub", "cli", "--read", "room.*",
+        ])
+        .args(["--write", "room.1", "--ttl", "600"])
+        .output()
+        .unwrap();
+    assert!(minted.status.success());
+    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let published = std::process::Command::new(bin)
+        .args([
+            "pub",
+            &server.url("/pub/room.1"),
+            "from the shell",
+            "--token",
+            &token,
+        ])
+        .output()
+        .unwrap();
+    assert!(published.status.success(), "{published:?}");
+    let read = std::process::Command::new(bin)
+        .args(["sub", "poll", &server.url("/poll/room.1"), "--count", "1"])
+        .args(["--token", &token])
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{read:?}");
+    let line = String::from_utf8(read.stdout).unwrap();
+    assert!(line.trim_end().ends_with(" from the shell"), "{line}");
+    // The same without the token: refused, and the command says why.
+    let refused = std::process::Command::new(bin)
+        .args(["pub", &server.url("/pub/room.1"), "no token"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stdout).to_string()
+        + &String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("401"), "{said}");
+}
