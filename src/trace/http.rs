@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 
 use httparse::Status;
 
+use super::redact::{redact_field, redact_head, redact_uri};
 use super::sse::Events;
 use super::{escape, Direction, Preview, RequestInfo, Sink, State, Stream, MAX_HEAD_BYTES};
 use crate::http::chunked::ChunkedDecoder;
@@ -88,12 +89,13 @@ impl Stream {
         if request.parse(&self.buf).is_err() {
             return None;
         }
+        let target = redact_uri(request.path.unwrap_or("").as_bytes());
         sink.line(
             self.dir,
             &format!(
                 "{} {} HTTP/1.{}",
                 request.method.unwrap_or(""),
-                request.path.unwrap_or(""),
+                String::from_utf8_lossy(&target),
                 request.version.unwrap_or(1)
             ),
         );
@@ -322,10 +324,10 @@ fn parse_request_head(buf: &[u8]) -> httparse::Result<usize> {
 }
 
 /// Names the first byte that made a head unparseable: byte `at` of `head`,
-/// shown with what led to it.
+/// shown with what led to it, its secrets redacted.
 fn malformed(error: httparse::Error, at: usize, head: &[u8]) -> String {
-    let prefix = head.get(..at).unwrap_or(head);
-    let context_start = at.saturating_sub(40);
+    let prefix = redact_head(head.get(..at).unwrap_or(head));
+    let context_start = prefix.len().saturating_sub(40);
     let context = prefix.get(context_start..).unwrap_or_default();
     let dots = if context_start > 0 { "..." } else { "" };
     format!(
@@ -347,14 +349,15 @@ fn httparse_reason(error: httparse::Error) -> &'static str {
     }
 }
 
-/// One indented line per header field, in wire order.
+/// One indented line per header field, in wire order, secrets redacted.
 fn trace_fields<'a>(
     fields: impl Iterator<Item = (&'a str, &'a [u8])>,
     dir: Direction,
     sink: &mut Sink<'_>,
 ) {
     for (name, value) in fields {
-        let text = format!("  {name}: {}", escape(value, usize::MAX).0);
+        let value = redact_field(name.as_bytes(), value);
+        let text = format!("  {name}: {}", escape(&value, usize::MAX).0);
         sink.line(dir, &text);
     }
 }
@@ -692,6 +695,59 @@ mod tests {
             ]
         );
         assert_eq!(tracer.held_bytes(1), 0);
+    }
+
+    #[test]
+    fn tokens_are_redacted_wherever_they_travel() {
+        assert_trace(
+            &secrets(),
+            &[
+                "<- GET /sse/room.1?since=4&token=[redacted] HTTP/1.1",
+                "<-   Host: h",
+                "<-   Authorization: Bearer [redacted]",
+                "<-   Cookie: a=[redacted]; pushwire_token=[redacted]",
+                "<-   Referer: http://h/?token=[redacted]",
+                "<- GET /ws/room.1 HTTP/1.1",
+                "<-   Host: h",
+                "<-   Upgrade: websocket",
+                "<-   Connection: Upgrade",
+                "<-   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                "<-   Sec-WebSocket-Version: 13",
+                "<-   Sec-WebSocket-Protocol: pushwire.json, pushwire.bearer.[redacted]",
+                "-> HTTP/1.1 401 Unauthorized",
+                "->   Content-Type: text/plain",
+                "->   Content-Length: 14",
+                r#"-> body: 14 bytes "invalid token\n""#,
+                "-> HTTP/1.1 101 Switching Protocols",
+                "->   Upgrade: websocket",
+                "->   Connection: Upgrade",
+                "->   Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+                "->   Sec-WebSocket-Protocol: pushwire.json",
+            ],
+        );
+    }
+
+    #[test]
+    fn the_bytes_before_a_malformed_byte_are_shown_without_their_secrets() {
+        let table: [(&[u8], &str); 3] = [
+            // A field after the secrets is malformed.
+            (
+                b"GET /a?token=Zq1 HTTP/1.1\r\nAuthorization: Basic Zq2\r\nBad Line\r\n\r\n",
+                r#"<- not parseable as HTTP (invalid header name) at byte 57: ..."1\r\nAuthorization: Basic [redacted]\r\nBad ""#,
+            ),
+            // The secret itself is cut by the malformed byte.
+            (
+                b"GET /a?token=Zq1\x01Zq2 HTTP/1.1\r\n\r\n",
+                r#"<- not parseable as HTTP (invalid method or target) at byte 17: "GET /a?token=[redacted]""#,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nCookie: a=Zq1\x01Zq2\r\n\r\n",
+                r#"<- not parseable as HTTP (invalid header value) at byte 30: "GET / HTTP/1.1\r\nCookie: a=[redacted]""#,
+            ),
+        ];
+        for (head, line) in table {
+            assert_trace(&vec![(Direction::In, head.to_vec())], &[line]);
+        }
     }
 
     #[test]

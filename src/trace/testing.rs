@@ -214,3 +214,32 @@ pub(super) fn websocket() -> Script {
         (Direction::Out, server_close),
     ]
 }
+
+/// Tokens in each place they travel (every secret starts with `Zq`): a
+/// request refused `401`, then a WebSocket upgrade that offers one as a
+/// subprotocol.
+pub(super) fn secrets() -> Script {
+    vec![
+        (
+            Direction::In,
+            b"GET /sse/room.1?since=4&token=Zq1 HTTP/1.1\r\nHost: h\r\n\
+              Authorization: Bearer Zq2\r\nCookie: a=1; pushwire_token=Zq3\r\n\
+              Referer: http://h/?token=Zq4\r\n\r\n\
+              GET /ws/room.1 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Protocol: pushwire.json, pushwire.bearer.Zq5\r\n\r\n"
+                .to_vec(),
+        ),
+        (
+            Direction::Out,
+            [
+                &response("401 Unauthorized", "text/plain", "invalid token\n")[..],
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                  Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
+                  Sec-WebSocket-Protocol: pushwire.json\r\n\r\n",
+            ]
+            .concat(),
+        ),
+    ]
+}
