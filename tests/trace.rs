@@ -1,5 +1,5 @@
 //! `--trace`: the wire tracer's annotated lines on stderr, for a WebSocket
-//! echo and an SSE stream.
+//! echo and an SSE stream, and the tokens it must not print.
 
 mod common;
 
@@ -31,23 +31,24 @@ fn trace_shows_websocket_frames_and_sse_events() {
     while read_chunk(&mut reader).unwrap().is_some() {}
     std::thread::sleep(std::time::Duration::from_millis(200));
     let trace = server.stop_and_stderr();
-    for needle in [
-        "<- GET /echo HTTP/1.1",
-        "<-   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-        "-> HTTP/1.1 101 Switching Protocols",
-        "->   Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
-        "<- ws FIN=1 opcode=0x1 text MASK=1 key=37fa213d len=5 \"Hello\"",
-        "-> ws FIN=1 opcode=0x1 text MASK=0 len=5 \"Hello\"",
-        "<- ws FIN=1 opcode=0x8 close MASK=1 key=37fa213d len=2 code=1000",
-        "-> ws FIN=1 opcode=0x8 close MASK=0 len=2 code=1000",
-        "<- GET /sse/traced?since=0 HTTP/1.1",
-        "->   Content-Type: text/event-stream",
-        "-> sse retry: 2000 ms",
-        &event_line,
-        "-> end of chunked body",
-    ] {
-        assert!(trace.contains(needle), "missing {needle:?} in:\n{trace}");
-    }
+    assert_contains_all(
+        &trace,
+        &[
+            "<- GET /echo HTTP/1.1",
+            "<-   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "-> HTTP/1.1 101 Switching Protocols",
+            "->   Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+            "<- ws FIN=1 opcode=0x1 text MASK=1 key=37fa213d len=5 \"Hello\"",
+            "-> ws FIN=1 opcode=0x1 text MASK=0 len=5 \"Hello\"",
+            "<- ws FIN=1 opcode=0x8 close MASK=1 key=37fa213d len=2 code=1000",
+            "-> ws FIN=1 opcode=0x8 close MASK=0 len=2 code=1000",
+            "<- GET /sse/traced?since=0 HTTP/1.1",
+            "->   Content-Type: text/event-stream",
+            "-> sse retry: 2000 ms",
+            &event_line,
+            "-> end of chunked body",
+        ],
+    );
     // Every line names its connection.
     assert!(
         trace
@@ -56,6 +57,56 @@ fn trace_shows_websocket_frames_and_sse_events() {
             .all(|l| l.starts_with("[#")),
         "{trace}"
     );
+}
+
+#[test]
+fn trace_never_prints_a_token() {
+    let server = TestServer::start(&["--trace", "--sse-max-age", "0.3"]);
+    // A token in the query, the Authorization field and a cookie; the
+    // answer does not matter (200 and a stream, or a refusal).
+    let mut stream = server.connect();
+    stream
+        .write_all(
+            b"GET /sse/room.1?since=4&token=SECRETVALUE123 HTTP/1.1\r\nHost: t\r\n\
+              Authorization: Bearer SECRETVALUE456\r\n\
+              Cookie: a=1; pushwire_token=SECRETVALUE789\r\n\r\n",
+        )
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    if read_response(&mut reader).unwrap().status == 200 {
+        while read_chunk(&mut reader).unwrap().is_some() {}
+    }
+    // A token offered as a WebSocket subprotocol, whatever the answer.
+    let client = WsClient::try_connect(
+        &server,
+        "/ws/room.1",
+        "Sec-WebSocket-Protocol: pushwire.json, pushwire.bearer.SECRETVALUE000\r\n",
+    );
+    drop(client);
+    // A head the server refuses (a control byte in the target) is shown up
+    // to the bad byte, the token before it redacted.
+    let refused = server.exchange(b"GET /poll/a?token=SECRETVALUE321\x01 HTTP/1.1\r\n\r\n");
+    assert_eq!(refused.status, 400);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let trace = server.stop_and_stderr();
+    assert_contains_all(
+        &trace,
+        &[
+            "<- GET /sse/room.1?since=4&token=[redacted] HTTP/1.1",
+            "<-   Authorization: Bearer [redacted]",
+            "<-   Cookie: a=[redacted]; pushwire_token=[redacted]",
+            "<-   Sec-WebSocket-Protocol: pushwire.json, pushwire.bearer.[redacted]",
+            "<- not parseable as HTTP (invalid method or target) at byte 33: \
+         \"GET /poll/a?token=[redacted]\"",
+        ],
+    );
+    assert!(!trace.contains("SECRETVALUE"), "a token leaked:\n{trace}");
+}
+
+fn assert_contains_all(trace: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(trace.contains(needle), "missing {needle:?} in:\n{trace}");
+    }
 }
 
 #[test]
