@@ -69,7 +69,7 @@ Options (durations are seconds, decimals allowed: 0.5):
   --redis URL               share channels with every node on this Redis:
                             redis://[[user]:password@]host[:port][/db] (docs/cluster.md)
   --redis-prefix PREFIX     prefix of pushwire's Redis keys [default: pushwire:]
-  --trace                   print every head, SSE event and WebSocket frame to stderr
+  --trace                   print every head, SSE event and WebSocket frame to stderr (tokens redacted)
   -h, --help                print this help
   -V, --version             print the version
 ";
