@@ -48,7 +48,7 @@ use crate::config::Config;
 use crate::http::response::{write_response, Body, Connection, Response, TEXT_PLAIN};
 use crate::http::HttpDate;
 
-use super::answers::Answers;
+use super::answers::{Answers, Fields};
 use super::longpoll::{Park, Parked};
 use super::output::OutQueue;
 use super::publish::Publishing;
@@ -556,14 +556,32 @@ impl Conn {
     /// Refuses the request and keeps the connection (the request's framing
     /// is known): the reason as a plain-text body.
     pub(super) fn refuse(&mut self, refusal: &Refusal, reply: Reply, cx: &mut Cx<'_>) {
-        self.write_refusal(refusal, reply.connection(), reply.head_only, cx);
+        self.refuse_to(refusal, reply, None, cx);
+    }
+
+    /// [`Conn::refuse`], readable by a page of the origin `cors` allows
+    /// (`Access-Control-Allow-Origin`): without it a browser hides a
+    /// cross-origin `401` or `403`, reason and all, behind a CORS error.
+    pub(super) fn refuse_to(
+        &mut self,
+        refusal: &Refusal,
+        reply: Reply,
+        cors: Option<&[u8]>,
+        cx: &mut Cx<'_>,
+    ) {
+        self.write_refusal(refusal, reply.connection(), reply.head_only, cors, cx);
         self.after_response(reply, cx);
     }
 
     /// Refuses and closes: the request can't be trusted (or the connection
     /// can't be served at all). The body is sent even for `HEAD`.
     pub(super) fn fail(&mut self, refusal: &Refusal, cx: &mut Cx<'_>) {
-        self.write_refusal(refusal, Connection::Close, false, cx);
+        self.fail_to(refusal, None, cx);
+    }
+
+    /// [`Conn::fail`], readable by a page of the origin `cors` allows.
+    pub(super) fn fail_to(&mut self, refusal: &Refusal, cors: Option<&[u8]>, cx: &mut Cx<'_>) {
+        self.write_refusal(refusal, Connection::Close, false, cors, cx);
         self.end(End::AfterOutput, cx);
     }
 
@@ -572,24 +590,25 @@ impl Conn {
         refusal: &Refusal,
         connection: Connection,
         head_only: bool,
+        cors: Option<&[u8]>,
         cx: &mut Cx<'_>,
     ) {
         let body = &mut cx.answers.body;
         body.clear();
         // Writing into a Vec cannot fail.
         let _ = writeln!(body, "{refusal}");
-        let challenge;
-        let fields = match refusal.challenge() {
-            Some(value) => {
-                challenge = [("WWW-Authenticate", value)];
-                &challenge[..]
-            }
-            None => refusal.fields(),
-        };
+        let mut fields = Fields::new();
+        for &(name, value) in refusal.fields() {
+            fields = fields.with(name, value);
+        }
+        if let Some(value) = refusal.challenge() {
+            fields = fields.with("WWW-Authenticate", value);
+        }
+        let fields = fields.cors(cors);
         let response = Response {
             status: refusal.status(),
             content_type: TEXT_PLAIN,
-            fields,
+            fields: fields.as_slice(),
             body: Body::Full(body),
         };
         let date = cx.date;

@@ -220,7 +220,8 @@ impl Conn {
             Route::Publish(channel) if head.method == Method::Post => {
                 let usage = match publish_refusal(head, channel, cx) {
                     Err(refusal) => {
-                        self.fail(&refusal, cx);
+                        let cors = readable(&refusal, req, cx);
+                        self.fail_to(&refusal, cors, cx);
                         return None;
                     }
                     Ok(channel) => BodyUse::Publish {
@@ -251,7 +252,10 @@ impl Conn {
                         Ok((ChannelRequest { request: req, name }, grant))
                     });
                 match (route, named) {
-                    (_, Err(refusal)) => self.refuse(&refusal, reply, cx),
+                    (_, Err(refusal)) => {
+                        let cors = readable(&refusal, req, cx);
+                        self.refuse_to(&refusal, reply, cors, cx)
+                    }
                     (Route::Publish(_), Ok((named, _))) => self.channel_info(named, cx),
                     (Route::Poll(_), Ok((named, _))) => self.poll(named, cx),
                     // Long-poll and SSE wait for news; neither has a body.
@@ -387,6 +391,16 @@ impl Conn {
                 Read::More(used)
             }
         }
+    }
+}
+
+/// The CORS origin of a token's refusal: a page of an allowed origin
+/// reads why it was refused (`expired`, another channel) instead of a
+/// bare CORS error. Other refusals keep their plain answer.
+fn readable<'a>(refusal: &Refusal, req: Request<'a>, cx: &Cx<'_>) -> Option<&'a [u8]> {
+    match refusal {
+        Refusal::NoToken | Refusal::BadToken(_) | Refusal::Forbidden(..) => req.cors(cx),
+        _ => None,
     }
 }
 
