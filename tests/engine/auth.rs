@@ -158,6 +158,8 @@ fn no_token_and_a_token_for_another_channel_are_refused_on_every_transport() {
             "Bearer realm=\"pushwire\"",
             "this channel needs a token",
         );
+        // A page of another origin may read why (CORS), not a bare error.
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
         let r = answer(&mut h, &get_request(target, &lobby));
         assert_refused(
             &r,
