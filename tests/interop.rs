@@ -1,6 +1,7 @@
 //! Third-party clients in Python against the real server: `requests` as an
-//! SSE client (`tests/interop/sse_requests.py`) and the `websockets`
-//! library (`tests/interop/ws_websockets.py`). Ignored by plain
+//! SSE client (`tests/interop/sse_requests.py`), the `websockets`
+//! library (`tests/interop/ws_websockets.py`), and tokens minted by PyJWT
+//! (`tests/interop/jwt_pyjwt.py`). Ignored by plain
 //! `cargo test`: `.ci/run` installs the modules (`.ci/install-test-deps`)
 //! and runs them. Each script asserts as it goes and reports what it
 //! checked as one JSON line; the test compares those counts.
@@ -9,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::tools::{python_script, run_for_json};
+use common::tools::{python_script, python_script_importing, run_for_json};
 use common::TestServer;
 
 const SCRIPT_LIMIT: Duration = Duration::from_secs(60);
@@ -56,4 +57,51 @@ fn python_websockets_echo_channels_resume_publish_and_refusal() {
     );
     // What the WebSocket client published went into the channel.
     assert_eq!(server.poll("py-pub", Some(0))["last_id"], server.id(1));
+}
+
+/// 64 bytes: the script also signs HS384 and HS512 tokens with it (which
+/// the server must refuse), and PyJWT warns about an HMAC key shorter
+/// than the hash (RFC 7518 section 3.2).
+const JWT_SECRET: &str = "pyjwt-interop-secret-0123456789abcdef-pyjwt-interop-secret-01234";
+
+#[test]
+#[ignore = "needs the Python modules PyJWT (jwt) and cryptography: run by .ci/run"]
+fn pyjwt_hs256_tokens_are_accepted_and_other_keys_and_algorithms_refused() {
+    let server = TestServer::start(&["--jwt-secret", JWT_SECRET, "--public-channels", "demo"]);
+    let mut command = python_script_importing(
+        "jwt_pyjwt.py",
+        &["jwt", "cryptography", "requests", "websockets"],
+    );
+    command.arg(server.url("")).arg(JWT_SECRET);
+    let result = run_for_json(command, SCRIPT_LIMIT);
+    // Each bad token: 3 carriers (Bearer, ?token=, the cookie) x (poll,
+    // long-poll, SSE, channel info, publish), and a WebSocket handshake.
+    let refused = 3 * 5 + 1;
+    assert_eq!(
+        result,
+        serde_json::json!({
+            // publish, long-poll, SSE and poll with each carrier; the
+            // WebSocket's subprotocol selected, a message in, one out
+            "accepted": {"bearer": 4, "query": 4, "cookie": 4, "subprotocol": 3},
+            "refused": {
+                // 5 transports and a WebSocket, 401 with the realm
+                "no token": 6,
+                "HS256, another key": refused,
+                "HS384": refused,
+                "HS512": refused,
+                "RS256": refused,
+                "none": refused,
+                "exp a minute ago": refused,
+                "nbf in a minute": refused,
+                "iat in a minute": refused,
+                "no exp": refused,
+                "crit header": refused,
+            },
+            // room.2 read 4 ways and published, a WebSocket to room.2,
+            // a publish to room.1 with a token that only reads it
+            "forbidden": 7,
+            // the history and what the good token published, nothing more
+            "room.1 messages": 6,
+        })
+    );
 }

@@ -61,10 +61,16 @@ pub fn node_script(script: &str) -> Command {
 /// A `python3` command for `tests/interop/{script}`, after checking that
 /// the Python modules it imports are installed.
 pub fn python_script(script: &str) -> Command {
+    python_script_importing(script, &["websockets", "requests"])
+}
+
+/// [`python_script`] for a script that imports `modules` (the names
+/// `import` takes: `jwt` for PyJWT).
+pub fn python_script_importing(script: &str, modules: &[&str]) -> Command {
     require(
         "python3",
-        &["-c", "import websockets, requests"],
-        "python3 with the `websockets` and `requests` modules",
+        &["-c", &format!("import {}", modules.join(", "))],
+        &format!("python3 with the modules {}", modules.join(", ")),
     );
     let mut command = Command::new("python3");
     command.arg(interop_dir().join(script));

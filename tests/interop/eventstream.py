@@ -67,13 +67,14 @@ class EventParser:
 
 
 class EventStream:
-    """One GET of an event stream; `read_until(n)` pumps it."""
+    """One GET of an event stream; `read_until(n)` pumps it. A `session`
+    (requests.Session) adds its headers, cookies and query parameters."""
 
-    def __init__(self, url, last_event_id=None, parser=None):
+    def __init__(self, url, last_event_id=None, parser=None, session=None):
         headers = {"Accept": "text/event-stream"}
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
-        self.response = requests.get(url, headers=headers, stream=True, timeout=(5, 20))
+        self.response = (session or requests).get(url, headers=headers, stream=True, timeout=(5, 20))
         assert self.response.status_code == 200, (self.response.status_code, self.response.text)
         content_type = self.response.headers.get("Content-Type")
         assert content_type == "text/event-stream", content_type
@@ -105,11 +106,11 @@ class EventStream:
         self.response.close()
 
 
-def floor(base):
+def floor(base, unused="nobody-uses-this-channel"):
     """The server's floor: every id an earlier run could have given is at or
     below it, and the kth message of a channel new in this run has id
-    floor + k (docs/durability.md). A channel nobody used reports it as
-    its last_id."""
-    answer = requests.get(f"{base}/poll/nobody-uses-this-channel", timeout=5)
+    floor + k (docs/durability.md). A channel nobody used (`unused`, one
+    anyone may read) reports it as its last_id."""
+    answer = requests.get(f"{base}/poll/{unused}", timeout=5)
     assert answer.status_code == 200, (answer.status_code, answer.text)
     return answer.json()["last_id"]

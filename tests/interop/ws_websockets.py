@@ -45,10 +45,12 @@ def publish(base, channel, data):
     return answer.json()["id"]
 
 
-def wait_subscribers(base, channel, kind, n):
+def wait_subscribers(base, channel, kind, n, session=requests):
+    """Waits until `n` subscribers of `kind` wait on `channel`; asks with
+    `session` (one that carries a token, where reading needs one)."""
     deadline = time.monotonic() + 10
     while True:
-        info = requests.get(f"{base}/pub/{channel}", timeout=5)
+        info = session.get(f"{base}/pub/{channel}", timeout=5)
         now = 0 if info.status_code == 404 else info.json()["subscribers"][kind]
         if now == n:
             return
