@@ -53,6 +53,14 @@ pub const ALGORITHM: &str = "HS256";
 /// The claim that says which channels a token may read and write.
 pub const CLAIM: &str = "pushwire";
 
+/// The latest time a token holds: 2^53 - 1 seconds after the epoch (the
+/// year 285 million). RFC 7493 (I-JSON) section 2.2: an integer past it
+/// is not exact for a reader that holds numbers as IEEE 754 doubles, as
+/// JavaScript does and [`read_token`] does, so a time past it is written
+/// and read as this one; a token then reads back as the claims it was
+/// written from.
+pub const MAX_TIME: u64 = (1 << 53) - 1;
+
 /// Why a token was refused. [`TokenError::reason`] is the short text of
 /// the `error_description` a client gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,11 +151,14 @@ pub struct Claims {
     /// `sub`: whom the token was given to (for logs; pushwire does not
     /// act on it).
     pub subject: Option<String>,
-    /// `exp`, in seconds since the Unix epoch (a fraction is cut off).
+    /// `exp`, in seconds since the Unix epoch (a fraction is cut off; at
+    /// most [`MAX_TIME`]).
     pub expires: u64,
-    /// `nbf`, in seconds since the Unix epoch (a fraction rounds up).
+    /// `nbf`, in seconds since the Unix epoch (a fraction rounds up; at
+    /// most [`MAX_TIME`]).
     pub not_before: Option<u64>,
-    /// `iat`, in seconds since the Unix epoch (a fraction rounds up).
+    /// `iat`, in seconds since the Unix epoch (a fraction rounds up; at
+    /// most [`MAX_TIME`]).
     pub issued_at: Option<u64>,
     /// `pushwire.read`: the channels it may subscribe to.
     pub read: Patterns,
@@ -260,7 +271,6 @@ fn read_claims(claims: &Value) -> Result<Claims, TokenError> {
             Some(value) => value.as_f64().map(Some).ok_or(TokenError::Malformed(why)),
         }
     };
-    // `as` saturates: a negative time is 0, a huge one u64::MAX.
     let expires = time("exp", "exp must be a number")?.ok_or(TokenError::MissingExp)?;
     let not_before = time("nbf", "nbf must be a number")?;
     let issued_at = time("iat", "iat must be a number")?;
@@ -287,11 +297,14 @@ fn read_claims(claims: &Value) -> Result<Claims, TokenError> {
             ))
         }
     };
+    // `as` saturates: a negative time is 0, a huge one u64::MAX, then
+    // MAX_TIME.
+    let seconds = |t: f64| (t as u64).min(MAX_TIME);
     Ok(Claims {
         subject,
-        expires: expires.floor() as u64,
-        not_before: not_before.map(|t| t.ceil() as u64),
-        issued_at: issued_at.map(|t| t.ceil() as u64),
+        expires: seconds(expires.floor()),
+        not_before: not_before.map(|t| seconds(t.ceil())),
+        issued_at: issued_at.map(|t| seconds(t.ceil())),
         read,
         write,
     })
@@ -313,7 +326,8 @@ fn patterns(list: Option<&Value>, why: &'static str) -> Result<Patterns, TokenEr
 }
 
 /// Writes a token for `claims`, signed with `key`: what an application
-/// does to let a client in (`pushwire token` does it from a shell).
+/// does to let a client in (`pushwire token` does it from a shell). A
+/// time past [`MAX_TIME`] is written as `MAX_TIME`.
 pub fn write_token(key: &Key, claims: &Claims) -> String {
     let mut body = Vec::new();
     body.push(b'{');
@@ -324,16 +338,16 @@ pub fn write_token(key: &Key, claims: &Claims) -> String {
     }
     if let Some(iat) = claims.issued_at {
         body.extend_from_slice(b"\"iat\":");
-        write_u64(&mut body, iat);
+        write_u64(&mut body, iat.min(MAX_TIME));
         body.push(b',');
     }
     if let Some(nbf) = claims.not_before {
         body.extend_from_slice(b"\"nbf\":");
-        write_u64(&mut body, nbf);
+        write_u64(&mut body, nbf.min(MAX_TIME));
         body.push(b',');
     }
     body.extend_from_slice(b"\"exp\":");
-    write_u64(&mut body, claims.expires);
+    write_u64(&mut body, claims.expires.min(MAX_TIME));
     body.extend_from_slice(b",\"pushwire\":{\"read\":");
     write_patterns(&mut body, &claims.read);
     body.extend_from_slice(b",\"write\":");
@@ -525,6 +539,47 @@ mod tests {
             ..Claims::default()
         };
         assert_eq!(future.check_time(100, 5), Err(TokenError::IssuedInFuture));
+    }
+
+    #[test]
+    fn times_past_2_to_the_53_are_written_and_read_as_max_time() {
+        // Found by the token fuzz target: 7233174017412905506 was written
+        // exactly and read back as the nearest f64, 7233174017412905984.
+        for time in [
+            MAX_TIME + 1,
+            MAX_TIME + 3,
+            7_233_174_017_412_905_506,
+            u64::MAX,
+        ] {
+            let claims = Claims {
+                expires: time,
+                not_before: Some(time),
+                issued_at: Some(time),
+                ..Claims::default()
+            };
+            let token = write_token(&key(), &claims);
+            let read = read_token(token.as_bytes(), &key(), 4096).unwrap();
+            assert_eq!(read.expires, MAX_TIME, "{time}");
+            assert_eq!(read.not_before, Some(MAX_TIME), "{time}");
+            assert_eq!(read.issued_at, Some(MAX_TIME), "{time}");
+        }
+        // Written by someone else: read as MAX_TIME too, so the claims
+        // written again read back the same.
+        let read = read_token(
+            signed(HS256, r#"{"exp":1e300,"nbf":9007199254740993}"#).as_bytes(),
+            &key(),
+            4096,
+        )
+        .unwrap();
+        assert_eq!((read.expires, read.not_before), (MAX_TIME, Some(MAX_TIME)));
+        let again = write_token(&key(), &read);
+        assert_eq!(read_token(again.as_bytes(), &key(), 4096), Ok(read));
+        let latest = Claims {
+            expires: MAX_TIME,
+            ..Claims::default()
+        };
+        let token = write_token(&key(), &latest);
+        assert_eq!(read_token(token.as_bytes(), &key(), 4096), Ok(latest));
     }
 
     #[test]
