@@ -13,7 +13,7 @@
 //!   exactly `max_token_bytes` whose header is padded with a long member,
 //!   so the whole header is decoded and parsed and the HMAC runs over
 //!   4 KB, then `bad signature`;
-//! - for reference, `engine::Engine` answering one `GET /poll/demo` on a
+//! - for reference, `engine::Engine` answering one `GET /poll/news` on a
 //!   fresh connection (a channel holding one message, no auth), driven as
 //!   the reactor drives it: `handle_accept`, `handle_input`, `poll_ready`
 //!   / `poll_step` / `poll_output` / `handle_written`, `handle_closed`.
@@ -30,6 +30,7 @@ use std::hint::black_box;
 use std::io::IoSlice;
 use std::time::Instant;
 
+use pushwire::auth::token::MAX_HEADER_TEXT;
 use pushwire::auth::{write_token, Auth, Claims, Patterns, TokenError};
 use pushwire::engine::{Engine, Step};
 use pushwire::Config;
@@ -42,7 +43,7 @@ const NOW: u64 = 1_800_000_000;
 
 const SECRET: &[u8] = b"a benchmark secret of 32 bytes or more";
 
-const POLL: &[u8] = b"GET /poll/demo HTTP/1.1\r\nHost: h\r\n\r\n";
+const POLL: &[u8] = b"GET /poll/news HTTP/1.1\r\nHost: h\r\n\r\n";
 
 /// The tokens, and what `Auth::check` must say of each.
 struct Tokens {
@@ -50,6 +51,9 @@ struct Tokens {
     bad_signature: String,
     too_large: String,
     largest_bad: String,
+    many_names: String,
+    /// Members in `many_names`'s header.
+    names: usize,
 }
 
 fn tokens(auth: &Auth) -> Tokens {
@@ -73,23 +77,46 @@ fn tokens(auth: &Auth) -> Tokens {
     };
     let bad_signature = String::from_utf8(bad_signature).expect("ASCII");
     let too_large = "a".repeat(auth.max_token_bytes + 1);
-    // {"alg":"HS256","typ":"JWT","pad":"xxx..."}, the longest that fits
-    // before the claims and signature of `valid` (base64url: 4 characters
-    // per 3 bytes, so the token is the limit or one byte short of it).
-    let rest = &valid[valid.find('.').expect("three parts")..];
-    let room = auth.max_token_bytes - rest.len();
+    // The most a client without the key can make the server do: a header
+    // of the largest size read (512 bytes), claims that fill the rest of
+    // `max_token_bytes` (the HMAC runs over all of it), a wrong signature.
+    let header_room = MAX_HEADER_TEXT * 3 / 4;
     let base = r#"{"alg":"HS256","typ":"JWT","pad":""}"#;
-    let pad = (room * 3 / 4).saturating_sub(base.len());
     let header = format!(
         r#"{{"alg":"HS256","typ":"JWT","pad":"{}"}}"#,
-        "x".repeat(pad)
+        "x".repeat(header_room - base.len())
     );
-    let largest_bad = encode(header.as_bytes()) + rest;
+    // The same header room filled with as many short names as fit: the
+    // header's duplicate check must stay cheap ({"alg":"HS256","a0":0,...}).
+    let mut names = String::from(r#"{"alg":"HS256""#);
+    let mut count = 1;
+    loop {
+        let member = format!(r#","a{count}":0"#);
+        if names.len() + member.len() + 1 > header_room {
+            break;
+        }
+        names.push_str(&member);
+        count += 1;
+    }
+    names.push('}');
+    let signature = &valid[valid.rfind('.').expect("three parts")..];
+    let filled = |header: &str| {
+        let header = encode(header.as_bytes());
+        let room = auth.max_token_bytes - header.len() - 1 - signature.len();
+        // Claims text that is `room` characters of base64url.
+        let pad = (room * 3 / 4).saturating_sub(10);
+        let claims = encode(format!(r#"{{"pad":"{}"}}"#, "x".repeat(pad)).as_bytes());
+        format!("{header}.{claims}{signature}")
+    };
+    let largest_bad = filled(&header);
+    let many_names = filled(&names);
     Tokens {
         valid,
         bad_signature,
         too_large,
         largest_bad,
+        many_names,
+        names: count,
     }
 }
 
@@ -102,10 +129,10 @@ fn encode(bytes: &[u8]) -> String {
 /// One `GET /poll/demo` on a fresh connection, driven as the reactor
 /// does; the client closes once it has the answer. Returns the bytes
 /// written (kept in `out`).
-fn poll_once(engine: &mut Engine, now: Instant, out: &mut Vec<u8>) -> usize {
+fn poll_once(engine: &mut Engine, request: &[u8], now: Instant, out: &mut Vec<u8>) -> usize {
     out.clear();
     let id = engine.handle_accept(now);
-    engine.handle_input(id, POLL, now);
+    engine.handle_input(id, request, now);
     while let Some(ready) = engine.poll_ready() {
         loop {
             match engine.poll_step(ready) {
@@ -181,18 +208,41 @@ fn main() {
         Err(TokenError::BadSignature)
     );
 
+    assert!(t.many_names.len() <= auth.max_token_bytes);
+    assert_eq!(
+        auth.check(t.many_names.as_bytes(), NOW),
+        Err(TokenError::BadSignature)
+    );
+
+    // The same poll on a server without tokens, and on one checking them
+    // with the valid token in `Authorization` (the channel not public).
     let start = Instant::now();
-    let mut engine = Engine::new(Config::default(), start);
-    engine.handle_wall_clock(NOW);
-    engine
-        .handle_publish("demo", "hello".into(), 1, start)
-        .expect("publish");
-    while engine.poll_event().is_some() {}
+    let engine = |auth: Option<Auth>| {
+        let config = Config {
+            auth,
+            ..Config::default()
+        };
+        let mut engine = Engine::new(config, start);
+        engine.handle_wall_clock(NOW);
+        engine
+            .handle_publish("news", "hello".into(), 1, start)
+            .expect("publish");
+        while engine.poll_event().is_some() {}
+        engine
+    };
+    let mut open = engine(None);
+    let mut checking = engine(Some(auth.clone()));
+    let with_token = format!(
+        "GET /poll/news HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer {}\r\n\r\n",
+        t.valid
+    );
     let mut out = Vec::new();
-    poll_once(&mut engine, start, &mut out);
-    assert!(out.starts_with(b"HTTP/1.1 200 "), "{out:?}");
-    assert!(out.ends_with(b"\"data\":\"hello\"}]}"), "{out:?}");
-    assert_eq!(engine.connections(), 0);
+    for (engine, request) in [(&mut open, POLL), (&mut checking, with_token.as_bytes())] {
+        poll_once(engine, request, start, &mut out);
+        assert!(out.starts_with(b"HTTP/1.1 200 "), "{out:?}");
+        assert!(out.ends_with(b"\"data\":\"hello\"}]}"), "{out:?}");
+        assert_eq!(engine.connections(), 0);
+    }
 
     let check = |token: &str| check(&auth, token.as_bytes().to_vec());
     let rows = [
@@ -210,18 +260,37 @@ fn main() {
         ),
         (
             format!(
-                "Auth::check, largest allowed, bad signature ({} B)",
+                "Auth::check, largest header and token, bad signature ({} B)",
                 t.largest_bad.len()
             ),
             measure(runs, calls, check(&t.largest_bad)),
         ),
         (
             format!(
-                "reference: Engine, one GET /poll/demo on a new connection ({} B answer)",
+                "Auth::check, {} header names, bad signature ({} B)",
+                t.names,
+                t.many_names.len()
+            ),
+            measure(runs, calls, check(&t.many_names)),
+        ),
+        (
+            format!(
+                "reference: Engine, one GET /poll/news on a new connection ({} B answer)",
                 out.len()
             ),
             measure(runs, calls, || {
-                black_box(poll_once(&mut engine, start, &mut out));
+                black_box(poll_once(&mut open, POLL, start, &mut out));
+            }),
+        ),
+        (
+            "the same with --jwt-secret and the valid token in Authorization".to_string(),
+            measure(runs, calls, || {
+                black_box(poll_once(
+                    &mut checking,
+                    with_token.as_bytes(),
+                    start,
+                    &mut out,
+                ));
             }),
         ),
     ];

@@ -51,6 +51,11 @@ use crate::decimal::write_u64;
 /// How deeply nested an unknown value that the reader skips may be.
 pub const MAX_DEPTH: usize = 64;
 
+/// Up to this many members, an object read by [`parse_value`] is searched
+/// for a duplicate name member by member as it is read; a larger one is
+/// sorted once at its end, and a duplicate reported at the object's start.
+const LINEAR_NAMES: usize = 16;
+
 /// Appends `s` as a JSON string: `"`, the escaped text, `"`.
 ///
 /// ```
@@ -253,7 +258,8 @@ pub enum JsonError {
     MissingField(&'static str),
     /// A known field appears twice.
     DuplicateField {
-        /// Where the second key starts.
+        /// Where the second key starts (in an object of more than 16
+        /// members read by [`parse_value`], where the object starts).
         offset: usize,
     },
     /// A skipped value nests deeper than [`MAX_DEPTH`].
@@ -707,13 +713,24 @@ impl Reader<'_> {
             b'{' => {
                 let mut members: Vec<(String, Value)> = Vec::new();
                 self.object(|reader, key, key_offset| {
-                    if members.iter().any(|(name, _)| name == key) {
+                    // A small object is searched as it grows; a large one
+                    // once at its end, sorted (a 512-byte JWT header can
+                    // hold 60 names: searching as it grows would be
+                    // quadratic).
+                    if members.len() < LINEAR_NAMES && members.iter().any(|(n, _)| n == key) {
                         return Err(JsonError::DuplicateField { offset: key_offset });
                     }
                     let value = reader.value(depth + 1)?;
                     members.push((key.to_owned(), value));
                     Ok(())
                 })?;
+                if members.len() > LINEAR_NAMES {
+                    let mut names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
+                    names.sort_unstable();
+                    if names.windows(2).any(|pair| pair.first() == pair.last()) {
+                        return Err(JsonError::DuplicateField { offset });
+                    }
+                }
                 Ok(Value::Object(members))
             }
             b'[' => {
@@ -909,6 +926,24 @@ mod tests {
             "",
         ] {
             assert!(parse_value(bad.as_bytes()).is_err(), "{bad}");
+        }
+        // Duplicates are found whether the names are searched one by one
+        // (at the second name's offset) or, in a large object, sorted (at
+        // the object's).
+        for n in [3, LINEAR_NAMES, LINEAR_NAMES + 1, 400] {
+            for dup in [0, n / 2, n - 1] {
+                let members: Vec<String> = (0..n).map(|i| format!(r#""k{i}":{i}"#)).collect();
+                let unique = format!("{{{}}}", members.join(","));
+                assert!(parse_value(unique.as_bytes()).is_ok(), "{n}");
+                let doubled = format!("{{{},\"k{dup}\":0}}", members.join(","));
+                assert_eq!(
+                    parse_value(doubled.as_bytes()),
+                    Err(JsonError::DuplicateField {
+                        offset: if n < LINEAR_NAMES { unique.len() } else { 0 }
+                    }),
+                    "{n} {dup}"
+                );
+            }
         }
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
         assert!(matches!(

@@ -166,6 +166,9 @@ fn first_broken(rules: &[(bool, TokenError)]) -> Result<(), TokenError> {
 fn reference_token(header: &[u8], claims: &[u8]) -> Result<Claims, TokenError> {
     use serde_json::Value as J;
     use TokenError::Malformed;
+    if header.len() > 512 {
+        return Err(Malformed("the header is longer than 512 bytes"));
+    }
     let header = reference_json(header).ok_or(Malformed("the header is not base64url JSON"))?;
     let header_rules = [
         (

@@ -19,7 +19,7 @@
 //! | check                                                      | refusal            |
 //! |------------------------------------------------------------|--------------------|
 //! | at most `max_bytes` long, before anything is decoded       | `too large`        |
-//! | three parts, each canonical base64url; JSON objects        | `malformed`        |
+//! | three parts, each canonical base64url; JSON objects; a header of at most 512 bytes | `malformed` |
 //! | `alg` is `HS256`: `none` (RFC 7518 section 3.6), `RS256`, anything else refused, so a token cannot choose how it is checked | `unsupported alg` |
 //! | no `crit` header: pushwire understands no extension, and RFC 7515 section 4.1.11 says a token naming one it does not understand is invalid | `unknown critical header` |
 //! | the signature, compared in constant time ([`super::hmac::verify`]) | `bad signature` |
@@ -28,7 +28,8 @@
 //!
 //! The claims are parsed only after the signature holds, so what an
 //! attacker can make the server parse without the key is a header of at
-//! most `max_bytes`. Times are checked apart ([`Claims::check_time`]),
+//! most 512 bytes (and an HMAC over at most `max_bytes`). Times are
+//! checked apart ([`Claims::check_time`]),
 //! against the caller's clock: this module reads none.
 //!
 //! A member name that appears twice in the header or the claims is
@@ -52,6 +53,14 @@ pub const ALGORITHM: &str = "HS256";
 
 /// The claim that says which channels a token may read and write.
 pub const CLAIM: &str = "pushwire";
+
+/// The longest header read, in base64url characters (512 bytes decoded).
+/// An HS256 header is a few dozen bytes (`{"alg":"HS256","typ":"JWT"}`
+/// and perhaps a `kid`); the long members some headers carry (`x5c`
+/// certificate chains) belong to algorithms pushwire refuses anyway. The
+/// header is read before the signature is checked, so this bounds what a
+/// client without the key can make the server parse.
+pub const MAX_HEADER_TEXT: usize = (512 * 4 + 2) / 3;
 
 /// The latest time a token holds: 2^53 - 1 seconds after the epoch (the
 /// year 285 million). RFC 7493 (I-JSON) section 2.2: an integer past it
@@ -219,6 +228,11 @@ pub fn read_token(token: &[u8], key: &Key, max_bytes: usize) -> Result<Claims, T
     else {
         return Err(TokenError::Malformed("not three parts joined by dots"));
     };
+    // What the signature covers: the header, the dot, the claims.
+    let signed_len = header.len() + 1 + payload.len();
+    if header.len() > MAX_HEADER_TEXT {
+        return Err(TokenError::Malformed("the header is longer than 512 bytes"));
+    }
     let header = decode_json(header, "the header is not base64url JSON")?;
     if !matches!(header, Value::Object(_)) {
         return Err(TokenError::Malformed("the header is not a JSON object"));
@@ -235,23 +249,12 @@ pub fn read_token(token: &[u8], key: &Key, max_bytes: usize) -> Result<Claims, T
     if mac.len() != MAC_LEN {
         return Err(TokenError::BadSignature);
     }
-    let signed_len = header_len(token);
     let signed = token.get(..signed_len).unwrap_or_default();
     if !hmac::verify(&key.sign(signed), &mac) {
         return Err(TokenError::BadSignature);
     }
     let claims = decode_json(payload, "the claims are not base64url JSON")?;
     read_claims(&claims)
-}
-
-/// The length of the signing input: everything before the second dot.
-fn header_len(token: &[u8]) -> usize {
-    token
-        .iter()
-        .enumerate()
-        .filter(|(_, &b)| b == b'.')
-        .nth(1)
-        .map_or(token.len(), |(i, _)| i)
 }
 
 fn decode_json(part: &[u8], why: &'static str) -> Result<Value, TokenError> {
@@ -503,6 +506,17 @@ mod tests {
                 "{token}"
             );
         }
+        // A header of 512 bytes is read; one of 513 is not.
+        let pad = |n: usize| format!(r#"{{"alg":"HS256","x":"{}"}}"#, "x".repeat(n - 22));
+        assert_eq!(pad(512).len(), 512);
+        assert_eq!(
+            read_token(signed(&pad(512), good).as_bytes(), &key(), 4096).map(|c| c.expires),
+            Ok(2_000_000_000)
+        );
+        assert_eq!(
+            read_token(signed(&pad(513), good).as_bytes(), &key(), 4096),
+            Err(TokenError::Malformed("the header is longer than 512 bytes"))
+        );
         // A signature of the wrong length, a flipped bit, a padded part.
         let token = signed(HS256, good);
         let (input, sig) = token.rsplit_once('.').unwrap();
