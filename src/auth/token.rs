@@ -60,7 +60,7 @@ pub const CLAIM: &str = "pushwire";
 /// certificate chains) belong to algorithms pushwire refuses anyway. The
 /// header is read before the signature is checked, so this bounds what a
 /// client without the key can make the server parse.
-pub const MAX_HEADER_TEXT: usize = (512 * 4 + 2) / 3;
+pub const MAX_HEADER_TEXT: usize = (512 * 4_usize).div_ceil(3);
 
 /// The latest time a token holds: 2^53 - 1 seconds after the epoch (the
 /// year 285 million). RFC 7493 (I-JSON) section 2.2: an integer past it
