@@ -346,6 +346,23 @@ fn a_websocket_is_closed_4001_on_the_tick_its_token_expires() {
         _ => None,
     });
     assert_eq!(close, Some((Some(4001), "token expired".into())));
+    // Published after the close; a fresh token and `?since=` of the last
+    // id it saw (none: 1, the history's last) get exactly what followed.
+    assert!(matches!(h.publish("room.1", "after"), Some(Ok(2))));
+    let fresh = format!("Authorization: Bearer {}\r\n", token("room.*", "", 3600));
+    let d = h.connect();
+    let r = h.request(
+        d,
+        &upgrade(
+            "/ws/room.1?since=1",
+            &format!("{fresh}Sec-WebSocket-Protocol: pushwire.json\r\n"),
+        ),
+    );
+    assert_eq!(r.status, 101);
+    assert_eq!(
+        crate::websocket::texts(&h, d),
+        vec![r#"{"id":2,"data":"after"}"#.to_string()]
+    );
 }
 
 #[test]
