@@ -1,0 +1,747 @@
+//! The world: the real engine, a simulated network between it and every
+//! client, a simulated clock and store, all driven by one seed.
+//!
+//! The world does what the reactor does (src/server/reactor.rs), in the
+//! same order, with faults between: input reaches the engine in pieces
+//! of any size, or waits (the kernel said `WouldBlock`); a client reads
+//! the engine's output in pieces, or stops reading for a while (a slow
+//! consumer); a connection is reset at any moment, mid-head, mid-frame,
+//! mid-event; the clock jumps; the store delays or fails commits. Time
+//! moves from one thing that is due to the next, so a quiet simulated
+//! minute costs nothing.
+#![allow(dead_code)]
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::io::IoSlice;
+use std::time::{Duration, Instant};
+
+use pushwire::broker::ConnId;
+use pushwire::engine::{Engine, Event, Step, TICK};
+use pushwire::Config;
+
+use crate::client::{Client, Kind, Wants};
+use crate::rng::Rng;
+use crate::store::{SimStore, StoreFaults};
+
+/// The network's faults, from the seed.
+#[derive(Clone, Copy, Debug)]
+pub struct NetFaults {
+    /// Probability that a delivery stops after a random piece.
+    pub split: f64,
+    /// Probability that a delivery waits (`WouldBlock`), and how long.
+    pub hold: f64,
+    pub max_hold: Duration,
+    /// Mean time between resets of a client's connection (`None`: never).
+    pub reset_every: Option<Duration>,
+    /// Probability, at each read, that a client stops reading for a
+    /// while, and the longest while.
+    pub slow: f64,
+    pub max_slow: Duration,
+    /// Probability, at each step, that the clock jumps, and how far.
+    pub jump: f64,
+    pub max_jump: Duration,
+}
+
+/// One run's shape.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub clients: usize,
+    pub channels: usize,
+    /// Simulated time with faults and publishes.
+    pub busy: Duration,
+    /// Then this long without faults or publishes: everyone must catch up.
+    pub calm: Duration,
+    pub net: NetFaults,
+    pub store: StoreFaults,
+    /// Mean time between two publishes through the `Hub`.
+    pub hub_every: Duration,
+    pub config: Config,
+}
+
+impl Scenario {
+    /// A scenario drawn from the seed: faults, limits and the mix of
+    /// clients all vary.
+    pub fn from_seed(rng: &mut Rng, clients: usize) -> Scenario {
+        let config = Config {
+            history: rng.range(4, 64) as usize,
+            max_backlog_bytes: rng.range(8, 256) as usize * 1024,
+            send_buffer_bytes: Some(rng.range(0, 4) as usize * 1024),
+            longpoll_max: Duration::from_secs(rng.range(1, 10)),
+            heartbeat: Duration::from_secs(rng.range(1, 20)),
+            ping_interval: Duration::from_secs(rng.range(2, 30)),
+            idle_timeout: Duration::from_secs(rng.range(2, 60)),
+            header_timeout: Duration::from_secs(rng.range(2, 10)),
+            sse_retry_ms: rng.range(10, 3000),
+            sse_max_age: rng
+                .chance(0.3)
+                .then(|| Duration::from_secs(rng.range(1, 30))),
+            max_batch_messages: rng.range(1, 64) as usize,
+            ..Config::default()
+        };
+        let net = NetFaults {
+            split: rng.range(0, 80) as f64 / 100.0,
+            hold: rng.range(0, 30) as f64 / 100.0,
+            max_hold: Duration::from_millis(rng.range(1, 500)),
+            reset_every: rng
+                .chance(0.7)
+                .then(|| Duration::from_millis(rng.range(500, 30_000))),
+            slow: rng.range(0, 10) as f64 / 100.0,
+            max_slow: Duration::from_millis(rng.range(10, 5000)),
+            jump: rng.range(0, 2) as f64 / 1000.0,
+            max_jump: Duration::from_millis(rng.range(10, 20_000)),
+        };
+        let store = StoreFaults {
+            delay: rng.range(0, 50) as f64 / 100.0,
+            max_delay: Duration::from_millis(rng.range(0, 2000)),
+            fail: rng.range(0, 10) as f64 / 100.0,
+        };
+        Scenario {
+            clients,
+            channels: rng.range(1, 4) as usize,
+            busy: Duration::from_secs(rng.range(5, 30)),
+            calm: Duration::from_secs(60),
+            net,
+            store,
+            hub_every: Duration::from_millis(rng.range(50, 2000)),
+            config,
+        }
+    }
+}
+
+/// What a run did, for the summary line.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub simulated: Duration,
+    pub messages: u64,
+    pub deliveries: u64,
+    pub faults: u64,
+    pub trace: u64,
+}
+
+/// A connection as the world sees it.
+#[derive(Debug)]
+struct Link {
+    client: usize,
+    /// Bytes the client sent that the engine has not read.
+    unread: Vec<u8>,
+    /// The kernel holds them until then.
+    held_until: Option<Instant>,
+    /// The client reads nothing until then (a slow consumer).
+    slow_until: Option<Instant>,
+    /// The engine shut its write side; the client closed too.
+    shut: bool,
+}
+
+/// The world.
+pub struct World {
+    pub rng: Rng,
+    pub engine: Engine,
+    pub store: SimStore,
+    scenario: Scenario,
+    start: Instant,
+    pub now: Instant,
+    clients: Vec<Client>,
+    links: BTreeMap<ConnId, Link>,
+    /// The client's connection, if any.
+    conn_of: Vec<Option<ConnId>>,
+    /// Client timers: (when, serial, client).
+    timers: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    serial: u64,
+    /// Connections with input the engine has not taken.
+    waiting_input: BTreeSet<ConnId>,
+    /// Hub publishes not decided: token -> (channel, data).
+    hub: HashMap<u64, (String, String)>,
+    hub_seq: u64,
+    next_hub: Instant,
+    next_reset: Vec<Option<Instant>>,
+    /// The busy phase ends here.
+    busy_until: Instant,
+    end: Instant,
+    pub summary: Summary,
+    /// The last events, for the failure's story.
+    recent: std::collections::VecDeque<String>,
+    /// The clock jumped at this time (timing checks skip across it).
+    jumped: Option<Instant>,
+    /// `PUSHWIRE_SIM_WATCH=N`: every event of client N on stderr.
+    watch: Option<usize>,
+}
+
+/// FNV-1a, 64 bits: the trace's hash.
+fn fnv(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// How long a request may wait for its answer with the client reading,
+/// before the connection counts as stuck.
+const STUCK: Duration = Duration::from_secs(120);
+
+impl World {
+    pub fn new(seed: u64, clients: usize) -> World {
+        let mut rng = Rng::new(seed);
+        let scenario = Scenario::from_seed(&mut rng, clients);
+        World::with(rng, scenario)
+    }
+
+    pub fn with(mut rng: Rng, scenario: Scenario) -> World {
+        let start = Instant::now();
+        let store = SimStore::new(rng.fork(), scenario.store);
+        let mut engine =
+            Engine::with_store(scenario.config.clone(), Box::new(store.clone()), start);
+        engine.handle_wall_clock(1_795_564_800);
+        let kinds = [
+            Kind::Poll,
+            Kind::LongPoll,
+            Kind::Sse,
+            Kind::Sse,
+            Kind::WsJson,
+            Kind::WsJson,
+            Kind::WsPlain,
+            Kind::PubHttp,
+        ];
+        let mut clients = Vec::new();
+        let mut timers = BinaryHeap::new();
+        for i in 0..scenario.clients {
+            let kind = *rng.pick(&kinds);
+            let channel = format!("ch{}", rng.below(scenario.channels as u64));
+            let publishes = kind == Kind::PubHttp || (kind == Kind::WsJson && rng.chance(0.3));
+            clients.push(Client::new(i, kind, channel, publishes, &mut rng));
+            let at = start + Duration::from_millis(rng.below(2000));
+            timers.push(Reverse((at, i as u64, i)));
+        }
+        let busy_until = start + scenario.busy;
+        let end = busy_until + scenario.calm;
+        let next_reset = (0..scenario.clients)
+            .map(|_| {
+                scenario
+                    .net
+                    .reset_every
+                    .map(|every| start + random_interval(&mut rng, every))
+            })
+            .collect();
+        let next_hub = start + random_interval(&mut rng, scenario.hub_every);
+        World {
+            rng,
+            engine,
+            store,
+            conn_of: vec![None; scenario.clients],
+            clients,
+            links: BTreeMap::new(),
+            timers,
+            serial: scenario.clients as u64,
+            waiting_input: BTreeSet::new(),
+            hub: HashMap::new(),
+            hub_seq: 0,
+            next_hub,
+            next_reset,
+            busy_until,
+            end,
+            scenario,
+            start,
+            now: start,
+            summary: Summary {
+                trace: 0xcbf2_9ce4_8422_2325,
+                ..Summary::default()
+            },
+            recent: Default::default(),
+            jumped: None,
+            watch: std::env::var("PUSHWIRE_SIM_WATCH")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.now < self.busy_until
+    }
+
+    /// Notes an event in the trace (hash, and the story of the last ones).
+    fn note(&mut self, what: &str, client: usize, n: u64) {
+        let micros = (self.now - self.start).as_micros() as u64;
+        let mut h = self.summary.trace;
+        h = fnv(h, &micros.to_le_bytes());
+        h = fnv(h, what.as_bytes());
+        h = fnv(h, &(client as u64).to_le_bytes());
+        h = fnv(h, &n.to_le_bytes());
+        self.summary.trace = h;
+        if self.watch == Some(client) {
+            eprintln!("{:>10.3}s client {client} {what} {n}", micros as f64 / 1e6);
+        }
+        if self.recent.len() == 40 {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(format!(
+            "{:>10.3}s client {client:>4} {what} {n}",
+            micros as f64 / 1e6
+        ));
+    }
+
+    fn fail(&self, why: String) -> String {
+        let story: Vec<&str> = self.recent.iter().map(String::as_str).collect();
+        format!(
+            "{why}\n  at {:.3}s; the last events:\n  {}",
+            (self.now - self.start).as_secs_f64(),
+            story.join("\n  ")
+        )
+    }
+
+    fn timer(&mut self, at: Instant, client: usize) {
+        if self.watch == Some(client) {
+            eprintln!(
+                "  timer for client {client} at {:.3}s",
+                (at - self.start).as_secs_f64()
+            );
+        }
+        self.serial += 1;
+        self.timers.push(Reverse((at, self.serial, client)));
+    }
+
+    /// Runs to the end; `Err` carries the broken rule and the story.
+    pub fn run(&mut self) -> Result<Summary, String> {
+        let mut steps: u64 = 0;
+        while self.now < self.end {
+            steps += 1;
+            if steps > 50_000_000 {
+                return Err(self.fail("the run did not end".into()));
+            }
+            self.step()?;
+            self.check_bounds()?;
+            self.advance();
+        }
+        if !self.busy() {
+            self.store.calm();
+        }
+        self.finish()?;
+        self.summary.simulated = self.now - self.start;
+        self.summary.messages = self.store.ledger(|l| l.total());
+        self.summary.deliveries = self.clients.iter().map(|c| c.view.received).sum();
+        let (failed, delayed) = self.store.faults();
+        self.summary.faults += failed + delayed;
+        Ok(self.summary.clone())
+    }
+
+    /// Everything due now: client timers, resets, hub publishes, then the
+    /// network and the engine until nothing moves.
+    fn step(&mut self) -> Result<(), String> {
+        if !self.busy() {
+            self.store.calm();
+        }
+        while let Some(Reverse((at, _, c))) = self.timers.peek().copied() {
+            if at > self.now {
+                break;
+            }
+            self.timers.pop();
+            self.wake(c)?;
+        }
+        if self.busy() {
+            for c in 0..self.clients.len() {
+                if self.next_reset[c].is_some_and(|at| at <= self.now) {
+                    let every = self.scenario.net.reset_every.unwrap_or(STUCK);
+                    self.next_reset[c] = Some(self.now + random_interval(&mut self.rng, every));
+                    if let Some(id) = self.conn_of[c] {
+                        self.summary.faults += 1;
+                        self.note("reset", c, 0);
+                        self.drop_conn(id);
+                    }
+                }
+            }
+            if self.next_hub <= self.now {
+                self.next_hub = self.now + random_interval(&mut self.rng, self.scenario.hub_every);
+                self.hub_publish()?;
+            }
+        }
+        self.pump()
+    }
+
+    /// A client's timer fired: (re)connect, or its next request.
+    fn wake(&mut self, c: usize) -> Result<(), String> {
+        let now = self.now;
+        if !self.busy() && self.clients[c].kind == Kind::PubHttp {
+            return Ok(()); // publishers rest in the calm
+        }
+        let wants = if self.conn_of[c].is_none() {
+            let id = self.engine.handle_accept(now);
+            self.links.insert(
+                id,
+                Link {
+                    client: c,
+                    unread: Vec::new(),
+                    held_until: None,
+                    slow_until: None,
+                    shut: false,
+                },
+            );
+            self.conn_of[c] = Some(id);
+            self.note("connect", c, id as u64);
+            self.clients[c].connect(now, &mut self.rng)
+        } else {
+            if !self.busy() && self.clients[c].publishes && self.clients[c].kind == Kind::WsJson {
+                self.clients[c].publishes = false;
+            }
+            self.clients[c].wake(now, &mut self.rng)
+        };
+        self.apply(c, wants)
+    }
+
+    fn apply(&mut self, c: usize, wants: Wants) -> Result<(), String> {
+        if let Some(at) = wants.wake {
+            self.timer(at, c);
+        }
+        let Some(id) = self.conn_of[c] else {
+            return Ok(());
+        };
+        if !wants.send.is_empty() {
+            if let Some(link) = self.links.get_mut(&id) {
+                link.unread.extend_from_slice(&wants.send);
+                self.waiting_input.insert(id);
+            }
+        }
+        if wants.close {
+            self.note("client closes", c, 0);
+            self.drop_conn(id);
+        }
+        Ok(())
+    }
+
+    /// The connection is gone: the engine closes its end, the client comes
+    /// back later.
+    fn drop_conn(&mut self, id: ConnId) {
+        let Some(link) = self.links.remove(&id) else {
+            return;
+        };
+        self.waiting_input.remove(&id);
+        self.engine.handle_closed(id);
+        let c = link.client;
+        self.conn_of[c] = None;
+        let back = self.clients[c].disconnected(self.now, &mut self.rng);
+        self.timer(back, c);
+    }
+
+    fn hub_publish(&mut self) -> Result<(), String> {
+        self.hub_seq += 1;
+        let channel = format!("ch{}", self.rng.below(self.scenario.channels as u64));
+        let data = format!("hub-{}", self.hub_seq);
+        let token = self.hub_seq;
+        self.note("hub publish", usize::MAX, token);
+        match self
+            .engine
+            .handle_publish(&channel, data.clone(), token, self.now)
+        {
+            Ok(()) => {
+                self.hub.insert(token, (channel, data));
+                Ok(())
+            }
+            Err(e) => Err(self.fail(format!("the hub's publish was refused: {e:?}"))),
+        }
+    }
+
+    /// The reactor's loop body, repeated until nothing moves.
+    fn pump(&mut self) -> Result<(), String> {
+        for _ in 0..100_000 {
+            let mut moved = false;
+            if self.store.decide(self.now) > 0 {
+                self.engine.handle_commits(self.now);
+                moved = true;
+            }
+            moved |= self.deliver()?;
+            while let Some(id) = self.engine.poll_ready() {
+                moved = true;
+                self.flush(id)?;
+            }
+            if self.engine.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.engine.handle_timeout(self.now);
+                moved = true;
+            }
+            while let Some(event) = self.engine.poll_event() {
+                self.hub_decided(event)?;
+            }
+            if !moved {
+                return Ok(());
+            }
+        }
+        Err(self.fail("the engine did not settle".into()))
+    }
+
+    fn hub_decided(&mut self, event: Event) -> Result<(), String> {
+        let Event::Published { token, outcome } = event;
+        let Some((channel, data)) = self.hub.remove(&token) else {
+            return Err(self.fail(format!("a hub outcome for token {token}, never given")));
+        };
+        if let Ok(id) = outcome {
+            self.check_ack(&channel, id, &data)?;
+        }
+        Ok(())
+    }
+
+    /// A publisher was told `id`: the store committed exactly that.
+    fn check_ack(&self, channel: &str, id: u64, data: &str) -> Result<(), String> {
+        let committed = self
+            .store
+            .ledger(|l| l.data(channel, id).map(str::to_owned));
+        if committed.as_deref() != Some(data) {
+            return Err(self.fail(format!(
+                "a publisher was told {channel}#{id} for {data:?}, but the store has {committed:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Moves input the engine wants, in pieces, unless the kernel holds it.
+    fn deliver(&mut self) -> Result<bool, String> {
+        let mut moved = false;
+        let ids: Vec<ConnId> = self.waiting_input.iter().copied().collect();
+        for id in ids {
+            loop {
+                let Some(link) = self.links.get_mut(&id) else {
+                    self.waiting_input.remove(&id);
+                    break;
+                };
+                if link.unread.is_empty() {
+                    self.waiting_input.remove(&id);
+                    break;
+                }
+                if link.held_until.is_some_and(|t| t > self.now) || !self.engine.wants_input(id) {
+                    break;
+                }
+                link.held_until = None;
+                if self.rng.chance(self.scenario.net.hold) && self.now < self.busy_until {
+                    let hold = random_upto(&mut self.rng, self.scenario.net.max_hold);
+                    let link = self.links.get_mut(&id).expect("link");
+                    link.held_until = Some(self.now + hold);
+                    let c = link.client;
+                    self.summary.faults += 1;
+                    self.timer(self.now + hold, c);
+                    break;
+                }
+                let link = self.links.get_mut(&id).expect("link");
+                let mut n = link.unread.len();
+                if self.rng.chance(self.scenario.net.split) {
+                    n = self.rng.range(1, n as u64) as usize;
+                }
+                let bytes: Vec<u8> = link.unread.drain(..n).collect();
+                let c = link.client;
+                self.engine.handle_input(id, &bytes, self.now);
+                self.note("input", c, n as u64);
+                moved = true;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// What the reactor does for a ready connection: write what the
+    /// client reads, shut, close.
+    fn flush(&mut self, id: ConnId) -> Result<(), String> {
+        loop {
+            let Some(link) = self.links.get(&id) else {
+                return Ok(()); // already gone
+            };
+            let c = link.client;
+            match self.engine.poll_step(id) {
+                Step::Write => {
+                    if link.slow_until.is_some_and(|t| t > self.now) {
+                        return Ok(());
+                    }
+                    if self.busy() && self.rng.chance(self.scenario.net.slow) {
+                        let slow = random_upto(&mut self.rng, self.scenario.net.max_slow);
+                        self.links.get_mut(&id).expect("link").slow_until = Some(self.now + slow);
+                        self.summary.faults += 1;
+                        self.note("slow", c, slow.as_millis() as u64);
+                        self.timer(self.now + slow, c);
+                        return Ok(());
+                    }
+                    self.read_output(id, c)?;
+                }
+                Step::Wait => return Ok(()),
+                Step::Shutdown => {
+                    self.engine.handle_write_shutdown(id, self.now);
+                    // The client reads the end and closes its side.
+                    self.note("server shut", c, 0);
+                    let at_end = self.store.ledger(|ledger| {
+                        self.clients[c].read(&[], self.now, ledger, &mut self.rng)
+                    });
+                    self.apply_read(c, at_end)?;
+                    if self.links.contains_key(&id) {
+                        self.engine.handle_eof(id, self.now);
+                    }
+                }
+                Step::Close => {
+                    self.note("server closed", c, 0);
+                    if let Some(link) = self.links.remove(&id) {
+                        self.waiting_input.remove(&id);
+                        self.engine.handle_closed(id);
+                        self.conn_of[link.client] = None;
+                        let back = self.clients[c].disconnected(self.now, &mut self.rng);
+                        self.timer(back, c);
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// The client reads some of the output.
+    fn read_output(&mut self, id: ConnId, c: usize) -> Result<(), String> {
+        let mut iov = [IoSlice::new(&[]); 16];
+        let n = self.engine.poll_output(id, &mut iov);
+        let mut bytes = Vec::new();
+        for slice in iov.iter().take(n) {
+            bytes.extend_from_slice(slice);
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let mut take = bytes.len();
+        if self.rng.chance(self.scenario.net.split) {
+            take = self.rng.range(1, take as u64) as usize;
+        }
+        bytes.truncate(take);
+        self.engine.handle_written(id, take, self.now);
+        self.note("read", c, take as u64);
+        let result = self
+            .store
+            .ledger(|ledger| self.clients[c].read(&bytes, self.now, ledger, &mut self.rng));
+        self.apply_read(c, result)
+    }
+
+    fn apply_read(&mut self, c: usize, result: Result<Wants, String>) -> Result<(), String> {
+        match result {
+            Ok(wants) => {
+                let acks = std::mem::take(&mut self.clients[c].acks);
+                for ack in acks {
+                    self.check_ack(&ack.channel, ack.id, &ack.data)?;
+                }
+                self.apply(c, wants)
+            }
+            Err(why) => Err(self.fail(why)),
+        }
+    }
+
+    /// Per-connection buffers within their documented bounds; nothing
+    /// waits for an answer for ever.
+    fn check_bounds(&self) -> Result<(), String> {
+        let config = &self.scenario.config;
+        // docs/limits.md: a subscriber's queue is cut at
+        // max_backlog_bytes; a request's answers stop being read past
+        // 256 KiB, plus the answer in progress (a page of a batch).
+        let bound = config.max_backlog_bytes.max(256 * 1024) + config.max_batch_bytes + 64 * 1024;
+        for (&id, link) in &self.links {
+            let unsent = self.engine.unsent(id);
+            if unsent > bound {
+                return Err(self.fail(format!(
+                    "connection {id} (client {}) holds {unsent} unsent bytes, over {bound}",
+                    link.client
+                )));
+            }
+            let c = &self.clients[link.client];
+            if let Some(since) = c.waiting_since() {
+                let reading = link.slow_until.is_none_or(|t| t <= self.now);
+                if reading && self.now.saturating_duration_since(since) > STUCK {
+                    return Err(self.fail(format!(
+                        "client {} ({:?}) has waited {:?} for an answer",
+                        link.client,
+                        c.kind,
+                        self.now - since
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next time something is due; sometimes the clock jumps past it.
+    fn advance(&mut self) {
+        let mut next = self.end;
+        if let Some(Reverse((at, ..))) = self.timers.peek() {
+            next = next.min(*at);
+        }
+        if let Some(at) = self.engine.poll_timeout() {
+            next = next.min(at);
+        }
+        if let Some(at) = self.store.next_due() {
+            next = next.min(at);
+        }
+        if self.busy() {
+            next = next.min(self.next_hub);
+            if let Some(at) = self.next_reset.iter().flatten().min() {
+                next = next.min(*at);
+            }
+            if self.rng.chance(self.scenario.net.jump) {
+                let jump = random_upto(&mut self.rng, self.scenario.net.max_jump);
+                next = next.max(self.now + jump);
+                self.jumped = Some(next);
+                self.summary.faults += 1;
+                self.note("clock jump", 0, jump.as_millis() as u64);
+            }
+        }
+        // Held input and slow readers wake through client timers.
+        self.now = next
+            .max(self.now + Duration::from_micros(1))
+            .min(self.end.max(self.now));
+        if self.now == self.end {
+            return;
+        }
+        let secs = (self.now - self.start).as_secs();
+        self.engine.handle_wall_clock(1_795_564_800 + secs);
+        if self.engine.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.engine.handle_timeout(self.now);
+        }
+        // A slow reader whose pause is over reads again.
+        let resumed: Vec<ConnId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.slow_until.is_some_and(|t| t <= self.now))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in resumed {
+            if let Some(link) = self.links.get_mut(&id) {
+                link.slow_until = None;
+            }
+            self.engine.handle_writable(id);
+        }
+    }
+
+    /// The calm at the end is over: every subscriber that is connected
+    /// has seen its channel's last id (or the gap that covers it).
+    fn finish(&mut self) -> Result<(), String> {
+        let _ = TICK;
+        for c in 0..self.clients.len() {
+            let client = &self.clients[c];
+            if !client.subscribes() || self.conn_of[c].is_none() {
+                continue;
+            }
+            let last = self.store.ledger(|l| l.last(&client.channel));
+            if client.view.last != last {
+                let link = self.conn_of[c].and_then(|id| self.links.get(&id));
+                return Err(self.fail(format!(
+                    "after {:?} of calm, client {c} ({:?}, {}) is at #{} of #{last}\n  \
+                     client: connected {}, waiting since {:?}, link {:?}",
+                    self.scenario.calm,
+                    client.kind,
+                    client.channel,
+                    client.view.last,
+                    client.connected,
+                    client.waiting_since().map(|t| t - self.start),
+                    link.map(|l| (
+                        l.unread.len(),
+                        l.held_until.map(|t| t - self.start),
+                        l.slow_until.map(|t| t - self.start)
+                    )),
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An exponential-ish interval with mean `mean` (a sum of two uniforms:
+/// cheap, never zero, rarely long).
+fn random_interval(rng: &mut Rng, mean: Duration) -> Duration {
+    let micros = mean.as_micros() as u64;
+    Duration::from_micros(1 + rng.below(micros + 1) + rng.below(micros + 1))
+}
+
+fn random_upto(rng: &mut Rng, max: Duration) -> Duration {
+    Duration::from_micros(1 + rng.below(max.as_micros() as u64 + 1))
+}
