@@ -18,14 +18,25 @@ use std::rc::Rc;
 enum Chunk {
     Owned(Vec<u8>),
     Shared(Rc<[u8]>),
+    /// Owned bytes that [`OutQueue::keep_started`] never drops, and that
+    /// nothing is written into after them: a response head (a `101`, an
+    /// event stream's head) the client may not have read yet. Without
+    /// it a subscriber cut off before it read its head would get a Close
+    /// frame, or the end of a stream, with no head before it.
+    Head(Vec<u8>),
 }
 
 impl Chunk {
     fn bytes(&self) -> &[u8] {
         match self {
-            Chunk::Owned(v) => v,
+            Chunk::Owned(v) | Chunk::Head(v) => v,
             Chunk::Shared(rc) => rc,
         }
+    }
+
+    /// Made for this connection alone (counted in `owned`).
+    fn is_owned(&self) -> bool {
+        !matches!(self, Chunk::Shared(_))
     }
 }
 
@@ -140,7 +151,7 @@ impl OutQueue {
             let Some(front) = self.chunks.front() else {
                 break;
             };
-            let owned = matches!(front, Chunk::Owned(_));
+            let owned = front.is_owned();
             let left = front.bytes().len().saturating_sub(self.sent as usize);
             let take = n.min(left);
             if owned {
@@ -159,19 +170,46 @@ impl OutQueue {
         }
     }
 
-    /// Drops everything unsent except a chunk whose sending has begun, so
-    /// that whatever is queued next starts on a message boundary.
+    /// Marks everything queued now as a head that is sent whatever is
+    /// dropped later ([`OutQueue::keep_started`]); what is written next
+    /// goes into a buffer of its own.
+    pub fn protect(&mut self) {
+        if let Some(chunk @ Chunk::Owned(_)) = self.chunks.back_mut() {
+            if let Chunk::Owned(v) = chunk {
+                *chunk = Chunk::Head(std::mem::take(v));
+            }
+        }
+    }
+
+    /// Drops everything unsent after the last protected head, except a
+    /// chunk whose sending has begun, so that whatever is queued next
+    /// starts on a message boundary.
     pub fn keep_started(&mut self) {
-        if self.sent == 0 {
+        // Everything up to the last head stays: it was queued before the
+        // head, and the head before what follows.
+        let heads = self
+            .chunks
+            .iter()
+            .rposition(|c| matches!(c, Chunk::Head(_)))
+            .map_or(0, |i| i + 1);
+        if self.sent == 0 && heads == 0 {
             return self.clear();
         }
-        self.chunks.truncate(1);
-        let (len, owned) = self.chunks.front().map_or((0, false), |c| {
-            let left = c.bytes().len().saturating_sub(self.sent as usize);
-            (left, matches!(c, Chunk::Owned(_)))
-        });
+        self.chunks.truncate(heads.max(1));
+        let sent = self.sent as usize;
+        let (mut len, mut owned) = (0, 0u32);
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            let left = chunk
+                .bytes()
+                .len()
+                .saturating_sub(if i == 0 { sent } else { 0 });
+            len += left;
+            if chunk.is_owned() {
+                owned = owned.saturating_add(chunk_u32(left));
+            }
+        }
         self.len = len;
-        self.owned = if owned { chunk_u32(len) } else { 0 };
+        self.owned = owned;
     }
 
     /// Drops everything unsent.
@@ -210,6 +248,35 @@ mod tests {
         assert_eq!(Rc::strong_count(&shared), 2);
         assert_eq!(gather(&q), b"one two event three");
         assert_eq!(q.len(), 19);
+    }
+
+    #[test]
+    fn keep_started_keeps_a_protected_head_and_cuts_what_was_written_after_it() {
+        let mut q = OutQueue::default();
+        q.write_with(|b| b.extend_from_slice(b"HEAD"));
+        q.protect();
+        // Coalesced into the head's buffer, then shared: both droppable.
+        q.write_with(|b| b.extend_from_slice(b"owned"));
+        q.push_shared(Rc::from(&b"shared"[..]));
+        q.keep_started();
+        assert_eq!(gather(&q), b"HEAD");
+        assert_eq!((q.len(), q.owned()), (4, 4));
+        q.write_with(|b| b.extend_from_slice(b"+close"));
+        assert_eq!(gather(&q), b"HEAD+close");
+        assert_eq!((q.len(), q.owned()), (10, 10));
+        // Half the head sent: the other half stays.
+        let mut q = OutQueue::default();
+        q.write_with(|b| b.extend_from_slice(b"HEAD"));
+        q.protect();
+        q.push_shared(Rc::from(&b"event"[..]));
+        q.consume(2);
+        q.keep_started();
+        assert_eq!(gather(&q), b"AD");
+        // All of it sent: nothing is protected any more.
+        q.consume(2);
+        q.push_shared(Rc::from(&b"event"[..]));
+        q.keep_started();
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -180,6 +180,9 @@ impl Conn {
             true => out.extend_from_slice(&opening),
             false => write_chunk(out, &opening),
         });
+        // The head and the opening go out whatever is dropped later (a
+        // slow subscriber cut off before it read them).
+        self.out.protect();
         let ends_at = cx.config.sse_max_age.map(|age| cx.now + age);
         self.state = State::Streaming(Box::new(Stream {
             reply,

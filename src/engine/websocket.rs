@@ -154,6 +154,9 @@ impl Conn {
         cx: &mut Cx<'_>,
     ) {
         self.out.write_with(|out| ws::write_response(out, accepted));
+        // Whatever is dropped later (a slow subscriber cut off before it
+        // read this), the 101 goes first.
+        self.out.protect();
         let session = Session::new(Role::Server, cx.now);
         self.state = State::WebSocket(mode, Box::new(Socket { session, expires }));
         let ping = cx.now + cx.config.ping_interval;

@@ -490,3 +490,29 @@ fn input_held_behind_a_stream_is_bounded_to_twice_max_header_bytes() {
     assert!(h.clients[c].closed);
     assert_eq!(h.info("held"), "no such channel\n");
 }
+
+/// Found by the simulator with its WebSocket twin (docs/simulation.md): a
+/// stream cut off as too slow before its client read the head got the
+/// end of a body with no head before it.
+#[test]
+fn a_stream_cut_off_before_its_head_was_read_still_starts_with_its_head() {
+    each_store(|| {
+        let mut h = Harness::new(Config {
+            max_backlog_bytes: 10_000,
+            ..Config::default()
+        });
+        let data = "y".repeat(1000);
+        h.default_window = Some(0);
+        let slow = open(&mut h, "/sse/a", "");
+        for _ in 0..12 {
+            h.publish("a", &data).unwrap().unwrap();
+        }
+        h.read_all(slow);
+        let response = h.last_response(slow);
+        assert_eq!(response.status, 200);
+        assert!(response.complete, "the stream ended");
+        assert!(response
+            .text()
+            .ends_with(": too slow: reconnect with Last-Event-ID\n\n"));
+    });
+}

@@ -389,6 +389,34 @@ fn a_slow_subscriber_gets_1008_after_its_frame_while_others_keep_receiving() {
     });
 }
 
+/// Found by the simulator (docs/simulation.md, seed 38): a subscriber
+/// that read nothing, not even its 101, when it was cut off got a Close
+/// frame with no 101 before it.
+#[test]
+fn a_subscriber_cut_off_before_it_read_its_101_still_gets_the_101_first() {
+    each_store(|| {
+        let mut h = Harness::new(Config {
+            max_backlog_bytes: 10_000,
+            ..Config::default()
+        });
+        let data = "y".repeat(1000);
+        for _ in 0..4 {
+            h.publish("a", &data).unwrap().unwrap();
+        }
+        h.default_window = Some(0);
+        let slow = h.connect();
+        h.send(slow, upgrade("/ws/a?since=0", "").as_bytes());
+        for _ in 0..12 {
+            h.publish("a", &data).unwrap().unwrap();
+        }
+        h.read_all(slow);
+        // The transcript is checked whole when the harness drops: a 101,
+        // then whole frames, then the Close.
+        assert_eq!(h.responses(slow)[0].status, 101);
+        assert_eq!(close_code(&h, slow), Some(close::POLICY));
+    });
+}
+
 #[test]
 fn stopping_the_server_sends_1001_to_every_websocket() {
     let mut h = Harness::new(Config::default());
