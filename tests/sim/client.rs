@@ -41,6 +41,10 @@ pub struct Wants {
     pub close: bool,
     /// Wake at this time.
     pub wake: Option<Instant>,
+    /// A long-poll was answered at its timeout (nothing new).
+    pub timed_out: bool,
+    /// Events and comments of an open stream read now.
+    pub stream_items: u32,
 }
 
 /// An acknowledged publish: what the publisher was told.
@@ -69,7 +73,7 @@ pub struct Client {
     /// The `since` of the outstanding poll, and when it was fully sent.
     asked: Option<(u64, Instant)>,
     /// The long-poll's timeout.
-    timeout: Duration,
+    pub timeout: Duration,
     /// SSE: the reconnection delay the server set.
     retry: Duration,
     /// Publishes sent and not answered, oldest first.
@@ -80,6 +84,8 @@ pub struct Client {
     pub next: Option<Instant>,
     pub publish_every: Duration,
     pub poll_every: Duration,
+    /// Bytes added to each message it publishes (sizes vary by client).
+    pad: usize,
     /// Acknowledgements to check.
     pub acks: Vec<Ack>,
 }
@@ -109,6 +115,11 @@ impl Client {
             next: None,
             publish_every: Duration::from_millis(rng.range(100, 5000)),
             poll_every: Duration::from_millis(rng.range(100, 3000)),
+            pad: if rng.chance(0.5) {
+                rng.range(0, 4096) as usize
+            } else {
+                0
+            },
             acks: Vec::new(),
         }
     }
@@ -133,7 +144,7 @@ impl Client {
     /// Data for the next publish: unique in the run.
     fn next_data(&mut self) -> String {
         self.seq += 1;
-        format!("c{}-{}", self.id, self.seq)
+        format!("c{}-{}.{}", self.id, self.seq, "x".repeat(self.pad))
     }
 
     /// A new connection: what it sends first.
@@ -266,7 +277,7 @@ impl Client {
             })?;
             input = input.get(used..).unwrap_or_default();
             if self.kind == Kind::Sse && self.status == 200 {
-                self.read_events(ledger)?;
+                wants.stream_items += self.read_events(ledger)?;
             }
             match event {
                 None => return Ok(wants),
@@ -325,6 +336,10 @@ impl Client {
                 self.view
                     .caught_up(batch.last_id)
                     .map_err(|e| format!("client {id} ({:?}): {e}", self.kind))?;
+                wants.timed_out = self.kind == Kind::LongPoll
+                    && batch.messages.is_empty()
+                    && !batch.gap
+                    && batch.last_id == since;
                 if batch.more || self.kind == Kind::LongPoll {
                     self.ask(now, wants);
                 } else {
@@ -374,13 +389,14 @@ impl Client {
     }
 
     /// Events of an open stream, from the body read so far.
-    fn read_events(&mut self, ledger: &Ledger) -> Result<(), Broken> {
+    fn read_events(&mut self, ledger: &Ledger) -> Result<u32, Broken> {
         let id = self.id;
         let mut items = Vec::new();
         self.sse
             .feed(&self.body, &mut items)
             .map_err(|e| format!("client {id}: the event stream is broken: {e:?}"))?;
         self.body.clear();
+        let n = items.len() as u32;
         for item in items {
             match item {
                 SseItem::Retry(ms) => self.retry = Duration::from_millis(ms),
@@ -405,7 +421,7 @@ impl Client {
                 }
             }
         }
-        Ok(())
+        Ok(n)
     }
 
     fn read_frames(

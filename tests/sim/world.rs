@@ -65,7 +65,7 @@ impl Scenario {
     pub fn from_seed(rng: &mut Rng, clients: usize) -> Scenario {
         let config = Config {
             history: rng.range(4, 64) as usize,
-            max_backlog_bytes: rng.range(8, 256) as usize * 1024,
+            max_backlog_bytes: rng.range(2, 256) as usize * 1024,
             send_buffer_bytes: Some(rng.range(0, 4) as usize * 1024),
             longpoll_max: Duration::from_secs(rng.range(1, 10)),
             heartbeat: Duration::from_secs(rng.range(1, 20)),
@@ -131,6 +131,12 @@ struct Link {
     slow_until: Option<Instant>,
     /// The engine shut its write side; the client closed too.
     shut: bool,
+    /// When the engine took the last byte the client had sent.
+    delivered: Option<Instant>,
+    /// When the client last read an event or comment of a stream.
+    stream_item: Option<Instant>,
+    /// When the client last stopped reading (a slow consumer).
+    paused: Option<Instant>,
 }
 
 /// The world.
@@ -371,6 +377,9 @@ impl World {
                     held_until: None,
                     slow_until: None,
                     shut: false,
+                    delivered: None,
+                    stream_item: None,
+                    paused: None,
                 },
             );
             self.conn_of[c] = Some(id);
@@ -422,7 +431,8 @@ impl World {
     fn hub_publish(&mut self) -> Result<(), String> {
         self.hub_seq += 1;
         let channel = format!("ch{}", self.rng.below(self.scenario.channels as u64));
-        let data = format!("hub-{}", self.hub_seq);
+        let pad = self.rng.below(2048) as usize;
+        let data = format!("hub-{}.{}", self.hub_seq, "y".repeat(pad));
         let token = self.hub_seq;
         self.note("hub publish", usize::MAX, token);
         match self
@@ -481,8 +491,11 @@ impl World {
             .store
             .ledger(|l| l.data(channel, id).map(str::to_owned));
         if committed.as_deref() != Some(data) {
+            let short = |d: &str| format!("{:?} ({} bytes)", d.get(..12).unwrap_or(d), d.len());
             return Err(self.fail(format!(
-                "a publisher was told {channel}#{id} for {data:?}, but the store has {committed:?}"
+                "a publisher was told {channel}#{id} for {}, but the store has {}",
+                short(data),
+                committed.as_deref().map_or("nothing".into(), short)
             )));
         }
         Ok(())
@@ -521,6 +534,9 @@ impl World {
                     n = self.rng.range(1, n as u64) as usize;
                 }
                 let bytes: Vec<u8> = link.unread.drain(..n).collect();
+                if link.unread.is_empty() {
+                    link.delivered = Some(self.now);
+                }
                 let c = link.client;
                 self.engine.handle_input(id, &bytes, self.now);
                 self.note("input", c, n as u64);
@@ -545,7 +561,9 @@ impl World {
                     }
                     if self.busy() && self.rng.chance(self.scenario.net.slow) {
                         let slow = random_upto(&mut self.rng, self.scenario.net.max_slow);
-                        self.links.get_mut(&id).expect("link").slow_until = Some(self.now + slow);
+                        let link = self.links.get_mut(&id).expect("link");
+                        link.slow_until = Some(self.now + slow);
+                        link.paused = Some(self.now);
                         self.summary.faults += 1;
                         self.note("slow", c, slow.as_millis() as u64);
                         self.timer(self.now + slow, c);
@@ -599,6 +617,12 @@ impl World {
         bytes.truncate(take);
         self.engine.handle_written(id, take, self.now);
         self.note("read", c, take as u64);
+        if self.watch == Some(c) {
+            eprintln!(
+                "    {:?}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+            );
+        }
         let result = self
             .store
             .ledger(|ledger| self.clients[c].read(&bytes, self.now, ledger, &mut self.rng));
@@ -608,6 +632,7 @@ impl World {
     fn apply_read(&mut self, c: usize, result: Result<Wants, String>) -> Result<(), String> {
         match result {
             Ok(wants) => {
+                self.check_timing(c, &wants)?;
                 let acks = std::mem::take(&mut self.clients[c].acks);
                 for ack in acks {
                     self.check_ack(&ack.channel, ack.id, &ack.data)?;
@@ -616,6 +641,50 @@ impl World {
             }
             Err(why) => Err(self.fail(why)),
         }
+    }
+
+    /// Deadlines fire on their tick: a long-poll with nothing new is
+    /// answered at its timeout, and an open stream is never silent for
+    /// longer than `--heartbeat`, both within a tick, unless the clock
+    /// jumped or the client stopped reading meanwhile.
+    fn check_timing(&mut self, c: usize, wants: &Wants) -> Result<(), String> {
+        let Some(id) = self.conn_of[c] else {
+            return Ok(());
+        };
+        let now = self.now;
+        let jumped = self.jumped;
+        let config = &self.scenario.config;
+        let heartbeat = config.heartbeat;
+        let longpoll = self.clients[c].timeout.min(config.longpoll_max);
+        let Some(link) = self.links.get_mut(&id) else {
+            return Ok(());
+        };
+        let calm_since =
+            |t: Instant| jumped.is_none_or(|j| j < t) && link.paused.is_none_or(|p| p < t);
+        if wants.timed_out {
+            if let Some(asked) = link.delivered.filter(|&t| calm_since(t)) {
+                let waited = now - asked;
+                if waited + TICK < longpoll || waited > longpoll + TICK {
+                    let why = format!(
+                        "client {c}: a long-poll of {longpoll:?} answered empty after {waited:?}"
+                    );
+                    return Err(self.fail(why));
+                }
+            }
+        }
+        if wants.stream_items > 0 {
+            if let Some(last) = link.stream_item.filter(|&t| calm_since(t)) {
+                let silent = now - last;
+                if silent > heartbeat + TICK {
+                    let why = format!(
+                        "client {c}: a stream silent for {silent:?}, heartbeat {heartbeat:?}"
+                    );
+                    return Err(self.fail(why));
+                }
+            }
+            link.stream_item = Some(now);
+        }
+        Ok(())
     }
 
     /// Per-connection buffers within their documented bounds; nothing
