@@ -5,7 +5,9 @@
 //! --release sim -- --ignored` runs thousands.
 
 mod client;
+mod cluster;
 mod ledger;
+mod redis;
 mod rng;
 mod store;
 mod world;

@@ -1,0 +1,614 @@
+//! A cluster in the simulation: N real engines, each over a real
+//! `cluster::RedisStore`, sharing one [`FakeRedis`] through a simulated
+//! network.
+//!
+//! Each node's two connections (commands, bus) are a pair of byte pipes
+//! between its `cluster::Node` and the fake Redis. A step does for every
+//! node what `server/redis.rs` (`Link::pump`) and one pass of
+//! `server/reactor.rs` do, in the same order: the node's deadline
+//! (`handle_timeout`), a connect when it wants one (`wants_connect`,
+//! `handle_connecting`, then `handle_connected` once both connects
+//! finished), reading what Redis wrote (`handle_cmd_input`,
+//! `handle_sub_input`; an error or a closed connection is
+//! `handle_lost`, and both connections are dropped), writing what the
+//! node has (`cmd_output`/`cmd_written`, `sub_output`/`sub_written`);
+//! then `Engine::handle_commits` and `Engine::handle_timeout`.
+//!
+//! The network is where chance comes in, from the one [`Rng`] given: at
+//! each step a pipe delivers all it holds or a prefix of it cut anywhere
+//! (inside a command, inside a reply), and a connect may take a few
+//! steps. Bytes on a connection arrive in order and once; a connection
+//! Redis closed delivers what was in flight, then its end.
+//!
+//! Time is the simulator's: `now` is passed to every call, and Redis's
+//! `TIME` and each node's floor are `now` in µs since the Unix epoch,
+//! counted from an epoch fixed at [`Cluster::new`].
+#![allow(dead_code)]
+
+use std::cell::RefMut;
+use std::time::{Duration, Instant};
+
+use pushwire::cluster::{Node, NodeOptions, Phase, RedisStore, RedisUrl};
+use pushwire::engine::{Engine, Event, PublishError};
+use pushwire::Config;
+
+use crate::redis::{ConnId, FakeRedis, RestartKind};
+use crate::rng::Rng;
+
+/// What the simulated clock reads at the epoch: µs since the Unix epoch
+/// (2023-11-14), so ids look like a real run's.
+pub const EPOCH_MICROS: u64 = 1_700_000_000_000_000;
+
+/// One direction pair of a connection.
+#[derive(Debug)]
+struct Pipe {
+    conn: ConnId,
+    /// Written by the node, not read by Redis yet.
+    to_redis: Vec<u8>,
+    /// Written by Redis, not read by the node yet.
+    to_node: Vec<u8>,
+}
+
+impl Pipe {
+    fn new(conn: ConnId) -> Pipe {
+        Pipe {
+            conn,
+            to_redis: Vec::new(),
+            to_node: Vec::new(),
+        }
+    }
+}
+
+/// A node's two connections.
+#[derive(Debug)]
+struct Link {
+    cmd: Pipe,
+    bus: Pipe,
+    /// Both connects finished and the node was told.
+    up: bool,
+}
+
+/// A running node.
+struct Live {
+    engine: Engine,
+    store: RedisStore,
+    link: Option<Link>,
+    name: String,
+}
+
+/// One place in the cluster: a node, or the gap a crashed one left.
+struct Slot {
+    incarnation: u32,
+    live: Option<Live>,
+}
+
+/// How a step moves bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Delivery {
+    /// Each pipe delivers all, or a prefix cut by chance; connects take
+    /// a step or more.
+    Random,
+    /// Everything, at once.
+    All,
+}
+
+/// N nodes and one Redis.
+pub struct Cluster {
+    redis: FakeRedis,
+    slots: Vec<Slot>,
+    config: Config,
+    net: Rng,
+    epoch: Instant,
+    reachable: bool,
+    next_token: u64,
+    /// Chance that a pipe delivers all it holds at a step.
+    pub whole: f64,
+}
+
+impl Cluster {
+    /// `n` nodes started at `now` with `config` (its `redis` URL set to
+    /// a local one if it has none), not connected yet; `rng` decides how
+    /// the network splits and delays bytes.
+    pub fn new(n: usize, mut config: Config, rng: Rng, now: Instant) -> Cluster {
+        if config.redis.is_none() {
+            config.redis = RedisUrl::parse("redis://127.0.0.1:6379").ok();
+        }
+        let mut cluster = Cluster {
+            redis: FakeRedis::new(),
+            slots: Vec::new(),
+            config,
+            net: rng,
+            epoch: now,
+            reachable: true,
+            next_token: 0,
+            whole: 0.5,
+        };
+        cluster.redis.set_time_micros(EPOCH_MICROS);
+        for _ in 0..n {
+            cluster.slots.push(Slot {
+                incarnation: 0,
+                live: None,
+            });
+            cluster.restart_node(cluster.slots.len() - 1, now);
+        }
+        cluster
+    }
+
+    /// How many places (crashed nodes included).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The simulated clock at `now`: µs since the Unix epoch.
+    pub fn micros(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.epoch);
+        EPOCH_MICROS + u64::try_from(since.as_micros()).unwrap_or(u64::MAX / 2)
+    }
+
+    /// The fake Redis, for faults and for looking inside.
+    pub fn redis(&mut self) -> &mut FakeRedis {
+        &mut self.redis
+    }
+
+    /// Node `i`'s engine, unless it is crashed.
+    pub fn engine(&self, i: usize) -> Option<&Engine> {
+        self.slots.get(i)?.live.as_ref().map(|l| &l.engine)
+    }
+
+    /// Node `i`'s engine, to publish, connect clients, drive it.
+    pub fn engine_mut(&mut self, i: usize) -> Option<&mut Engine> {
+        self.slots.get_mut(i)?.live.as_mut().map(|l| &mut l.engine)
+    }
+
+    /// Node `i`'s Redis side.
+    pub fn node(&self, i: usize) -> Option<RefMut<'_, Node>> {
+        self.slots.get(i)?.live.as_ref().map(|l| l.store.node())
+    }
+
+    /// Node `i`'s name in publish tags (`n{i}-{incarnation}`).
+    pub fn name(&self, i: usize) -> Option<&str> {
+        Some(self.slots.get(i)?.live.as_ref()?.name.as_str())
+    }
+
+    /// Every live node is caught up with Redis.
+    pub fn ready(&self) -> bool {
+        (0..self.len()).all(|i| self.node(i).is_none_or(|n| n.phase() == Phase::Ready))
+    }
+
+    /// An embedder's publish on node `i` (`Engine::handle_publish`, what
+    /// the library's `Hub` does): its token, whose outcome
+    /// [`Cluster::take_published`] gives once decided.
+    pub fn publish(
+        &mut self,
+        i: usize,
+        channel: &str,
+        data: &str,
+        now: Instant,
+    ) -> Result<u64, PublishError> {
+        self.next_token += 1;
+        let token = self.next_token;
+        let engine = self.engine_mut(i).ok_or(PublishError::InvalidChannel)?;
+        engine.handle_publish(channel, data.to_owned(), token, now)?;
+        Ok(token)
+    }
+
+    /// The publishes node `i` decided since the last call: token and id
+    /// or refusal.
+    pub fn take_published(&mut self, i: usize) -> Vec<(u64, Result<u64, PublishError>)> {
+        let Some(engine) = self.engine_mut(i) else {
+            return Vec::new();
+        };
+        std::iter::from_fn(|| engine.poll_event())
+            .map(|event| match event {
+                Event::Published { token, outcome } => (token, outcome),
+            })
+            .collect()
+    }
+
+    /// The process of node `i` dies: a prefix of what it had written
+    /// reaches Redis (the kernel sends what is in the socket buffer),
+    /// then both connections close; its engine and everything it held
+    /// in memory are gone.
+    pub fn crash_node(&mut self, i: usize) {
+        let Some(live) = self.slots.get_mut(i).and_then(|s| s.live.take()) else {
+            return;
+        };
+        if let Some(link) = live.link {
+            for pipe in [link.cmd, link.bus] {
+                let n = self.net.below(pipe.to_redis.len() as u64 + 1) as usize;
+                self.redis.handle_input(pipe.conn, &pipe.to_redis[..n]);
+                self.redis.disconnect(pipe.conn);
+            }
+        }
+    }
+
+    /// Node `i` starts (again) at `now`: a fresh engine and store, a new
+    /// name, its floor `now`; it connects and catches up from Redis.
+    pub fn restart_node(&mut self, i: usize, now: Instant) {
+        self.crash_node(i);
+        let floor = self.micros(now);
+        let Some(slot) = self.slots.get_mut(i) else {
+            return;
+        };
+        slot.incarnation += 1;
+        let name = format!("n{i}-{}", slot.incarnation);
+        let config = self.config.clone();
+        let options = NodeOptions {
+            url: config
+                .redis
+                .clone()
+                .unwrap_or_else(|| RedisUrl::parse("redis://127.0.0.1").unwrap()),
+            prefix: config.redis_prefix.clone(),
+            history: config.history,
+            history_ttl: config.history_ttl,
+            max_message_bytes: config.max_body_bytes,
+            max_channels: config.max_channels,
+            name: name.clone(),
+            floor,
+        };
+        let store = RedisStore::new(options);
+        let engine = Engine::with_store(config, Box::new(store.clone()), now);
+        slot.live = Some(Live {
+            engine,
+            store,
+            link: None,
+            name,
+        });
+    }
+
+    /// Redis dies and comes back at once, as `kind` says.
+    pub fn redis_restart(&mut self, kind: RestartKind) {
+        self.redis.restart(kind);
+    }
+
+    /// Redis closes every connection (`CLIENT KILL`): what a node had in
+    /// flight to Redis is lost, what Redis had sent still arrives.
+    pub fn drop_redis_connections(&mut self) {
+        for conn in self.redis.connections() {
+            self.redis.disconnect(conn);
+        }
+    }
+
+    /// While false, connects to Redis are refused.
+    pub fn set_redis_reachable(&mut self, reachable: bool) {
+        self.reachable = reachable;
+    }
+
+    /// One pass at `now`, bytes split and delayed by chance.
+    pub fn step(&mut self, now: Instant) {
+        self.pass(now, Delivery::Random);
+    }
+
+    /// Passes at `now` with every byte delivered at once, until nothing
+    /// moves (at most 1,000): the cluster as quiet as it gets without
+    /// time passing. How many passes it took.
+    pub fn settle(&mut self, now: Instant) -> usize {
+        for n in 1..=1000 {
+            if !self.pass(now, Delivery::All) {
+                return n;
+            }
+        }
+        1000
+    }
+
+    /// One pass: every node's Redis side, then every engine. Whether
+    /// anything moved.
+    fn pass(&mut self, now: Instant, delivery: Delivery) -> bool {
+        let micros = self.micros(now);
+        self.redis.set_time_micros(micros);
+        let mut moved = false;
+        for i in 0..self.slots.len() {
+            moved |= self.pump(i, now, delivery);
+        }
+        for slot in &mut self.slots {
+            if let Some(live) = &mut slot.live {
+                live.engine.handle_commits(now);
+                live.engine.handle_timeout(now);
+            }
+        }
+        moved
+    }
+
+    /// How many of `len` bytes a pipe delivers now.
+    fn cut(&mut self, len: usize, delivery: Delivery) -> usize {
+        match delivery {
+            Delivery::All => len,
+            Delivery::Random if len == 0 || self.net.chance(self.whole) => len,
+            Delivery::Random => self.net.below(len as u64 + 1) as usize,
+        }
+    }
+
+    /// Node `i`'s Redis side for one pass, as `Link::pump`. Whether
+    /// anything moved.
+    fn pump(&mut self, i: usize, now: Instant, delivery: Delivery) -> bool {
+        let Some(live) = self.slots[i].live.as_mut() else {
+            return false;
+        };
+        let store = live.store.clone();
+        let mut moved = false;
+        if store.node().handle_timeout(now) {
+            self.drop_link(i);
+            moved = true;
+        }
+        let live = self.slots[i].live.as_mut().expect("live above");
+        if live.link.is_none() && store.node().wants_connect(now) {
+            if !self.reachable {
+                store
+                    .node()
+                    .handle_lost(now, "Connection refused (os error 111)");
+                return true;
+            }
+            let (cmd, bus) = (self.redis.connect(), self.redis.connect());
+            live.link = Some(Link {
+                cmd: Pipe::new(cmd),
+                bus: Pipe::new(bus),
+                up: false,
+            });
+            store.node().handle_connecting(now);
+            moved = true;
+        }
+        let finished = delivery == Delivery::All || self.net.chance(0.7);
+        let live = self.slots[i].live.as_mut().expect("live above");
+        let Some(link) = live.link.as_mut() else {
+            return moved;
+        };
+        if !link.up && finished {
+            link.up = true;
+            store.node().handle_connected(now);
+            moved = true;
+        }
+        // Read: what Redis wrote, then its end.
+        for bus in [false, true] {
+            let link = self.link(i);
+            let conn = if bus { link.bus.conn } else { link.cmd.conn };
+            let output = self.redis.take_output(conn);
+            let open = self.redis.is_open(conn);
+            let pipe = self.pipe(i, bus);
+            pipe.to_node.extend_from_slice(&output);
+            let len = pipe.to_node.len();
+            let n = self.cut(len, delivery);
+            let pipe = self.pipe(i, bus);
+            let bytes: Vec<u8> = pipe.to_node.drain(..n).collect();
+            let drained = pipe.to_node.is_empty();
+            moved |= n > 0;
+            let read = match bus {
+                false => store.node().handle_cmd_input(&bytes),
+                true => store.node().handle_sub_input(&bytes),
+            };
+            if let Err(e) = read {
+                store.node().handle_lost(now, &e.to_string());
+                self.drop_link(i);
+                return true;
+            }
+            if drained && !open {
+                store.node().handle_lost(now, "Redis closed the connection");
+                self.drop_link(i);
+                return true;
+            }
+        }
+        if !self.link(i).up {
+            return moved;
+        }
+        // Write: what the node has, then a part of what is in flight
+        // reaches Redis.
+        for bus in [false, true] {
+            let out = {
+                let mut node = store.node();
+                let out = match bus {
+                    false => node.cmd_output().to_vec(),
+                    true => node.sub_output().to_vec(),
+                };
+                match bus {
+                    false => node.cmd_written(out.len()),
+                    true => node.sub_written(out.len()),
+                }
+                out
+            };
+            let pipe = self.pipe(i, bus);
+            pipe.to_redis.extend_from_slice(&out);
+            let len = pipe.to_redis.len();
+            let n = self.cut(len, delivery);
+            let pipe = self.pipe(i, bus);
+            let conn = pipe.conn;
+            let bytes: Vec<u8> = pipe.to_redis.drain(..n).collect();
+            moved |= n > 0;
+            self.redis.handle_input(conn, &bytes);
+        }
+        moved || store.node().has_pending()
+    }
+
+    fn link(&mut self, i: usize) -> &mut Link {
+        self.slots[i]
+            .live
+            .as_mut()
+            .and_then(|l| l.link.as_mut())
+            .expect("a link")
+    }
+
+    fn pipe(&mut self, i: usize, bus: bool) -> &mut Pipe {
+        let link = self.link(i);
+        match bus {
+            false => &mut link.cmd,
+            true => &mut link.bus,
+        }
+    }
+
+    /// The node dropped its sockets (`Link::drop_sockets`): Redis sees
+    /// both close, and nothing in flight arrives any more.
+    fn drop_link(&mut self, i: usize) {
+        let link = self.slots[i].live.as_mut().and_then(|l| l.link.take());
+        if let Some(link) = link {
+            self.redis.disconnect(link.cmd.conn);
+            self.redis.disconnect(link.bus.conn);
+        }
+    }
+}
+
+/// The time `ms` milliseconds after `t`.
+pub fn after(t: Instant, ms: u64) -> Instant {
+    t + Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    const CHANNELS: [&str; 3] = ["a", "b", "c"];
+
+    /// One message as a node holds it.
+    type Held = (u64, u64, String);
+
+    /// A cluster and its clock, one millisecond a step.
+    struct Sim {
+        cluster: Cluster,
+        now: Instant,
+        rng: Rng,
+        /// Every publish by token: its channel and text.
+        sent: BTreeMap<u64, (String, String)>,
+        /// Outcomes of every publish, by token.
+        outcomes: BTreeMap<u64, Result<u64, PublishError>>,
+    }
+
+    impl Sim {
+        fn new(seed: u64, nodes: usize) -> Sim {
+            let mut rng = Rng::new(seed);
+            let config = Config {
+                history: 64,
+                ..Config::default()
+            };
+            let now = Instant::now();
+            let cluster = Cluster::new(nodes, config, rng.fork(), now);
+            let mut sim = Sim {
+                cluster,
+                now,
+                rng,
+                sent: BTreeMap::new(),
+                outcomes: BTreeMap::new(),
+            };
+            sim.until_ready();
+            sim
+        }
+
+        fn tick(&mut self) {
+            self.now += Duration::from_millis(1);
+            self.cluster.step(self.now);
+            for i in 0..self.cluster.len() {
+                self.outcomes.extend(self.cluster.take_published(i));
+            }
+        }
+
+        /// Steps until every node is caught up and nothing is in flight
+        /// (the backoff may take a second).
+        fn until_ready(&mut self) {
+            for _ in 0..3000 {
+                self.tick();
+                if self.cluster.ready() {
+                    self.cluster.settle(self.now);
+                    self.tick();
+                    if self.cluster.ready() {
+                        return;
+                    }
+                }
+            }
+            panic!("the cluster never caught up");
+        }
+
+        /// Publishes on node `i` with the token's outcome recorded.
+        fn publish(&mut self, i: usize, channel: &str, data: &str) {
+            let token = self
+                .cluster
+                .publish(i, channel, data, self.now)
+                .expect("a valid channel");
+            self.sent.insert(token, (channel.into(), data.into()));
+        }
+
+        /// `n` publishes on random nodes and channels, a step or two
+        /// apart; their texts start at `from`.
+        fn storm(&mut self, from: usize, n: usize) {
+            for k in from..from + n {
+                let i = self.rng.below(self.cluster.len() as u64) as usize;
+                let channel = *self.rng.pick(&CHANNELS);
+                if self.cluster.engine(i).is_some() {
+                    self.publish(i, channel, &format!("m{k}"));
+                }
+                for _ in 0..self.rng.range(0, 2) {
+                    self.tick();
+                }
+            }
+        }
+
+        fn history(&self, i: usize, channel: &str) -> Vec<Held> {
+            let engine = self.cluster.engine(i).expect("a live node");
+            engine
+                .broker()
+                .backlog(channel, 0)
+                .iter()
+                .map(|m| (m.id, m.prev, m.data.to_string()))
+                .collect()
+        }
+
+        /// Every live node holds the same messages of `channel`, and
+        /// returns them.
+        fn agreed(&self, channel: &str) -> Vec<Held> {
+            let live: Vec<usize> = (0..self.cluster.len())
+                .filter(|&i| self.cluster.engine(i).is_some())
+                .collect();
+            let first = self.history(live[0], channel);
+            for &i in &live[1..] {
+                assert_eq!(
+                    self.history(i, channel),
+                    first,
+                    "node {i} and node {} disagree on {channel}",
+                    live[0]
+                );
+            }
+            first
+        }
+
+        fn committed(&self) -> usize {
+            self.outcomes.values().filter(|o| o.is_ok()).count()
+        }
+
+        /// Every publisher answered with an id was answered with the id
+        /// its text holds on every node.
+        fn assert_answers_hold(&self) {
+            for (token, outcome) in &self.outcomes {
+                let (channel, data) = &self.sent[token];
+                if let Ok(id) = outcome {
+                    let held = self.agreed(channel);
+                    assert!(
+                        held.iter().any(|(i, _, d)| i == id && d == data),
+                        "{data} answered {id} but {channel} holds {held:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Ids one more than the one before, each naming it as `prev`.
+    fn assert_consecutive(held: &[Held]) {
+        for pair in held.windows(2) {
+            assert_eq!(pair[1].0, pair[0].0 + 1, "{held:?}");
+            assert_eq!(pair[1].1, pair[0].0, "{held:?}");
+        }
+    }
+
+    #[test]
+    fn sim_cluster_three_nodes_hold_the_same_consecutive_ids_in_one_order() {
+        let mut sim = Sim::new(1, 3);
+        sim.storm(0, 150);
+        sim.until_ready();
+        assert_eq!(sim.outcomes.len(), 150);
+        assert_eq!(sim.committed(), 150, "{:?}", sim.outcomes);
+        let mut total = 0;
+        for channel in CHANNELS {
+            let held = sim.agreed(channel);
+            assert_consecutive(&held);
+            total += held.len();
+        }
+        assert_eq!(total, 150);
+        sim.assert_answers_hold();
+    }
+}
