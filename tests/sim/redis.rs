@@ -386,6 +386,11 @@ impl FakeRedis {
         self.conns.remove(&conn);
     }
 
+    /// Bytes of a command that has not all come yet on `conn`.
+    pub fn pending_input(&self, conn: ConnId) -> usize {
+        self.conns.get(&conn).map_or(0, |c| c.input.len())
+    }
+
     /// Every open connection, in the order they were made.
     pub fn connections(&self) -> Vec<ConnId> {
         self.conns.keys().copied().collect()
