@@ -116,6 +116,10 @@ struct Conn {
     /// Redis closed it (after a protocol error): what is in `output` is
     /// the last it sends.
     closed: bool,
+    /// The client closed it while Redis was paused: the commands that
+    /// came before the close still run when Redis resumes (it reads them
+    /// before it reads the end), their replies going nowhere.
+    hung_up: bool,
 }
 
 /// A reply, as Redis writes it in RESP2.
@@ -377,13 +381,24 @@ impl FakeRedis {
     /// Whether the connection is still up on Redis's side (a closed one
     /// may still have its last bytes to take).
     pub fn is_open(&self, conn: ConnId) -> bool {
-        self.conns.get(&conn).is_some_and(|c| !c.closed)
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| !c.closed && !c.hung_up)
     }
 
     /// The client closed the connection: a command not all received is
-    /// never run, and its subscriptions end.
+    /// never run, and its subscriptions end. (While Redis is paused, the
+    /// whole commands it holds run when it resumes.)
     pub fn disconnect(&mut self, conn: ConnId) {
-        self.conns.remove(&conn);
+        match self.conns.get_mut(&conn) {
+            Some(c) if self.paused && !c.input.is_empty() => {
+                c.hung_up = true;
+                c.channels.clear();
+            }
+            _ => {
+                self.conns.remove(&conn);
+            }
+        }
     }
 
     /// Bytes of a command that has not all come yet on `conn`.
@@ -393,7 +408,14 @@ impl FakeRedis {
 
     /// Every open connection, in the order they were made.
     pub fn connections(&self) -> Vec<ConnId> {
-        self.conns.keys().copied().collect()
+        let open = self.conns.iter().filter(|(_, c)| !c.hung_up);
+        open.map(|(&id, _)| id).collect()
+    }
+
+    /// Redis closes the connection (`CLIENT KILL`): what it had not run
+    /// never runs, what it had not written is lost.
+    pub fn kill(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
     }
 
     /// Bytes that came on `conn`; every command they complete runs, in
@@ -402,7 +424,7 @@ impl FakeRedis {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.closed {
+        if c.closed || c.hung_up {
             return;
         }
         c.input.extend_from_slice(bytes);
@@ -424,9 +446,11 @@ impl FakeRedis {
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;
         if !paused {
-            for conn in self.connections() {
+            let held: Vec<ConnId> = self.conns.keys().copied().collect();
+            for conn in held {
                 self.run_input(conn);
             }
+            self.conns.retain(|_, c| !c.hung_up);
         }
     }
 
