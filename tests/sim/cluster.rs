@@ -940,6 +940,10 @@ mod tests {
                 RestartKind::Durable,
             ],
         };
+        if sim.rng.chance(0.5) {
+            // A catch-up of one channel name a page.
+            sim.cluster.redis().set_scan_page(1);
+        }
         sim.cluster.redis().set_persistence(always, "always");
         if !always {
             sim.cluster.redis().set_persistence(false, "everysec");
@@ -1034,11 +1038,18 @@ mod tests {
         }
         sim.assert_answers_hold();
         faults.push(format!(
-            "{} of {} publishes committed",
+            "{} of {} publishes committed, newest ids {:?}, {} Redis commands",
             sim.committed(),
-            sim.outcomes.len()
+            sim.outcomes.len(),
+            sim.newest(),
+            sim.cluster.redis().commands
         ));
         faults
+    }
+
+    #[test]
+    fn sim_cluster_a_seed_replays_the_same_run() {
+        assert_eq!(chaos(7, 400), chaos(7, 400));
     }
 
     #[test]
