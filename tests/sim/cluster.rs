@@ -26,7 +26,7 @@
 #![allow(dead_code)]
 
 use std::cell::RefMut;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use pushwire::cluster::{Node, NodeOptions, Phase, RedisStore, RedisUrl};
 use pushwire::engine::{Engine, Event, PublishError};
@@ -445,14 +445,10 @@ impl Cluster {
     }
 }
 
-/// The time `ms` milliseconds after `t`.
-pub fn after(t: Instant, ms: u64) -> Instant {
-    t + Duration::from_millis(ms)
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::time::Duration;
 
     use super::*;
 
@@ -1045,6 +1041,29 @@ mod tests {
             sim.cluster.redis().commands
         ));
         faults
+    }
+
+    #[test]
+    fn sim_cluster_with_a_password_and_a_database_shares_the_bus_of_that_database() {
+        let config = Config {
+            redis: RedisUrl::parse("redis://:pw@127.0.0.1/3").ok(),
+            ..Config::default()
+        };
+        let mut now = Instant::now();
+        let mut cluster = Cluster::new(2, config, Rng::new(9), now);
+        cluster.redis().set_password(Some("pw"));
+        while !cluster.ready() {
+            now += Duration::from_millis(1);
+            cluster.step(now);
+        }
+        cluster.publish(1, "a", "in db 3", now).unwrap();
+        cluster.settle(now);
+        assert!(matches!(cluster.take_published(1)[..], [(_, Ok(_))]));
+        let redis = cluster.redis();
+        assert!(redis.get(3, "pushwire:seq:a").is_some());
+        assert!(redis.get(0, "pushwire:seq:a").is_none());
+        let held = cluster.engine(0).unwrap().broker().backlog("a", 0);
+        assert_eq!(&*held.iter().next().unwrap().data, "in db 3");
     }
 
     #[test]
