@@ -88,6 +88,11 @@ pub struct Client {
     pad: usize,
     /// Acknowledgements to check.
     pub acks: Vec<Ack>,
+    /// When its own timer is due: a timer that fires at another time is
+    /// stale (armed before a reconnection) and does nothing.
+    due: Option<Instant>,
+    /// When it may connect again.
+    pub reconnect_at: Option<Instant>,
 }
 
 /// A client-side broken rule: the server sent something it must not.
@@ -121,7 +126,15 @@ impl Client {
                 0
             },
             acks: Vec::new(),
+            due: None,
+            reconnect_at: None,
         }
+    }
+
+    /// Arms its timer for `at` (replacing any other).
+    fn due(&mut self, at: Instant) -> Option<Instant> {
+        self.due = Some(at);
+        Some(at)
     }
 
     /// Whether it keeps a view that must reach the channel's last id.
@@ -187,7 +200,7 @@ impl Client {
                     protocols,
                 );
                 if self.publishes {
-                    wants.wake = Some(now + self.publish_every);
+                    wants.wake = self.due(now + self.publish_every);
                 }
             }
             Kind::PubHttp => self.publish_http(now, &mut wants),
@@ -225,9 +238,10 @@ impl Client {
     /// Its own timer: the next poll, or the next publish.
     pub fn wake(&mut self, now: Instant, rng: &mut Rng) -> Wants {
         let mut wants = Wants::default();
-        if !self.connected {
-            return wants;
+        if !self.connected || self.due.is_none_or(|due| due > now) {
+            return wants; // a stale timer
         }
+        self.due = None;
         match self.kind {
             Kind::Poll if self.asked.is_none() => self.ask(now, &mut wants),
             Kind::PubHttp if self.asked.is_none() => self.publish_http(now, &mut wants),
@@ -236,7 +250,7 @@ impl Client {
                 let mask = (rng.next_u64() as u32).to_be_bytes();
                 ws::write_frame(&mut wants.send, Opcode::Text, data.as_bytes(), Some(mask));
                 self.pending.push_back(data);
-                wants.wake = Some(now + self.publish_every);
+                wants.wake = self.due(now + self.publish_every);
             }
             Kind::WsJson if self.publishes => wants.wake = Some(now + self.publish_every),
             _ => {}
@@ -247,6 +261,7 @@ impl Client {
     /// The connection is gone (either side): when to come back.
     pub fn disconnected(&mut self, now: Instant, rng: &mut Rng) -> Instant {
         self.connected = false;
+        self.due = None;
         self.session = None;
         self.asked = None;
         self.pending.clear();
@@ -254,6 +269,7 @@ impl Client {
             Kind::Sse => self.retry,
             _ => Duration::from_millis(rng.range(0, 2000)),
         };
+        self.reconnect_at = Some(now + after);
         now + after
     }
 
@@ -343,7 +359,7 @@ impl Client {
                 if batch.more || self.kind == Kind::LongPoll {
                     self.ask(now, wants);
                 } else {
-                    wants.wake = Some(now + self.poll_every);
+                    wants.wake = self.due(now + self.poll_every);
                 }
             }
             (Kind::PubHttp, 202) => {
@@ -358,13 +374,13 @@ impl Client {
                     data,
                 });
                 self.asked = None;
-                wants.wake = Some(now + self.publish_every);
+                wants.wake = self.due(now + self.publish_every);
             }
             (Kind::PubHttp, 503) => {
                 // Not stored: the store failed it. Try again later.
                 self.pending.pop_front();
                 self.asked = None;
-                wants.wake = Some(now + self.publish_every);
+                wants.wake = self.due(now + self.publish_every);
             }
             (Kind::Sse, 200) => {
                 // The stream ended (too slow, or its age): come back.

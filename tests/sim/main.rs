@@ -75,3 +75,54 @@ fn sim_a_seed_replays_exactly() {
     let b = run_seed(7, 24);
     assert_eq!(line(7, &a), line(7, &b));
 }
+
+/// The long mode: `cargo test --release sim -- --ignored`. Seeds from
+/// 1,000,000 up, `PUSHWIRE_SIM_SEEDS` of them (default 5,000) or for
+/// `PUSHWIRE_SIM_SECS` seconds (default 240), whichever ends first.
+#[test]
+#[ignore = "thousands of seeds: run by .ci/run in release"]
+fn sim_long() {
+    let count: u64 = env_or("PUSHWIRE_SIM_SEEDS", 5_000);
+    let bound = Duration::from_secs(env_or("PUSHWIRE_SIM_SECS", 240));
+    let began = Instant::now();
+    let mut simulated = Duration::ZERO;
+    let mut done = 0;
+    for seed in 1_000_000..1_000_000 + count {
+        if began.elapsed() > bound {
+            break;
+        }
+        simulated += run_seed(seed, 24).simulated;
+        done += 1;
+    }
+    println!(
+        "sim long: {done} seeds (from 1000000), {:.0} simulated seconds in {:.1} s",
+        simulated.as_secs_f64(),
+        began.elapsed().as_secs_f64()
+    );
+}
+
+/// The crowd: 1,000 clients for a simulated five minutes, timed. Prints
+/// simulated seconds per wall-clock second (docs/simulation.md).
+#[test]
+#[ignore = "a timing run: run by .ci/run in release"]
+fn sim_crowd() {
+    let mut world = World::crowd(42, 1_000, Duration::from_secs(300));
+    let began = Instant::now();
+    let summary = world
+        .run()
+        .unwrap_or_else(|why| panic!("crowd seed 42:\n{why}"));
+    let wall = began.elapsed().as_secs_f64();
+    println!("{}", line(42, &summary));
+    println!(
+        "sim crowd: 1000 clients, {:.0} simulated s in {wall:.2} s: {:.0} simulated s per second",
+        summary.simulated.as_secs_f64(),
+        summary.simulated.as_secs_f64() / wall
+    );
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

@@ -56,6 +56,8 @@ pub struct Scenario {
     pub store: StoreFaults,
     /// Mean time between two publishes through the `Hub`.
     pub hub_every: Duration,
+    /// The share of clients that publish.
+    pub publishers: f64,
     pub config: Config,
 }
 
@@ -104,6 +106,7 @@ impl Scenario {
             net,
             store,
             hub_every: Duration::from_millis(rng.range(50, 2000)),
+            publishers: 0.15,
             config,
         }
     }
@@ -160,7 +163,10 @@ pub struct World {
     hub: HashMap<u64, (String, String)>,
     hub_seq: u64,
     next_hub: Instant,
-    next_reset: Vec<Option<Instant>>,
+    /// Resets to come: (when, client).
+    resets: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// The next look at every connection for one stuck.
+    next_sweep: Instant,
     /// The busy phase ends here.
     busy_until: Instant,
     end: Instant,
@@ -191,6 +197,17 @@ impl World {
         World::with(rng, scenario)
     }
 
+    /// `clients` clients for `busy` with the seed's faults, then the calm.
+    pub fn crowd(seed: u64, clients: usize, busy: Duration) -> World {
+        let mut rng = Rng::new(seed);
+        let mut scenario = Scenario::from_seed(&mut rng, clients);
+        scenario.busy = busy;
+        scenario.channels = 10;
+        scenario.publishers = 0.01;
+        scenario.hub_every = Duration::from_secs(1);
+        World::with(rng, scenario)
+    }
+
     pub fn with(mut rng: Rng, scenario: Scenario) -> World {
         let start = Instant::now();
         let store = SimStore::new(rng.fork(), scenario.store);
@@ -205,28 +222,30 @@ impl World {
             Kind::WsJson,
             Kind::WsJson,
             Kind::WsPlain,
-            Kind::PubHttp,
         ];
         let mut clients = Vec::new();
         let mut timers = BinaryHeap::new();
         for i in 0..scenario.clients {
-            let kind = *rng.pick(&kinds);
+            let kind = if rng.chance(scenario.publishers / 2.0) {
+                Kind::PubHttp
+            } else {
+                *rng.pick(&kinds)
+            };
             let channel = format!("ch{}", rng.below(scenario.channels as u64));
-            let publishes = kind == Kind::PubHttp || (kind == Kind::WsJson && rng.chance(0.3));
+            let publishes = kind == Kind::PubHttp
+                || (kind == Kind::WsJson && rng.chance(scenario.publishers * 2.0));
             clients.push(Client::new(i, kind, channel, publishes, &mut rng));
             let at = start + Duration::from_millis(rng.below(2000));
             timers.push(Reverse((at, i as u64, i)));
         }
         let busy_until = start + scenario.busy;
         let end = busy_until + scenario.calm;
-        let next_reset = (0..scenario.clients)
-            .map(|_| {
-                scenario
-                    .net
-                    .reset_every
-                    .map(|every| start + random_interval(&mut rng, every))
-            })
-            .collect();
+        let mut resets = BinaryHeap::new();
+        if let Some(every) = scenario.net.reset_every {
+            for c in 0..scenario.clients {
+                resets.push(Reverse((start + random_interval(&mut rng, every), c)));
+            }
+        }
         let next_hub = start + random_interval(&mut rng, scenario.hub_every);
         World {
             rng,
@@ -241,7 +260,8 @@ impl World {
             hub: HashMap::new(),
             hub_seq: 0,
             next_hub,
-            next_reset,
+            resets,
+            next_sweep: start,
             busy_until,
             end,
             scenario,
@@ -313,7 +333,10 @@ impl World {
                 return Err(self.fail("the run did not end".into()));
             }
             self.step()?;
-            self.check_bounds()?;
+            if self.now >= self.next_sweep {
+                self.next_sweep = self.now + Duration::from_secs(1);
+                self.check_bounds()?;
+            }
             self.advance();
         }
         if !self.busy() {
@@ -342,15 +365,18 @@ impl World {
             self.wake(c)?;
         }
         if self.busy() {
-            for c in 0..self.clients.len() {
-                if self.next_reset[c].is_some_and(|at| at <= self.now) {
-                    let every = self.scenario.net.reset_every.unwrap_or(STUCK);
-                    self.next_reset[c] = Some(self.now + random_interval(&mut self.rng, every));
-                    if let Some(id) = self.conn_of[c] {
-                        self.summary.faults += 1;
-                        self.note("reset", c, 0);
-                        self.drop_conn(id);
-                    }
+            while let Some(&Reverse((at, c))) = self.resets.peek() {
+                if at > self.now {
+                    break;
+                }
+                self.resets.pop();
+                let every = self.scenario.net.reset_every.unwrap_or(STUCK);
+                let next = self.now + random_interval(&mut self.rng, every);
+                self.resets.push(Reverse((next, c)));
+                if let Some(id) = self.conn_of[c] {
+                    self.summary.faults += 1;
+                    self.note("reset", c, 0);
+                    self.drop_conn(id);
                 }
             }
             if self.next_hub <= self.now {
@@ -366,6 +392,9 @@ impl World {
         let now = self.now;
         if !self.busy() && self.clients[c].kind == Kind::PubHttp {
             return Ok(()); // publishers rest in the calm
+        }
+        if self.conn_of[c].is_none() && self.clients[c].reconnect_at.is_some_and(|t| t > now) {
+            return Ok(()); // a stale timer: it comes back later
         }
         let wants = if self.conn_of[c].is_none() {
             let id = self.engine.handle_accept(now);
@@ -617,6 +646,7 @@ impl World {
         bytes.truncate(take);
         self.engine.handle_written(id, take, self.now);
         self.note("read", c, take as u64);
+        self.check_unsent(id, c)?;
         if self.watch == Some(c) {
             eprintln!(
                 "    {:?}",
@@ -687,6 +717,22 @@ impl World {
         Ok(())
     }
 
+    /// A connection's unsent bytes within their documented bound: a
+    /// subscriber's queue is cut at `max_backlog_bytes`; a request's
+    /// answers stop being read past 256 KiB, plus the answer in progress
+    /// (a page of a batch) (docs/limits.md).
+    fn check_unsent(&self, id: ConnId, c: usize) -> Result<(), String> {
+        let config = &self.scenario.config;
+        let bound = config.max_backlog_bytes.max(256 * 1024) + config.max_batch_bytes + 64 * 1024;
+        let unsent = self.engine.unsent(id);
+        if unsent > bound {
+            return Err(self.fail(format!(
+                "connection {id} (client {c}) holds {unsent} unsent bytes, over {bound}"
+            )));
+        }
+        Ok(())
+    }
+
     /// Per-connection buffers within their documented bounds; nothing
     /// waits for an answer for ever.
     fn check_bounds(&self) -> Result<(), String> {
@@ -733,7 +779,7 @@ impl World {
         }
         if self.busy() {
             next = next.min(self.next_hub);
-            if let Some(at) = self.next_reset.iter().flatten().min() {
+            if let Some(Reverse((at, _))) = self.resets.peek() {
                 next = next.min(*at);
             }
             if self.rng.chance(self.scenario.net.jump) {
