@@ -56,7 +56,7 @@ fn sim_seeds() {
     let seeds: u64 = std::env::var("PUSHWIRE_SIM_SEEDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(300);
     let began = Instant::now();
     let mut simulated = Duration::ZERO;
     for seed in 0..seeds {
@@ -77,12 +77,12 @@ fn sim_a_seed_replays_exactly() {
 }
 
 /// The long mode: `cargo test --release sim -- --ignored`. Seeds from
-/// 1,000,000 up, `PUSHWIRE_SIM_SEEDS` of them (default 5,000) or for
+/// 1,000,000 up, `PUSHWIRE_SIM_SEEDS` of them (default 50,000) or for
 /// `PUSHWIRE_SIM_SECS` seconds (default 240), whichever ends first.
 #[test]
 #[ignore = "thousands of seeds: run by .ci/run in release"]
 fn sim_long() {
-    let count: u64 = env_or("PUSHWIRE_SIM_SEEDS", 5_000);
+    let count: u64 = env_or("PUSHWIRE_SIM_SEEDS", 50_000);
     let bound = Duration::from_secs(env_or("PUSHWIRE_SIM_SECS", 240));
     let began = Instant::now();
     let mut simulated = Duration::ZERO;
