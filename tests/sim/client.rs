@@ -349,8 +349,9 @@ impl Client {
                         .message(ledger, &self.channel, *mid, data)
                         .map_err(|e| format!("client {id} ({:?}): {e}", self.kind))?;
                 }
+                let next = ledger.next_after(&self.channel, self.view.last);
                 self.view
-                    .caught_up(batch.last_id)
+                    .caught_up(batch.last_id, next)
                     .map_err(|e| format!("client {id} ({:?}): {e}", self.kind))?;
                 wants.timed_out = self.kind == Kind::LongPoll
                     && batch.messages.is_empty()

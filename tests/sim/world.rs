@@ -22,7 +22,7 @@ use pushwire::Config;
 
 use crate::client::{Client, Kind, Wants};
 use crate::rng::Rng;
-use crate::store::{SimStore, StoreFaults};
+use crate::store::{Log, SimStore, StoreFaults};
 
 /// The network's faults, from the seed.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +58,10 @@ pub struct Scenario {
     pub hub_every: Duration,
     /// The share of clients that publish.
     pub publishers: f64,
+    /// A durable log: (`--fsync always`, the chance a sync fails, the
+    /// longest sync), and when the machine crashes (into the busy phase).
+    pub log: Option<(bool, f64, Duration)>,
+    pub crashes: Vec<Duration>,
     pub config: Config,
 }
 
@@ -98,15 +102,29 @@ impl Scenario {
             max_delay: Duration::from_millis(rng.range(0, 2000)),
             fail: rng.range(0, 10) as f64 / 100.0,
         };
+        let log = rng.chance(0.3).then(|| {
+            let always = rng.chance(0.6);
+            let fail = rng.range(0, 5) as f64 / 100.0;
+            (always, fail, Duration::from_millis(rng.range(0, 50)))
+        });
+        let busy = Duration::from_secs(rng.range(5, 30));
+        let crashes = match log {
+            Some(_) => (0..rng.range(0, 3))
+                .map(|_| Duration::from_micros(rng.below(busy.as_micros() as u64)))
+                .collect(),
+            None => Vec::new(),
+        };
         Scenario {
             clients,
             channels: rng.range(1, 4) as usize,
-            busy: Duration::from_secs(rng.range(5, 30)),
+            busy,
             calm: Duration::from_secs(60),
             net,
             store,
             hub_every: Duration::from_millis(rng.range(50, 2000)),
             publishers: 0.15,
+            log,
+            crashes,
             config,
         }
     }
@@ -177,7 +195,12 @@ pub struct World {
     jumped: Option<Instant>,
     /// `PUSHWIRE_SIM_WATCH=N`: every event of client N on stderr.
     watch: Option<usize>,
+    /// Crashes to come.
+    crashes: Vec<Instant>,
 }
+
+/// The wall clock at the start of a run, in Unix seconds.
+const WALL: u64 = 1_795_564_800;
 
 /// FNV-1a, 64 bits: the trace's hash.
 fn fnv(hash: u64, bytes: &[u8]) -> u64 {
@@ -210,10 +233,16 @@ impl World {
 
     pub fn with(mut rng: Rng, scenario: Scenario) -> World {
         let start = Instant::now();
-        let store = SimStore::new(rng.fork(), scenario.store);
+        let store = match scenario.log {
+            Some((always, fail, max_sync)) => {
+                let log = Log::new(always, fail, max_sync, start).above(WALL * 1_000_000);
+                SimStore::durable(rng.fork(), scenario.store, log)
+            }
+            None => SimStore::new(rng.fork(), scenario.store),
+        };
         let mut engine =
             Engine::with_store(scenario.config.clone(), Box::new(store.clone()), start);
-        engine.handle_wall_clock(1_795_564_800);
+        engine.handle_wall_clock(WALL);
         let kinds = [
             Kind::Poll,
             Kind::LongPoll,
@@ -247,6 +276,9 @@ impl World {
             }
         }
         let next_hub = start + random_interval(&mut rng, scenario.hub_every);
+        let mut crashes: Vec<Instant> = scenario.crashes.iter().map(|d| start + *d).collect();
+        crashes.sort();
+        crashes.reverse();
         World {
             rng,
             engine,
@@ -276,6 +308,7 @@ impl World {
             watch: std::env::var("PUSHWIRE_SIM_WATCH")
                 .ok()
                 .and_then(|v| v.parse().ok()),
+            crashes,
         }
     }
 
@@ -379,6 +412,10 @@ impl World {
                     self.drop_conn(id);
                 }
             }
+            if self.crashes.last().is_some_and(|&at| at <= self.now) {
+                self.crashes.pop();
+                self.crash()?;
+            }
             if self.next_hub <= self.now {
                 self.next_hub = self.now + random_interval(&mut self.rng, self.scenario.hub_every);
                 self.hub_publish()?;
@@ -455,6 +492,55 @@ impl World {
         self.conn_of[c] = None;
         let back = self.clients[c].disconnected(self.now, &mut self.rng);
         self.timer(back, c);
+    }
+
+    /// The machine crashes: every connection is gone, the disk keeps what
+    /// it keeps, and a new engine starts on it as the server does: above
+    /// a floor (the wall clock in microseconds), every message restored.
+    fn crash(&mut self) -> Result<(), String> {
+        self.note("crash", 0, 0);
+        self.summary.faults += 1;
+        let micros = (self.now - self.start).as_micros() as u64;
+        let floor = WALL * 1_000_000 + micros;
+        let restart = self.store.crash(floor).map_err(|why| self.fail(why))?;
+        let ids: Vec<ConnId> = self.links.keys().copied().collect();
+        for id in ids {
+            if let Some(link) = self.links.remove(&id) {
+                self.conn_of[link.client] = None;
+                let back = self.clients[link.client].disconnected(self.now, &mut self.rng);
+                self.timer(back, link.client);
+            }
+        }
+        self.waiting_input.clear();
+        // Publishes in flight are in doubt: their publishers are gone.
+        self.hub.clear();
+        let mut engine = Engine::with_store(
+            self.scenario.config.clone(),
+            Box::new(restart.store.clone()),
+            self.now,
+        );
+        engine.handle_wall_clock(WALL + (self.now - self.start).as_secs());
+        for (channel, id, data) in &restart.restored {
+            if let Err(e) = engine.restore(channel, *id, data, self.now) {
+                return Err(self.fail(format!("restoring {channel}#{id}: {e:?}")));
+            }
+        }
+        self.engine = engine;
+        self.store = restart.store;
+        self.note("restarted", restart.restored.len(), restart.lost);
+        if restart.lost > 0 {
+            // `--fsync batch` lost acknowledged messages (documented): a
+            // client that saw them takes the server's word from here.
+            let store = &self.store;
+            for client in &mut self.clients {
+                let last = store.ledger(|l| l.last(&client.channel));
+                if client.view.last > last {
+                    client.view.last = last;
+                    client.view.gap = None;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn hub_publish(&mut self) -> Result<(), String> {
@@ -779,6 +865,9 @@ impl World {
         }
         if self.busy() {
             next = next.min(self.next_hub);
+            if let Some(&at) = self.crashes.last() {
+                next = next.min(at);
+            }
             if let Some(Reverse((at, _))) = self.resets.peek() {
                 next = next.min(*at);
             }
@@ -798,7 +887,7 @@ impl World {
             return;
         }
         let secs = (self.now - self.start).as_secs();
-        self.engine.handle_wall_clock(1_795_564_800 + secs);
+        self.engine.handle_wall_clock(WALL + secs);
         if self.engine.poll_timeout().is_some_and(|t| t <= self.now) {
             self.engine.handle_timeout(self.now);
         }
@@ -826,8 +915,13 @@ impl World {
             if !client.subscribes() || self.conn_of[c].is_none() {
                 continue;
             }
+            // Nothing committed after what it has seen (its `last` may be
+            // a channel's origin, above a restart's floor, not an id).
             let last = self.store.ledger(|l| l.last(&client.channel));
-            if client.view.last != last {
+            let next = self
+                .store
+                .ledger(|l| l.next_after(&client.channel, client.view.last));
+            if next.is_some() {
                 let link = self.conn_of[c].and_then(|id| self.links.get(&id));
                 return Err(self.fail(format!(
                     "after {:?} of calm, client {c} ({:?}, {}) is at #{} of #{last}\n  \
