@@ -45,6 +45,8 @@ pub struct Wants {
     pub timed_out: bool,
     /// Events and comments of an open stream read now.
     pub stream_items: u32,
+    /// A whole answer to a request was read now.
+    pub answered: bool,
 }
 
 /// An acknowledged publish: what the publisher was told.
@@ -135,6 +137,11 @@ impl Client {
     fn due(&mut self, at: Instant) -> Option<Instant> {
         self.due = Some(at);
         Some(at)
+    }
+
+    /// Whether it is in the middle of reading a response (HTTP only).
+    pub fn in_response(&self) -> bool {
+        self.session.is_none() && self.http.in_response()
     }
 
     /// Whether it keeps a view that must reach the channel's last id.
@@ -331,6 +338,7 @@ impl Client {
         wants: &mut Wants,
     ) -> Result<(), Broken> {
         let id = self.id;
+        wants.answered = true;
         match (self.kind, self.status) {
             (Kind::Poll | Kind::LongPoll, 200) => {
                 let Some((since, _)) = self.asked.take() else {

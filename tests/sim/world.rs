@@ -158,6 +158,10 @@ struct Link {
     stream_item: Option<Instant>,
     /// When the client last stopped reading (a slow consumer).
     paused: Option<Instant>,
+    /// When the client began to read its last whole answer.
+    answered: Option<Instant>,
+    /// When it began to read the answer it is reading.
+    began: Option<Instant>,
 }
 
 /// The world.
@@ -446,6 +450,8 @@ impl World {
                     delivered: None,
                     stream_item: None,
                     paused: None,
+                    answered: None,
+                    began: None,
                 },
             );
             self.conn_of[c] = Some(id);
@@ -701,6 +707,7 @@ impl World {
                 }
                 Step::Close => {
                     self.note("server closed", c, 0);
+                    self.check_idle_close(id, c)?;
                     if let Some(link) = self.links.remove(&id) {
                         self.waiting_input.remove(&id);
                         self.engine.handle_closed(id);
@@ -732,6 +739,14 @@ impl World {
         bytes.truncate(take);
         self.engine.handle_written(id, take, self.now);
         self.note("read", c, take as u64);
+        // These bytes begin an answer (the client was between answers).
+        if !self.clients[c].in_response() {
+            if let Some(link) = self.links.get_mut(&id) {
+                if link.began.is_none() {
+                    link.began = Some(self.now);
+                }
+            }
+        }
         self.check_unsent(id, c)?;
         if self.watch == Some(c) {
             eprintln!(
@@ -788,6 +803,9 @@ impl World {
                 }
             }
         }
+        if wants.answered {
+            link.answered = link.began.take();
+        }
         if wants.stream_items > 0 {
             if let Some(last) = link.stream_item.filter(|&t| calm_since(t)) {
                 let silent = now - last;
@@ -799,6 +817,42 @@ impl World {
                 }
             }
             link.stream_item = Some(now);
+        }
+        Ok(())
+    }
+
+    /// A keep-alive connection the server closed while its client was
+    /// asking nothing was idle for `--idle-timeout` since its last answer,
+    /// within a tick (unless the clock jumped or the client paused).
+    fn check_idle_close(&self, id: ConnId, c: usize) -> Result<(), String> {
+        let client = &self.clients[c];
+        let Some(link) = self.links.get(&id) else {
+            return Ok(());
+        };
+        let kinds = matches!(client.kind, Kind::Poll | Kind::LongPoll | Kind::PubHttp);
+        let Some(answered) = link
+            .answered
+            .filter(|_| kinds && client.waiting_since().is_none())
+        else {
+            return Ok(());
+        };
+        // The idle timer starts when the answer is queued, which is when
+        // the client began to read it if it read all along since it asked.
+        let Some(asked) = link.delivered.filter(|&d| d <= answered) else {
+            return Ok(());
+        };
+        let undisturbed = self.jumped.is_none_or(|j| j < asked)
+            && link.paused.is_none_or(|p| p < asked)
+            && link.unread.is_empty();
+        if !undisturbed {
+            return Ok(());
+        }
+        let idle = self.now - answered;
+        let timeout = self.scenario.config.idle_timeout;
+        if idle + TICK < timeout || idle > timeout + TICK {
+            return Err(self.fail(format!(
+                "client {c}: closed after {idle:?} idle, --idle-timeout {timeout:?}"
+            )));
         }
         Ok(())
     }
