@@ -201,6 +201,9 @@ pub struct World {
     watch: Option<usize>,
     /// Crashes to come.
     crashes: Vec<Instant>,
+    /// The wall clock's error, in seconds (NTP stepping it back, or a
+    /// clock that stalls): the engine's monotonic clock is not affected.
+    wall_skew: i64,
 }
 
 /// The wall clock at the start of a run, in Unix seconds.
@@ -313,6 +316,7 @@ impl World {
                 .ok()
                 .and_then(|v| v.parse().ok()),
             crashes,
+            wall_skew: 0,
         }
     }
 
@@ -506,8 +510,10 @@ impl World {
     fn crash(&mut self) -> Result<(), String> {
         self.note("crash", 0, 0);
         self.summary.faults += 1;
-        let micros = (self.now - self.start).as_micros() as u64;
-        let floor = WALL * 1_000_000 + micros;
+        // The floor comes from the wall clock, which may have been
+        // stepped back: the log's ids keep the new ones above the old.
+        let subsec = u64::from((self.now - self.start).subsec_micros());
+        let floor = self.wall() * 1_000_000 + subsec;
         let restart = self.store.crash(floor).map_err(|why| self.fail(why))?;
         let ids: Vec<ConnId> = self.links.keys().copied().collect();
         for id in ids {
@@ -525,7 +531,7 @@ impl World {
             Box::new(restart.store.clone()),
             self.now,
         );
-        engine.handle_wall_clock(WALL + (self.now - self.start).as_secs());
+        engine.handle_wall_clock(self.wall());
         for (channel, id, data) in &restart.restored {
             if let Err(e) = engine.restore(channel, *id, data, self.now) {
                 return Err(self.fail(format!("restoring {channel}#{id}: {e:?}")));
@@ -905,6 +911,22 @@ impl World {
         Ok(())
     }
 
+    /// The wall clock the driver gives the engine: the simulated time,
+    /// off by the skew, which sometimes changes: stepped back a few
+    /// seconds, or held still (a stall) while time goes on.
+    fn wall(&mut self) -> u64 {
+        if self.busy() && self.rng.chance(self.scenario.net.jump) {
+            self.wall_skew += match self.rng.below(2) {
+                0 => -(self.rng.range(1, 5) as i64),
+                _ => -((self.now - self.start).as_secs() as i64 % 3),
+            };
+            self.summary.faults += 1;
+            self.note("wall clock", 0, self.wall_skew.unsigned_abs());
+        }
+        let secs = (self.now - self.start).as_secs() as i64 + self.wall_skew;
+        WALL.saturating_add_signed(secs)
+    }
+
     /// The next time something is due; sometimes the clock jumps past it.
     fn advance(&mut self) {
         let mut next = self.end;
@@ -940,8 +962,8 @@ impl World {
         if self.now == self.end {
             return;
         }
-        let secs = (self.now - self.start).as_secs();
-        self.engine.handle_wall_clock(WALL + secs);
+        let wall = self.wall();
+        self.engine.handle_wall_clock(wall);
         if self.engine.poll_timeout().is_some_and(|t| t <= self.now) {
             self.engine.handle_timeout(self.now);
         }
