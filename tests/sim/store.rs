@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use std::collections::HashMap;
 
 use pushwire::engine::{Append, Commit, Store, StoreError, Ticket};
-use pushwire::log::{encode_message, End, Record, Scan};
+use pushwire::log::{encode_floor, encode_message, End, Record, Scan};
 
 use crate::ledger::Ledger;
 use crate::rng::Rng;
@@ -100,9 +100,14 @@ impl Log {
         }
     }
 
-    /// The same, its ids above `floor` (the wall clock at the start).
+    /// The same, its ids above `floor` (the wall clock at the start),
+    /// which a floor record keeps on the disk, as every segment of the
+    /// server's log starts with one: a restart never starts below it,
+    /// whatever the wall clock says then.
     pub fn above(mut self, floor: u64) -> Log {
         self.floor = floor;
+        encode_floor(&mut self.disk, floor);
+        self.synced = self.disk.len();
         self
     }
 }
@@ -166,9 +171,12 @@ impl SimStore {
         let mut restored = Vec::new();
         let mut max_id = 0;
         for (_, record) in scan.by_ref() {
-            if let Record::Message { id, channel, data } = record {
-                max_id = max_id.max(id);
-                restored.push((channel.to_owned(), id, data.to_owned()));
+            match record {
+                Record::Message { id, channel, data } => {
+                    max_id = max_id.max(id);
+                    restored.push((channel.to_owned(), id, data.to_owned()));
+                }
+                Record::Floor(f) => max_id = max_id.max(f),
             }
         }
         let torn = match scan.end() {
@@ -205,9 +213,8 @@ impl SimStore {
             }
         }
         let mut new = Log::new(always, log.sync_fail, log.max_sync, log.next_sync);
-        new.synced = disk.len();
         new.disk = disk;
-        new.floor = floor.max(max_id);
+        let mut new = new.above(floor.max(max_id));
         for (c, id, _) in &restored {
             let given = new.given.entry(c.clone()).or_default();
             *given = (*given).max(*id);
