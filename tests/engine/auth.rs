@@ -253,10 +253,7 @@ fn a_websocket_whose_token_does_not_write_is_closed_1008_when_it_publishes() {
     let c = h.connect();
     assert_eq!(h.request(c, &upgrade("/ws/room.1", &reader)).status, 101);
     h.send(c, &masked(0x1, b"not allowed"));
-    let close = h.transcript(c).frames.into_iter().find_map(|f| match f {
-        WsEvent::Close { code, reason } => Some((code, reason)),
-        _ => None,
-    });
+    let close = close_frame(&h, c);
     assert_eq!(
         close,
         Some((
@@ -265,6 +262,14 @@ fn a_websocket_whose_token_does_not_write_is_closed_1008_when_it_publishes() {
         ))
     );
     assert_eq!(h.engine.broker().backlog("room.1", 0).last_id, 1);
+}
+
+/// The code and reason of the Close frame the client read, if any.
+fn close_frame(h: &Harness, c: usize) -> Option<(Option<u16>, String)> {
+    h.transcript(c).frames.into_iter().find_map(|f| match f {
+        WsEvent::Close { code, reason } => Some((code, reason)),
+        _ => None,
+    })
 }
 
 /// Decoded SSE items of a stream's body.
@@ -341,10 +346,7 @@ fn a_websocket_is_closed_4001_on_the_tick_its_token_expires() {
     h.advance_to(ends - TICK);
     assert!(h.transcript(c).frames.is_empty(), "nothing one tick early");
     h.ticks(1);
-    let close = h.transcript(c).frames.into_iter().find_map(|f| match f {
-        WsEvent::Close { code, reason } => Some((code, reason)),
-        _ => None,
-    });
+    let close = close_frame(&h, c);
     assert_eq!(close, Some((Some(4001), "token expired".into())));
     // Published after the close; a fresh token and `?since=` of the last
     // id it saw (none: 1, the history's last) get exactly what followed.
