@@ -11,9 +11,10 @@
 //!                              p (the id before it) and d (the text),
 //!                              MAXLEN --history
 //! P channels          set      every channel's name
-//! P runid, P boot     strings  the Redis run a node last saw, and when
-//!                              a Redis that may have lost writes came
-//!                              back ([`BOOT_SCRIPT`])
+//! P runid, P boot     strings  the Redis run the nodes last saw, and
+//!                              whether it was durable; when a Redis that
+//!                              may have lost writes came back
+//!                              ([`BOOT_SCRIPT`])
 //! P bus               pub/sub  every commit, for every node (P bus:N in
 //!                              database N: pub/sub ignores databases)
 //! ```
@@ -140,25 +141,42 @@ return id
 
 /// Run by every node each time it connects, before it reads or publishes
 /// anything: `KEYS` are `P runid` and `P boot`, `ARGV[1]` is `1` when
-/// `CONFIG GET appendfsync` said `always`. A Redis whose `run_id` (INFO
-/// server) is not the one the last node saw has restarted since; unless
-/// it has an append-only file
-/// synced at every write (INFO persistence `aof_enabled:1` and
-/// `appendfsync always`), it may have come back without writes whose ids
-/// nodes have already delivered (an older snapshot, the last second of
-/// an `everysec` file after a power cut). Then `boot` is set to Redis's
-/// clock, and every channel's next id starts again above it
-/// ([`PUBLISH_SCRIPT`]): an id is never given twice, and subscribers are
-/// told `gap`. With `appendfsync always` Redis answers no write before
-/// it is on disk, so a restart loses nothing a node saw, and ids go on.
-/// (A failover to a replica that had not received the last writes is
-/// not told apart from such a restart: docs/cluster.md, known limits.)
+/// `CONFIG GET appendfsync` said `always`.
+///
+/// `P runid` holds `"{run_id} {durable}"`: the Redis run (INFO server) the
+/// nodes last saw, and `1` if every node that connected to it found it
+/// *durable*, an append-only file synced at every write (INFO persistence
+/// `aof_enabled:1` and `appendfsync always`): such a run answers no write
+/// before it is on disk, so nothing a node was told is lost when it dies.
+///
+/// A Redis whose `run_id` is not the one recorded has restarted since.
+/// Whether it may have come back without writes whose ids nodes have
+/// delivered (an older snapshot, the last second of an `everysec` file
+/// after a power cut) depends on the run that *died*, not on the new one:
+/// the restart is trusted only if the recorded run was durable and the
+/// new one loaded its append-only file (`aof_enabled:1`). Otherwise `boot`
+/// is set to Redis's clock, and every channel's next id starts again above
+/// it ([`PUBLISH_SCRIPT`]): an id is never given twice, and subscribers
+/// are told `gap`. A run no node connected to took no publish, and left
+/// the append-only file as it found it, so judging by the last run a node
+/// saw covers it. (A failover to a replica that had not received the last
+/// writes is not told apart from such a restart: docs/cluster.md, known
+/// limits.)
+///
+/// Returns `0` (a run already seen), `1` (a trusted restart) or `2` (the
+/// mark was set).
 pub const BOOT_SCRIPT: &str = "\
 local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
 local aof = string.match(redis.call('INFO', 'persistence'), 'aof_enabled:(%d)')
-if redis.call('GET', KEYS[1]) == run then return 0 end
-redis.call('SET', KEYS[1], run)
-if aof == '1' and ARGV[1] == '1' then return 1 end
+local durable = '0'
+if aof == '1' and ARGV[1] == '1' then durable = '1' end
+local seen, kept = string.match(redis.call('GET', KEYS[1]) or '', '^(%x+) ([01])$')
+if seen == run then
+  if kept == '1' and durable == '0' then redis.call('SET', KEYS[1], run .. ' 0') end
+  return 0
+end
+redis.call('SET', KEYS[1], run .. ' ' .. durable)
+if kept == '1' and aof == '1' then return 1 end
 local t = redis.call('TIME')
 redis.call('SET', KEYS[2], string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2])))
 return 2

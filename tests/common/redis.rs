@@ -13,6 +13,8 @@ pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
     persistent: bool,
+    /// `appendfsync` when persistent: `always` unless set.
+    appendfsync: &'static str,
     /// More arguments for redis-server.
     extra: Vec<String>,
     child: Option<Child>,
@@ -44,11 +46,28 @@ impl RedisServer {
             port: free_port(),
             dir,
             persistent,
+            appendfsync: "always",
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
         };
         redis.restart();
         redis
+    }
+
+    /// A persistent redis-server with `appendfsync` as given (`always`
+    /// or `everysec`), empty.
+    pub fn start_appendfsync(appendfsync: &'static str) -> RedisServer {
+        let mut redis = RedisServer::start(true);
+        redis.kill();
+        redis.set_appendfsync(appendfsync);
+        redis.restart();
+        redis
+    }
+
+    /// `appendfsync` from the next [`RedisServer::restart`] on (with the
+    /// append-only file of a persistent server): `always` or `everysec`.
+    pub fn set_appendfsync(&mut self, appendfsync: &'static str) {
+        self.appendfsync = appendfsync;
     }
 
     /// The URL for `--redis`.
@@ -74,7 +93,7 @@ impl RedisServer {
             "no",
         ];
         if self.persistent {
-            args.extend(["--appendonly", "yes", "--appendfsync", "always"]);
+            args.extend(["--appendonly", "yes", "--appendfsync", self.appendfsync]);
         } else {
             args.extend(["--appendonly", "no"]);
         }

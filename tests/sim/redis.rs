@@ -348,6 +348,26 @@ impl FakeRedis {
         self.appendfsync = appendfsync;
     }
 
+    /// What `CONFIG GET appendfsync` says.
+    pub fn appendfsync(&self) -> &'static str {
+        self.appendfsync
+    }
+
+    /// Whether the last [`FakeRedis::snapshot`] was taken in this run
+    /// after a node had run the boot script on it (its `runid` record
+    /// names this run): the only snapshots an `everysec` append-only
+    /// file can fall back to when the machine loses its last second (it
+    /// loses this run's newest writes, not what the run loaded).
+    pub fn snapshot_after_boot(&self) -> bool {
+        let run = self.run_id().into_bytes();
+        self.snapshot.as_ref().is_some_and(|keys| {
+            keys.iter().any(|((_, key), entry)| {
+                key.ends_with(b"runid")
+                    && matches!(&entry.data, Data::Str(v) if v.starts_with(&run))
+            })
+        })
+    }
+
     /// At most `n` names per `SSCAN` page, whatever `COUNT` says (a hint
     /// Redis may ignore), to make a catch-up take several pages.
     pub fn set_scan_page(&mut self, n: usize) {
@@ -800,12 +820,32 @@ impl FakeRedis {
                 "ERR fake Redis: not the boot script's keys and arguments".into(),
             ));
         };
-        let run = self.run_id().into_bytes();
-        if self.get_str(db, runid_key).map_err(at("'GET'"))? == Some(run.clone()) {
+        let run = self.run_id();
+        let durable = self.aof_enabled && trust.as_slice() == b"1";
+        // `^(%x+) ([01])$`: the run the nodes last saw, and whether it
+        // was durable; anything else (no key, the format before the
+        // flag) reads as no run.
+        let recorded = self.get_str(db, runid_key).map_err(at("'GET'"))?;
+        let (seen, kept) = match recorded.as_deref().map(|v| v.split(|&b| b == b' ')) {
+            Some(mut parts) => match (parts.next(), parts.next(), parts.next()) {
+                (Some(r), Some(k @ (b"0" | b"1")), None)
+                    if !r.is_empty() && r.iter().all(u8::is_ascii_hexdigit) =>
+                {
+                    (Some(r.to_vec()), k == b"1")
+                }
+                _ => (None, false),
+            },
+            None => (None, false),
+        };
+        if seen.as_deref() == Some(run.as_bytes()) {
+            if kept && !durable {
+                self.set(db, runid_key, format!("{run} 0").into_bytes());
+            }
             return Ok(Reply::Int(0));
         }
-        self.set(db, runid_key, run);
-        if self.aof_enabled && trust.as_slice() == b"1" {
+        let flag = if durable { 1 } else { 0 };
+        self.set(db, runid_key, format!("{run} {flag}").into_bytes());
+        if kept && self.aof_enabled {
             return Ok(Reply::Int(1));
         }
         self.set(db, boot_key, self.now_micros.to_string().into_bytes());
@@ -1112,7 +1152,7 @@ mod tests {
             b"pushwire:boot",
             b"0",
         ]);
-        assert_eq!(boot.len(), 495);
+        assert_eq!(boot.len(), 735);
         assert_eq!(bytewise(&mut redis, cmd, &boot), b":2\r\n");
         assert_eq!(redis.get(0, "pushwire:boot").unwrap(), b"1796298776272082");
         // The next node to connect to the same run: no mark.
