@@ -69,6 +69,10 @@ Options (durations are seconds, decimals allowed: 0.5):
   --redis URL               share channels with every node on this Redis:
                             redis://[[user]:password@]host[:port][/db] (docs/cluster.md)
   --redis-prefix PREFIX     prefix of pushwire's Redis keys [default: pushwire:]
+  --slow-consumer POLICY    close | skip: a subscriber past --max-backlog-bytes is cut off, or its
+                            unsent messages are dropped for a gap mark naming them [default: close]
+  --drain-timeout SECS      longest graceful drain on SIGTERM/SIGINT; a second signal stops at
+                            once [default: 10]
   --trace                   print every head, SSE event and WebSocket frame to stderr (tokens redacted)
   -h, --help                print this help
   -V, --version             print the version
@@ -296,6 +300,16 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                     AllowOrigin::List(origins(&flag, &v)?)
                 };
             }
+            "--slow-consumer" => {
+                config.slow_consumer = match value()?.as_str() {
+                    "close" => pushwire::config::SlowConsumer::Close,
+                    "skip" => pushwire::config::SlowConsumer::Skip,
+                    other => {
+                        return Err(CliError(format!("{flag}: '{other}' is not close or skip")))
+                    }
+                }
+            }
+            "--drain-timeout" => config.drain_timeout = seconds(&flag, &value()?)?,
             _ => return Err(CliError(format!("unknown option '{flag}'"))),
         }
     }

@@ -272,6 +272,34 @@ pub struct Config {
     /// Prefix of every Redis key pushwire uses (`--redis-prefix`,
     /// default `pushwire:`): several clusters can share one Redis.
     pub redis_prefix: String,
+    /// What happens to a stream or WebSocket subscriber whose backlog
+    /// reaches `max_backlog_bytes` (`--slow-consumer`, default
+    /// [`SlowConsumer::Close`]).
+    pub slow_consumer: SlowConsumer,
+    /// How long a graceful drain ([`crate::Hub::stop`], SIGTERM, SIGINT)
+    /// may take before the loop stops whatever is still open
+    /// (`--drain-timeout`, default 10 s; docs/operations.md).
+    pub drain_timeout: Duration,
+}
+
+/// The slow-consumer policy (`--slow-consumer close|skip`): what a stream
+/// or WebSocket subscriber gets when its unsent bytes, with the kernel's
+/// share, would pass `max_backlog_bytes` (docs/operations.md, "Slow
+/// consumers").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SlowConsumer {
+    /// Cut it off: the event or frame begun is finished, then the stream
+    /// ends (`: too slow`, the last chunk) or the WebSocket gets close
+    /// 1008. It reconnects with its last id and loses nothing.
+    #[default]
+    Close,
+    /// Drop the messages queued for it that have not started to go out,
+    /// and queue in their place a mark naming exactly the ids it missed
+    /// (SSE `event: gap`, the `pushwire.json` gap frame); it stays
+    /// connected. A plain WebSocket (its frames carry no ids, so it could
+    /// not be told) and a long-poll (never queued past one answer) keep
+    /// `Close`.
+    Skip,
 }
 
 /// When a message written to the log counts as committed: the publisher
@@ -331,6 +359,8 @@ impl Default for Config {
             data_dir: None,
             redis: None,
             redis_prefix: "pushwire:".into(),
+            slow_consumer: SlowConsumer::Close,
+            drain_timeout: Duration::from_secs(10),
             fsync: Fsync::Batch,
             repair_log: false,
             log_segment_bytes: 64 * 1024 * 1024,

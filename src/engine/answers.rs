@@ -70,7 +70,24 @@ pub(super) fn write_json(
     cors: Option<&[u8]>,
     body: &[u8],
 ) {
-    let fields = Fields::new().with("Cache-Control", b"no-cache").cors(cors);
+    write_json_retry(out, reply, date, cors, None, body);
+}
+
+/// [`write_json`], with `Retry-After` (RFC 9110 section 10.2.3, in
+/// seconds) when `retry_after` is given: a long-poll answered by a drain.
+pub(super) fn write_json_retry(
+    out: &mut Vec<u8>,
+    reply: Reply,
+    date: &HttpDate,
+    cors: Option<&[u8]>,
+    retry_after: Option<&[u8]>,
+    body: &[u8],
+) {
+    let mut fields = Fields::new().with("Cache-Control", b"no-cache");
+    if let Some(secs) = retry_after {
+        fields = fields.with("Retry-After", secs);
+    }
+    let fields = fields.cors(cors);
     let response = Response {
         status: 200,
         content_type: "application/json",

@@ -54,6 +54,7 @@ use super::output::OutQueue;
 use super::publish::Publishing;
 use super::refusal::Refusal;
 use super::request::{PendingBody, Read};
+use super::slow::SlowConsumerCounts;
 use super::stream::{Stream, StreamStart};
 use super::websocket::{Mode, Socket, WsStart};
 use super::Step;
@@ -80,6 +81,10 @@ pub(super) struct Common {
     /// What the kernel may hold of a connection's output, as the driver
     /// set it ([`super::Engine::set_kernel_send_buffer`]).
     pub kernel_send_buffer: usize,
+    /// What the slow-consumer policy did, by transport.
+    pub slow: SlowConsumerCounts,
+    /// The server drains (`drain.rs`): every answer closes its connection.
+    pub draining: bool,
 }
 
 /// What a connection may see of the rest of the server while it makes a
@@ -97,6 +102,10 @@ pub(super) struct Cx<'a> {
     /// What the kernel may hold of this connection's output: counted as
     /// full in the slow-consumer bound.
     pub kernel_send_buffer: usize,
+    /// Where the slow-consumer policy counts what it did.
+    pub slow: &'a mut SlowConsumerCounts,
+    /// The server drains: every answer says `Connection: close`.
+    pub draining: bool,
     pub now: Instant,
     /// Set by the connection: its one deadline from now on, replacing the
     /// one before.
@@ -119,6 +128,8 @@ impl<'a> Cx<'a> {
             answers: &mut common.answers,
             ws_limits: &common.ws_limits,
             kernel_send_buffer: common.kernel_send_buffer,
+            slow: &mut common.slow,
+            draining: common.draining,
             now,
             deadline: None,
             budget: u32::MAX,
@@ -327,6 +338,27 @@ impl Conn {
         }
     }
 
+    /// Where a gap mark of the slow-consumer policy `skip` starts: the
+    /// newest message the client has begun to receive (see
+    /// [`Stream`]'s and [`Socket`]'s `sent_id`); 0 for a connection that
+    /// is not a stream or a WebSocket.
+    pub(super) fn sent_id(&self) -> u64 {
+        match &self.state {
+            State::Streaming(stream) => stream.sent_id,
+            State::WebSocket(_, socket) => socket.sent_id,
+            _ => 0,
+        }
+    }
+
+    /// The client has begun to receive message `id`.
+    fn note_sent(&mut self, id: u64) {
+        match &mut self.state {
+            State::Streaming(stream) => stream.sent_id = id,
+            State::WebSocket(_, socket) => socket.sent_id = id,
+            _ => {}
+        }
+    }
+
     /// Whether the connection reads requests now (not closing, not waiting).
     pub(super) fn reads_requests(&self) -> bool {
         matches!(self.state, State::Idle | State::Head | State::Body(_))
@@ -455,7 +487,9 @@ impl Conn {
     /// below the high-water mark, so that held input may go on.
     pub(super) fn handle_written(&mut self, n: usize) -> bool {
         let was_high = self.out.len() >= OUTPUT_HIGH_WATER;
-        self.out.consume(n);
+        if let Some(id) = self.out.consume(n) {
+            self.note_sent(id);
+        }
         was_high && self.out.len() < OUTPUT_HIGH_WATER
     }
 
@@ -622,7 +656,7 @@ impl Conn {
         if self.is_ending() {
             return;
         }
-        if !reply.keep_alive {
+        if !reply.keep_alive || cx.draining {
             return self.end(End::AfterOutput, cx);
         }
         self.state = State::Idle;

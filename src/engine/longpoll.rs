@@ -48,7 +48,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A parked long-poll: what its answer needs.
 #[derive(Debug)]
 pub(crate) struct Parked {
-    reply: Reply,
+    pub(super) reply: Reply,
     /// `Access-Control-Allow-Origin` for the answer.
     cors: Option<Box<[u8]>>,
     /// Messages up to this id are not for it: in a cluster, it resumed
@@ -170,6 +170,33 @@ impl Conn {
 
     /// The deadline of a parked long-poll: answer with nothing new.
     pub(super) fn longpoll_timed_out(&mut self, channel: Option<&Channel>, cx: &mut Cx<'_>) {
+        self.answer_parked_empty(channel, None, cx);
+    }
+
+    /// The server drains: the parked long-poll is answered at once with
+    /// what it has (nothing new, or it would not be parked), `Retry-After`
+    /// the drain's jittered delay in whole seconds, and
+    /// `Connection: close`.
+    pub(super) fn drain_parked(
+        &mut self,
+        channel: Option<&Channel>,
+        retry_ms: u64,
+        cx: &mut Cx<'_>,
+    ) {
+        if let State::Parked(parked) = &mut self.state {
+            parked.reply.keep_alive = false;
+        }
+        self.answer_parked_empty(channel, Some(retry_ms.div_ceil(1000).max(1)), cx);
+    }
+
+    /// Answers the parked long-poll with no message: `last_id` says where
+    /// the channel is.
+    fn answer_parked_empty(
+        &mut self,
+        channel: Option<&Channel>,
+        retry_after: Option<u64>,
+        cx: &mut Cx<'_>,
+    ) {
         let State::Parked(parked) = &self.state else {
             return;
         };
@@ -183,8 +210,14 @@ impl Conn {
         };
         json::write_batch(body, head, []);
         let (date, body) = (cx.date, &cx.answers.body);
+        let mut secs = Vec::new();
+        if let Some(n) = retry_after {
+            crate::decimal::write_u64(&mut secs, n);
+        }
+        let retry_after = retry_after.map(|_| secs.as_slice());
+        let cors = parked.cors.as_deref();
         self.out.write_with(|out| {
-            super::answers::write_json(out, reply, date, parked.cors.as_deref(), body)
+            super::answers::write_json_retry(out, reply, date, cors, retry_after, body)
         });
         self.after_response(reply, cx);
         self.request_done(reply, cx);

@@ -82,6 +82,7 @@
 pub mod access;
 mod answers;
 mod conn;
+mod drain;
 mod endpoints;
 mod flow;
 mod longpoll;
@@ -91,6 +92,7 @@ mod query;
 pub mod refusal;
 mod replay;
 mod request;
+mod slow;
 pub mod store;
 mod stream;
 mod websocket;
@@ -114,7 +116,9 @@ use crate::timer::{TimerHandle, Wheel};
 use answers::Answers;
 use conn::{Common, Conn, Cx, Fed, Join, Target, Want};
 
+pub use drain::drain_retry_ms;
 pub use refusal::{Allow, Refusal};
+pub use slow::SlowConsumerCounts;
 pub use store::{Append, Commit, Decision, MemoryStore, Replicated, Store, StoreError, Ticket};
 pub use websocket::JSON_PROTOCOL;
 
@@ -349,6 +353,9 @@ pub struct Engine {
     /// one a late answer is for.
     serial: u32,
     events: VecDeque<Event>,
+    /// Set by [`Engine::handle_drain`]: the seed of the drain's retry
+    /// jitter (`drain.rs`).
+    drain_seed: Option<u64>,
 }
 
 impl Engine {
@@ -401,6 +408,8 @@ impl Engine {
                 ws_limits,
                 owned_output: 0,
                 kernel_send_buffer: 0,
+                slow: SlowConsumerCounts::default(),
+                draining: false,
             },
             conns: Slab::new(),
             wheel: Wheel::new(now, TICK),
@@ -421,6 +430,7 @@ impl Engine {
             appends: Slab::new(),
             serial: 0,
             events: VecDeque::new(),
+            drain_seed: None,
         }
     }
 
@@ -488,6 +498,14 @@ impl Engine {
         self.common.owned_output
     }
 
+    /// What the slow-consumer policy (`Config::slow_consumer`) did since
+    /// the engine started: streams and WebSockets cut off, and gap marks
+    /// sent in place of dropped messages, by transport. For a metrics
+    /// exporter; docs/operations.md, "Slow consumers".
+    pub fn slow_consumer_counts(&self) -> &SlowConsumerCounts {
+        &self.common.slow
+    }
+
     /// Appends sent to the store and not decided yet.
     pub fn appends_in_flight(&self) -> usize {
         self.appends.len()
@@ -545,6 +563,8 @@ impl Engine {
             serial: self.serial,
         });
         self.settle(id, deadline);
+        // A driver that still accepts during a drain: closed at once.
+        self.drain_conn(id, now);
         id
     }
 
@@ -994,6 +1014,9 @@ impl Engine {
         if let Some(next) = replay {
             self.replays.insert(id, next);
         }
+        // A subscriber that joins during a drain ends at once, as the
+        // others did.
+        self.drain_conn(id, now);
     }
 
     /// The next page of a replay, if the connection has read enough of the
@@ -1377,8 +1400,9 @@ mod tests {
         let entry = size_of::<super::Entry>();
         assert!(entry <= 112, "{entry}");
         assert!(size_of::<crate::ws::Session>() <= 32);
-        // The session and the instant its token ends.
-        assert!(size_of::<super::websocket::Socket>() <= 48);
+        // The session, the instant its token ends and the id it was sent
+        // last (glibc serves 48 and 56 bytes from the same 64-byte chunk).
+        assert!(size_of::<super::websocket::Socket>() <= 56);
         assert!(size_of::<super::conn::State>() <= 16);
         assert!(size_of::<Option<crate::broker::Subscription>>() <= 12);
     }

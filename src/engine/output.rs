@@ -18,6 +18,10 @@ use std::rc::Rc;
 enum Chunk {
     Owned(Vec<u8>),
     Shared(Rc<[u8]>),
+    /// A published message's shared encoding, with its id: what the
+    /// slow-consumer policy `skip` names when it drops it, and what a
+    /// drain tells a WebSocket client it was sent last.
+    Message(Rc<[u8]>, u64),
     /// Owned bytes that [`OutQueue::keep_started`] never drops, and that
     /// nothing is written into after them: a response head (a `101`, an
     /// event stream's head) the client may not have read yet. Without
@@ -30,13 +34,21 @@ impl Chunk {
     fn bytes(&self) -> &[u8] {
         match self {
             Chunk::Owned(v) | Chunk::Head(v) => v,
-            Chunk::Shared(rc) => rc,
+            Chunk::Shared(rc) | Chunk::Message(rc, _) => rc,
+        }
+    }
+
+    /// The id of the message it carries, if it is one.
+    fn message_id(&self) -> Option<u64> {
+        match self {
+            Chunk::Message(_, id) => Some(*id),
+            _ => None,
         }
     }
 
     /// Made for this connection alone (counted in `owned`).
     fn is_owned(&self) -> bool {
-        !matches!(self, Chunk::Shared(_))
+        !matches!(self, Chunk::Shared(_) | Chunk::Message(..))
     }
 }
 
@@ -125,6 +137,21 @@ impl OutQueue {
         self.chunks.push_back(Chunk::Shared(bytes));
     }
 
+    /// Appends a published message's shared encoding, with its id, without
+    /// copying it.
+    pub fn push_message(&mut self, bytes: Rc<[u8]>, id: u64) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.len += bytes.len();
+        self.chunks.push_back(Chunk::Message(bytes, id));
+    }
+
+    /// The id of the newest message queued, if any is.
+    pub fn newest_message_id(&self) -> Option<u64> {
+        self.chunks.iter().rev().find_map(Chunk::message_id)
+    }
+
     /// Fills `iov` with the unsent bytes, oldest first; returns how many
     /// slices were filled.
     pub fn fill<'a>(&'a self, iov: &mut [IoSlice<'a>]) -> usize {
@@ -143,14 +170,19 @@ impl OutQueue {
     }
 
     /// Drops the first `n` unsent bytes (what a write accepted). When the
-    /// queue empties, its memory is given back.
-    pub fn consume(&mut self, mut n: usize) {
+    /// queue empties, its memory is given back. Returns the id of the
+    /// newest message of which some bytes were among them: from then on
+    /// the client is owed that message whole (a frame or event is never
+    /// cut).
+    pub fn consume(&mut self, mut n: usize) -> Option<u64> {
         n = n.min(self.len);
         self.len -= n;
+        let mut begun = None;
         while n > 0 {
             let Some(front) = self.chunks.front() else {
                 break;
             };
+            begun = front.message_id().or(begun);
             let owned = front.is_owned();
             let left = front.bytes().len().saturating_sub(self.sent as usize);
             let take = n.min(left);
@@ -159,7 +191,7 @@ impl OutQueue {
             }
             if n < left {
                 self.sent = self.sent.saturating_add(chunk_u32(n));
-                return;
+                return begun;
             }
             n -= left;
             self.sent = 0;
@@ -168,6 +200,7 @@ impl OutQueue {
         if self.len == 0 {
             *self = OutQueue::default();
         }
+        begun
     }
 
     /// Marks everything queued now as a head that is sent whatever is
@@ -183,8 +216,9 @@ impl OutQueue {
 
     /// Drops everything unsent after the last protected head, except a
     /// chunk whose sending has begun, so that whatever is queued next
-    /// starts on a message boundary.
-    pub fn keep_started(&mut self) {
+    /// starts on a message boundary. Returns how many messages
+    /// ([`OutQueue::push_message`]) were dropped.
+    pub fn keep_started(&mut self) -> usize {
         // Everything up to the last head stays: it was queued before the
         // head, and the head before what follows.
         let heads = self
@@ -192,10 +226,21 @@ impl OutQueue {
             .iter()
             .rposition(|c| matches!(c, Chunk::Head(_)))
             .map_or(0, |i| i + 1);
-        if self.sent == 0 && heads == 0 {
-            return self.clear();
+        let keep = match self.sent == 0 && heads == 0 {
+            true => 0,
+            false => heads.max(1),
+        };
+        let dropped = self
+            .chunks
+            .iter()
+            .skip(keep)
+            .filter(|c| c.message_id().is_some())
+            .count();
+        if keep == 0 {
+            self.clear();
+            return dropped;
         }
-        self.chunks.truncate(heads.max(1));
+        self.chunks.truncate(keep);
         let sent = self.sent as usize;
         let (mut len, mut owned) = (0, 0u32);
         for (i, chunk) in self.chunks.iter().enumerate() {
@@ -210,6 +255,7 @@ impl OutQueue {
         }
         self.len = len;
         self.owned = owned;
+        dropped
     }
 
     /// Drops everything unsent.
@@ -290,6 +336,31 @@ mod tests {
         q.consume(6);
         q.push_shared(Rc::from(&b"x"[..]));
         q.keep_started();
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn message_ids_say_what_was_begun_and_what_was_dropped() {
+        let mut q = OutQueue::default();
+        q.write_with(|b| b.extend_from_slice(b"HEAD"));
+        q.protect();
+        q.push_message(Rc::from(&b"one"[..]), 7);
+        q.push_message(Rc::from(&b"two"[..]), 8);
+        q.push_shared(Rc::from(&b"beat"[..]));
+        q.push_message(Rc::from(&b"three"[..]), 9);
+        assert_eq!(q.newest_message_id(), Some(9));
+        assert_eq!(q.consume(4), None, "the head carries no id");
+        assert_eq!(q.consume(4), Some(8), "one whole, the first byte of two");
+        assert_eq!((q.len(), q.owned()), (11, 0));
+        // Two is begun: it stays whole; the beat and three are dropped.
+        assert_eq!(q.keep_started(), 1);
+        assert_eq!(gather(&q), b"wo");
+        assert_eq!(q.newest_message_id(), Some(8));
+        assert_eq!(q.consume(2), Some(8));
+        assert_eq!(q.newest_message_id(), None);
+        q.push_message(Rc::from(&b"four"[..]), 10);
+        q.push_message(Rc::from(&b"five"[..]), 11);
+        assert_eq!(q.keep_started(), 2, "nothing begun: all dropped");
         assert!(q.is_empty());
     }
 

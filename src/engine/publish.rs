@@ -37,7 +37,7 @@ use super::refusal::Refusal;
 /// A publish waiting for its commit: what its answer needs.
 #[derive(Debug)]
 pub(crate) struct Publishing {
-    reply: Reply,
+    pub(super) reply: Reply,
     /// `Access-Control-Allow-Origin` for the answer.
     cors: Option<Box<[u8]>>,
 }

@@ -101,7 +101,7 @@ impl Conn {
             State::WebSocket(Mode::Channel { json, .. }, _) => message.ws_frame(*json),
             _ => return,
         };
-        self.out.push_shared(Rc::clone(bytes));
+        self.out.push_message(Rc::clone(bytes), message.id);
     }
 
     /// Tells a live subscriber that the messages after `since` and before
@@ -113,7 +113,7 @@ impl Conn {
     /// The gap, as the connection's transport announces it: `event: gap`
     /// on a stream, `{"gap":true,...}` to a `pushwire.json` WebSocket (a
     /// plain one, whose frames carry no ids, cannot resume exactly anyway).
-    fn queue_gap(&mut self, since: u64, oldest: u64) {
+    pub(super) fn queue_gap(&mut self, since: u64, oldest: u64) {
         match &self.state {
             State::Streaming(stream) => {
                 let http10 = stream.is_http10();

@@ -60,7 +60,7 @@ pub(super) enum BodyReader {
 /// A request whose body is still arriving.
 #[derive(Debug)]
 pub(crate) struct PendingBody {
-    reply: Reply,
+    pub(super) reply: Reply,
     reader: BodyReader,
     body: Vec<u8>,
     usage: BodyUse,
@@ -190,7 +190,9 @@ impl Conn {
         body_start: &[u8],
         cx: &mut Cx<'_>,
     ) -> Option<Want> {
-        let req = Request::new(head);
+        let mut req = Request::new(head);
+        // A server that drains closes every connection after its answer.
+        req.reply.keep_alive &= !cx.draining;
         let reply = req.reply;
         if cx.overloaded {
             // Shed new work until clients have read some of what is owed.

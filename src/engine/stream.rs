@@ -73,6 +73,11 @@ pub(crate) struct Stream {
     /// When its token stops being good: the stream ends with
     /// `event: auth` (docs/auth.md).
     expires: Option<Instant>,
+    /// The id of the newest message the client has begun to receive, or
+    /// where it started (`Last-Event-ID`, `?since=`, else the channel's
+    /// last id when it joined): a gap mark of the slow-consumer policy
+    /// `skip` starts here.
+    pub(super) sent_id: u64,
 }
 
 impl Stream {
@@ -189,6 +194,7 @@ impl Conn {
             last_sent: cx.now,
             ends_at,
             expires,
+            sent_id: since.unwrap_or_else(|| channel.last_id()),
         }));
         self.arm_stream_timer(cx);
         // Without a resume point only new messages come: nothing to replay.
@@ -205,11 +211,10 @@ impl Conn {
         if !matches!(self.state, State::Streaming(_)) {
             return Fed::Skipped;
         }
-        if self.is_too_slow_for(message.sse_chunk().len(), cx) {
+        if !self.make_room(message, message.sse_chunk().len(), cx) {
             // What it was owed is dropped (history keeps it), all but an
             // event already begun, so the stream ends on an event
             // boundary: a comment that says why, the last chunk, close.
-            self.out.keep_started();
             self.end_too_slow(cx);
             return Fed::Changed;
         }
@@ -286,6 +291,24 @@ impl Conn {
         self.out.write_with(|out| match http10 {
             true => out.extend_from_slice(sse::AUTH_EXPIRED),
             false => write_chunk(out, sse::AUTH_EXPIRED),
+        });
+        self.end_stream(cx);
+    }
+
+    /// The server drains: after the events queued, `retry:` with the
+    /// drain's jittered delay, then the end of the stream (the last chunk,
+    /// or the close of an HTTP/1.0 one), then the connection closes.
+    pub(super) fn drain_stream(&mut self, retry_ms: u64, cx: &mut Cx<'_>) {
+        let State::Streaming(stream) = &mut self.state else {
+            return;
+        };
+        stream.reply.keep_alive = false;
+        let http10 = stream.is_http10();
+        let mut retry = Vec::new();
+        sse::write_retry(&mut retry, retry_ms);
+        self.out.write_with(|out| match http10 {
+            true => out.extend_from_slice(&retry),
+            false => write_chunk(out, &retry),
         });
         self.end_stream(cx);
     }

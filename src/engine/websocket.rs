@@ -83,6 +83,11 @@ pub(crate) struct Socket {
     session: Session,
     /// When its token stops being good: closed with 4001 then.
     expires: Option<Instant>,
+    /// The id of the newest message the client has begun to receive, or
+    /// where it started (`?since=`, else the channel's last id when it
+    /// joined): a gap mark of the slow-consumer policy `skip` starts
+    /// here (0 for `/echo`).
+    pub(super) sent_id: u64,
 }
 
 /// A `/ws/{channel}` handshake accepted, about to join its channel.
@@ -136,7 +141,10 @@ impl Conn {
                     return Some(Want::Join(name, Join::WebSocket(Box::new(start))));
                 }
                 (Ok(_), None) => {
-                    self.open_websocket(&accepted, Mode::Echo, None, cx);
+                    self.open_websocket(&accepted, Mode::Echo, None, 0, cx);
+                    if cx.draining {
+                        self.drain_websocket(cx);
+                    }
                     return None;
                 }
             },
@@ -151,6 +159,7 @@ impl Conn {
         accepted: &Accepted<'_>,
         mode: Mode,
         expires: Option<Instant>,
+        sent_id: u64,
         cx: &mut Cx<'_>,
     ) {
         self.out.write_with(|out| ws::write_response(out, accepted));
@@ -158,7 +167,14 @@ impl Conn {
         // read this), the 101 goes first.
         self.out.protect();
         let session = Session::new(Role::Server, cx.now);
-        self.state = State::WebSocket(mode, Box::new(Socket { session, expires }));
+        self.state = State::WebSocket(
+            mode,
+            Box::new(Socket {
+                session,
+                expires,
+                sent_id,
+            }),
+        );
         let ping = cx.now + cx.config.ping_interval;
         cx.deadline = Some(expires.map_or(ping, |e| e.min(ping)));
     }
@@ -179,7 +195,8 @@ impl Conn {
             json,
             write: start.grant.write,
         };
-        self.open_websocket(&start.accepted, mode, start.grant.expires, cx);
+        let sent_id = start.since.unwrap_or_else(|| channel.last_id());
+        self.open_websocket(&start.accepted, mode, start.grant.expires, sent_id, cx);
         self.replay(channel, start.since?, true, cx)
     }
 
@@ -266,14 +283,13 @@ impl Conn {
             return Fed::Skipped; // in history: the replay gets to it in order
         }
         let frame = message.ws_frame(json);
-        if self.is_too_slow_for(frame.len(), cx) {
-            // Keep only a frame already begun, so the Close that follows
-            // starts on a frame boundary.
-            self.out.keep_started();
+        if !self.make_room(message, frame.len(), cx) {
+            // Only a frame already begun is kept, so the Close that
+            // follows starts on a frame boundary.
             self.close_websocket(close::POLICY, "too slow: reconnect with ?since=", cx);
             return Fed::Changed;
         }
-        self.out.push_shared(Rc::clone(frame));
+        self.out.push_message(Rc::clone(frame), message.id);
         Fed::Queued
     }
 
@@ -307,6 +323,23 @@ impl Conn {
             // The Close that fails it (1008) is written: send it, close.
             KeepAlive::Failed(_) => self.end(End::AfterOutput, cx),
         }
+    }
+
+    /// The server drains: after the frames queued, close 1001; a
+    /// `pushwire.json` client's reason is `{"last_id":N}`, the newest
+    /// message it is sent, so that it reconnects with `?since=N`.
+    pub(super) fn drain_websocket(&mut self, cx: &mut Cx<'_>) {
+        let State::WebSocket(mode, socket) = &self.state else {
+            return;
+        };
+        let reason = match mode {
+            Mode::Channel { json: true, .. } => {
+                let last = self.out.newest_message_id().unwrap_or(socket.sent_id);
+                format!("{{\"last_id\":{last}}}")
+            }
+            _ => "server shutting down".to_owned(),
+        };
+        self.close_websocket(close::GOING_AWAY, &reason, cx);
     }
 
     /// Server shutdown: close 1001, after any frame already begun.

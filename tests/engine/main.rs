@@ -20,5 +20,6 @@ mod refusals;
 mod replay;
 mod restart;
 mod shared;
+mod slow;
 mod sse;
 mod websocket;
