@@ -11,6 +11,7 @@ mod auth;
 mod budget;
 mod commit;
 mod deadlines;
+mod drain;
 mod expiry;
 mod http;
 mod kernel;
