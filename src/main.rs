@@ -43,6 +43,7 @@ fn main() -> ExitCode {
     }
     let wanted = config.max_connections;
     let reuse_port = config.reuse_port;
+    let drain_timeout = config.drain_timeout;
     let redis = config.redis.clone();
     let server = match Server::bind(*config) {
         Ok(server) => server,
@@ -89,9 +90,21 @@ fn main() -> ExitCode {
         version = env!("CARGO_PKG_VERSION")
     );
     let hub = server.hub();
+    let drain_timeout = drain_timeout.as_secs_f64();
+    // The first SIGTERM or SIGINT drains (docs/operations.md), the second
+    // stops at once. The signals are taken by sigwait(3) on this thread,
+    // and the Hub wakes the loop through its mio::Waker: no handler, no
+    // signalfd.
     std::thread::spawn(move || {
         if sys::wait_for_termination().is_ok() {
+            eprintln!(
+                "pushwire: draining (at most {drain_timeout} s; a second signal stops at once)"
+            );
             hub.stop();
+            if sys::wait_for_termination().is_ok() {
+                eprintln!("pushwire: stopping at once");
+                hub.stop_now();
+            }
         }
     });
     match server.run() {

@@ -161,7 +161,8 @@ impl Server {
         self.hub.clone()
     }
 
-    /// Runs the event loop on this thread until [`Hub::stop`].
+    /// Runs the event loop on this thread until [`Hub::stop`] has drained
+    /// it (or [`Hub::stop_now`]).
     pub fn run(self) -> io::Result<()> {
         let Server {
             bound, hub, closer, ..
@@ -193,7 +194,7 @@ impl Drop for InboxCloser {
 #[derive(Debug, Default)]
 pub(crate) struct Inbox {
     publishes: Vec<HubPublish>,
-    stop: bool,
+    stop: Stop,
     /// The loop is gone: nothing more will be taken.
     closed: bool,
 }
@@ -320,19 +321,49 @@ impl Hub {
         Ok(Receipt(slot))
     }
 
-    /// Asks the loop to stop; [`Server::run`] returns soon after.
+    /// Asks the loop to drain and stop (what SIGTERM and SIGINT do): it
+    /// stops accepting, then ends every connection cleanly, each with
+    /// where to resume (long-polls answered with `Retry-After`, streams
+    /// ended after a jittered `retry:`, WebSockets closed with 1001 and,
+    /// for `pushwire.json`, the last id they were sent; docs/operations.md),
+    /// lets publishes in flight be committed and answered, and
+    /// [`Server::run`] returns once no connection is left, or after
+    /// `Config::drain_timeout` whatever is still open. Publishes made
+    /// meanwhile are still taken. Calling it again changes nothing.
     pub fn stop(&self) {
-        self.inbox
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .stop = true;
+        self.request_stop(Stop::Drain);
+    }
+
+    /// Asks the loop to stop at once, draining or not (what a second
+    /// signal does): open WebSockets get close 1001 with what fits in
+    /// the socket buffers, and [`Server::run`] returns after that pass.
+    pub fn stop_now(&self) {
+        self.request_stop(Stop::Now);
+    }
+
+    fn request_stop(&self, stop: Stop) {
+        let mut inbox = self.inbox.lock().unwrap_or_else(PoisonError::into_inner);
+        inbox.stop = inbox.stop.max(stop);
+        drop(inbox);
         let _ = self.waker.wake();
     }
 }
 
+/// What the loop was asked about stopping, in increasing urgency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Stop {
+    /// Go on.
+    #[default]
+    Run,
+    /// Drain, then stop ([`Hub::stop`]).
+    Drain,
+    /// Stop after this pass ([`Hub::stop_now`]).
+    Now,
+}
+
 impl Inbox {
     /// Takes the queued publishes and whether to stop.
-    pub(crate) fn take(&mut self) -> (Vec<HubPublish>, bool) {
+    pub(crate) fn take(&mut self) -> (Vec<HubPublish>, Stop) {
         (std::mem::take(&mut self.publishes), self.stop)
     }
 }

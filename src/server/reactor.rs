@@ -73,7 +73,7 @@ use crate::trace::{Direction, Tracer};
 
 use super::log::LogStore;
 use super::redis::{self, Link};
-use super::{Inbox, Promise};
+use super::{Inbox, Promise, Stop};
 use crate::cluster::{NodeOptions, RedisStore};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -131,7 +131,12 @@ struct Socket {
 #[derive(Debug)]
 struct Reactor {
     poll: Poll,
-    listener: TcpListener,
+    /// Closed (`None`) once a drain begins: new connections are refused
+    /// by the kernel, or taken by another process on the same port.
+    listener: Option<TcpListener>,
+    /// When a drain that began stops whatever is still open
+    /// (`--drain-timeout`).
+    drain_deadline: Option<Instant>,
     engine: Engine,
     /// The log of `--data-dir`: written and synced once per pass.
     log: Option<LogStore>,
@@ -250,7 +255,8 @@ impl Bound {
         engine.set_kernel_send_buffer(self.kernel_share);
         let mut reactor = Reactor {
             poll: self.poll,
-            listener: self.listener,
+            listener: Some(self.listener),
+            drain_deadline: None,
             engine,
             log,
             redis: link,
@@ -352,7 +358,7 @@ impl Reactor {
             }
             let now = Instant::now();
             self.engine.handle_wall_clock(unix_secs());
-            let mut stop = false;
+            let mut stop = Stop::Run;
             // What the last pass left unread goes first.
             std::mem::swap(&mut readable, &mut self.again);
             if std::mem::take(&mut self.more_accepts) {
@@ -361,7 +367,7 @@ impl Reactor {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(now, &mut readable),
-                    WAKER => stop |= self.drain_inbox(inbox, now),
+                    WAKER => stop = stop.max(self.drain_inbox(inbox, now)),
                     token @ (redis::CMD | redis::SUB) => {
                         if let Some(link) = &mut self.redis {
                             link.event(
@@ -396,10 +402,12 @@ impl Reactor {
                 self.accept_paused_until = None;
                 self.more_accepts = true;
             }
-            if stop {
+            match stop {
                 // Open WebSockets get close 1001; what fits in the socket
                 // buffers leaves with one last flush.
-                self.engine.handle_stop(now);
+                Stop::Now => self.engine.handle_stop(now),
+                Stop::Drain if self.drain_deadline.is_none() => self.begin_drain(now),
+                _ => {}
             }
             if let Some(log) = &self.log {
                 let engine = &self.engine;
@@ -435,10 +443,48 @@ impl Reactor {
                 }
             }
             self.print_trace(&mut trace);
-            if stop {
+            if stop == Stop::Now || self.drain_done(now) {
                 return Ok(());
             }
         }
+    }
+
+    /// The drain begins: the listener is closed, so that the kernel
+    /// refuses new connections (or, with `--reuse-port`, hands them to
+    /// the other processes on the port), and the engine ends every
+    /// connection cleanly (`Engine::handle_drain`).
+    fn begin_drain(&mut self, now: Instant) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.more_accepts = false;
+        self.accept_paused_until = None;
+        self.drain_deadline = Some(now + self.engine.config().drain_timeout);
+        // The retry jitter's seed: another draw in every process.
+        let seed = unix_micros() ^ u64::from(std::process::id()).rotate_left(40);
+        self.engine.handle_drain(now, seed);
+    }
+
+    /// Whether a drain is over: every connection ended and every publish
+    /// decided (and, with `--data-dir`, written), or `--drain-timeout`
+    /// passed, after which what is still open is closed as the process
+    /// exits.
+    fn drain_done(&self, now: Instant) -> bool {
+        let Some(deadline) = self.drain_deadline else {
+            return false;
+        };
+        let pending = self.log.as_ref().is_some_and(LogStore::has_pending);
+        if self.engine.is_drained() && !pending {
+            return true;
+        }
+        if now < deadline {
+            return false;
+        }
+        eprintln!(
+            "pushwire: --drain-timeout passed with {} connections open; closing them",
+            self.engine.connections()
+        );
+        true
     }
 
     /// `--trace`: what the tracer saw this pass, to stderr.
@@ -466,10 +512,15 @@ impl Reactor {
             return Some(Duration::ZERO);
         }
         let redis = self.redis.as_ref().and_then(Link::poll_timeout);
-        let deadline = [self.engine.poll_timeout(), self.accept_paused_until, redis]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline = [
+            self.engine.poll_timeout(),
+            self.accept_paused_until,
+            redis,
+            self.drain_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         // Round up to whole milliseconds (epoll's unit), so that the loop
         // does not wake a hair early and spin until the deadline.
         deadline.map(|d| {
@@ -497,7 +548,7 @@ impl Reactor {
         }
     }
 
-    fn drain_inbox(&mut self, inbox: &Mutex<Inbox>, now: Instant) -> bool {
+    fn drain_inbox(&mut self, inbox: &Mutex<Inbox>, now: Instant) -> Stop {
         let (publishes, stop) = inbox.lock().unwrap_or_else(PoisonError::into_inner).take();
         for publish in publishes {
             let entry = self.promises.vacant_entry();
@@ -522,7 +573,10 @@ impl Reactor {
     /// reading it now saves the new connection a whole pass.
     fn accept(&mut self, now: Instant, readable: &mut Vec<ConnId>) {
         for _ in 0..ACCEPTS_PER_PASS {
-            match self.listener.accept() {
+            let Some(listener) = &self.listener else {
+                return; // draining: closed
+            };
+            match listener.accept() {
                 Ok((stream, _peer)) => {
                     if self.accept_starved {
                         self.accept_starved = false;
