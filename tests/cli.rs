@@ -42,6 +42,8 @@ fn help_lists_every_flag_and_version_prints_the_version() {
         "--log-segment-bytes",
         "--repair-log",
         "--reuse-port",
+        "--slow-consumer",
+        "--drain-timeout",
     ] {
         assert!(text.contains(flag), "{flag} missing from --help");
     }

@@ -40,6 +40,11 @@
 //! kernel's send buffer may hold for it, would pass `--max-backlog-bytes`
 //! is cut off. Its memory is freed at once, and since
 //! history keeps the messages, reconnecting with its last id loses nothing.
+//! With `--slow-consumer skip` it is kept instead: the events not begun
+//! are dropped for an `event: gap` that names them (`slow.rs`).
+//!
+//! **Drain**: when the server stops, a stream ends after the events
+//! queued with a jittered `retry:` and the last chunk (`drain.rs`).
 
 use std::rc::Rc;
 use std::time::Instant;

@@ -38,7 +38,13 @@
 //! middle of, and is closed. History keeps the messages: reconnecting with
 //! `?since=` loses nothing.
 //!
-//! **Shutdown**: every open WebSocket gets close 1001 (going away).
+//! **Slow subscribers, `--slow-consumer skip`**: a `pushwire.json`
+//! subscriber is not closed; the frames not begun are dropped for the gap
+//! frame that names them (`slow.rs`). A plain one keeps 1008.
+//!
+//! **Shutdown**: every open WebSocket gets close 1001 (going away); in a
+//! drain after the frames already queued, with `{"last_id":N}` as the
+//! reason for a `pushwire.json` client (`drain.rs`).
 
 use std::rc::Rc;
 use std::time::Instant;
