@@ -168,10 +168,7 @@ fn sigterm_ends_every_transport_cleanly_and_a_new_process_on_the_data_dir_loses_
 /// A stream whose client never reads, with more queued for it than the
 /// socket buffers hold.
 fn stalled_stream(server: &TestServer) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&server.addr.into()).unwrap();
-    let mut stalled: TcpStream = socket.into();
+    let mut stalled = server.connect_slow();
     stalled
         .write_all(b"GET /sse/stalled HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();

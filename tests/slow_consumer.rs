@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::{BufReader, Write};
-use std::net::TcpStream;
 
 use common::events::{read_chunk, EventParser};
 use common::{read_response, TestServer};
@@ -14,11 +13,7 @@ use common::{read_response, TestServer};
 #[test]
 fn a_stalled_sse_reader_under_skip_gets_a_gap_naming_exactly_what_it_lost_and_stays() {
     let server = TestServer::start(&["--slow-consumer", "skip"]);
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&server.addr.into()).unwrap();
-    let mut slow: TcpStream = socket.into();
-    slow.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
+    let mut slow = server.connect_slow();
     slow.write_all(b"GET /sse/slow HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     server.wait_subscribers("slow", "sse", 1);

@@ -227,11 +227,7 @@ fn a_slow_reader_is_cut_off_and_loses_nothing_on_reconnect() {
     // debug build on a busy machine keeps up.
     let server = TestServer::start(&["--max-backlog-bytes", "4194304", "--history", "1024"]);
     // The slow client: a small receive buffer, and it does not read.
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&server.addr.into()).unwrap();
-    let mut slow: TcpStream = socket.into();
-    slow.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
+    let mut slow = server.connect_slow();
     slow.write_all(b"GET /sse/slow HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     let mut fast = SseStream::open(&server, "/sse/slow", "");

@@ -74,6 +74,18 @@ impl TestServer {
         stream
     }
 
+    /// A connection with a 4 KiB receive buffer, for a client that stops
+    /// reading: the server's bytes pile up in its own queue, not in ours.
+    pub fn connect_slow(&self) -> TcpStream {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(&self.addr.into()).unwrap();
+        let stream: TcpStream = socket.into();
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        stream
+    }
+
     /// Sends `raw` on a new connection and reads one response.
     pub fn exchange(&self, raw: &[u8]) -> Response {
         let mut stream = self.connect();
