@@ -65,6 +65,8 @@ Options (durations are seconds, decimals allowed: 0.5):
   --fsync POLICY            always | batch | never: when a logged message counts as committed
                             [default: batch]
   --repair-log              start even if the log is damaged, cutting it at the damage
+  --lock-wait SECS          wait this long for another process's lock on --data-dir (a
+                            takeover: docs/operations.md) [default: 0, refuse at once]
   --log-segment-bytes N     the log rolls to a new segment at N bytes [default: 67108864]
   --redis URL               share channels with every node on this Redis:
                             redis://[[user]:password@]host[:port][/db] (docs/cluster.md)
@@ -245,6 +247,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                 }
                 config.redis_prefix = v;
             }
+            "--lock-wait" => config.lock_wait = seconds(&flag, &value()?)?,
             "--log-segment-bytes" => config.log_segment_bytes = positive(&flag, &value()?)? as u64,
             "--fsync" => {
                 let v = value()?;

@@ -257,6 +257,13 @@ pub struct Config {
     /// (`--repair-log`; default off: the start is refused with the
     /// offset).
     pub repair_log: bool,
+    /// With `data_dir`: how long to wait for another process's lock on it
+    /// before refusing to start (`--lock-wait`, default 0: refuse at
+    /// once). With `--reuse-port`, a new process started with a wait
+    /// takes over from one it then drains with SIGTERM: it listens at
+    /// once, and opens the log when the old one exits
+    /// (docs/operations.md).
+    pub lock_wait: Duration,
     /// With `data_dir`: the size at which the log's active segment rolls
     /// (`--log-segment-bytes`, default 64 MiB). Closed segments are
     /// deleted or compacted once their messages leave history; disk use
@@ -363,6 +370,7 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(10),
             fsync: Fsync::Batch,
             repair_log: false,
+            lock_wait: Duration::ZERO,
             log_segment_bytes: 64 * 1024 * 1024,
         }
     }

@@ -44,6 +44,7 @@ fn help_lists_every_flag_and_version_prints_the_version() {
         "--reuse-port",
         "--slow-consumer",
         "--drain-timeout",
+        "--lock-wait",
     ] {
         assert!(text.contains(flag), "{flag} missing from --help");
     }

@@ -224,3 +224,91 @@ fn a_second_sigterm_stops_at_once() {
         signalled.elapsed()
     );
 }
+
+/// The takeover of docs/operations.md: with `--reuse-port`, a new
+/// process started with `--lock-wait` listens at once, opens the data
+/// dir when the old one, drained by SIGTERM, lets go of it, and then
+/// answers the connections that waited in its queue. A client that
+/// comes back at once, to the same address, finds everything.
+#[test]
+fn a_new_process_with_lock_wait_takes_over_the_address_and_the_data_dir() {
+    let dir = DataDir::new("takeover");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let common = [
+        "--listen",
+        addr.as_str(),
+        "--reuse-port",
+        "--data-dir",
+        dir.arg(),
+    ];
+    let mut old = TestServer::start(&common);
+    let first = old.publish("t", "m1");
+    let mut stream = Stream::open(&old, "/sse/t?since=0", "");
+    assert!(stream.read_events(1));
+
+    // The new one: listening (its first line) while it waits for the lock.
+    let mut args: Vec<String> = common.iter().map(|s| s.to_string()).collect();
+    args.extend(["--lock-wait".into(), "30".into()]);
+    let new = std::thread::spawn(move || {
+        TestServer::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    });
+    // Until the old one lets go, the new one has not printed it listens.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!new.is_finished(), "the new process waits for the lock");
+
+    old.signal(libc::SIGTERM);
+    assert!(!stream.read_events(2), "the old stream ended");
+    let resume = stream.parser.events[0].id.clone();
+    assert_eq!(resume, first.to_string());
+    assert_eq!(
+        old.wait_exit(Duration::from_secs(10)).map(|s| s.code()),
+        Some(Some(0))
+    );
+
+    let new = new.join().unwrap();
+    assert_eq!(new.addr.to_string(), addr);
+    let second = new.publish("t", "m2");
+    assert!(second > first);
+    let mut again = Stream::open(&new, "/sse/t", &format!("Last-Event-ID: {resume}\r\n"));
+    assert!(again.read_events(1));
+    assert_eq!(again.parser.ids(), [second]);
+    assert_eq!(
+        new.poll("t", Some(0))["messages"].as_array().unwrap().len(),
+        2
+    );
+}
+
+/// `--lock-wait` is a bound: past it, the start is refused (status 2)
+/// with the reason.
+#[test]
+fn lock_wait_refuses_the_start_once_it_has_passed() {
+    let dir = DataDir::new("lockwait");
+    let _holder = TestServer::start(&["--data-dir", dir.arg()]);
+    let started = Instant::now();
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_pushwire"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.arg(),
+            "--lock-wait",
+            "0.5",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert!(stderr.contains("waiting up to 0.5 s"), "{stderr}");
+    assert!(
+        stderr.contains("is in use by another running pushwire")
+            && stderr.contains("after waiting 0.5 s (--lock-wait)"),
+        "{stderr}"
+    );
+}

@@ -27,6 +27,7 @@ const OPTIONS: LogOptions = LogOptions {
     fsync: Fsync::Never,
     repair: false,
     segment_bytes: 1 << 20,
+    lock_wait: std::time::Duration::ZERO,
 };
 
 /// A fresh directory for one test.

@@ -159,6 +159,8 @@ pub struct LogOptions {
     /// The size at which the active segment rolls
     /// (`--log-segment-bytes`).
     pub segment_bytes: u64,
+    /// How long to wait for another process's lock (`--lock-wait`).
+    pub lock_wait: std::time::Duration,
 }
 
 /// The log, opened and read back, before the loop runs (all of it
@@ -174,6 +176,44 @@ pub struct Opened {
     /// Every message in the log, in id order (which, per channel, is the
     /// order it was published in), each once.
     pub restored: Vec<Restored>,
+}
+
+/// Takes the lock, waiting up to `wait` for the process that holds it to
+/// exit (a takeover: the new process listens already, and its first
+/// connections wait in the kernel's queue meanwhile). Polled every 20
+/// ms: `flock` has no timeout, and the lock goes with the process, so
+/// nothing else is there to wait on.
+fn wait_for_lock(
+    lock: &File,
+    dir: &Path,
+    lock_path: &Path,
+    wait: std::time::Duration,
+) -> io::Result<()> {
+    let started = std::time::Instant::now();
+    let mut told = false;
+    while !super::sys::lock_exclusive(lock)? {
+        if started.elapsed() >= wait {
+            let waited = match wait.is_zero() {
+                true => String::new(),
+                false => format!(" after waiting {} s (--lock-wait)", wait.as_secs_f64()),
+            };
+            return Err(refuse(format!(
+                "the data dir {} is in use by another running pushwire (it holds {}){waited}",
+                dir.display(),
+                lock_path.display()
+            )));
+        }
+        if !told {
+            told = true;
+            eprintln!(
+                "pushwire: waiting up to {} s for the data dir {}: another pushwire holds it",
+                wait.as_secs_f64(),
+                dir.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 /// Opens (or creates) the log in `dir`, takes its lock and reads every
@@ -194,13 +234,7 @@ pub fn open(dir: &Path, options: LogOptions, now_micros: u64) -> io::Result<Open
                 dir.display()
             ))
         })?;
-    if !super::sys::lock_exclusive(&lock)? {
-        return Err(refuse(format!(
-            "the data dir {} is in use by another running pushwire (it holds {})",
-            dir.display(),
-            lock_path.display()
-        )));
-    }
+    wait_for_lock(&lock, dir, &lock_path, options.lock_wait)?;
     let mut seqs = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();

@@ -110,6 +110,7 @@ impl Server {
                     fsync: config.fsync,
                     repair: config.repair_log,
                     segment_bytes: config.log_segment_bytes,
+                    lock_wait: config.lock_wait,
                 },
                 reactor::unix_micros(),
             )?),
