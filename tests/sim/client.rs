@@ -357,7 +357,7 @@ impl Client {
                         .message(ledger, &self.channel, *mid, data)
                         .map_err(|e| format!("client {id} ({:?}): {e}", self.kind))?;
                 }
-                let next = ledger.next_after(&self.channel, self.view.last);
+                let next = ledger.next_after(&self.channel, self.view.owed_after());
                 self.view
                     .caught_up(batch.last_id, next)
                     .map_err(|e| format!("client {id} ({:?}): {e}", self.kind))?;

@@ -25,19 +25,87 @@
 //! counted from an epoch fixed at [`Cluster::new`].
 #![allow(dead_code)]
 
-use std::cell::RefMut;
+use std::cell::{RefCell, RefMut};
+use std::rc::Rc;
 use std::time::Instant;
 
 use pushwire::cluster::{Node, NodeOptions, Phase, RedisStore, RedisUrl};
-use pushwire::engine::{Engine, Event, PublishError};
+use pushwire::engine::{Append, Commit, Decision, Engine, Event, PublishError, Replicated, Store};
 use pushwire::Config;
 
+use crate::ledger::Ledger;
 use crate::redis::{ConnId, FakeRedis, RestartKind};
 use crate::rng::Rng;
+
+/// What the nodes delivered: every message a node's engine was given,
+/// as the first node to deliver it gave it (the cluster's "committed",
+/// docs/simulation.md), and the first rule a delivery broke.
+#[derive(Debug, Default)]
+pub struct Delivered {
+    pub ledger: Ledger,
+    pub broken: Option<String>,
+}
+
+/// A node's store as its engine sees it: the real `RedisStore`, with
+/// every message it hands the engine written into [`Delivered`] first
+/// (before the engine fans it out or answers its publisher).
+#[derive(Debug)]
+struct Recorded {
+    inner: RedisStore,
+    delivered: Rc<RefCell<Delivered>>,
+}
+
+impl Store for Recorded {
+    fn append(&mut self, append: Append<'_>) {
+        self.inner.append(append);
+    }
+
+    fn poll_commit(&mut self) -> Option<Commit> {
+        self.inner.poll_commit()
+    }
+
+    fn poll_decision(&mut self) -> Option<Decision> {
+        let decision = self.inner.poll_decision();
+        if let Some(Decision::Replicated(Replicated {
+            channel, id, data, ..
+        })) = &decision
+        {
+            let mut delivered = self.delivered.borrow_mut();
+            if let Err(why) = delivered.ledger.deliver(channel, *id, data) {
+                delivered.broken.get_or_insert(why);
+            }
+        }
+        decision
+    }
+
+    fn floor(&self) -> u64 {
+        self.inner.floor()
+    }
+}
 
 /// What the simulated clock reads at the epoch: µs since the Unix epoch
 /// (2023-11-14), so ids look like a real run's.
 pub const EPOCH_MICROS: u64 = 1_700_000_000_000_000;
+
+/// What a restart of `redis` keeps, drawn with `rng`: it follows the
+/// persistence of the run that dies. With an append-only file
+/// (`aof`), everything after an `appendfsync always` run, and after an
+/// `everysec` one at most that run's newest writes (back to a snapshot
+/// taken in that run); without one, everything (a clean `SHUTDOWN`
+/// saves), the last snapshot or nothing.
+pub fn restart_kind(redis: &FakeRedis, aof: bool, rng: &mut Rng) -> RestartKind {
+    match aof {
+        true if redis.appendfsync() == "always" || !redis.snapshot_after_boot() => {
+            RestartKind::Durable
+        }
+        true => *rng.pick(&[RestartKind::Snapshot, RestartKind::Durable]),
+        false => *rng.pick(&[
+            RestartKind::Empty,
+            RestartKind::Snapshot,
+            RestartKind::Durable,
+        ]),
+    }
+}
 
 /// One direction pair of a connection.
 #[derive(Debug)]
@@ -103,6 +171,8 @@ pub struct Cluster {
     next_token: u64,
     /// Chance that a pipe delivers all it holds at a step.
     pub whole: f64,
+    /// Every message a node delivered.
+    delivered: Rc<RefCell<Delivered>>,
 }
 
 impl Cluster {
@@ -122,6 +192,7 @@ impl Cluster {
             reachable: true,
             next_token: 0,
             whole: 0.5,
+            delivered: Rc::default(),
         };
         cluster.redis.set_time_micros(EPOCH_MICROS);
         for _ in 0..n {
@@ -132,6 +203,44 @@ impl Cluster {
             cluster.restart_node(cluster.slots.len() - 1, now);
         }
         cluster
+    }
+
+    /// What the nodes delivered, shared (the clients' checks read it).
+    pub fn delivered(&self) -> Rc<RefCell<Delivered>> {
+        Rc::clone(&self.delivered)
+    }
+
+    /// The next instant a node's Redis side has something to do (a
+    /// backoff, a deadline), and whether bytes are on the way or a node
+    /// has output or decisions: then the next pass should come soon.
+    pub fn poll_timeout(&self) -> (Option<Instant>, bool) {
+        let mut next: Option<Instant> = None;
+        let mut in_flight = false;
+        for slot in &self.slots {
+            let Some(live) = &slot.live else {
+                continue;
+            };
+            let node = live.store.node();
+            if let Some(at) = node.poll_timeout() {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+            in_flight |= node.has_pending() || node.phase() == Phase::Down(None);
+            if let Some(link) = &live.link {
+                in_flight |= !link.up
+                    || [&link.cmd, &link.bus].iter().any(|p| {
+                        !p.to_redis.is_empty()
+                            || !p.to_node.is_empty()
+                            || self.redis.has_output(p.conn)
+                            || !self.redis.is_open(p.conn)
+                    });
+            }
+        }
+        (next, in_flight)
+    }
+
+    /// The nodes' configuration (its `redis` URL set).
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// How many places (crashed nodes included).
@@ -247,7 +356,11 @@ impl Cluster {
             floor,
         };
         let store = RedisStore::new(options);
-        let engine = Engine::with_store(config, Box::new(store.clone()), now);
+        let recorded = Recorded {
+            inner: store.clone(),
+            delivered: Rc::clone(&self.delivered),
+        };
+        let engine = Engine::with_store(config, Box::new(recorded), now);
         slot.live = Some(Live {
             engine,
             store,
@@ -985,18 +1098,7 @@ mod tests {
                 sim.cluster.redis().snapshot();
             }
             if r.chance(0.002) {
-                let redis = sim.cluster.redis();
-                let kind = match aof {
-                    true if redis.appendfsync() == "always" || !redis.snapshot_after_boot() => {
-                        RestartKind::Durable
-                    }
-                    true => *r.pick(&[RestartKind::Snapshot, RestartKind::Durable]),
-                    false => *r.pick(&[
-                        RestartKind::Empty,
-                        RestartKind::Snapshot,
-                        RestartKind::Durable,
-                    ]),
-                };
+                let kind = restart_kind(sim.cluster.redis(), aof, r);
                 let next = fsync(r);
                 fault(format!("Redis restarted {kind:?}, then appendfsync {next}"));
                 sim.cluster.redis_restart(kind);
@@ -1101,7 +1203,9 @@ mod tests {
     }
 
     /// The long mode's cluster part: seeds from 1,000,000 for at most
-    /// `PUSHWIRE_SIM_CLUSTER_SECS` seconds (default 60) or 10,000 seeds.
+    /// half of `PUSHWIRE_SIM_CLUSTER_SECS` seconds (default 60; clients on
+    /// a cluster, `sim_long_cluster_clients`, have the other half) or
+    /// 10,000 seeds.
     #[test]
     #[ignore = "thousands of seeds: run by .ci/run in release"]
     fn sim_long_cluster() {
@@ -1110,7 +1214,7 @@ mod tests {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(60),
-        );
+        ) / 2;
         let began = std::time::Instant::now();
         let mut done = 0;
         for seed in 1_000_000..1_010_000u64 {

@@ -4,6 +4,7 @@
 //! test sim` replays one and prints its summary line; `cargo test
 //! --release sim -- --ignored` runs thousands.
 
+mod backend;
 mod client;
 mod cluster;
 mod ledger;
@@ -46,26 +47,70 @@ fn replay_seed() -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-#[test]
-fn sim_seeds() {
+/// Replays `PUSHWIRE_SIM_SEED` with `run` and prints its summary line;
+/// or runs `count` seeds from `from`, stopping once `bound` has passed,
+/// and prints what it did. Returns how many seeds ran.
+fn seeds(
+    what: &str,
+    run: fn(u64, usize) -> world::Summary,
+    from: u64,
+    count: u64,
+    bound: Duration,
+) -> u64 {
     if let Some(seed) = replay_seed() {
-        let summary = run_seed(seed, 24);
+        let summary = run(seed, 24);
         println!("{}", line(seed, &summary));
-        return;
+        return 1;
     }
-    let seeds: u64 = std::env::var("PUSHWIRE_SIM_SEEDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
     let began = Instant::now();
     let mut simulated = Duration::ZERO;
-    for seed in 0..seeds {
-        simulated += run_seed(seed, 24).simulated;
+    let mut done = 0;
+    for seed in from..from + count {
+        if began.elapsed() > bound {
+            break;
+        }
+        simulated += run(seed, 24).simulated;
+        done += 1;
     }
     println!(
-        "sim: {seeds} seeds, {:.0} simulated seconds in {:.2} s",
+        "{what}: {done} seeds (from {from}), {:.0} simulated seconds in {:.2} s",
         simulated.as_secs_f64(),
         began.elapsed().as_secs_f64()
+    );
+    done
+}
+
+#[test]
+fn sim_seeds() {
+    let count = env_or("PUSHWIRE_SIM_SEEDS", 300);
+    seeds("sim", run_seed, 0, count, Duration::MAX);
+}
+
+/// Runs one seed with its clients on a cluster's nodes; panics as
+/// [`run_seed`] does.
+fn run_cluster_seed(seed: u64, clients: usize) -> world::Summary {
+    let mut world = World::cluster(seed, clients);
+    match world.run() {
+        Ok(summary) => summary,
+        Err(why) => panic!(
+            "cluster seed {seed} broke a rule \
+             (replay: PUSHWIRE_SIM_SEED={seed} cargo test sim_cluster_clients):\n{why}"
+        ),
+    }
+}
+
+/// Clients of every transport on the nodes of a cluster, resuming on
+/// whichever node they reach next, through the cluster's faults
+/// (docs/simulation.md, "Clients across nodes").
+#[test]
+fn sim_cluster_clients() {
+    let count = env_or("PUSHWIRE_SIM_CLUSTER_SEEDS", 40);
+    seeds(
+        "sim cluster clients",
+        run_cluster_seed,
+        0,
+        count,
+        Duration::MAX,
     );
 }
 
@@ -82,22 +127,24 @@ fn sim_a_seed_replays_exactly() {
 #[test]
 #[ignore = "thousands of seeds: run by .ci/run in release"]
 fn sim_long() {
-    let count: u64 = env_or("PUSHWIRE_SIM_SEEDS", 50_000);
+    let count = env_or("PUSHWIRE_SIM_SEEDS", 50_000);
     let bound = Duration::from_secs(env_or("PUSHWIRE_SIM_SECS", 240));
-    let began = Instant::now();
-    let mut simulated = Duration::ZERO;
-    let mut done = 0;
-    for seed in 1_000_000..1_000_000 + count {
-        if began.elapsed() > bound {
-            break;
-        }
-        simulated += run_seed(seed, 24).simulated;
-        done += 1;
-    }
-    println!(
-        "sim long: {done} seeds (from 1000000), {:.0} simulated seconds in {:.1} s",
-        simulated.as_secs_f64(),
-        began.elapsed().as_secs_f64()
+    seeds("sim long", run_seed, 1_000_000, count, bound);
+}
+
+/// The long mode of clients on a cluster: seeds from 1,000,000 for half
+/// of `PUSHWIRE_SIM_CLUSTER_SECS` (default 60; the cluster's own long
+/// mode, `sim_long_cluster`, has the other half), at most 10,000.
+#[test]
+#[ignore = "thousands of seeds: run by .ci/run in release"]
+fn sim_long_cluster_clients() {
+    let bound = Duration::from_secs(env_or("PUSHWIRE_SIM_CLUSTER_SECS", 60)) / 2;
+    seeds(
+        "sim long cluster clients",
+        run_cluster_seed,
+        1_000_000,
+        10_000,
+        bound,
     );
 }
 

@@ -453,6 +453,11 @@ impl FakeRedis {
         }
     }
 
+    /// Whether Redis has written on `conn` what nobody took yet.
+    pub fn has_output(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| !c.output.is_empty())
+    }
+
     /// What Redis has written on `conn` since the last call.
     pub fn take_output(&mut self, conn: ConnId) -> Vec<u8> {
         self.conns

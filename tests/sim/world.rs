@@ -20,9 +20,13 @@ use pushwire::broker::ConnId;
 use pushwire::engine::{Engine, Event, Step, TICK};
 use pushwire::Config;
 
+use crate::backend::{Backend, Committed, Nodes};
 use crate::client::{Client, Kind, Wants};
 use crate::rng::Rng;
 use crate::store::{Log, SimStore, StoreFaults};
+
+/// A connection: the node it is on (0 with one engine), and its id there.
+pub type LinkId = (usize, ConnId);
 
 /// The network's faults, from the seed.
 #[derive(Clone, Copy, Debug)]
@@ -167,22 +171,30 @@ struct Link {
 /// The world.
 pub struct World {
     pub rng: Rng,
-    pub engine: Engine,
-    pub store: SimStore,
+    /// One engine, or a cluster's nodes.
+    pub backend: Backend,
+    /// What the checks hold clients to: what was committed.
+    committed: Committed,
     scenario: Scenario,
     start: Instant,
     pub now: Instant,
     clients: Vec<Client>,
-    links: BTreeMap<ConnId, Link>,
+    links: BTreeMap<LinkId, Link>,
     /// The client's connection, if any.
-    conn_of: Vec<Option<ConnId>>,
+    conn_of: Vec<Option<LinkId>>,
     /// Client timers: (when, serial, client).
     timers: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     serial: u64,
     /// Connections with input the engine has not taken.
-    waiting_input: BTreeSet<ConnId>,
-    /// Hub publishes not decided: token -> (channel, data).
-    hub: HashMap<u64, (String, String)>,
+    waiting_input: BTreeSet<LinkId>,
+    /// Hub publishes not decided: token -> (node, channel, data).
+    hub: HashMap<u64, (usize, String, String)>,
+    /// A cluster's calm: the channels whose last message (published
+    /// after the faults, so that one a node delivered and Redis then
+    /// lost is followed by one every node has) is not acknowledged yet,
+    /// and when to try again.
+    finals: BTreeSet<String>,
+    next_final: Instant,
     hub_seq: u64,
     next_hub: Instant,
     /// Resets to come: (when, client).
@@ -238,18 +250,48 @@ impl World {
         World::with(rng, scenario)
     }
 
-    pub fn with(mut rng: Rng, scenario: Scenario) -> World {
+    /// The seed's scenario with its clients on the nodes of a cluster
+    /// (2 to 4 of them) over the fake Redis, with the cluster's faults
+    /// instead of the store's and the log's.
+    pub fn cluster(seed: u64, clients: usize) -> World {
+        let mut rng = Rng::new(seed);
+        let mut scenario = Scenario::from_seed(&mut rng, clients);
+        scenario.log = None;
+        scenario.crashes.clear();
+        let nodes = rng.range(2, 4) as usize;
+        World::with_nodes(rng, scenario, nodes)
+    }
+
+    pub fn with(rng: Rng, scenario: Scenario) -> World {
+        World::with_nodes(rng, scenario, 0)
+    }
+
+    /// `nodes` 0: one engine over the simulated store; otherwise a
+    /// cluster of that many.
+    fn with_nodes(mut rng: Rng, mut scenario: Scenario, nodes: usize) -> World {
         let start = Instant::now();
-        let store = match scenario.log {
-            Some((always, fail, max_sync)) => {
-                let log = Log::new(always, fail, max_sync, start).above(WALL * 1_000_000);
-                SimStore::durable(rng.fork(), scenario.store, log)
-            }
-            None => SimStore::new(rng.fork(), scenario.store),
+        let (mut backend, committed) = if nodes == 0 {
+            let store = match scenario.log {
+                Some((always, fail, max_sync)) => {
+                    let log = Log::new(always, fail, max_sync, start).above(WALL * 1_000_000);
+                    SimStore::durable(rng.fork(), scenario.store, log)
+                }
+                None => SimStore::new(rng.fork(), scenario.store),
+            };
+            let engine =
+                Engine::with_store(scenario.config.clone(), Box::new(store.clone()), start);
+            let committed = Committed::Store(store.clone());
+            let engine = Box::new(engine);
+            (Backend::Single { engine, store }, committed)
+        } else {
+            let nodes = Nodes::new(nodes, scenario.config.clone(), &mut rng, start);
+            scenario.config = nodes.cluster.config().clone();
+            let committed = Committed::Delivered(nodes.cluster.delivered());
+            (Backend::Cluster(Box::new(nodes)), committed)
         };
-        let mut engine =
-            Engine::with_store(scenario.config.clone(), Box::new(store.clone()), start);
-        engine.handle_wall_clock(WALL);
+        for node in backend.live() {
+            backend.engine(node).handle_wall_clock(WALL);
+        }
         let kinds = [
             Kind::Poll,
             Kind::LongPoll,
@@ -286,10 +328,16 @@ impl World {
         let mut crashes: Vec<Instant> = scenario.crashes.iter().map(|d| start + *d).collect();
         crashes.sort();
         crashes.reverse();
+        let finals = match backend.is_cluster() {
+            true => (0..scenario.channels).map(|c| format!("ch{c}")).collect(),
+            false => BTreeSet::new(),
+        };
         World {
             rng,
-            engine,
-            store,
+            backend,
+            committed,
+            finals,
+            next_final: busy_until + Duration::from_secs(2),
             conn_of: vec![None; scenario.clients],
             clients,
             links: BTreeMap::new(),
@@ -380,23 +428,29 @@ impl World {
             }
             self.advance();
         }
-        if !self.busy() {
-            self.store.calm();
+        if let Backend::Single { store, .. } = &self.backend {
+            if !self.busy() {
+                store.calm();
+            }
         }
         self.finish()?;
         self.summary.simulated = self.now - self.start;
-        self.summary.messages = self.store.ledger(|l| l.total());
+        self.summary.messages = self.committed.read(|l| l.total());
         self.summary.deliveries = self.clients.iter().map(|c| c.view.received).sum();
-        let (failed, delayed) = self.store.faults();
-        self.summary.faults += failed + delayed;
+        if let Backend::Single { store, .. } = &self.backend {
+            let (failed, delayed) = store.faults();
+            self.summary.faults += failed + delayed;
+        }
         Ok(self.summary.clone())
     }
 
     /// Everything due now: client timers, resets, hub publishes, then the
     /// network and the engine until nothing moves.
     fn step(&mut self) -> Result<(), String> {
-        if !self.busy() {
-            self.store.calm();
+        if let Backend::Single { store, .. } = &self.backend {
+            if !self.busy() {
+                store.calm();
+            }
         }
         while let Some(Reverse((at, _, c))) = self.timers.peek().copied() {
             if at > self.now {
@@ -426,10 +480,88 @@ impl World {
             }
             if self.next_hub <= self.now {
                 self.next_hub = self.now + random_interval(&mut self.rng, self.scenario.hub_every);
-                self.hub_publish()?;
+                self.hub_publish(None)?;
             }
         }
+        self.cluster_step()?;
         self.pump()
+    }
+
+    /// A cluster's part of a step: its faults while busy, healed when
+    /// the calm begins, the last message of each channel in the calm,
+    /// and a pass over every node's Redis side when one is due.
+    fn cluster_step(&mut self) -> Result<(), String> {
+        let now = self.now;
+        let busy = self.busy();
+        let Backend::Cluster(nodes) = &mut self.backend else {
+            return Ok(());
+        };
+        nodes.expire(now);
+        let mut crashed = None;
+        let mut story = None;
+        if busy && nodes.next_fault <= now {
+            let (what, node) = nodes.fault(now, &mut self.rng);
+            crashed = node;
+            story = Some(what);
+        }
+        if !busy && !nodes.healed {
+            nodes.heal(now);
+            story = Some("healed".to_owned());
+        }
+        if let Some(what) = story {
+            self.summary.faults += 1;
+            self.note(&what, usize::MAX, 0);
+            if self.watch.is_some() {
+                eprintln!("{:>10.3}s {what}", (now - self.start).as_secs_f64());
+            }
+        }
+        if let Some(node) = crashed {
+            self.node_crashed(node);
+        }
+        if !busy && self.next_final <= now {
+            self.next_final = now + Duration::from_secs(1);
+            let pending: Vec<String> = self.finals.iter().cloned().collect();
+            let flying: BTreeSet<String> = self.hub.values().map(|(_, c, _)| c.clone()).collect();
+            for channel in pending {
+                if !flying.contains(&channel) {
+                    self.hub_publish(Some(channel))?;
+                }
+            }
+        }
+        let Backend::Cluster(nodes) = &mut self.backend else {
+            return Ok(());
+        };
+        let (due, in_flight) = nodes.cluster.poll_timeout();
+        let _ = in_flight; // the next pass is set when it was noticed
+        if due.is_some_and(|t| t <= now) || nodes.next_pass.is_some_and(|t| t <= now) {
+            nodes.cluster.step(now);
+            nodes.next_pass = None;
+        }
+        if let Some(why) = self.committed.broken() {
+            return Err(self.fail(format!("the nodes disagree: {why}")));
+        }
+        Ok(())
+    }
+
+    /// Node `node` crashed: every connection on it is gone (its clients
+    /// come back later, on any live node), and so are the hub's
+    /// publishes in flight there.
+    fn node_crashed(&mut self, node: usize) {
+        let gone: Vec<LinkId> = self
+            .links
+            .range((node, 0)..(node + 1, 0))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in gone {
+            if let Some(link) = self.links.remove(&id) {
+                self.waiting_input.remove(&id);
+                self.conn_of[link.client] = None;
+                self.note("node crashed", link.client, node as u64);
+                let back = self.clients[link.client].disconnected(self.now, &mut self.rng);
+                self.timer(back, link.client);
+            }
+        }
+        self.hub.retain(|_, (n, ..)| *n != node);
     }
 
     /// A client's timer fired: (re)connect, or its next request.
@@ -442,7 +574,27 @@ impl World {
             return Ok(()); // a stale timer: it comes back later
         }
         let wants = if self.conn_of[c].is_none() {
-            let id = self.engine.handle_accept(now);
+            // Any node that serves (with one engine, that one).
+            let live = self.backend.serving();
+            let node = match (self.backend.is_cluster(), live.as_slice()) {
+                (false, _) => 0,
+                (true, []) => {
+                    // No node serves: try again soon.
+                    let back = now + Duration::from_millis(self.rng.range(50, 500));
+                    self.clients[c].reconnect_at = Some(back);
+                    self.timer(back, c);
+                    return Ok(());
+                }
+                (true, live) => *self.rng.pick(live),
+            };
+            let id = (node, self.backend.engine(node).handle_accept(now));
+            let client = &mut self.clients[c];
+            // A client that has seen nothing asks "from the start" anew
+            // at each connection: it is owed what is committed from now.
+            if self.backend.is_cluster() && client.view.last == 0 {
+                let channel = &client.channel;
+                client.view.start = Some(self.committed.read(|l| l.last(channel)));
+            }
             self.links.insert(
                 id,
                 Link {
@@ -459,7 +611,7 @@ impl World {
                 },
             );
             self.conn_of[c] = Some(id);
-            self.note("connect", c, id as u64);
+            self.note("connect", c, id.1 as u64 | (node as u64) << 32);
             self.clients[c].connect(now, &mut self.rng)
         } else {
             if !self.busy() && self.clients[c].publishes && self.clients[c].kind == Kind::WsJson {
@@ -492,12 +644,12 @@ impl World {
 
     /// The connection is gone: the engine closes its end, the client comes
     /// back later.
-    fn drop_conn(&mut self, id: ConnId) {
+    fn drop_conn(&mut self, id: LinkId) {
         let Some(link) = self.links.remove(&id) else {
             return;
         };
         self.waiting_input.remove(&id);
-        self.engine.handle_closed(id);
+        self.backend.engine(id.0).handle_closed(id.1);
         let c = link.client;
         self.conn_of[c] = None;
         let back = self.clients[c].disconnected(self.now, &mut self.rng);
@@ -514,8 +666,11 @@ impl World {
         // stepped back: the log's ids keep the new ones above the old.
         let subsec = u64::from((self.now - self.start).subsec_micros());
         let floor = self.wall() * 1_000_000 + subsec;
-        let restart = self.store.crash(floor).map_err(|why| self.fail(why))?;
-        let ids: Vec<ConnId> = self.links.keys().copied().collect();
+        let Backend::Single { store, .. } = &self.backend else {
+            return Err(self.fail("a machine crash with a cluster".into()));
+        };
+        let restart = store.crash(floor).map_err(|why| self.fail(why))?;
+        let ids: Vec<LinkId> = self.links.keys().copied().collect();
         for id in ids {
             if let Some(link) = self.links.remove(&id) {
                 self.conn_of[link.client] = None;
@@ -537,15 +692,18 @@ impl World {
                 return Err(self.fail(format!("restoring {channel}#{id}: {e:?}")));
             }
         }
-        self.engine = engine;
-        self.store = restart.store;
+        self.committed = Committed::Store(restart.store.clone());
+        self.backend = Backend::Single {
+            engine: Box::new(engine),
+            store: restart.store,
+        };
         self.note("restarted", restart.restored.len(), restart.lost);
         if restart.lost > 0 {
             // `--fsync batch` lost acknowledged messages (documented): a
             // client that saw them takes the server's word from here.
-            let store = &self.store;
+            let committed = &self.committed;
             for client in &mut self.clients {
-                let last = store.ledger(|l| l.last(&client.channel));
+                let last = committed.read(|l| l.last(&client.channel));
                 if client.view.last > last {
                     client.view.last = last;
                     client.view.gap = None;
@@ -555,19 +713,33 @@ impl World {
         Ok(())
     }
 
-    fn hub_publish(&mut self) -> Result<(), String> {
+    /// The `Hub` publishes on a random channel, or on `channel` (a
+    /// cluster's final message of a channel); with a cluster, on any live
+    /// node.
+    fn hub_publish(&mut self, channel: Option<String>) -> Result<(), String> {
         self.hub_seq += 1;
-        let channel = format!("ch{}", self.rng.below(self.scenario.channels as u64));
+        let channel = match channel {
+            Some(channel) => channel,
+            None => format!("ch{}", self.rng.below(self.scenario.channels as u64)),
+        };
         let pad = self.rng.below(2048) as usize;
         let data = format!("hub-{}.{}", self.hub_seq, "y".repeat(pad));
         let token = self.hub_seq;
+        let node = match self.backend.is_cluster() {
+            true => match self.backend.serving().as_slice() {
+                [] => return Ok(()),
+                live => *self.rng.pick(live),
+            },
+            false => 0,
+        };
         self.note("hub publish", usize::MAX, token);
         match self
-            .engine
+            .backend
+            .engine(node)
             .handle_publish(&channel, data.clone(), token, self.now)
         {
             Ok(()) => {
-                self.hub.insert(token, (channel, data));
+                self.hub.insert(token, (node, channel, data));
                 Ok(())
             }
             Err(e) => Err(self.fail(format!("the hub's publish was refused: {e:?}"))),
@@ -578,21 +750,26 @@ impl World {
     fn pump(&mut self) -> Result<(), String> {
         for _ in 0..100_000 {
             let mut moved = false;
-            if self.store.decide(self.now) > 0 {
-                self.engine.handle_commits(self.now);
-                moved = true;
+            if let Backend::Single { engine, store } = &mut self.backend {
+                if store.decide(self.now) > 0 {
+                    engine.handle_commits(self.now);
+                    moved = true;
+                }
             }
             moved |= self.deliver()?;
-            while let Some(id) = self.engine.poll_ready() {
-                moved = true;
-                self.flush(id)?;
-            }
-            if self.engine.poll_timeout().is_some_and(|t| t <= self.now) {
-                self.engine.handle_timeout(self.now);
-                moved = true;
-            }
-            while let Some(event) = self.engine.poll_event() {
-                self.hub_decided(event)?;
+            for node in self.backend.live() {
+                while let Some(id) = self.backend.engine(node).poll_ready() {
+                    moved = true;
+                    self.flush((node, id))?;
+                }
+                let engine = self.backend.engine(node);
+                if engine.poll_timeout().is_some_and(|t| t <= self.now) {
+                    engine.handle_timeout(self.now);
+                    moved = true;
+                }
+                while let Some(event) = self.backend.engine(node).poll_event() {
+                    self.hub_decided(event)?;
+                }
             }
             if !moved {
                 return Ok(());
@@ -603,11 +780,14 @@ impl World {
 
     fn hub_decided(&mut self, event: Event) -> Result<(), String> {
         let Event::Published { token, outcome } = event;
-        let Some((channel, data)) = self.hub.remove(&token) else {
+        let Some((_, channel, data)) = self.hub.remove(&token) else {
             return Err(self.fail(format!("a hub outcome for token {token}, never given")));
         };
         if let Ok(id) = outcome {
             self.check_ack(&channel, id, &data)?;
+            if !self.busy() {
+                self.finals.remove(&channel);
+            }
         }
         Ok(())
     }
@@ -615,8 +795,8 @@ impl World {
     /// A publisher was told `id`: the store committed exactly that.
     fn check_ack(&self, channel: &str, id: u64, data: &str) -> Result<(), String> {
         let committed = self
-            .store
-            .ledger(|l| l.data(channel, id).map(str::to_owned));
+            .committed
+            .read(|l| l.data(channel, id).map(str::to_owned));
         if committed.as_deref() != Some(data) {
             let short = |d: &str| format!("{:?} ({} bytes)", d.get(..12).unwrap_or(d), d.len());
             return Err(self.fail(format!(
@@ -631,7 +811,7 @@ impl World {
     /// Moves input the engine wants, in pieces, unless the kernel holds it.
     fn deliver(&mut self) -> Result<bool, String> {
         let mut moved = false;
-        let ids: Vec<ConnId> = self.waiting_input.iter().copied().collect();
+        let ids: Vec<LinkId> = self.waiting_input.iter().copied().collect();
         for id in ids {
             loop {
                 let Some(link) = self.links.get_mut(&id) else {
@@ -642,7 +822,9 @@ impl World {
                     self.waiting_input.remove(&id);
                     break;
                 }
-                if link.held_until.is_some_and(|t| t > self.now) || !self.engine.wants_input(id) {
+                if link.held_until.is_some_and(|t| t > self.now)
+                    || !self.backend.engine(id.0).wants_input(id.1)
+                {
                     break;
                 }
                 link.held_until = None;
@@ -665,7 +847,9 @@ impl World {
                     link.delivered = Some(self.now);
                 }
                 let c = link.client;
-                self.engine.handle_input(id, &bytes, self.now);
+                self.backend
+                    .engine(id.0)
+                    .handle_input(id.1, &bytes, self.now);
                 self.note("input", c, n as u64);
                 moved = true;
             }
@@ -675,13 +859,13 @@ impl World {
 
     /// What the reactor does for a ready connection: write what the
     /// client reads, shut, close.
-    fn flush(&mut self, id: ConnId) -> Result<(), String> {
+    fn flush(&mut self, id: LinkId) -> Result<(), String> {
         loop {
             let Some(link) = self.links.get(&id) else {
                 return Ok(()); // already gone
             };
             let c = link.client;
-            match self.engine.poll_step(id) {
+            match self.backend.engine(id.0).poll_step(id.1) {
                 Step::Write => {
                     if link.slow_until.is_some_and(|t| t > self.now) {
                         return Ok(());
@@ -700,15 +884,17 @@ impl World {
                 }
                 Step::Wait => return Ok(()),
                 Step::Shutdown => {
-                    self.engine.handle_write_shutdown(id, self.now);
+                    self.backend
+                        .engine(id.0)
+                        .handle_write_shutdown(id.1, self.now);
                     // The client reads the end and closes its side.
                     self.note("server shut", c, 0);
-                    let at_end = self.store.ledger(|ledger| {
-                        self.clients[c].read(&[], self.now, ledger, &mut self.rng)
-                    });
+                    let at_end = self
+                        .committed
+                        .read(|ledger| self.clients[c].read(&[], self.now, ledger, &mut self.rng));
                     self.apply_read(c, at_end)?;
                     if self.links.contains_key(&id) {
-                        self.engine.handle_eof(id, self.now);
+                        self.backend.engine(id.0).handle_eof(id.1, self.now);
                     }
                 }
                 Step::Close => {
@@ -716,7 +902,7 @@ impl World {
                     self.check_idle_close(id, c)?;
                     if let Some(link) = self.links.remove(&id) {
                         self.waiting_input.remove(&id);
-                        self.engine.handle_closed(id);
+                        self.backend.engine(id.0).handle_closed(id.1);
                         self.conn_of[link.client] = None;
                         let back = self.clients[c].disconnected(self.now, &mut self.rng);
                         self.timer(back, c);
@@ -728,9 +914,9 @@ impl World {
     }
 
     /// The client reads some of the output.
-    fn read_output(&mut self, id: ConnId, c: usize) -> Result<(), String> {
+    fn read_output(&mut self, id: LinkId, c: usize) -> Result<(), String> {
         let mut iov = [IoSlice::new(&[]); 16];
-        let n = self.engine.poll_output(id, &mut iov);
+        let n = self.backend.engine(id.0).poll_output(id.1, &mut iov);
         let mut bytes = Vec::new();
         for slice in iov.iter().take(n) {
             bytes.extend_from_slice(slice);
@@ -743,7 +929,9 @@ impl World {
             take = self.rng.range(1, take as u64) as usize;
         }
         bytes.truncate(take);
-        self.engine.handle_written(id, take, self.now);
+        self.backend
+            .engine(id.0)
+            .handle_written(id.1, take, self.now);
         self.note("read", c, take as u64);
         // These bytes begin an answer (the client was between answers).
         if !self.clients[c].in_response() {
@@ -761,8 +949,8 @@ impl World {
             );
         }
         let result = self
-            .store
-            .ledger(|ledger| self.clients[c].read(&bytes, self.now, ledger, &mut self.rng));
+            .committed
+            .read(|ledger| self.clients[c].read(&bytes, self.now, ledger, &mut self.rng));
         self.apply_read(c, result)
     }
 
@@ -830,7 +1018,7 @@ impl World {
     /// A keep-alive connection the server closed while its client was
     /// asking nothing was idle for `--idle-timeout` since its last answer,
     /// within a tick (unless the clock jumped or the client paused).
-    fn check_idle_close(&self, id: ConnId, c: usize) -> Result<(), String> {
+    fn check_idle_close(&self, id: LinkId, c: usize) -> Result<(), String> {
         let client = &self.clients[c];
         let Some(link) = self.links.get(&id) else {
             return Ok(());
@@ -867,16 +1055,20 @@ impl World {
     /// subscriber's queue is cut at `max_backlog_bytes`; a request's
     /// answers stop being read past 256 KiB, plus the answer in progress
     /// (a page of a batch) (docs/limits.md).
-    fn check_unsent(&self, id: ConnId, c: usize) -> Result<(), String> {
+    fn check_unsent(&self, id: LinkId, c: usize) -> Result<(), String> {
         let config = &self.scenario.config;
         let bound = config.max_backlog_bytes.max(256 * 1024) + config.max_batch_bytes + 64 * 1024;
-        let unsent = self.engine.unsent(id);
+        let unsent = self.unsent(id);
         if unsent > bound {
             return Err(self.fail(format!(
-                "connection {id} (client {c}) holds {unsent} unsent bytes, over {bound}"
+                "connection {id:?} (client {c}) holds {unsent} unsent bytes, over {bound}"
             )));
         }
         Ok(())
+    }
+
+    fn unsent(&self, id: LinkId) -> usize {
+        self.backend.engine_ref(id.0).map_or(0, |e| e.unsent(id.1))
     }
 
     /// Per-connection buffers within their documented bounds; nothing
@@ -888,10 +1080,10 @@ impl World {
         // 256 KiB, plus the answer in progress (a page of a batch).
         let bound = config.max_backlog_bytes.max(256 * 1024) + config.max_batch_bytes + 64 * 1024;
         for (&id, link) in &self.links {
-            let unsent = self.engine.unsent(id);
+            let unsent = self.unsent(id);
             if unsent > bound {
                 return Err(self.fail(format!(
-                    "connection {id} (client {}) holds {unsent} unsent bytes, over {bound}",
+                    "connection {id:?} (client {}) holds {unsent} unsent bytes, over {bound}",
                     link.client
                 )));
             }
@@ -933,11 +1125,31 @@ impl World {
         if let Some(Reverse((at, ..))) = self.timers.peek() {
             next = next.min(*at);
         }
-        if let Some(at) = self.engine.poll_timeout() {
-            next = next.min(at);
+        for node in self.backend.live() {
+            if let Some(at) = self.backend.engine(node).poll_timeout() {
+                next = next.min(at);
+            }
         }
-        if let Some(at) = self.store.next_due() {
-            next = next.min(at);
+        let busy = self.busy();
+        match &mut self.backend {
+            Backend::Single { store, .. } => {
+                if let Some(at) = store.next_due() {
+                    next = next.min(at);
+                }
+            }
+            Backend::Cluster(nodes) => {
+                let (due, in_flight) = nodes.cluster.poll_timeout();
+                if in_flight && nodes.next_pass.is_none() {
+                    let latency = random_upto(&mut self.rng, nodes.faults.latency);
+                    nodes.next_pass = Some(self.now + latency);
+                }
+                let fault = busy.then_some(nodes.next_fault);
+                let last = (!self.finals.is_empty()).then_some(self.next_final);
+                let due = [due, nodes.next_pass, nodes.next_expiry(), fault, last];
+                for at in due.into_iter().flatten() {
+                    next = next.min(at);
+                }
+            }
         }
         if self.busy() {
             next = next.min(self.next_hub);
@@ -963,12 +1175,15 @@ impl World {
             return;
         }
         let wall = self.wall();
-        self.engine.handle_wall_clock(wall);
-        if self.engine.poll_timeout().is_some_and(|t| t <= self.now) {
-            self.engine.handle_timeout(self.now);
+        for node in self.backend.live() {
+            let engine = self.backend.engine(node);
+            engine.handle_wall_clock(wall);
+            if engine.poll_timeout().is_some_and(|t| t <= self.now) {
+                engine.handle_timeout(self.now);
+            }
         }
         // A slow reader whose pause is over reads again.
-        let resumed: Vec<ConnId> = self
+        let resumed: Vec<LinkId> = self
             .links
             .iter()
             .filter(|(_, l)| l.slow_until.is_some_and(|t| t <= self.now))
@@ -978,7 +1193,7 @@ impl World {
             if let Some(link) = self.links.get_mut(&id) {
                 link.slow_until = None;
             }
-            self.engine.handle_writable(id);
+            self.backend.engine(id.0).handle_writable(id.1);
         }
     }
 
@@ -993,15 +1208,20 @@ impl World {
             }
             // Nothing committed after what it has seen (its `last` may be
             // a channel's origin, above a restart's floor, not an id).
-            let last = self.store.ledger(|l| l.last(&client.channel));
+            let last = self.committed.read(|l| l.last(&client.channel));
             let next = self
-                .store
-                .ledger(|l| l.next_after(&client.channel, client.view.last));
-            if next.is_some() {
+                .committed
+                .read(|l| l.next_after(&client.channel, client.view.last));
+            // A cluster's channels all end with a message every node has
+            // (the finals): each subscriber must be exactly there, not at
+            // an id no message has.
+            let exact = !self.backend.is_cluster() || client.view.last == last;
+            if next.is_some() || !exact {
                 let link = self.conn_of[c].and_then(|id| self.links.get(&id));
+                let nodes = self.nodes_story(&client.channel);
                 return Err(self.fail(format!(
                     "after {:?} of calm, client {c} ({:?}, {}) is at #{} of #{last}\n  \
-                     client: connected {}, waiting since {:?}, link {:?}",
+                     client: connected {}, waiting since {:?}, link {:?}{nodes}",
                     self.scenario.calm,
                     client.kind,
                     client.channel,
@@ -1017,6 +1237,35 @@ impl World {
             }
         }
         Ok(())
+    }
+}
+
+impl World {
+    /// With a cluster: each node's phase, and where it is on `channel`
+    /// (for a failure's story).
+    fn nodes_story(&self, channel: &str) -> String {
+        let Backend::Cluster(nodes) = &self.backend else {
+            return String::new();
+        };
+        let mut story = format!("\n  finals not acknowledged: {:?}", self.finals);
+        for i in 0..nodes.cluster.len() {
+            let Some(engine) = nodes.cluster.engine(i) else {
+                story += &format!("\n  node {i}: crashed");
+                continue;
+            };
+            let backlog = engine.broker().backlog(channel, 0);
+            let node = nodes.cluster.node(i).expect("live");
+            story += &format!(
+                "\n  node {i} ({}): {:?}, {channel} at #{} ({} held), {:?}, last error {:?}",
+                nodes.cluster.name(i).unwrap_or("?"),
+                node.phase(),
+                backlog.last_id,
+                backlog.iter().count(),
+                node.stats(),
+                node.last_error(),
+            );
+        }
+        story
     }
 }
 
