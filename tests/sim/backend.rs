@@ -21,6 +21,7 @@ use pushwire::Config;
 
 use crate::cluster::{restart_kind, Cluster, Delivered};
 use crate::ledger::Ledger;
+use crate::redis::RestartKind;
 use crate::rng::Rng;
 use crate::store::SimStore;
 
@@ -137,6 +138,9 @@ pub struct Nodes {
     pub next_pass: Option<Instant>,
     /// The busy phase is over: Redis up, every node live.
     pub healed: bool,
+    /// A restart of Redis may have lost writes, as the nodes see it (ids
+    /// jumped, clients told `gap` for what they may not have missed).
+    pub lossy: bool,
 }
 
 impl Nodes {
@@ -165,6 +169,7 @@ impl Nodes {
             unreachable_until: None,
             next_pass: Some(now),
             healed: false,
+            lossy: false,
         }
     }
 
@@ -214,6 +219,11 @@ impl Nodes {
             }
             3..=4 => {
                 let kind = restart_kind(self.cluster.redis(), aof, rng);
+                // The boot script trusts a restart only after a run with an
+                // append-only file and `appendfsync always`; after any
+                // other, ids jump and clients are told `gap`, lost or not.
+                let always = self.cluster.redis().appendfsync() == "always";
+                self.lossy |= !(aof && always && kind == RestartKind::Durable);
                 let next = Nodes::fsync(aof, rng);
                 self.cluster.redis_restart(kind);
                 self.cluster.redis().set_persistence(aof, next);

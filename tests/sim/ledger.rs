@@ -87,6 +87,17 @@ impl Ledger {
         log.range(id.saturating_add(1)..).next().map(|(&id, _)| id)
     }
 
+    /// The ids committed on `channel` after `after` and before `before`.
+    pub fn between(&self, channel: &str, after: u64, before: u64) -> Vec<u64> {
+        let Some(log) = self.channels.get(channel) else {
+            return Vec::new();
+        };
+        if before <= after.saturating_add(1) {
+            return Vec::new();
+        }
+        log.range(after + 1..before).map(|(&id, _)| id).collect()
+    }
+
     /// Messages committed, over all channels.
     pub fn total(&self) -> u64 {
         self.channels.values().map(|log| log.len() as u64).sum()
@@ -132,6 +143,9 @@ pub struct View {
     /// from node to node (docs/simulation.md, "Clients across nodes").
     /// `None`: owed every id (one engine, whose history is the channel's).
     pub start: Option<u64>,
+    /// Gaps announced and not yet looked at by the world: `(since,
+    /// oldest)`.
+    pub told: Vec<(u64, u64)>,
 }
 
 impl View {
@@ -209,6 +223,7 @@ impl View {
             return Err(format!("a gap from #{since} to #{oldest}: nothing lost"));
         }
         self.gap = Some((since, oldest));
+        self.told.push((since, oldest));
         Ok(())
     }
 

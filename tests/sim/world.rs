@@ -957,6 +957,7 @@ impl World {
     fn apply_read(&mut self, c: usize, result: Result<Wants, String>) -> Result<(), String> {
         match result {
             Ok(wants) => {
+                self.check_gaps(c)?;
                 self.check_timing(c, &wants)?;
                 let acks = std::mem::take(&mut self.clients[c].acks);
                 for ack in acks {
@@ -966,6 +967,43 @@ impl World {
             }
             Err(why) => Err(self.fail(why)),
         }
+    }
+
+    /// With a cluster whose Redis never lost a write: a gap told to a
+    /// client names only messages no node can still give it. A message
+    /// still in Redis's stream of the channel is one a node that caught
+    /// up has, or reads on its catch-up: a node's history and the stream
+    /// both keep the newest `--history` (and until Redis loses writes, a
+    /// node's are never newer than the stream's).
+    fn check_gaps(&mut self, c: usize) -> Result<(), String> {
+        let told = std::mem::take(&mut self.clients[c].view.told);
+        let Backend::Cluster(nodes) = &mut self.backend else {
+            return Ok(());
+        };
+        if nodes.lossy || told.is_empty() {
+            return Ok(());
+        }
+        let channel = &self.clients[c].channel;
+        let key = format!("{}h:{channel}", self.scenario.config.redis_prefix);
+        let held: BTreeSet<u64> = nodes
+            .cluster
+            .redis()
+            .stream_ids(0, &key)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        for (since, oldest) in told {
+            let skipped = self.committed.read(|l| l.between(channel, since, oldest));
+            if let Some(id) = skipped.iter().find(|id| held.contains(id)) {
+                let why = format!(
+                    "client {c} ({:?}) was told gap from #{since} to #{oldest}, \
+                     but Redis, which lost nothing, still holds {channel}#{id}",
+                    self.clients[c].kind
+                );
+                return Err(self.fail(why));
+            }
+        }
+        Ok(())
     }
 
     /// Deadlines fire on their tick: a long-poll with nothing new is
