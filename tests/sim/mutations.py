@@ -31,6 +31,9 @@ plants = {
  'dropped-on-slow-path': ('src/engine/stream.rs',
    '        if self.is_too_slow_for(message.sse_chunk().len(), cx) {\n',
    '        if self.is_too_slow_for(message.sse_chunk().len(), cx) {\n            return Fed::Skipped;\n'),
+ 'cluster-bus-drops-every-fifth': ('src/cluster.rs',
+   '        *last = id;\n        self.stats.from_bus',
+   '        if !mine && id % 5 == 0 { return; }\n        *last = id;\n        self.stats.from_bus'),
  'ack-before-commit': ('src/engine/mod.rs',
    '        self.store.append(Append {\n            ticket,',
    '        if let Origin::Embedder(token) = origin {\n            self.events.push_back(Event::Published { token, outcome: Ok(last_id + 1) });\n        }\n        self.store.append(Append {\n            ticket,'),
@@ -40,6 +43,8 @@ extra = {
    '                self.events.push_back(Event::Published { token, outcome });\n            }\n        }\n    }',
    '                let _ = (token, outcome);\n            }\n        }\n    }'),
 }
+# Plants in the cluster's code run the clients on a cluster.
+cluster = {'cluster-bus-drops-every-fifth'}
 names = list(plants) if sys.argv[1] == 'all' else [sys.argv[1]]
 seeds = sys.argv[2] if len(sys.argv) > 2 else '1000'
 def patch(f, a, b):
@@ -50,8 +55,10 @@ for name in names:
     changes = [plants[name]] + ([extra[name]] if name in extra else [])
     for f, a, b in changes: patch(f, a, b)
     try:
-        r = subprocess.run(['cargo','test','-q','--test','sim','sim_seeds'], cwd=ROOT,
-            env=dict(os.environ, PUSHWIRE_SIM_SEEDS=seeds), capture_output=True, text=True)
+        test, var = (('sim_cluster_clients', 'PUSHWIRE_SIM_CLUSTER_SEEDS') if name in cluster
+                     else ('sim_seeds', 'PUSHWIRE_SIM_SEEDS'))
+        r = subprocess.run(['cargo','test','-q','--test','sim',test], cwd=ROOT,
+            env=dict(os.environ, **{var: seeds}), capture_output=True, text=True)
         out = r.stdout + r.stderr
         m = re.search(r'seed (\d+) broke a rule.*?\n(.*?)\n', out, re.S)
         if m: print(f'{name}: caught by seed {m.group(1)}: {m.group(2).strip()}')
