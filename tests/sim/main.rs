@@ -114,6 +114,21 @@ fn sim_cluster_clients() {
     );
 }
 
+/// The open bug the clients on a cluster found (docs/simulation.md,
+/// "Open"): a node that never had a message of a channel starts it at
+/// the first message Redis gives it without telling the subscribers
+/// already on it, though messages may have been committed (and
+/// delivered by other nodes) since what they were told. Each seed here
+/// breaks a rule today; ignored, and skipped by name in `.ci/run`, until
+/// fixed, when it becomes a plain test.
+#[test]
+#[ignore = "known bug, open (docs/simulation.md): a channel a node never had starts silently at Redis's first message"]
+fn sim_cluster_known_bug_a_channel_never_had_starts_silently() {
+    for seed in [133, 1_001_190] {
+        run_cluster_seed(seed, 24);
+    }
+}
+
 #[test]
 fn sim_a_seed_replays_exactly() {
     let a = run_seed(7, 24);

@@ -502,7 +502,14 @@ impl FakeRedis {
         self.run += 1;
         self.paused = false;
         match kind {
-            RestartKind::Empty => self.keys.clear(),
+            RestartKind::Empty => {
+                // Nothing on disk: had there been a snapshot, Redis would
+                // have loaded it. A later restart cannot bring back what
+                // this one did not (only an operator restoring a backup
+                // could, which is not modelled).
+                self.keys.clear();
+                self.snapshot = None;
+            }
             RestartKind::Snapshot => self.keys = self.snapshot.clone().unwrap_or_default(),
             RestartKind::Durable => {}
         }
