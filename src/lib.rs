@@ -30,6 +30,7 @@ pub mod engine;
 pub mod http;
 pub mod json;
 pub mod log;
+pub mod prometheus;
 pub mod resp;
 pub mod server;
 pub mod sse;
