@@ -75,6 +75,9 @@ Options (durations are seconds, decimals allowed: 0.5):
                             unsent messages are dropped for a gap mark naming them [default: close]
   --drain-timeout SECS      longest graceful drain on SIGTERM/SIGINT; a second signal stops at
                             once [default: 10]
+  --metrics-listen ADDR     serve GET /metrics (Prometheus) on this address only, not on --listen
+                            [default: none, /metrics on --listen] (docs/operations.md)
+  --metrics-token TOKEN     require Authorization: Bearer TOKEN for GET /metrics [default: none]
   --trace                   print every head, SSE event and WebSocket frame to stderr (tokens redacted)
   -h, --help                print this help
   -V, --version             print the version
@@ -248,6 +251,20 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                 config.redis_prefix = v;
             }
             "--lock-wait" => config.lock_wait = seconds(&flag, &value()?)?,
+            "--metrics-listen" => {
+                let v = value()?;
+                config.metrics_listen = Some(
+                    v.parse()
+                        .map_err(|_| bad(&flag, &v, "expected IP:PORT, like 127.0.0.1:9090"))?,
+                );
+            }
+            "--metrics-token" => {
+                let v = value()?;
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(bad(&flag, &v, "expected printable ASCII without spaces"));
+                }
+                config.metrics_token = Some(v);
+            }
             "--log-segment-bytes" => config.log_segment_bytes = positive(&flag, &value()?)? as u64,
             "--fsync" => {
                 let v = value()?;
@@ -452,6 +469,31 @@ mod tests {
         let config = serve(&[]).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.max_connections, 10_000);
+        assert_eq!(config.metrics_listen, None);
+        assert_eq!(config.metrics_token, None);
+    }
+
+    #[test]
+    fn metrics_flags_set_the_listener_and_the_token() {
+        let config = serve(&[
+            "--metrics-listen",
+            "127.0.0.1:9091",
+            "--metrics-token=s3cret",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.metrics_listen,
+            Some("127.0.0.1:9091".parse().unwrap())
+        );
+        assert_eq!(config.metrics_token.as_deref(), Some("s3cret"));
+        for bad in [
+            &["--metrics-listen", "localhost:9091"][..],
+            &["--metrics-listen"],
+            &["--metrics-token", "two words"],
+            &["--metrics-token", ""],
+        ] {
+            assert!(serve(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

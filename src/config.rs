@@ -38,6 +38,8 @@
 //! | `auth.max_token_bytes` | 4096       | `--max-token-bytes`    | `401`, `too large` (docs/auth.md) |
 //! | `auth.leeway`        | 5 s          | `--jwt-leeway`         | a stream open at `exp` + this ends (`event: auth`, close 4001) |
 //! | `log_segment_bytes`  | 64 MiB       | `--log-segment-bytes`  | with `data_dir`: the log rolls, disk use bounded (docs/durability.md) |
+//! | `metrics_listen`     | none (`listen`) | `--metrics-listen`  | `GET /metrics` there only; `404` for it on `listen` |
+//! | `metrics_token`      | none         | `--metrics-token`      | `401` on `GET /metrics` without `Authorization: Bearer` |
 //!
 //! The defaults follow nginx where nginx has the same knob
 //! (`client_header_timeout` 60 s there; 10 s here because a push server
@@ -287,6 +289,15 @@ pub struct Config {
     /// may take before the loop stops whatever is still open
     /// (`--drain-timeout`, default 10 s; docs/operations.md).
     pub drain_timeout: Duration,
+    /// Where `GET /metrics` is served (`--metrics-listen ADDR`; default
+    /// none: on `listen`, with every other endpoint). When set, a second
+    /// listener in the same loop serves `/metrics` and nothing else, and
+    /// `listen` answers `/metrics` with `404` (docs/operations.md).
+    pub metrics_listen: Option<SocketAddr>,
+    /// `GET /metrics` needs `Authorization: Bearer <token>`
+    /// (`--metrics-token`; default none: anyone who reaches it may read
+    /// it); `401` without it.
+    pub metrics_token: Option<String>,
 }
 
 /// The slow-consumer policy (`--slow-consumer close|skip`): what a stream
@@ -372,6 +383,8 @@ impl Default for Config {
             repair_log: false,
             lock_wait: Duration::ZERO,
             log_segment_bytes: 64 * 1024 * 1024,
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 }

@@ -77,6 +77,7 @@ fn main() -> ExitCode {
         );
     }
     let addr = server.local_addr();
+    let metrics = server.metrics_addr().unwrap_or(addr);
     // `write!`, not `println!`: a parent that stopped reading our stdout
     // must not take the server down with a broken-pipe panic.
     let _ = write!(
@@ -86,7 +87,8 @@ fn main() -> ExitCode {
          poll:     curl 'http://{addr}/poll/demo?since=0'\n  \
          info:     curl http://{addr}/pub/demo\n  \
          demo:     open http://{addr}/ in a browser\n  \
-         help:     curl http://{addr}/help\n",
+         help:     curl http://{addr}/help\n  \
+         metrics:  curl http://{metrics}/metrics\n",
         version = env!("CARGO_PKG_VERSION")
     );
     let hub = server.hub();

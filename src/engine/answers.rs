@@ -168,7 +168,7 @@ pub(super) struct Answers {
     /// The last few poll answers. An answer stops matching as soon as a
     /// publish moves the channel's last id, so nothing needs invalidating
     /// but a new `Date`.
-    kept: Vec<(AnswerKey, Rc<[u8]>)>,
+    kept: Vec<(AnswerKey, Rc<[u8]>, bool)>,
     next_kept: usize,
     /// Long-poll answers built for the message being delivered now.
     built: Vec<BuiltAnswer>,
@@ -198,19 +198,22 @@ impl Answers {
         }
     }
 
-    /// A kept poll answer for this question, if any.
-    pub fn kept(&self, key: &AnswerKey) -> Option<Rc<[u8]>> {
+    /// A kept poll answer for this question, if any, and whether it says
+    /// `"gap":true`.
+    pub fn kept(&self, key: &AnswerKey) -> Option<(Rc<[u8]>, bool)> {
         self.kept
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, bytes)| Rc::clone(bytes))
+            .find(|(k, _, _)| k == key)
+            .map(|(_, bytes, gap)| (Rc::clone(bytes), *gap))
     }
 
     /// Makes the poll answer for `key` from the JSON body in
-    /// [`Answers::body`], keeps it if it is small, and returns it.
+    /// [`Answers::body`] (`gap`: it says `"gap":true`), keeps it if it
+    /// is small, and returns it.
     pub fn keep(
         &mut self,
         key: AnswerKey,
+        gap: bool,
         date: &HttpDate,
         cors: Option<&[u8]>,
     ) -> Option<Rc<[u8]>> {
@@ -221,9 +224,9 @@ impl Answers {
         write_json(&mut response, key.reply, date, cors, &self.body);
         let bytes: Rc<[u8]> = response.into();
         if self.kept.len() < Self::KEPT {
-            self.kept.push((key, Rc::clone(&bytes)));
+            self.kept.push((key, Rc::clone(&bytes), gap));
         } else if let Some(slot) = self.kept.get_mut(self.next_kept) {
-            *slot = (key, Rc::clone(&bytes));
+            *slot = (key, Rc::clone(&bytes), gap);
             self.next_kept = (self.next_kept + 1) % Self::KEPT;
         }
         Some(bytes)

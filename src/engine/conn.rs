@@ -55,6 +55,7 @@ use super::publish::Publishing;
 use super::refusal::Refusal;
 use super::request::{PendingBody, Read};
 use super::slow::SlowConsumerCounts;
+use super::stats::{Endpoint, Stats};
 use super::stream::{Stream, StreamStart};
 use super::websocket::{Mode, Socket, WsStart};
 use super::Step;
@@ -85,6 +86,8 @@ pub(super) struct Common {
     pub slow: SlowConsumerCounts,
     /// The server drains (`drain.rs`): every answer closes its connection.
     pub draining: bool,
+    /// The counters `/metrics` reports.
+    pub stats: Stats,
 }
 
 /// What a connection may see of the rest of the server while it makes a
@@ -106,6 +109,9 @@ pub(super) struct Cx<'a> {
     pub slow: &'a mut SlowConsumerCounts,
     /// The server drains: every answer says `Connection: close`.
     pub draining: bool,
+    /// The counters `/metrics` reports (counted through a shared
+    /// reference: they are `Cell`s).
+    pub stats: &'a Stats,
     pub now: Instant,
     /// Set by the connection: its one deadline from now on, replacing the
     /// one before.
@@ -130,6 +136,7 @@ impl<'a> Cx<'a> {
             kernel_send_buffer: common.kernel_send_buffer,
             slow: &mut common.slow,
             draining: common.draining,
+            stats: &common.stats,
             now,
             deadline: None,
             budget: u32::MAX,
@@ -160,6 +167,9 @@ pub(super) enum Want {
     /// [`Conn::published`]: the store's commit, or a refusal by the
     /// engine before the store had it (too many channels, say).
     Publish(Target, String),
+    /// Answer `GET /metrics` with the engine's metrics, through
+    /// [`Conn::respond_metrics`].
+    Scrape(Reply),
 }
 
 /// How a connection waits on the channel it joins, with what it needs to
@@ -263,6 +273,8 @@ mod flag {
     /// A replay from history is not finished: new messages wait in
     /// history until it reaches them.
     pub const REPLAYING: u8 = 4;
+    /// Accepted on the metrics listener: only `/metrics` is served.
+    pub const METRICS_ONLY: u8 = 8;
 }
 
 /// One connection: its state, its unsent output, two flags.
@@ -272,6 +284,8 @@ pub(crate) struct Conn {
     /// Bytes to send.
     pub(super) out: OutQueue,
     flags: u8,
+    /// The endpoint of the request being answered, for the metrics.
+    pub(super) endpoint: Endpoint,
     /// The owned output last counted in the process's gauge.
     counted: u32,
 }
@@ -284,6 +298,7 @@ impl Conn {
             state: State::Idle,
             out: OutQueue::default(),
             flags: 0,
+            endpoint: Endpoint::None,
             counted: 0,
         }
     }
@@ -307,6 +322,23 @@ impl Conn {
 
     fn has(&self, flag: u8) -> bool {
         self.flags & flag != 0
+    }
+
+    /// Marks a connection of the metrics listener.
+    pub(super) fn set_metrics_only(&mut self, metrics_only: bool) {
+        if metrics_only {
+            self.flags |= flag::METRICS_ONLY;
+        }
+    }
+
+    /// Whether it came from the metrics listener.
+    pub(super) fn is_metrics_only(&self) -> bool {
+        self.has(flag::METRICS_ONLY)
+    }
+
+    /// Counts a response with `status` to the request being answered.
+    pub(super) fn count_response(&self, status: u16, cx: &Cx<'_>) {
+        cx.stats.response(self.endpoint, status);
     }
 
     /// Whether a replay from history is not finished.
@@ -565,7 +597,20 @@ impl Conn {
         self.out.write_with(|out| {
             write_response(out, response, date, reply.connection(), reply.head_only)
         });
+        self.count_response(response.status, cx);
         self.after_response(reply, cx);
+    }
+
+    /// Answers `GET /metrics` with `body`, the text format.
+    pub(super) fn respond_metrics(&mut self, body: &[u8], reply: Reply, cx: &mut Cx<'_>) {
+        let response = Response {
+            status: 200,
+            content_type: crate::prometheus::CONTENT_TYPE,
+            fields: &[("Cache-Control", b"no-cache")],
+            body: Body::Full(body),
+        };
+        self.respond(&response, reply, cx);
+        self.request_done(reply, cx);
     }
 
     /// Queues shared response bytes (a kept or shared answer).
@@ -576,6 +621,8 @@ impl Conn {
         cx: &mut Cx<'_>,
     ) {
         self.out.push_shared(bytes);
+        // Shared answers are the JSON answers of polls and long-polls.
+        self.count_response(200, cx);
         self.after_response(reply, cx);
     }
 
@@ -648,6 +695,7 @@ impl Conn {
         let date = cx.date;
         self.out
             .write_with(|out| write_response(out, &response, date, connection, head_only));
+        self.count_response(response.status, cx);
     }
 
     /// The request is answered and its body read: back to waiting for the

@@ -31,6 +31,7 @@ use super::conn::{Conn, Cx, Reply};
 use super::query;
 use super::refusal::Refusal;
 use super::request::{ChannelRequest, Request};
+use super::stats::GapBy;
 
 /// The demo page served at `/`: the four techniques side by side on one
 /// channel, one self-contained file (no external assets, no build step).
@@ -50,6 +51,7 @@ GET  /sse/{channel}                  Server-Sent Events (Last-Event-ID or ?since
 GET  /ws/{channel}                   WebSocket: channel messages as text frames;
                                      subprotocol pushwire.json for {\"id\",\"data\"} frames
 GET  /echo                           WebSocket echo (text and binary)
+GET  /metrics                        Prometheus metrics (docs/operations.md)
 
 Channel names are 1-128 bytes of [A-Za-z0-9._~-]. Ids count up by one per
 channel; they start above the last id a channel reports when it has none.
@@ -128,7 +130,10 @@ impl Conn {
                 reply,
             })
         });
-        if let Some(bytes) = key.and_then(|k| cx.answers.kept(&k)) {
+        if let Some((bytes, gap)) = key.and_then(|k| cx.answers.kept(&k)) {
+            if gap {
+                cx.stats.gap(GapBy::Poll);
+            }
             return self.respond_shared(bytes, reply, cx);
         }
         let mut backlog = broker.backlog(name.as_str(), since);
@@ -138,8 +143,11 @@ impl Conn {
             // client keeps its place (docs/cluster.md).
             backlog.last_id = since;
         }
+        if backlog.gap {
+            cx.stats.gap(GapBy::Poll);
+        }
         write_backlog(&mut cx.answers.body, &backlog, cx.config);
-        match key.and_then(|key| cx.answers.keep(key, cx.date, cors)) {
+        match key.and_then(|key| cx.answers.keep(key, backlog.gap, cx.date, cors)) {
             Some(bytes) => self.respond_shared(bytes, reply, cx),
             None => self.respond_json(reply, cors, cx),
         }
@@ -150,6 +158,7 @@ impl Conn {
         let (date, body) = (cx.date, &cx.answers.body);
         self.out
             .write_with(|out| write_json(out, reply, date, cors, body));
+        self.count_response(200, cx);
         self.after_response(reply, cx);
     }
 

@@ -32,7 +32,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::broker::{Channel, Message};
+use crate::broker::{Channel, Message, Transport};
 use crate::json;
 
 use super::access::Grant;
@@ -41,6 +41,7 @@ use super::conn::{Conn, Cx, Fed, Join, Reply, State, Want};
 use super::query;
 use super::refusal::Refusal;
 use super::request::{ChannelRequest, Request};
+use super::stats::GapBy;
 
 /// `timeout=` when the client gives none (docs/api.md).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -115,6 +116,9 @@ impl Conn {
             };
             return Some(Want::Join(name, Join::Park(park)));
         }
+        if backlog.gap {
+            cx.stats.gap(GapBy::LongPoll);
+        }
         write_backlog(&mut cx.answers.body, &backlog, cx.config);
         self.respond_json(reply, cors, cx);
         self.request_done(reply, cx);
@@ -151,6 +155,7 @@ impl Conn {
         );
         self.respond_shared(bytes, reply, cx);
         self.request_done(reply, cx);
+        cx.stats.delivered(Transport::LongPoll);
         Fed::Changed
     }
 
@@ -163,7 +168,11 @@ impl Conn {
         };
         let (reply, cors) = (parked.reply, parked.cors.clone());
         let since = since.max(parked.after);
-        write_backlog(&mut cx.answers.body, &channel.backlog(since), cx.config);
+        let backlog = channel.backlog(since);
+        if backlog.gap {
+            cx.stats.gap(GapBy::LongPoll);
+        }
+        write_backlog(&mut cx.answers.body, &backlog, cx.config);
         self.respond_json(reply, cors.as_deref(), cx);
         self.request_done(reply, cx);
     }
@@ -219,6 +228,8 @@ impl Conn {
         self.out.write_with(|out| {
             super::answers::write_json_retry(out, reply, date, cors, retry_after, body)
         });
+        self.count_response(200, cx);
+        cx.stats.longpoll_timeout();
         self.after_response(reply, cx);
         self.request_done(reply, cx);
     }

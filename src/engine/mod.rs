@@ -92,7 +92,9 @@ mod query;
 pub mod refusal;
 mod replay;
 mod request;
+mod scrape;
 mod slow;
+mod stats;
 pub mod store;
 mod stream;
 mod websocket;
@@ -118,6 +120,7 @@ use conn::{Common, Conn, Cx, Fed, Join, Target, Want};
 
 pub use drain::drain_retry_ms;
 pub use refusal::{Allow, Refusal};
+pub use scrape::ProcessProbe;
 pub use slow::SlowConsumerCounts;
 pub use store::{Append, Commit, Decision, MemoryStore, Replicated, Store, StoreError, Ticket};
 pub use websocket::JSON_PROTOCOL;
@@ -216,6 +219,8 @@ struct InFlight {
     data: String,
     origin: Origin,
     serial: u32,
+    /// When it was sent to the store: its commit latency counts from here.
+    appended: Instant,
 }
 
 /// Input received but not processed yet. Most connections never hold
@@ -356,6 +361,8 @@ pub struct Engine {
     /// Set by [`Engine::handle_drain`]: the seed of the drain's retry
     /// jitter (`drain.rs`).
     drain_seed: Option<u64>,
+    /// The driver's `process_*` metrics, read when `/metrics` is asked.
+    probe: Option<Box<dyn ProcessProbe>>,
 }
 
 impl Engine {
@@ -410,6 +417,7 @@ impl Engine {
                 kernel_send_buffer: 0,
                 slow: SlowConsumerCounts::default(),
                 draining: false,
+                stats: stats::Stats::default(),
             },
             conns: Slab::new(),
             wheel: Wheel::new(now, TICK),
@@ -431,6 +439,7 @@ impl Engine {
             serial: 0,
             events: VecDeque::new(),
             drain_seed: None,
+            probe: None,
         }
     }
 
@@ -541,14 +550,35 @@ impl Engine {
     /// A new connection. Past `max_connections` it is opened only to send
     /// `503` and close.
     pub fn handle_accept(&mut self, now: Instant) -> ConnId {
+        self.accept(now, false)
+    }
+
+    /// A new connection on the driver's metrics listener
+    /// (`Config::metrics_listen`): it is served `GET /metrics` only.
+    pub fn handle_accept_metrics(&mut self, now: Instant) -> ConnId {
+        self.accept(now, true)
+    }
+
+    /// The driver closed a new connection without a word because the
+    /// engine was [`Engine::saturated`]: counted in the metrics.
+    pub fn handle_accept_dropped(&mut self) {
+        self.common.stats.refused(stats::Refused::Saturated);
+    }
+
+    fn accept(&mut self, now: Instant, metrics_only: bool) -> ConnId {
         let full = self.conns.len() >= self.common.config.max_connections;
         let mut cx = Cx::new(&mut self.common, now);
         let conn = if full {
+            cx.stats.refused(stats::Refused::MaxConnections);
             Conn::refused(&Refusal::ConnectionLimit, &mut cx)
         } else if cx.overloaded {
+            cx.stats.refused(stats::Refused::Overloaded);
             Conn::refused(&Refusal::Overloaded, &mut cx)
         } else {
-            Conn::open(&mut cx)
+            cx.stats.accepted();
+            let mut conn = Conn::open(&mut cx);
+            conn.set_metrics_only(metrics_only);
+            conn
         };
         let deadline = cx.deadline;
         self.serial = self.serial.wrapping_add(1);
@@ -573,6 +603,7 @@ impl Engine {
         let Some(entry) = self.conns.get_mut(id) else {
             return;
         };
+        stats::Stats::add_bytes(&self.common.stats.bytes_read, bytes.len());
         if entry.conn.is_ending() {
             return; // input after an error or during linger is dropped
         }
@@ -714,6 +745,7 @@ impl Engine {
         let Some(entry) = self.conns.get_mut(id) else {
             return;
         };
+        stats::Stats::add_bytes(&self.common.stats.bytes_written, n);
         let below_high_water = entry.conn.handle_written(n);
         let (before, after) = entry.conn.recount_owned();
         self.common.owned_output = self.common.owned_output.saturating_sub(before) + after;
@@ -766,6 +798,19 @@ impl Engine {
         for id in websockets {
             self.with_conn(id, now, |conn, cx| conn.handle_stop(cx));
         }
+    }
+
+    /// The driver's loop spent `busy` on one pass, from the end of its
+    /// wait for readiness to the start of the next: counted in
+    /// `pushwire_loop_pass_seconds`.
+    pub fn handle_pass_time(&mut self, busy: Duration) {
+        self.common.stats.loop_pass.observe(busy);
+    }
+
+    /// Installs what reads the driver's `process_*` metrics when
+    /// `/metrics` is asked (the reactor's reads `/proc/self`).
+    pub fn set_process_probe(&mut self, probe: Box<dyn ProcessProbe>) {
+        self.probe = Some(probe);
     }
 
     // ---- output -----------------------------------------------------------
@@ -986,6 +1031,11 @@ impl Engine {
                     Err(refusal) => self.answer(origin, Err(refusal), now),
                 }
             }
+            Want::Scrape(reply) => {
+                let mut body = Vec::new();
+                self.write_metrics(&mut body);
+                self.with_conn(id, now, |conn, cx| conn.respond_metrics(&body, reply, cx));
+            }
         }
     }
 
@@ -1061,6 +1111,7 @@ impl Engine {
             data,
             origin,
             serial,
+            appended: now,
         });
         self.common.broker.pin(channel);
         let (name, last_id) = self
@@ -1103,8 +1154,13 @@ impl Engine {
             channel,
             data,
             origin,
+            appended,
             ..
         } = self.appends.remove(slot);
+        let stats = &self.common.stats;
+        stats
+            .commit
+            .observe(now.saturating_duration_since(appended));
         let outcome = match commit.outcome {
             Ok(id) => match self
                 .common
@@ -1112,6 +1168,7 @@ impl Engine {
                 .append(channel, id, data.into_boxed_str(), now)
             {
                 Ok(message) => {
+                    self.common.stats.published();
                     self.fan_out(channel, &message, now);
                     Ok(id)
                 }
@@ -1119,6 +1176,9 @@ impl Engine {
             },
             Err(e) => Err(Refusal::NotStored(e)),
         };
+        if outcome.is_err() {
+            self.common.stats.commit_error();
+        }
         self.common.broker.settle(channel);
         self.answer(origin, outcome, now);
     }
@@ -1147,8 +1207,15 @@ impl Engine {
                 channel,
                 data,
                 origin,
+                appended,
                 ..
-            }) => (channel, data, Some(origin)),
+            }) => {
+                let stats = &self.common.stats;
+                stats
+                    .commit
+                    .observe(now.saturating_duration_since(appended));
+                (channel, data, Some(origin))
+            }
             None => match self.common.broker.find_or_create_after(&name, prev) {
                 Ok(channel) => (channel, data, None),
                 Err(_) => return, // past max_channels here: not kept
@@ -1161,6 +1228,10 @@ impl Engine {
                 .append_after(channel, id, prev, data.into_boxed_str(), now)
             {
                 Ok((message, missed)) => {
+                    match origin {
+                        Some(_) => self.common.stats.published(),
+                        None => self.common.stats.replicated(),
+                    }
                     if let Some(since) = missed {
                         self.announce_gap(channel, since, id, now);
                     }
@@ -1172,6 +1243,9 @@ impl Engine {
             };
         match origin {
             Some(origin) => {
+                if outcome.is_err() {
+                    self.common.stats.commit_error();
+                }
                 self.common.broker.settle(channel);
                 self.answer(origin, outcome, now);
             }
@@ -1233,7 +1307,7 @@ impl Engine {
             for id in ch.subscribers(transport) {
                 if let Some(entry) = self.conns.get_mut(id) {
                     if !entry.conn.is_replaying() {
-                        entry.conn.announce_gap(since, oldest);
+                        entry.conn.announce_gap(since, oldest, &self.common.stats);
                     }
                 }
             }

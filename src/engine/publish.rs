@@ -92,6 +92,7 @@ impl Conn {
                         reply.head_only,
                     )
                 });
+                self.count_response(202, cx);
                 self.after_response(reply, cx);
                 self.request_done(reply, cx);
             }

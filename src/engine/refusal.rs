@@ -18,6 +18,7 @@
 //! | `BodyOnSubscribe`       | 400    | a long-poll or SSE request with a body    |
 //! | `BodyOnHandshake`       | 400    | a WebSocket handshake with a body         |
 //! | `Unauthorized`          | 401    | `--publish-token` set, no matching bearer |
+//! | `NoMetricsToken`        | 401    | `--metrics-token` set, `GET /metrics` without it |
 //! | `NoToken`               | 401    | `--jwt-secret` set, no token with the request |
 //! | `BadToken(e)`           | 401    | a token that does not hold: `e` says why (docs/auth.md) |
 //! | `Forbidden(access, ch)` | 403    | a good token that does not name the channel |
@@ -73,6 +74,8 @@ pub enum Refusal {
     BodyOnHandshake,
     /// The server has a publish token and the request did not carry it.
     Unauthorized,
+    /// The server has a metrics token and `GET /metrics` did not carry it.
+    NoMetricsToken,
     /// The server checks tokens and the request carried none.
     NoToken,
     /// The request's token does not hold.
@@ -112,7 +115,10 @@ impl Refusal {
             | Refusal::NotUtf8
             | Refusal::BodyOnSubscribe
             | Refusal::BodyOnHandshake => 400,
-            Refusal::Unauthorized | Refusal::NoToken | Refusal::BadToken(_) => 401,
+            Refusal::Unauthorized
+            | Refusal::NoMetricsToken
+            | Refusal::NoToken
+            | Refusal::BadToken(_) => 401,
             Refusal::CrossSitePublish | Refusal::Forbidden(..) => 403,
             Refusal::NoSuchEndpoint | Refusal::NoSuchChannel => 404,
             Refusal::MethodNotAllowed(_) => 405,
@@ -142,7 +148,7 @@ impl Refusal {
     pub fn challenge(&self) -> Option<&'static [u8]> {
         match self {
             Refusal::Unauthorized => Some(b"Bearer"),
-            Refusal::NoToken => Some(b"Bearer realm=\"pushwire\""),
+            Refusal::NoToken | Refusal::NoMetricsToken => Some(b"Bearer realm=\"pushwire\""),
             Refusal::BadToken(e) => Some(e.challenge()),
             Refusal::Forbidden(..) => Some(b"Bearer error=\"insufficient_scope\""),
             _ => None,
@@ -177,6 +183,7 @@ impl fmt::Display for Refusal {
             Refusal::BodyOnSubscribe => "a subscribe request has no body",
             Refusal::BodyOnHandshake => "a WebSocket handshake has no body",
             Refusal::Unauthorized => "publishing needs Authorization: Bearer <token>",
+            Refusal::NoMetricsToken => "metrics need Authorization: Bearer <token>",
             Refusal::CrossSitePublish => "cross-site publish refused (see --allow-origin)",
             Refusal::NoSuchEndpoint => "no such endpoint (GET /help lists them)",
             Refusal::NoSuchChannel => "no such channel",
@@ -263,6 +270,7 @@ mod tests {
                 "a WebSocket handshake has no body",
             ),
             (Refusal::Unauthorized, 401, "publishing needs Authorization"),
+            (Refusal::NoMetricsToken, 401, "metrics need Authorization"),
             (Refusal::CrossSitePublish, 403, "cross-site publish refused"),
             (Refusal::NoSuchEndpoint, 404, "no such endpoint"),
             (Refusal::NoSuchChannel, 404, "no such channel"),
@@ -349,6 +357,7 @@ mod tests {
         let challenges: &[(Refusal, &[u8])] = &[
             (Refusal::Unauthorized, b"Bearer"),
             (Refusal::NoToken, b"Bearer realm=\"pushwire\""),
+            (Refusal::NoMetricsToken, b"Bearer realm=\"pushwire\""),
             (
                 Refusal::BadToken(TokenError::Expired),
                 b"Bearer error=\"invalid_token\", error_description=\"expired\"",

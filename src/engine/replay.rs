@@ -23,6 +23,7 @@ use crate::sse;
 use crate::ws::{self, Opcode};
 
 use super::conn::{Conn, Cx, State};
+use super::stats::{GapBy, Stats};
 use super::websocket::Mode;
 
 impl Conn {
@@ -72,7 +73,7 @@ impl Conn {
         let backlog = channel.backlog(since);
         if announce_gap && backlog.gap {
             let oldest = backlog.iter().next().map_or(backlog.last_id + 1, |m| m.id);
-            self.queue_gap(since, oldest);
+            self.queue_gap(since, oldest, cx.stats);
         }
         let mut last = None;
         for message in backlog.iter() {
@@ -106,14 +107,14 @@ impl Conn {
 
     /// Tells a live subscriber that the messages after `since` and before
     /// `oldest` are lost (a shared store lost them: docs/cluster.md).
-    pub(super) fn announce_gap(&mut self, since: u64, oldest: u64) {
-        self.queue_gap(since, oldest);
+    pub(super) fn announce_gap(&mut self, since: u64, oldest: u64, stats: &Stats) {
+        self.queue_gap(since, oldest, stats);
     }
 
     /// The gap, as the connection's transport announces it: `event: gap`
     /// on a stream, `{"gap":true,...}` to a `pushwire.json` WebSocket (a
     /// plain one, whose frames carry no ids, cannot resume exactly anyway).
-    pub(super) fn queue_gap(&mut self, since: u64, oldest: u64) {
+    pub(super) fn queue_gap(&mut self, since: u64, oldest: u64, stats: &Stats) {
         match &self.state {
             State::Streaming(stream) => {
                 let http10 = stream.is_http10();
@@ -123,11 +124,13 @@ impl Conn {
                     true => out.extend_from_slice(&event),
                     false => write_chunk(out, &event),
                 });
+                stats.gap(GapBy::Sse);
             }
             State::WebSocket(Mode::Channel { json: true, .. }, _) => {
                 let gap = format!("{{\"gap\":true,\"since\":{since},\"oldest\":{oldest}}}");
                 self.out
                     .write_with(|out| ws::write_frame(out, Opcode::Text, gap.as_bytes(), None));
+                stats.gap(GapBy::WebSocket);
             }
             _ => {}
         }

@@ -20,6 +20,7 @@
 //! | GET     | `/longpoll/{channel}` | the same, when there is news         |
 //! | GET     | `/sse/{channel}`  | an event stream                          |
 //! | GET     | `/ws/{channel}`, `/echo` | a WebSocket (with `Upgrade`)      |
+//! | GET     | `/metrics`        | Prometheus text format (`scrape.rs`)     |
 //! | OPTIONS | any               | `204`, the CORS preflight                |
 
 use crate::broker::ChannelName;
@@ -31,6 +32,7 @@ use crate::http::{parse_head, BodyFraming, HttpError, Method, RequestHead};
 use super::access::{authorize, Access};
 use super::conn::{Conn, Cx, Reply, State, Want};
 use super::refusal::{Allow, Refusal};
+use super::stats::Endpoint;
 
 /// Largest chunk-extension or trailer section accepted in a chunked body.
 const MAX_TRAILER: usize = 4096;
@@ -88,7 +90,26 @@ enum Route<'a> {
     Sse(&'a str),
     WebSocket(&'a str),
     Echo,
+    Metrics,
     NotFound,
+}
+
+impl Route<'_> {
+    /// The endpoint it is counted under in the metrics.
+    fn endpoint(self) -> Endpoint {
+        match self {
+            Route::Demo => Endpoint::Demo,
+            Route::Index => Endpoint::Help,
+            Route::Publish(_) => Endpoint::Pub,
+            Route::Poll(_) => Endpoint::Poll,
+            Route::LongPoll(_) => Endpoint::LongPoll,
+            Route::Sse(_) => Endpoint::Sse,
+            Route::WebSocket(_) => Endpoint::Ws,
+            Route::Echo => Endpoint::Echo,
+            Route::Metrics => Endpoint::Metrics,
+            Route::NotFound => Endpoint::Other,
+        }
+    }
 }
 
 fn route(path: &str) -> Route<'_> {
@@ -96,6 +117,7 @@ fn route(path: &str) -> Route<'_> {
         "/" => return Route::Demo,
         "/help" => return Route::Index,
         "/echo" => return Route::Echo,
+        "/metrics" => return Route::Metrics,
         _ => {}
     }
     // `/prefix/channel`, split at the second slash (ASCII, so byte-wise).
@@ -153,6 +175,8 @@ impl<'a> Request<'a> {
 impl Conn {
     /// Reads a request head from the start of `input`.
     pub(super) fn read_head(&mut self, input: &[u8], cx: &mut Cx<'_>) -> Read {
+        // Counted under the endpoint once the head is read whole.
+        self.endpoint = Endpoint::None;
         let limits = HeadLimits {
             max_header_bytes: cx.config.max_header_bytes,
             max_uri_bytes: cx.config.max_uri_bytes,
@@ -194,6 +218,21 @@ impl Conn {
         // A server that drains closes every connection after its answer.
         req.reply.keep_alive &= !cx.draining;
         let reply = req.reply;
+        let route = match (route(head.path), self.is_metrics_only()) {
+            // The metrics listener serves `/metrics` only, and with it
+            // the main listener does not.
+            (Route::Metrics, metrics_only)
+                if metrics_only == cx.config.metrics_listen.is_some() =>
+            {
+                Route::Metrics
+            }
+            (Route::Metrics, _) | (_, true) => Route::NotFound,
+            (route, false) => route,
+        };
+        self.endpoint = match head.method {
+            Method::Options => Endpoint::Options,
+            _ => route.endpoint(),
+        };
         if cx.overloaded {
             // Shed new work until clients have read some of what is owed.
             self.refuse(&Refusal::Overloaded, reply, cx);
@@ -212,7 +251,25 @@ impl Conn {
             self.preflight(req, cx);
             return self.expect_body(req, BodyUse::Discard, cx);
         }
-        match route(head.path) {
+        match route {
+            Route::Metrics if get => {
+                let token = cx.config.metrics_token.as_ref();
+                let given = head
+                    .header("authorization")
+                    .and_then(|v| v.strip_prefix(b"Bearer "));
+                // Compared in time that depends on the lengths only.
+                if token.is_some_and(|t| {
+                    !given.is_some_and(|g| crate::auth::hmac::verify(t.as_bytes(), g))
+                }) {
+                    self.refuse(&Refusal::NoMetricsToken, reply, cx);
+                    return self.expect_body(req, BodyUse::Discard, cx);
+                }
+                if has_body {
+                    self.refuse(&Refusal::BodyOnSubscribe, reply, cx);
+                    return self.expect_body(req, BodyUse::Discard, cx);
+                }
+                Some(Want::Scrape(reply))
+            }
             Route::Publish(channel) if head.method == Method::Post => {
                 let usage = match publish_refusal(head, channel, cx) {
                     Err(refusal) => {
@@ -286,7 +343,12 @@ impl Conn {
                 self.refuse(&Refusal::MethodNotAllowed(Allow::GetPost), reply, cx);
                 self.expect_body(req, BodyUse::Discard, cx)
             }
-            Route::Poll(_) | Route::LongPoll(_) | Route::Sse(_) | Route::Index | Route::Demo => {
+            Route::Poll(_)
+            | Route::LongPoll(_)
+            | Route::Sse(_)
+            | Route::Index
+            | Route::Demo
+            | Route::Metrics => {
                 self.refuse(&Refusal::MethodNotAllowed(Allow::Get), reply, cx);
                 self.expect_body(req, BodyUse::Discard, cx)
             }

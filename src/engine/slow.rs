@@ -34,6 +34,7 @@
 //! [`SlowConsumerCounts`] ([`super::Engine::slow_consumer_counts`]).
 
 use crate::broker::Message;
+use crate::broker::Transport;
 use crate::config::SlowConsumer;
 
 use super::conn::{Conn, Cx, State};
@@ -78,11 +79,16 @@ impl Conn {
             let dropped = self.out.keep_started();
             if !self.is_too_slow_for(size.saturating_add(GAP_MARK_MAX), cx) {
                 if dropped > 0 {
-                    self.queue_gap(since, message.id);
+                    self.queue_gap(since, message.id, cx.stats);
                     match sse {
                         true => cx.slow.sse_skips += 1,
                         false => cx.slow.ws_skips += 1,
                     }
+                    let transport = match sse {
+                        true => Transport::Sse,
+                        false => Transport::Ws,
+                    };
+                    cx.stats.slow_skipped(transport, dropped as u64);
                     cx.slow.skipped_messages += dropped as u64;
                 }
                 return true;

@@ -49,7 +49,7 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::broker::{Channel, Message};
+use crate::broker::{Channel, Message, Transport};
 use crate::decimal::parse_decimal;
 use crate::http::request::trim_ows;
 use crate::http::response::{write_chunk, write_response, Body, Connection, Response, LAST_CHUNK};
@@ -61,6 +61,7 @@ use super::conn::{Conn, Cx, End, Fed, Join, Reply, State, Want};
 use super::query;
 use super::refusal::Refusal;
 use super::request::{ChannelRequest, Request};
+use super::stats::GapBy;
 use super::TICK;
 
 /// The comment that ends a slow consumer's stream.
@@ -160,6 +161,7 @@ impl Conn {
         let date = cx.date;
         self.out
             .write_with(|out| write_response(out, &response, date, connection, false));
+        self.count_response(200, cx);
     }
 
     /// The stream joined its channel: the head, `retry:`, a gap if some
@@ -184,6 +186,7 @@ impl Conn {
         if backlog.gap {
             let oldest = backlog.iter().next().map_or(backlog.last_id + 1, |m| m.id);
             sse::write_gap(&mut opening, since.unwrap_or(0), oldest);
+            cx.stats.gap(GapBy::Sse);
         }
         let http10 = reply.http10;
         self.out.write_with(|out| match http10 {
@@ -221,12 +224,14 @@ impl Conn {
             // event already begun, so the stream ends on an event
             // boundary: a comment that says why, the last chunk, close.
             self.end_too_slow(cx);
+            cx.stats.slow_closed(Transport::Sse);
             return Fed::Changed;
         }
         if let State::Streaming(stream) = &mut self.state {
             stream.last_sent = cx.now;
         }
         self.queue_message(message);
+        cx.stats.delivered(Transport::Sse);
         Fed::Queued
     }
 

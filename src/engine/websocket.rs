@@ -49,7 +49,7 @@
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::broker::{Channel, ChannelName, Message};
+use crate::broker::{Channel, ChannelName, Message, Transport};
 use crate::http::{BodyFraming, Method, RequestHead};
 use crate::ws::{
     self, close, Accepted, HandshakeRequest, KeepAlive, Opcode, Role, Session, SessionEvent,
@@ -169,6 +169,7 @@ impl Conn {
         cx: &mut Cx<'_>,
     ) {
         self.out.write_with(|out| ws::write_response(out, accepted));
+        self.count_response(101, cx);
         // Whatever is dropped later (a slow subscriber cut off before it
         // read this), the 101 goes first.
         self.out.protect();
@@ -293,9 +294,11 @@ impl Conn {
             // Only a frame already begun is kept, so the Close that
             // follows starts on a frame boundary.
             self.close_websocket(close::POLICY, "too slow: reconnect with ?since=", cx);
+            cx.stats.slow_closed(Transport::Ws);
             return Fed::Changed;
         }
         self.out.push_message(Rc::clone(frame), message.id);
+        cx.stats.delivered(Transport::Ws);
         Fed::Queued
     }
 

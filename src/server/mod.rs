@@ -22,6 +22,7 @@
 
 mod listener;
 pub mod log;
+mod process;
 mod reactor;
 pub mod redis;
 pub mod sys;
@@ -63,6 +64,7 @@ pub struct Server {
     /// publish then is refused instead of waiting forever.
     closer: InboxCloser,
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     max_connections: usize,
     send_buffer: usize,
 }
@@ -103,6 +105,11 @@ impl Server {
             ));
         }
         let local_addr = listener.local_addr()?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(listener::bind(addr, config.backlog, false, asked)?.0),
+            None => None,
+        };
+        let metrics_addr = metrics.as_ref().map(|l| l.local_addr()).transpose()?;
         let log = match &config.data_dir {
             Some(dir) => Some(log::open(
                 dir,
@@ -120,7 +127,7 @@ impl Server {
             Some(url) => Some(redis::check(url)?),
             None => None,
         };
-        let bound = reactor::Bound::new(listener, config, kernel_share, log, redis)?;
+        let bound = reactor::Bound::new(listener, metrics, config, kernel_share, log, redis)?;
         let hub = Hub {
             inbox: Arc::new(Mutex::new(Inbox::default())),
             waker: bound.waker(),
@@ -131,6 +138,7 @@ impl Server {
             hub,
             closer,
             local_addr,
+            metrics_addr,
             max_connections,
             send_buffer,
         })
@@ -140,6 +148,13 @@ impl Server {
     /// `listen` asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where `GET /metrics` is served when `Config::metrics_listen` is
+    /// set (with the real port when it asked for port 0); `None` when it
+    /// is served on [`Server::local_addr`].
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The connection limit in force: the configured one, or less if the

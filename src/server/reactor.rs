@@ -72,12 +72,15 @@ use crate::engine::{Engine, Event, MemoryStore, Step};
 use crate::trace::{Direction, Tracer};
 
 use super::log::LogStore;
+use super::process::ProcSelf;
 use super::redis::{self, Link};
 use super::{Inbox, Promise, Stop};
 use crate::cluster::{NodeOptions, RedisStore};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
+/// The listener of `--metrics-listen` (`redis` has `MAX - 3` and `- 4`).
+const METRICS_LISTENER: Token = Token(usize::MAX - 5);
 
 /// The one read buffer shared by every connection.
 const READ_BUFFER: usize = 64 * 1024;
@@ -137,6 +140,9 @@ struct Reactor {
     /// When a drain that began stops whatever is still open
     /// (`--drain-timeout`).
     drain_deadline: Option<Instant>,
+    /// The listener of `--metrics-listen`: its connections are served
+    /// `/metrics` only.
+    metrics: Option<TcpListener>,
     engine: Engine,
     /// The log of `--data-dir`: written and synced once per pass.
     log: Option<LogStore>,
@@ -170,6 +176,7 @@ struct Reactor {
 pub(super) struct Bound {
     poll: Poll,
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     waker: Arc<Waker>,
     config: Config,
     /// The most the kernel may hold of a connection's output: its send
@@ -184,6 +191,7 @@ pub(super) struct Bound {
 impl Bound {
     pub fn new(
         mut listener: TcpListener,
+        mut metrics: Option<TcpListener>,
         config: Config,
         kernel_share: usize,
         log: Option<super::log::Opened>,
@@ -192,10 +200,15 @@ impl Bound {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        if let Some(metrics) = &mut metrics {
+            poll.registry()
+                .register(metrics, METRICS_LISTENER, Interest::READABLE)?;
+        }
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         Ok(Bound {
             poll,
             listener,
+            metrics,
             waker,
             config,
             kernel_share,
@@ -253,10 +266,12 @@ impl Bound {
             }
         };
         engine.set_kernel_send_buffer(self.kernel_share);
+        engine.set_process_probe(Box::new(ProcSelf));
         let mut reactor = Reactor {
             poll: self.poll,
             listener: Some(self.listener),
             drain_deadline: None,
+            metrics: self.metrics,
             engine,
             log,
             redis: link,
@@ -349,24 +364,33 @@ impl Reactor {
         let mut buf = vec![0u8; READ_BUFFER].into_boxed_slice();
         let mut readable = Vec::new();
         let mut trace = Vec::new();
+        let mut pass_start = None;
         loop {
-            let timeout = self.timeout(Instant::now());
+            let waiting = Instant::now();
+            if let Some(start) = pass_start {
+                self.engine
+                    .handle_pass_time(waiting.saturating_duration_since(start));
+            }
+            let timeout = self.timeout(waiting);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e);
                 }
             }
             let now = Instant::now();
+            pass_start = Some(now);
             self.engine.handle_wall_clock(unix_secs());
             let mut stop = Stop::Run;
             // What the last pass left unread goes first.
             std::mem::swap(&mut readable, &mut self.again);
             if std::mem::take(&mut self.more_accepts) {
-                self.accept(now, &mut readable);
+                self.accept(now, &mut readable, false);
+                self.accept(now, &mut readable, true);
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(now, &mut readable),
+                    LISTENER => self.accept(now, &mut readable, false),
+                    METRICS_LISTENER => self.accept(now, &mut readable, true),
                     WAKER => stop = stop.max(self.drain_inbox(inbox, now)),
                     token @ (redis::CMD | redis::SUB) => {
                         if let Some(link) = &mut self.redis {
@@ -571,18 +595,23 @@ impl Reactor {
     /// `readable`, to be read in this pass: a client sends its request
     /// right after the handshake, so it is usually there already, and
     /// reading it now saves the new connection a whole pass.
-    fn accept(&mut self, now: Instant, readable: &mut Vec<ConnId>) {
+    /// `metrics`: from the metrics listener, whose connections are served
+    /// `/metrics` only.
+    fn accept(&mut self, now: Instant, readable: &mut Vec<ConnId>, metrics: bool) {
         for _ in 0..ACCEPTS_PER_PASS {
-            let Some(listener) = &self.listener else {
-                return; // draining: closed
+            let accepted = match (metrics, &self.listener, &self.metrics) {
+                (false, Some(listener), _) => listener.accept(),
+                (false, None, _) => return, // draining: closed
+                (true, _, Some(listener)) => listener.accept(),
+                (true, _, None) => return,
             };
-            match listener.accept() {
+            match accepted {
                 Ok((stream, _peer)) => {
                     if self.accept_starved {
                         self.accept_starved = false;
                         eprintln!("pushwire: accepting connections again");
                     }
-                    if let Some(id) = self.admit(stream, now) {
+                    if let Some(id) = self.admit(stream, now, metrics) {
                         readable.push(id);
                     }
                 }
@@ -612,12 +641,16 @@ impl Reactor {
         self.more_accepts = true;
     }
 
-    fn admit(&mut self, mut stream: TcpStream, now: Instant) -> Option<ConnId> {
+    fn admit(&mut self, mut stream: TcpStream, now: Instant, metrics: bool) -> Option<ConnId> {
         if self.engine.saturated() {
+            self.engine.handle_accept_dropped();
             return None; // dropped: closed without a word
         }
         let _ = stream.set_nodelay(true);
-        let id = self.engine.handle_accept(now);
+        let id = match metrics {
+            true => self.engine.handle_accept_metrics(now),
+            false => self.engine.handle_accept(now),
+        };
         if self
             .poll
             .registry()

@@ -59,6 +59,20 @@ impl TestServer {
         }
     }
 
+    /// The next line the server printed on stdout that contains `needle`
+    /// (the lines after the first say how to use it).
+    pub fn stdout_line_with(&mut self, needle: &str) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self._stdout.read_line(&mut line).expect("stdout");
+            assert!(n > 0, "no line with {needle:?} on stdout");
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
     pub fn port(&self) -> u16 {
         self.addr.port()
     }

@@ -77,6 +77,29 @@ pub fn python_script_importing(script: &str, modules: &[&str]) -> Command {
     command
 }
 
+/// A `promtool` command (Debian package `prometheus`), after checking
+/// that it runs.
+pub fn promtool() -> Command {
+    require(
+        "promtool",
+        &["--version"],
+        "promtool (Debian package prometheus)",
+    );
+    Command::new("promtool")
+}
+
+/// A `prometheus` server command (Debian package `prometheus`), after
+/// checking that it runs.
+pub fn prometheus() -> Command {
+    let program = std::env::var("PUSHWIRE_PROMETHEUS").unwrap_or_else(|_| "prometheus".into());
+    require(
+        &program,
+        &["--version"],
+        "prometheus (Debian package prometheus)",
+    );
+    Command::new(program)
+}
+
 /// A client script started with [`spawn`]; [`Running::finish`] judges it.
 pub struct Running {
     shown: String,

@@ -161,6 +161,16 @@ impl Harness {
     /// A new connection; returns the client's index.
     pub fn connect(&mut self) -> usize {
         let id = self.engine.handle_accept(self.now);
+        self.add_client(id)
+    }
+
+    /// A new connection on the metrics listener (`Config::metrics_listen`).
+    pub fn connect_metrics(&mut self) -> usize {
+        let id = self.engine.handle_accept_metrics(self.now);
+        self.add_client(id)
+    }
+
+    fn add_client(&mut self, id: ConnId) -> usize {
         assert!(
             !self.live.contains_key(&id),
             "handle_accept gave live id {id}"

@@ -16,6 +16,7 @@ mod expiry;
 mod http;
 mod kernel;
 mod longpoll;
+mod metrics;
 mod paging;
 mod refusals;
 mod replay;
