@@ -286,3 +286,59 @@ fn a_real_prometheus_scrapes_the_published_count() {
          its log:\n{log}"
     );
 }
+
+#[test]
+fn with_a_data_dir_every_commit_is_timed() {
+    let dir = std::env::temp_dir().join(format!("pushwire-metrics-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.display().to_string();
+    let server = TestServer::start(&["--data-dir", &dir_arg, "--fsync", "always"]);
+    for i in 0..3 {
+        server.publish("news", &format!("m{i}"));
+    }
+    let text = get_metrics(server.addr, "").text();
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        value(&text, "pushwire_store_commit_seconds_count"),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(&text, "pushwire_store_commit_errors_total"),
+        Some(0.0)
+    );
+    // Each waited for its fdatasync, on the sync thread, a pass later.
+    let sum = value(&text, "pushwire_store_commit_seconds_sum").unwrap_or(0.0);
+    assert!(sum > 0.0, "{text}");
+    assert_eq!(value(&text, "pushwire_messages_published_total"), Some(3.0));
+}
+
+#[test]
+#[ignore = "needs redis-server (.ci/run installs it)"]
+fn with_redis_commits_are_timed_and_a_lost_redis_counts_errors() {
+    let mut redis = common::redis::RedisServer::start(false);
+    let url = redis.url();
+    let server = TestServer::start(&["--redis", &url]);
+    for i in 0..2 {
+        server.publish("news", &format!("m{i}"));
+    }
+    let text = get_metrics(server.addr, "").text();
+    assert_eq!(
+        value(&text, "pushwire_store_commit_seconds_count"),
+        Some(2.0)
+    );
+    // A round trip to Redis each: never in the same pass.
+    assert!(value(&text, "pushwire_store_commit_seconds_sum").unwrap_or(0.0) > 0.0);
+    assert_eq!(
+        value(&text, "pushwire_store_commit_errors_total"),
+        Some(0.0)
+    );
+    redis.kill();
+    assert_eq!(server.post("/pub/news", "lost").status, 503);
+    let text = get_metrics(server.addr, "").text();
+    assert_eq!(
+        value(&text, "pushwire_store_commit_errors_total"),
+        Some(1.0)
+    );
+    assert_eq!(value(&text, "pushwire_messages_published_total"), Some(2.0));
+}
