@@ -31,8 +31,10 @@
 //!
 //! 1. [`Engine::handle_wall_clock`] once, with the wall-clock second, for
 //!    the `Date` header.
-//! 2. For every new connection, [`Engine::handle_accept`] (unless
-//!    [`Engine::saturated`]: close it without a word).
+//! 2. For every new connection, [`Engine::handle_accept`] (or
+//!    [`Engine::handle_accept_metrics`] for one of a metrics listener),
+//!    unless [`Engine::saturated`]: then close it without a word and
+//!    call [`Engine::handle_accept_dropped`].
 //! 3. For every readable connection, while [`Engine::wants_input`]: read,
 //!    then [`Engine::handle_input`] with the bytes, or
 //!    [`Engine::handle_eof`] at end of file.
@@ -48,7 +50,13 @@
 //!    [`Engine::handle_write_shutdown`]; `Close`: close the socket,
 //!    [`Engine::handle_closed`].
 //! 7. Drain [`Engine::poll_event`].
-//! 8. Sleep until readiness or [`Engine::poll_timeout`].
+//! 8. Sleep until readiness or [`Engine::poll_timeout`]; before that,
+//!    [`Engine::handle_pass_time`] with how long the pass took, for
+//!    `pushwire_loop_pass_seconds`.
+//!
+//! `GET /metrics` is answered by the engine from its own counters
+//! (`stats.rs`, `scrape.rs`), with the `process_*` figures of the
+//! [`ProcessProbe`] the driver installed ([`Engine::set_process_probe`]).
 //!
 //! The input methods do all their work before they return, up to a
 //! budget: a request that arrives whole is answered in the same call, a
