@@ -134,69 +134,75 @@ fn connections_are_counted_by_transport_and_state() {
 
 #[test]
 fn responses_are_counted_by_endpoint_and_status_class() {
-    let mut h = Harness::new(Config::default());
-    assert_eq!(h.get("/help").status, 200);
-    assert_eq!(h.get("/nowhere").status, 404);
-    assert_eq!(h.get("/poll/bad%20name").status, 400);
-    assert_eq!(h.post("a", "hello").status, 202);
-    assert_eq!(h.get("/pub/a").status, 200);
-    assert_eq!(h.get("/poll/a").status, 200);
-    let c = open(&mut h, "BROKEN\r\n\r\n");
-    assert_eq!(h.last_response(c).status, 400);
-    let c = open(&mut h, "OPTIONS /pub/a HTTP/1.1\r\nHost: h\r\n\r\n");
-    assert_eq!(h.last_response(c).status, 204);
-    let _ws = open(&mut h, &upgrade("/ws/a", ""));
-    let c = open(&mut h, &upgrade("/ws/bad%20name", ""));
-    assert_eq!(h.last_response(c).status, 400);
-    let s = scrape(&mut h);
-    for (endpoint, code, n) in [
-        ("help", "2xx", 1.0),
-        ("other", "4xx", 1.0),
-        ("poll", "4xx", 1.0),
-        ("poll", "2xx", 1.0),
-        ("pub", "2xx", 2.0),
-        ("none", "4xx", 1.0),
-        ("options", "2xx", 1.0),
-        ("ws", "1xx", 1.0),
-        ("ws", "4xx", 1.0),
-        ("metrics", "2xx", 0.0),
-        ("sse", "2xx", 0.0),
-    ] {
-        assert_eq!(s.requests(endpoint, code), n, "{endpoint} {code}");
-    }
-    // The scrape itself is counted once it is answered.
-    assert_eq!(scrape(&mut h).requests("metrics", "2xx"), 1.0);
+    each_store(|| {
+        let mut h = Harness::new(Config::default());
+        assert_eq!(h.get("/help").status, 200);
+        assert_eq!(h.get("/nowhere").status, 404);
+        assert_eq!(h.get("/poll/bad%20name").status, 400);
+        assert_eq!(h.post("a", "hello").status, 202);
+        assert_eq!(h.get("/pub/a").status, 200);
+        assert_eq!(h.get("/poll/a").status, 200);
+        let c = open(&mut h, "BROKEN\r\n\r\n");
+        assert_eq!(h.last_response(c).status, 400);
+        let c = open(&mut h, "OPTIONS /pub/a HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(h.last_response(c).status, 204);
+        let _ws = open(&mut h, &upgrade("/ws/a", ""));
+        let c = open(&mut h, &upgrade("/ws/bad%20name", ""));
+        assert_eq!(h.last_response(c).status, 400);
+        let s = scrape(&mut h);
+        for (endpoint, code, n) in [
+            ("help", "2xx", 1.0),
+            ("other", "4xx", 1.0),
+            ("poll", "4xx", 1.0),
+            ("poll", "2xx", 1.0),
+            ("pub", "2xx", 2.0),
+            ("none", "4xx", 1.0),
+            ("options", "2xx", 1.0),
+            ("ws", "1xx", 1.0),
+            ("ws", "4xx", 1.0),
+            ("metrics", "2xx", 0.0),
+            ("sse", "2xx", 0.0),
+        ] {
+            assert_eq!(s.requests(endpoint, code), n, "{endpoint} {code}");
+        }
+        // The scrape itself is counted once it is answered.
+        assert_eq!(scrape(&mut h).requests("metrics", "2xx"), 1.0);
+    });
 }
 
 #[test]
 fn gaps_are_counted_on_each_transport_that_tells_one() {
-    let mut h = Harness::new(Config {
-        history: 3,
-        ..Config::default()
+    each_store(|| {
+        let mut h = Harness::new(Config {
+            history: 3,
+            ..Config::default()
+        });
+        for i in 1..=6 {
+            h.publish("g", &format!("m{i}")).unwrap().unwrap();
+        }
+        // The second poll gets the kept answer: counted too.
+        for _ in 0..2 {
+            assert!(
+                String::from_utf8_lossy(&h.get("/poll/g?since=1").body).contains("\"gap\":true")
+            );
+        }
+        assert_eq!(h.get("/poll/g?since=5").status, 200); // no gap
+        let lp = h.get("/longpoll/g?since=2");
+        assert!(String::from_utf8_lossy(&lp.body).contains("\"gap\":true"));
+        let _sse = open(&mut h, &get_request("/sse/g", "Last-Event-ID: 1\r\n"));
+        let _json = open(
+            &mut h,
+            &upgrade("/ws/g?since=1", "Sec-WebSocket-Protocol: pushwire.json\r\n"),
+        );
+        // A plain WebSocket's frames carry no ids: no gap frame to send.
+        let _plain = open(&mut h, &upgrade("/ws/g?since=1", ""));
+        let s = scrape(&mut h);
+        let gaps = "pushwire_gaps_total";
+        assert_eq!(s.by_transport(gaps, "poll"), 2.0);
+        assert_eq!(s.by_transport(gaps, "longpoll"), 1.0);
+        assert_eq!(s.by_transport(gaps, "sse"), 1.0);
+        assert_eq!(s.by_transport(gaps, "websocket"), 1.0);
     });
-    for i in 1..=6 {
-        h.publish("g", &format!("m{i}")).unwrap().unwrap();
-    }
-    // The second poll gets the kept answer: counted too.
-    for _ in 0..2 {
-        assert!(String::from_utf8_lossy(&h.get("/poll/g?since=1").body).contains("\"gap\":true"));
-    }
-    assert_eq!(h.get("/poll/g?since=5").status, 200); // no gap
-    let lp = h.get("/longpoll/g?since=2");
-    assert!(String::from_utf8_lossy(&lp.body).contains("\"gap\":true"));
-    let _sse = open(&mut h, &get_request("/sse/g", "Last-Event-ID: 1\r\n"));
-    let _json = open(
-        &mut h,
-        &upgrade("/ws/g?since=1", "Sec-WebSocket-Protocol: pushwire.json\r\n"),
-    );
-    // A plain WebSocket's frames carry no ids: no gap frame to send.
-    let _plain = open(&mut h, &upgrade("/ws/g?since=1", ""));
-    let s = scrape(&mut h);
-    let gaps = "pushwire_gaps_total";
-    assert_eq!(s.by_transport(gaps, "poll"), 2.0);
-    assert_eq!(s.by_transport(gaps, "longpoll"), 1.0);
-    assert_eq!(s.by_transport(gaps, "sse"), 1.0);
-    assert_eq!(s.by_transport(gaps, "websocket"), 1.0);
 }
 
 #[test]
@@ -232,17 +238,19 @@ fn slow_consumers_and_long_poll_timeouts_are_counted() {
 
 #[test]
 fn bytes_read_and_written_are_what_crossed_the_wire() {
-    let mut h = Harness::new(Config::default());
-    let publish = publish_request("a", "hello");
-    let c = open(&mut h, &publish);
-    let answer = h.take(c).len();
-    let scrape_request = get_request("/metrics", "");
-    let s = scrape(&mut h);
-    assert_eq!(
-        s.get("pushwire_read_bytes_total"),
-        (publish.len() + scrape_request.len()) as f64
-    );
-    assert_eq!(s.get("pushwire_written_bytes_total"), answer as f64);
+    each_store(|| {
+        let mut h = Harness::new(Config::default());
+        let publish = publish_request("a", "hello");
+        let c = open(&mut h, &publish);
+        let answer = h.take(c).len();
+        let scrape_request = get_request("/metrics", "");
+        let s = scrape(&mut h);
+        assert_eq!(
+            s.get("pushwire_read_bytes_total"),
+            (publish.len() + scrape_request.len()) as f64
+        );
+        assert_eq!(s.get("pushwire_written_bytes_total"), answer as f64);
+    });
 }
 
 #[test]
