@@ -300,6 +300,11 @@ pub struct Channel {
     /// Appends in flight to the store: the channel is in use until they
     /// are decided, even with no message and no subscriber yet.
     appending: u32,
+    /// The broker's sync epoch when the channel was created here
+    /// ([`Broker::set_in_sync`]): a channel created while a shared store
+    /// was out of step, or before it last lost it, cannot take the first
+    /// message it gets as its start without a `gap`.
+    epoch: u32,
     /// Its timer on the broker's expiry wheel, with a history ttl: armed
     /// while the history is not empty, due no later than the oldest
     /// message expires (see the module docs).
@@ -514,7 +519,18 @@ pub struct Broker {
     /// When a pass of [`Broker::expire`] stopped with work left: the next
     /// pass is due at once.
     expiry_behind: Option<Instant>,
+    /// With a shared store: how many times it has come back in step with
+    /// the shared history, or [`OUT_OF_STEP`] while it is not
+    /// ([`Broker::set_in_sync`]). Always 0 with a store of this server's
+    /// alone.
+    epoch: u32,
+    /// The epoch the next return in step takes.
+    next_epoch: u32,
 }
+
+/// [`Broker`]'s epoch while a shared store is out of step with the shared
+/// history (disconnected, or catching up).
+const OUT_OF_STEP: u32 = u32::MAX;
 
 /// How much the broker may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -601,6 +617,28 @@ impl Broker {
             expiring: Vec::new(),
             expiring_done: 0,
             expiry_behind: None,
+            epoch: 0,
+            next_epoch: 1,
+        }
+    }
+
+    /// A shared store lost (`false`) or regained (`true`) its step with
+    /// the shared history ([`crate::engine::Decision::Sync`]). While it is
+    /// out of step, a message committed elsewhere may never reach this
+    /// server (it comes back only as far as the store's history reaches),
+    /// so a channel created here before the last return in step, which
+    /// never had a message here, is told `gap` at its first message
+    /// instead of starting silently ([`Broker::append_after`]).
+    pub fn set_in_sync(&mut self, in_sync: bool) {
+        match in_sync {
+            true => {
+                self.epoch = self.next_epoch;
+                self.next_epoch = match self.next_epoch.wrapping_add(1) {
+                    OUT_OF_STEP => 0,
+                    next => next,
+                };
+            }
+            false => self.epoch = OUT_OF_STEP,
         }
     }
 
@@ -680,6 +718,7 @@ impl Broker {
             last_id: origin,
             history: VecDeque::new(),
             appending: 0,
+            epoch: self.epoch,
             expiry: None,
             longpoll: Slab::new(),
             sse: Slab::new(),
@@ -773,7 +812,14 @@ impl Broker {
     /// up to `prev` are not known here, so the history is emptied (a
     /// client resuming from before `prev` is told `gap`) and the caller
     /// tells the subscribers that they missed them. A channel that never
-    /// had a message here simply starts after `prev`. An id not above the
+    /// had a message here starts after `prev`: silently if it was created
+    /// while the store was in step and the store has not lost step since
+    /// (every message committed since its subscribers were told where it
+    /// was reaches this server, in order, so this one is the first they
+    /// are owed); otherwise what was committed between may not have
+    /// reached this server (trimmed from the store's history, or lost by
+    /// it), and the subscribers are told `gap` from where they were told
+    /// the channel was. An id not above the
     /// channel's newest is refused, as in [`Broker::append`].
     pub fn append_after(
         &mut self,
@@ -783,6 +829,7 @@ impl Broker {
         data: Box<str>,
         now: Instant,
     ) -> Result<(Rc<Message>, Option<u64>), AppendError> {
+        let epoch = self.epoch;
         let channel = self
             .channels
             .get_mut(id as usize)
@@ -790,6 +837,9 @@ impl Broker {
         let mut missed = None;
         let never_had_one = channel.history.is_empty() && channel.last_id == channel.origin;
         if never_had_one && message_id > prev {
+            if channel.epoch != epoch || epoch == OUT_OF_STEP {
+                missed = Some(channel.last_id);
+            }
             channel.origin = prev;
             channel.last_id = prev;
         } else if prev > channel.last_id {

@@ -624,6 +624,9 @@ impl Node {
         self.ranges_left = 0;
         self.scanning = false;
         self.held.clear();
+        if self.phase == Phase::Ready {
+            self.decided.push_back(Decision::Sync(false));
+        }
         self.phase = Phase::Down(Some(now + self.backoff));
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
@@ -957,6 +960,9 @@ impl Node {
         self.synced_once = true;
         self.last_error = None;
         self.stats.synced += 1;
+        // Held bus messages were committed after the subscription began:
+        // in step from here on.
+        self.decided.push_back(Decision::Sync(true));
         for bus in std::mem::take(&mut self.held) {
             self.tell(bus);
         }
@@ -1172,9 +1178,10 @@ mod tests {
 
     fn replicated(node: &mut Node) -> Vec<(String, u64, u64, String)> {
         std::iter::from_fn(|| node.decided.pop_front())
-            .map(|d| match d {
-                Decision::Replicated(r) => (r.channel, r.id, r.prev, r.data),
+            .filter_map(|d| match d {
+                Decision::Replicated(r) => Some((r.channel, r.id, r.prev, r.data)),
                 Decision::Commit(c) => panic!("{c:?}"),
+                Decision::Sync(_) => None,
             })
             .collect()
     }

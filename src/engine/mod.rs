@@ -1143,6 +1143,7 @@ impl Engine {
             match decision {
                 Decision::Commit(commit) => self.commit(commit, now),
                 Decision::Replicated(message) => self.replicated(message, now),
+                Decision::Sync(in_sync) => self.common.broker.set_in_sync(in_sync),
             }
         }
     }
@@ -1229,6 +1230,14 @@ impl Engine {
                 Err(_) => return, // past max_channels here: not kept
             },
         };
+        // A channel that never had a message here: its subscribers have
+        // nothing of it, each is where it subscribed (its resume point, or
+        // where the channel was then).
+        let fresh = self
+            .common
+            .broker
+            .channel(channel)
+            .is_some_and(|ch| ch.oldest().is_none() && ch.last_id() == ch.origin());
         let outcome =
             match self
                 .common
@@ -1241,7 +1250,7 @@ impl Engine {
                         None => self.common.stats.replicated(),
                     }
                     if let Some(since) = missed {
-                        self.announce_gap(channel, since, id, now);
+                        self.announce_gap(channel, since, fresh, id, now);
                     }
                     self.fan_out(channel, &message, now);
                     self.wake_waiting_replays(channel, now);
@@ -1288,8 +1297,17 @@ impl Engine {
     /// and before `oldest` are lost: a parked long-poll is answered with
     /// what history has (`"gap":true`), a stream gets `event: gap`, a
     /// `pushwire.json` WebSocket its gap frame. A subscriber replaying
-    /// from history finds the gap there itself.
-    fn announce_gap(&mut self, channel: ChannelId, since: u64, oldest: u64, now: Instant) {
+    /// from history finds the gap there itself. `fresh`: the channel never
+    /// had a message here, so each stream and WebSocket is told its gap
+    /// from where it subscribed, not from `since`.
+    fn announce_gap(
+        &mut self,
+        channel: ChannelId,
+        since: u64,
+        fresh: bool,
+        oldest: u64,
+        now: Instant,
+    ) {
         self.answered.clear();
         self.common
             .broker
@@ -1315,7 +1333,14 @@ impl Engine {
             for id in ch.subscribers(transport) {
                 if let Some(entry) = self.conns.get_mut(id) {
                     if !entry.conn.is_replaying() {
-                        entry.conn.announce_gap(since, oldest, &self.common.stats);
+                        let since = match fresh {
+                            true => entry.conn.sent_id(),
+                            false => since,
+                        };
+                        // One already at the message before: nothing missed.
+                        if !fresh || since < oldest.saturating_sub(1) {
+                            entry.conn.announce_gap(since, oldest, &self.common.stats);
+                        }
                     }
                 }
             }

@@ -157,6 +157,13 @@ pub enum Decision {
     Commit(Commit),
     /// A message committed in a shared store.
     Replicated(Replicated),
+    /// A shared store lost (`false`) or regained (`true`) its step with
+    /// the shared history: while out of step, messages committed elsewhere
+    /// may reach this server late (read back from the store's history) or
+    /// never (trimmed, or lost by the store). A channel this server never
+    /// had a message of, whose subscribers were told where it was before
+    /// the last `Sync(true)`, tells them `gap` at its first message.
+    Sync(bool),
 }
 
 /// Where committed messages go, and where their ids come from.

@@ -43,6 +43,15 @@ impl Shared {
             }));
     }
 
+    /// The store lost (`false`) or regained (`true`) its step with the
+    /// shared history.
+    fn sync(&self, in_sync: bool) {
+        self.0
+            .borrow_mut()
+            .decided
+            .push_back(Decision::Sync(in_sync));
+    }
+
     /// The engine's oldest waiting append, committed with `id` after
     /// `prev`.
     fn commit_own(&self, id: u64, prev: u64) {
@@ -153,6 +162,68 @@ fn other_nodes_messages_reach_every_transport_once_and_in_the_store_s_order() {
     );
 }
 
+/// The three `subscribers` were told `gap` from `since` to `oldest`,
+/// then given `oldest` (`data`), each as its transport says it.
+fn assert_gap_then(
+    h: &Harness,
+    [sse, ws, long_poll]: [usize; 3],
+    since: u64,
+    oldest: u64,
+    data: &str,
+) {
+    assert_eq!(
+        h.last_response(sse).text(),
+        format!(
+            "retry: 2000\n\nevent: gap\ndata: {{\"since\":{since},\"oldest\":{oldest}}}\n\nid: {oldest}\ndata: {data}\n\n"
+        )
+    );
+    assert_eq!(
+        texts(h, ws),
+        [
+            format!(r#"{{"gap":true,"since":{since},"oldest":{oldest}}}"#),
+            format!(r#"{{"id":{oldest},"data":"{data}"}}"#)
+        ]
+    );
+    assert_eq!(
+        h.last_response(long_poll).text(),
+        format!(
+            r#"{{"last_id":{oldest},"gap":true,"messages":[{{"id":{oldest},"data":"{data}"}}]}}"#
+        )
+    );
+}
+
+/// A channel this node never had a message of, whose subscribers came
+/// before the store last lost step with the shared history: what was
+/// committed meanwhile may never reach this node (trimmed, or lost by the
+/// store), so its first message comes after a `gap`, each subscriber's
+/// from where it subscribed (found by the simulator, docs/simulation.md).
+#[test]
+fn a_channel_never_had_here_tells_gap_at_its_first_message_after_a_loss_of_step() {
+    let (mut h, store) = cluster();
+    store.sync(true);
+    h.commits();
+    let [sse, ws, long_poll] = subscribers(&mut h, "n", 100);
+    let fresh = h.connect();
+    h.send(fresh, get_request("/sse/n", "").as_bytes());
+    store.sync(false);
+    store.sync(true);
+    store.other("n", 700, 699, "after");
+    h.commits();
+    assert_gap_then(&h, [sse, ws, long_poll], 100, 700, "after");
+    // Without Last-Event-ID: where the channel was when it subscribed,
+    // the floor.
+    assert_eq!(h.last_response(fresh).text(), h.last_response(sse).text());
+    // In step all along: the first message starts the channel, no gap.
+    let sub = h.connect();
+    h.send(sub, get_request("/sse/m", "").as_bytes());
+    store.other("m", 800, 799, "first");
+    h.commits();
+    assert_eq!(
+        h.last_response(sub).text(),
+        "retry: 2000\n\nid: 800\ndata: first\n\n"
+    );
+}
+
 #[test]
 fn a_prev_this_node_never_had_is_a_gap_on_every_transport() {
     let (mut h, store) = cluster();
@@ -163,21 +234,7 @@ fn a_prev_this_node_never_had_is_a_gap_on_every_transport() {
     // names 899 as the one before it.
     store.other("g", 900, 899, "b");
     h.commits();
-    assert_eq!(
-        h.last_response(sse).text(),
-        "retry: 2000\n\nevent: gap\ndata: {\"since\":200,\"oldest\":900}\n\nid: 900\ndata: b\n\n"
-    );
-    assert_eq!(
-        texts(&h, ws),
-        [
-            r#"{"gap":true,"since":200,"oldest":900}"#,
-            r#"{"id":900,"data":"b"}"#
-        ]
-    );
-    assert_eq!(
-        h.last_response(long_poll).text(),
-        r#"{"last_id":900,"gap":true,"messages":[{"id":900,"data":"b"}]}"#
-    );
+    assert_gap_then(&h, [sse, ws, long_poll], 200, 900, "b");
     // History starts after the gap: a poll from before it is told so, a
     // poll from 899 is not.
     assert_eq!(

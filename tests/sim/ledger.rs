@@ -213,6 +213,14 @@ impl View {
 
     /// The server announced that `since + 1 .. oldest` are lost.
     pub fn gap(&mut self, since: u64, oldest: u64) -> Result<(), String> {
+        // A cluster's client that has seen nothing is where its node said
+        // the channel was (its floor, for a channel the node never had a
+        // message of, docs/cluster.md): the gap covers what it was owed,
+        // after `owed_after`, up to `oldest`.
+        let since = match (self.last, self.start) {
+            (0, Some(_)) => 0,
+            _ => since,
+        };
         if since != self.last {
             return Err(format!(
                 "a gap announced from #{since}, but the client was at #{}",

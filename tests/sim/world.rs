@@ -589,11 +589,18 @@ impl World {
             };
             let id = (node, self.backend.engine(node).handle_accept(now));
             let client = &mut self.clients[c];
-            // A client that has seen nothing asks "from the start" anew
-            // at each connection: it is owed what is committed from now.
-            if self.backend.is_cluster() && client.view.last == 0 {
-                let channel = &client.channel;
-                client.view.start = Some(self.committed.read(|l| l.last(channel)));
+            // A gap told on a connection now gone, with the message after
+            // it unread, was that node's word: the client resumes from the
+            // last id it has, and another node may have more after it
+            // (what Redis lost, delivered before it lost it). A client
+            // that has seen nothing asks "from the start" anew at each
+            // connection: it is owed what is committed from now.
+            if self.backend.is_cluster() {
+                client.view.gap = None;
+                if client.view.last == 0 {
+                    let channel = &client.channel;
+                    client.view.start = Some(self.committed.read(|l| l.last(channel)));
+                }
             }
             self.links.insert(
                 id,
