@@ -97,6 +97,18 @@ fn skip_gives_a_stalled_stream_a_gap_naming_exactly_the_dropped_ids_then_every_l
             assert!(counts.sse_skips >= 1, "{counts:?}");
             assert_eq!(counts.skipped_messages, oldest - first - 1);
             assert_eq!((counts.sse_closed, counts.ws_closed), (0, 0));
+            // /metrics counts the same.
+            let metrics = metrics_text(&mut h);
+            let skips = format!(
+                "pushwire_slow_consumer_total{{transport=\"sse\",action=\"skip\"}} {}\n",
+                counts.sse_skips
+            );
+            assert!(metrics.contains(&skips), "{metrics}");
+            let dropped = format!(
+                "pushwire_slow_consumer_skipped_messages_total {}\n",
+                counts.skipped_messages
+            );
+            assert!(metrics.contains(&dropped), "{metrics}");
             // Still subscribed: the next message comes at once.
             let id = h.publish("s", "fresh").unwrap().unwrap();
             assert_eq!(
@@ -199,4 +211,15 @@ fn close_cuts_a_stalled_stream_off_as_before_and_counts_it() {
             ..SlowConsumerCounts::default()
         }
     );
+    let metrics = metrics_text(&mut h);
+    for (action, n) in [("close", 1), ("skip", 0)] {
+        let line =
+            format!("pushwire_slow_consumer_total{{transport=\"sse\",action=\"{action}\"}} {n}\n");
+        assert!(metrics.contains(&line), "{metrics}");
+    }
+}
+
+/// What `GET /metrics` says now.
+fn metrics_text(h: &mut Harness) -> String {
+    String::from_utf8(h.get("/metrics").body).expect("UTF-8")
 }
