@@ -26,7 +26,11 @@ impl Template {
         let Url {
             authority: host,
             target: path,
+            secure,
         } = Url::parse(url)?;
+        if secure {
+            return Err(format!("'{url}': the load generator speaks no TLS"));
+        }
         let with_port = if host.contains(':') {
             host.clone()
         } else {
