@@ -5,6 +5,8 @@
 pub mod events;
 pub mod redis;
 pub mod resume;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod tools;
 pub mod wsclient;
 
@@ -46,8 +48,9 @@ impl TestServer {
         let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
         stdout.read_line(&mut line).expect("first line");
+        // http://ADDR, or https://ADDR with TLS.
         let addr = line
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|rest| rest.trim().parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"));
