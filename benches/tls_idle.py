@@ -26,7 +26,7 @@ def rss(pid):
 
 
 REQUESTS = {
-    "sse": b"GET /sse/idle HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    "sse": b"GET /sse/idle HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n",
     "ws": b"GET /ws/idle HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
     b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
     b"Sec-WebSocket-Version: 13\r\n\r\n",
@@ -46,8 +46,6 @@ async def one(host, port, context, kind, gate, held):
         if kind == "poll":
             length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
             await reader.readexactly(length)
-        elif kind == "sse":
-            await reader.readuntil(b"\n\n")  # retry: and the first event's end
     held.append(writer)
 
 
