@@ -170,3 +170,27 @@ fn a_tls_config_is_refused_by_a_build_without_tls() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(error.to_string().contains("--features tls"), "{error}");
 }
+
+#[test]
+fn a_server_without_tls_refuses_a_certificate_reload_and_counts_nothing() {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
+    let server = pushwire::Server::bind(config).unwrap();
+    assert!(!server.is_tls());
+    let hub = server.hub();
+    let error = hub.reload_tls().unwrap_err();
+    assert!(matches!(
+        error,
+        pushwire::server::tls::TlsError::NotConfigured
+    ));
+    assert_eq!(
+        error.to_string(),
+        "the server was started without a TLS certificate"
+    );
+    assert_eq!(
+        hub.tls_counts(),
+        pushwire::server::tls::TlsCounts::default()
+    );
+}

@@ -749,6 +749,7 @@ impl Reactor {
             return false;
         };
         let was_handshaking = session.is_handshaking();
+        let was_closed = session.peer_closed();
         let mut plaintext = std::mem::take(&mut self.plaintext);
         let verdict = session.handle_ciphertext(bytes, &mut plaintext);
         if was_handshaking && !session.is_handshaking() {
@@ -757,7 +758,8 @@ impl Reactor {
                 self.handshakes.cancel(handle);
             }
         }
-        let peer_closed = session.peer_closed();
+        // close_notify: the end of the peer's input, said once.
+        let peer_closed = !was_closed && session.peer_closed();
         match verdict {
             TlsInput::Records => {}
             TlsInput::PlainHttp => {
@@ -864,13 +866,7 @@ impl Reactor {
                         return self.want_writable(id, false);
                     }
                 }
-                Step::Wait => {
-                    if sock.read_paused && self.engine.wants_input(id) {
-                        sock.read_paused = false;
-                        self.again.push(id);
-                    }
-                    return self.want_writable(id, false);
-                }
+                Step::Wait => return self.wait_for_input(id),
                 Step::Shutdown => {
                     if session.is_handshaking() {
                         // What is held (a 503) leaves once it is done.
@@ -882,13 +878,7 @@ impl Reactor {
                     if session.has_ciphertext() {
                         continue;
                     }
-                    let _ = sock.stream.shutdown(Shutdown::Write);
-                    self.engine.handle_write_shutdown(id, now);
-                    if sock.read_paused {
-                        sock.read_paused = false;
-                        self.again.push(id);
-                    }
-                    return self.want_writable(id, false);
+                    return self.shut_down_write(id, now);
                 }
                 Step::Close => return self.close(id),
             }
@@ -932,25 +922,37 @@ impl Reactor {
                         Err(_) => return self.close(id),
                     }
                 }
-                Step::Wait => {
-                    if sock.read_paused && self.engine.wants_input(id) {
-                        sock.read_paused = false;
-                        self.again.push(id);
-                    }
-                    return self.want_writable(id, false);
-                }
-                Step::Shutdown => {
-                    let _ = sock.stream.shutdown(Shutdown::Write);
-                    self.engine.handle_write_shutdown(id, now);
-                    if sock.read_paused {
-                        sock.read_paused = false;
-                        self.again.push(id);
-                    }
-                    return self.want_writable(id, false);
-                }
+                Step::Wait => return self.wait_for_input(id),
+                Step::Shutdown => return self.shut_down_write(id, now),
                 Step::Close => return self.close(id),
             }
         }
+    }
+
+    /// Nothing left to write: reading goes on if it waited for the output
+    /// to drain, and WRITABLE interest is dropped.
+    fn wait_for_input(&mut self, id: ConnId) {
+        if let Some(Some(sock)) = self.sockets.get_mut(id) {
+            if sock.read_paused && self.engine.wants_input(id) {
+                sock.read_paused = false;
+                self.again.push(id);
+            }
+        }
+        self.want_writable(id, false)
+    }
+
+    /// Everything is sent and the connection is ending: the FIN, then
+    /// the engine lingers, reading what still comes.
+    fn shut_down_write(&mut self, id: ConnId, now: Instant) {
+        if let Some(Some(sock)) = self.sockets.get_mut(id) {
+            let _ = sock.stream.shutdown(Shutdown::Write);
+            self.engine.handle_write_shutdown(id, now);
+            if sock.read_paused {
+                sock.read_paused = false;
+                self.again.push(id);
+            }
+        }
+        self.want_writable(id, false)
     }
 
     fn want_writable(&mut self, id: ConnId, writable: bool) {
