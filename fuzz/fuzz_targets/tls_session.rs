@@ -12,6 +12,13 @@
 //!   (requests, WebSocket frames, garbage), arbitrary raw bytes may be
 //!   slipped into the record stream, the clock moves, the client closes.
 //!
+//! The input is read as operations, so that seeds can be written by hand
+//! (`fuzz/corpus/tls_session/seed-*`): the first byte picks the way in
+//! (even: raw, odd: after a handshake), then each operation is a tag byte
+//! and its operands: `0 len_lo len_hi bytes` the client writes, `1 i` a
+//! request from the list, `2 len_lo len_hi bytes` raw bytes, `3 n` cut
+//! into pieces of n, `4 lo hi` milliseconds, `5` close_notify.
+//!
 //! Properties:
 //! - nothing panics;
 //! - the session hands the engine exactly the plaintext the client wrote,
@@ -27,7 +34,8 @@ use std::io::{IoSlice, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arbitrary::Arbitrary;
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
 use pushwire::engine::{Engine, Step};
 use pushwire::server::tls::{load_pem, ServerConfig, TlsInput, TlsSession};
@@ -45,7 +53,7 @@ const CA: &[u8] = include_bytes!("../../tests/tls/ca.pem");
 /// overshoot, and a flight of handshake messages.
 const MAX_CIPHERTEXT: usize = 64 * 1024 + 20 * 1024;
 
-#[derive(Arbitrary, Debug)]
+#[derive(Debug)]
 enum Op {
     /// The client writes plaintext (encrypted by the client).
     Write(Vec<u8>),
@@ -61,11 +69,49 @@ enum Op {
     Close,
 }
 
-#[derive(Arbitrary, Debug)]
 struct Input {
     handshake: bool,
-    raw_first: Vec<u8>,
     ops: Vec<Op>,
+}
+
+/// Reads the operations (see the module docs); a truncated one ends them.
+fn parse(data: &[u8]) -> Input {
+    let mut rest = data;
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (head, tail) = (rest.get(..n)?, rest.get(n..)?);
+        rest = tail;
+        Some(head)
+    };
+    let handshake = take(1).is_some_and(|b| b[0] % 2 == 1);
+    let mut ops = Vec::new();
+    while let Some(tag) = take(1) {
+        let op = match tag[0] % 6 {
+            0 | 2 => {
+                let Some(len) = take(2) else { break };
+                let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+                let Some(bytes) = take(len) else { break };
+                match tag[0] % 6 {
+                    0 => Op::Write(bytes.to_vec()),
+                    _ => Op::Raw(bytes.to_vec()),
+                }
+            }
+            1 => match take(1) {
+                Some(i) => Op::Request(i[0]),
+                None => break,
+            },
+            3 => match take(1) {
+                Some(n) => Op::Cut(n[0]),
+                None => break,
+            },
+            4 => match take(2) {
+                Some(ms) => Op::Clock(u16::from_le_bytes([ms[0], ms[1]])),
+                None => break,
+            },
+            _ => Op::Close,
+        };
+        ops.push(op);
+    }
+    Input { handshake, ops }
 }
 
 const REQUESTS: &[&[u8]] = &[
@@ -80,10 +126,18 @@ const REQUESTS: &[&[u8]] = &[
 ];
 
 fn server_config() -> Arc<ServerConfig> {
-    load_pem(CHAIN, "c".as_ref(), KEY, "k".as_ref()).expect("the test certificate")
+    static CONFIG: OnceLock<Arc<ServerConfig>> = OnceLock::new();
+    Arc::clone(CONFIG.get_or_init(|| {
+        load_pem(CHAIN, "c".as_ref(), KEY, "k".as_ref()).expect("the test certificate")
+    }))
 }
 
 fn client_config() -> Arc<ClientConfig> {
+    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    Arc::clone(CONFIG.get_or_init(new_client_config))
+}
+
+fn new_client_config() -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(CA) {
         roots.add(cert.expect("the CA")).expect("the CA");
@@ -200,13 +254,12 @@ impl Server {
     }
 }
 
-fuzz_target!(|input: Input| {
+fuzz_target!(|data: &[u8]| {
+    let input = parse(data);
     let start = Instant::now();
     let mut server = Server::new(start);
     let mut cut = 0usize;
     if !input.handshake {
-        server.receive(&input.raw_first, 7);
-        server.send();
         for op in &input.ops {
             match op {
                 Op::Raw(bytes) | Op::Write(bytes) => server.receive(bytes, cut),

@@ -54,6 +54,17 @@
 //! With `--trace`, the reactor shows the wire tracer exactly the bytes it
 //! read and the bytes each write took: the tracer decodes what really
 //! crossed the socket, not what the engine meant to send.
+//!
+//! # TLS
+//!
+//! With `Config::tls` (the `tls` feature), every connection's bytes go
+//! through its [`TlsSession`] on the way in and out, and the tracer sees
+//! the plaintext. A read is decrypted into one plaintext buffer shared by
+//! all connections and handed to the engine; a flush hands the output
+//! queue's slices to the session (the one copy, encrypted) and writes
+//! every record with one `writev`. The handshake's deadline is on a wheel
+//! of the reactor's own; plain HTTP to the port gets a 400 in plaintext.
+//! docs/tls.md has the whole layer.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
@@ -127,10 +138,17 @@ struct Socket {
     /// The peer's FIN has arrived (`EPOLLRDHUP`): a short read does not
     /// end the reading, the `read` that returns 0 must come.
     read_closed: bool,
-    /// With TLS: the session the bytes go through (boxed: a plain
-    /// connection pays one pointer for it).
-    tls: Option<Box<TlsSession>>,
-    /// With TLS, until the handshake is done: its deadline.
+    /// With TLS: its session and handshake deadline (boxed: a plain
+    /// connection pays one pointer for them).
+    tls: Option<Box<TlsSocket>>,
+}
+
+/// A TLS connection's part of its [`Socket`].
+#[derive(Debug)]
+struct TlsSocket {
+    /// The session the bytes go through.
+    session: TlsSession,
+    /// Until the handshake is done: its deadline.
     handshake: Option<TimerHandle>,
 }
 
@@ -556,9 +574,9 @@ impl Reactor {
         let mut expired = std::mem::take(&mut self.expired);
         self.handshakes.advance(now, &mut expired);
         for id in expired.drain(..) {
-            if let Some(Some(sock)) = self.sockets.get_mut(id) {
+            if let Some(Some(Socket { tls: Some(tls), .. })) = self.sockets.get_mut(id) {
                 // Fired: the handle is spent, not to be cancelled.
-                sock.handshake = None;
+                tls.handshake = None;
                 self.counters.add(TlsCount::Timeout);
                 self.close(id);
             }
@@ -648,7 +666,7 @@ impl Reactor {
         let _ = stream.set_nodelay(true);
         let session = match &self.tls {
             Some(config) => match TlsSession::new(Arc::clone(config)) {
-                Ok(session) => Some(Box::new(session)),
+                Ok(session) => Some(session),
                 Err(_) => return None,
             },
             None => None,
@@ -669,17 +687,20 @@ impl Reactor {
         if self.sockets.len() <= id {
             self.sockets.resize_with(id + 1, || None);
         }
-        let handshake = session
-            .is_some()
-            .then(|| self.handshakes.insert(now + self.handshake_timeout, id));
+        let tls = session.map(|session| {
+            let deadline = now + self.handshake_timeout;
+            Box::new(TlsSocket {
+                session,
+                handshake: Some(self.handshakes.insert(deadline, id)),
+            })
+        });
         if let Some(slot) = self.sockets.get_mut(id) {
             *slot = Some(Socket {
                 stream,
                 writable: false,
                 read_paused: false,
                 read_closed: false,
-                tls: session,
-                handshake,
+                tls,
             });
         }
         Some(id)
@@ -745,16 +766,17 @@ impl Reactor {
         let Some(Some(sock)) = self.sockets.get_mut(id) else {
             return false;
         };
-        let Some(session) = &mut sock.tls else {
+        let Some(tls) = sock.tls.as_deref_mut() else {
             return false;
         };
+        let session = &mut tls.session;
         let was_handshaking = session.is_handshaking();
         let was_closed = session.peer_closed();
         let mut plaintext = std::mem::take(&mut self.plaintext);
         let verdict = session.handle_ciphertext(bytes, &mut plaintext);
         if was_handshaking && !session.is_handshaking() {
             self.counters.add(TlsCount::Handshake);
-            if let Some(handle) = sock.handshake.take() {
+            if let Some(handle) = tls.handshake.take() {
                 self.handshakes.cancel(handle);
             }
         }
@@ -804,7 +826,7 @@ impl Reactor {
             let Some(Some(sock)) = self.sockets.get_mut(id) else {
                 return false;
             };
-            let Some(session) = &mut sock.tls else {
+            let Some(session) = sock.tls.as_deref_mut().map(|t| &mut t.session) else {
                 return true;
             };
             if !session.has_ciphertext() {
@@ -847,7 +869,7 @@ impl Reactor {
                 self.engine.handle_closed(id);
                 return;
             };
-            let Some(session) = &mut sock.tls else {
+            let Some(session) = sock.tls.as_deref_mut().map(|t| &mut t.session) else {
                 return;
             };
             match self.engine.poll_step(id) {
@@ -979,7 +1001,8 @@ impl Reactor {
 
     fn close(&mut self, id: ConnId) {
         if let Some(slot) = self.sockets.get_mut(id) {
-            if let Some(handle) = slot.as_mut().and_then(|s| s.handshake.take()) {
+            let tls = slot.as_mut().and_then(|s| s.tls.as_deref_mut());
+            if let Some(handle) = tls.and_then(|t| t.handshake.take()) {
                 self.handshakes.cancel(handle);
             }
             // Dropping the stream closes the descriptor, which also takes
