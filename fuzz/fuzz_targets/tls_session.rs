@@ -284,14 +284,17 @@ fuzz_target!(|data: &[u8]| {
     let mut closed = false;
     for op in input.ops.iter().chain(std::iter::once(&Op::Cut(0))) {
         match op {
-            Op::Write(bytes) if !closed => {
-                client.writer().write_all(bytes).expect("buffered");
-                written.extend_from_slice(bytes);
-            }
-            Op::Request(i) if !closed => {
-                let request = REQUESTS[usize::from(*i) % REQUESTS.len()];
-                client.writer().write_all(request).expect("buffered");
-                written.extend_from_slice(request);
+            Op::Write(_) | Op::Request(_) if !closed => {
+                let bytes = match op {
+                    Op::Write(bytes) => bytes.as_slice(),
+                    Op::Request(i) => REQUESTS[usize::from(*i) % REQUESTS.len()],
+                    _ => &[],
+                };
+                // A client that got an alert writes no more.
+                match client.writer().write_all(bytes) {
+                    Ok(()) => written.extend_from_slice(bytes),
+                    Err(e) => assert!(tainted || !server.alive, "the client failed: {e}"),
+                }
             }
             Op::Raw(bytes) => {
                 tainted |= !bytes.is_empty();
