@@ -420,3 +420,21 @@ fn the_hub_counts_handshakes_failures_timeouts_plain_http_and_reloads() {
     hub.stop();
     running.join().unwrap().unwrap();
 }
+
+#[test]
+fn a_connection_past_the_limit_gets_its_503_once_the_handshake_is_done() {
+    let server = tls::start(&["--max-connections", "1"]);
+    // The one connection allowed, in its handshake (nothing sent).
+    let _held = server.connect();
+    std::thread::sleep(Duration::from_millis(100));
+    // The engine refuses the next at once; the refusal waits in the
+    // session until the handshake is done, then leaves, with close_notify.
+    let mut refused = tls::connect(server.addr);
+    refused
+        .write_all(b"GET /help HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut all = Vec::new();
+    refused.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
+}
