@@ -438,3 +438,36 @@ fn a_connection_past_the_limit_gets_its_503_once_the_handshake_is_done() {
     let text = String::from_utf8_lossy(&all);
     assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
 }
+
+#[test]
+fn the_load_generator_fans_out_over_https_and_wss_without_loss() {
+    let server = tls::start(&[]);
+    for transport in ["sse", "ws"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pushwire"))
+            .args(["bench", "fanout", "--transport", transport])
+            .args([
+                "--sub-url",
+                &tls::url(&server, &format!("/{transport}/{{channel}}?since=0")),
+            ])
+            .args(["--pub-url", &tls::url(&server, "/pub/{channel}")])
+            .args(["--subscribers", "50", "--messages", "10", "--timeout", "20"])
+            .env("SSL_CERT_FILE", tls::ca())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{transport}: {stdout} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        let result: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(result["delivered"], 500, "{transport}: {result}");
+        for bad in ["lost", "duplicated", "out_of_order", "corrupt", "errors"] {
+            assert_eq!(result[bad], 0, "{transport} {bad}: {result}");
+        }
+    }
+}

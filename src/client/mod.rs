@@ -24,7 +24,7 @@
 
 pub(crate) mod http;
 #[cfg(feature = "tls")]
-mod tls;
+pub(crate) mod tls;
 mod token;
 
 pub use token::token_main;

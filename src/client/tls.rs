@@ -43,17 +43,28 @@ fn roots(trust: &Trust) -> io::Result<RootCertStore> {
     Ok(roots)
 }
 
-/// Starts TLS on `tcp` to `host` (checked against the certificate, and
-/// sent as SNI unless it is an address), offering ALPN `http/1.1`.
-pub fn connect(tcp: TcpStream, host: &str, trust: &Trust) -> io::Result<Stream> {
+/// A client configuration trusting `trust`: TLS 1.3 and 1.2, the `ring`
+/// provider, ALPN `http/1.1`.
+pub fn client_config(trust: &Trust) -> io::Result<Arc<ClientConfig>> {
     let mut config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(io::Error::other)?
         .with_root_certificates(roots(trust)?)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let name = ServerName::try_from(host.to_owned())
-        .map_err(|e| invalid(format!("'{host}' is not a host name: {e}")))?;
-    let conn = ClientConnection::new(Arc::new(config), name).map_err(io::Error::other)?;
+    Ok(Arc::new(config))
+}
+
+/// `host` as the name checked against the certificate (and sent as SNI
+/// unless it is an address).
+pub fn server_name(host: &str) -> io::Result<ServerName<'static>> {
+    ServerName::try_from(host.to_owned())
+        .map_err(|e| invalid(format!("'{host}' is not a host name: {e}")))
+}
+
+/// Starts TLS on `tcp` to `host`, offering ALPN `http/1.1`.
+pub fn connect(tcp: TcpStream, host: &str, trust: &Trust) -> io::Result<Stream> {
+    let conn = ClientConnection::new(client_config(trust)?, server_name(host)?)
+        .map_err(io::Error::other)?;
     Ok(Stream::Tls(Box::new(StreamOwned::new(conn, tcp))))
 }
