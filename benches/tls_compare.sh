@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # TLS next to nginx + nchan, on the same certificate (tests/tls, an ECDSA
-# P-256 leaf) and so the same cipher suite: handshakes per second
+# P-256 leaf) and so the same cipher suite: fan-out to SUBS wss:// and
+# https:// SSE subscribers (`pushwire bench fanout` built with --features
+# tls, trusting the test CA through SSL_CERT_FILE), handshakes per second
 # (`openssl s_time`, new sessions, TLS 1.3 and 1.2) and idle memory per
 # TLS connection (benches/tls_idle.py, SSE and WebSocket subscribers).
 # Each server on core 0, the client on core 1; ROUNDS rounds, interleaved;
@@ -10,6 +12,8 @@
 #   HANDSHAKES=""   idle memory only (HANDSHAKES=tls1_3: TLS 1.3 only)
 #   IDLE=N          idle connections per measurement (default 5000)
 #   SECS=N          seconds of each s_time run (default 10)
+#   SUBS=N MSGS=M   fan-out: N subscribers, M messages of 64 B (10000, 50);
+#                   FANOUT="" leaves it out
 # s_time is one process: on this 2-core machine it, not the server, is
 # the limit (about 550 handshakes per second of its own CPU), so the
 # handshake rates say little unless the machine is quiet and the client
@@ -22,6 +26,8 @@ root=$PWD
 ROUNDS=${1:-3}
 IDLE=${IDLE:-5000}
 SECS=${SECS:-10}
+SUBS=${SUBS:-10000}
+MSGS=${MSGS:-50}
 PUSHWIRE=$root/target/release/pushwire
 CERT=$root/tests/tls/leaf-chain.pem
 KEY=$root/tests/tls/leaf.key
@@ -75,12 +81,27 @@ idle() { # kind -> bytes per connection
         sed -n 's/.*"bytes_per_connection": \([0-9]*\).*/\1/p'
 }
 
-path_suffix() { [ "$1" = pushwire ] && echo "?since=0" || echo ""; }
+fanout() { # server transport -> delivered msg/s and p99 latency (us)
+    local since=""
+    [ "$1" = pushwire ] && since="?since=0"
+    SSL_CERT_FILE=$CA timeout 300 taskset -c 1 "$PUSHWIRE" bench fanout --transport "$2" \
+        --subscribers "$SUBS" --messages "$MSGS" --size 64 --timeout 120 \
+        --sub-url "https://localhost:$port/$2/{channel}$since" \
+        --pub-url "https://localhost:$port/pub/{channel}" 2>>"$work/bench.log" |
+        head -1 | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["lost"]==0 and r["errors"]==0, r; print(round(r["msgs_per_s"]), round(r["p99_us"]))'
+}
 
 results=$work/results
 : >"$results"
 for round in $(seq "$ROUNDS"); do
     for server_name in pushwire nchan; do
+        for t in ${FANOUT-ws sse}; do
+            [ $server_name = pushwire ] && start_pushwire || start_nginx
+            read -r rate p99 < <(fanout "$server_name" "$t" || echo "0 0")
+            echo "round $round $server_name fanout-msgs/s $t $rate" | tee -a "$results"
+            echo "round $round $server_name fanout-p99-us $t $p99" | tee -a "$results"
+            stop
+        done
         for what in ${HANDSHAKES-tls1_3 tls1_2}; do
             [ $server_name = pushwire ] && start_pushwire || start_nginx
             n=$(handshakes "$what")
