@@ -78,6 +78,10 @@ Options (durations are seconds, decimals allowed: 0.5):
   --metrics-listen ADDR     serve GET /metrics (Prometheus) on this address only, not on --listen
                             [default: none, /metrics on --listen] (docs/operations.md)
   --metrics-token TOKEN     require Authorization: Bearer TOKEN for GET /metrics [default: none]
+  --tls-cert FILE           speak HTTPS and WSS with this PEM certificate chain (build with
+                            --features tls; docs/tls.md); SIGHUP reads it and the key again
+  --tls-key FILE            the PEM private key of --tls-cert
+  --tls-handshake-timeout SECS  time to finish the TLS handshake; closed past it [default: 10]
   --trace                   print every head, SSE event and WebSocket frame to stderr (tokens redacted)
   -h, --help                print this help
   -V, --version             print the version
@@ -162,6 +166,7 @@ fn origins(flag: &str, value: &str) -> Result<Vec<String>, CliError> {
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError> {
     let mut config = Config::default();
     let mut auth = AuthFlags::default();
+    let mut tls = TlsFlags::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -330,9 +335,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
                 }
             }
             "--drain-timeout" => config.drain_timeout = seconds(&flag, &value()?)?,
+            "--tls-cert" => tls.cert = Some(value()?.into()),
+            "--tls-key" => tls.key = Some(value()?.into()),
+            "--tls-handshake-timeout" => tls.timeout = Some(seconds(&flag, &value()?)?),
             _ => return Err(CliError(format!("unknown option '{flag}'"))),
         }
     }
+    config.tls = tls.build()?;
     if config.redis.is_some() && config.data_dir.is_some() {
         return Err(CliError(
             "--redis and --data-dir cannot be used together: with --redis, Redis keeps the \
@@ -342,6 +351,34 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError
     }
     config.auth = auth.build()?;
     Ok(Command::Serve(Box::new(config)))
+}
+
+/// The `--tls-*` flags, gathered in any order, then checked together.
+#[derive(Default)]
+struct TlsFlags {
+    cert: Option<std::path::PathBuf>,
+    key: Option<std::path::PathBuf>,
+    timeout: Option<Duration>,
+}
+
+impl TlsFlags {
+    fn build(self) -> Result<Option<pushwire::config::TlsSettings>, CliError> {
+        match (self.cert, self.key) {
+            (Some(cert), Some(key)) => {
+                let mut settings = pushwire::config::TlsSettings::new(cert, key);
+                if let Some(timeout) = self.timeout {
+                    settings.handshake_timeout = timeout;
+                }
+                Ok(Some(settings))
+            }
+            (None, None) if self.timeout.is_none() => Ok(None),
+            (None, None) => Err(CliError(
+                "--tls-handshake-timeout needs --tls-cert and --tls-key".into(),
+            )),
+            (Some(_), None) => Err(CliError("--tls-cert needs --tls-key".into())),
+            (None, Some(_)) => Err(CliError("--tls-key needs --tls-cert".into())),
+        }
+    }
 }
 
 /// The `--jwt-*` flags, gathered in any order, then checked together.
@@ -465,6 +502,29 @@ mod tests {
     }
 
     #[test]
+    fn tls_flags_fill_the_tls_settings() {
+        assert_eq!(serve(&[]).unwrap().tls, None);
+        let tls = serve(&["--tls-key", "k.pem", "--tls-cert=c.pem"])
+            .unwrap()
+            .tls
+            .unwrap();
+        assert_eq!(tls, pushwire::config::TlsSettings::new("c.pem", "k.pem"));
+        let slow = serve(&[
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-handshake-timeout",
+            "0.25",
+        ])
+        .unwrap();
+        assert_eq!(
+            slow.tls.unwrap().handshake_timeout,
+            Duration::from_millis(250)
+        );
+    }
+
+    #[test]
     fn no_flags_give_the_defaults() {
         let config = serve(&[]).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
@@ -577,6 +637,9 @@ mod tests {
             (&["--listen", "localhost"], "expected IP:PORT"),
             (&["--allow-origin", "example.com"], "expected * or origins"),
             (&["stray"], "unexpected argument 'stray'"),
+            (&["--tls-cert", "c.pem"], "--tls-cert needs --tls-key"),
+            (&["--tls-key", "k.pem"], "--tls-key needs --tls-cert"),
+            (&["--tls-handshake-timeout", "5"], "needs --tls-cert"),
         ] {
             let err = serve(args).unwrap_err().0;
             assert!(err.contains(needle), "{args:?}: {err}");

@@ -40,6 +40,7 @@
 //! | `log_segment_bytes`  | 64 MiB       | `--log-segment-bytes`  | with `data_dir`: the log rolls, disk use bounded (docs/durability.md) |
 //! | `metrics_listen`     | none (`listen`) | `--metrics-listen`  | `GET /metrics` there only; `404` for it on `listen` |
 //! | `metrics_token`      | none         | `--metrics-token`      | `401` on `GET /metrics` without `Authorization: Bearer` |
+//! | `tls.handshake_timeout` | 10 s      | `--tls-handshake-timeout` | with `tls`: the connection is closed mid-handshake (docs/tls.md) |
 //!
 //! The defaults follow nginx where nginx has the same knob
 //! (`client_header_timeout` 60 s there; 10 s here because a push server
@@ -298,6 +299,47 @@ pub struct Config {
     /// (`--metrics-token`; default none: anyone who reaches it may read
     /// it); `401` without it.
     pub metrics_token: Option<String>,
+    /// Speak TLS on the listener (`--tls-cert FILE --tls-key FILE`;
+    /// default none: plain HTTP). Needs the `tls` cargo feature; without
+    /// it [`Server::bind`](crate::Server::bind) refuses such a config.
+    /// docs/tls.md.
+    pub tls: Option<TlsSettings>,
+}
+
+/// The certificate and key the listener speaks TLS with, and how long a
+/// client may take over its handshake (`Config::tls`).
+///
+/// ```
+/// let mut config = pushwire::Config::default();
+/// config.tls = Some(pushwire::config::TlsSettings::new("chain.pem", "key.pem"));
+/// assert_eq!(config.tls.unwrap().handshake_timeout.as_secs(), 10);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM file with the certificate chain, the server's own certificate
+    /// first (`--tls-cert`). Read again at every reload.
+    pub cert: std::path::PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1;
+    /// `--tls-key`). Read again at every reload.
+    pub key: std::path::PathBuf,
+    /// A connection whose TLS handshake has not finished this long after
+    /// it was accepted is closed (`--tls-handshake-timeout`, default 10 s,
+    /// like `header_timeout`).
+    pub handshake_timeout: Duration,
+}
+
+impl TlsSettings {
+    /// The files `cert` and `key`, with the default handshake timeout.
+    pub fn new(
+        cert: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> TlsSettings {
+        TlsSettings {
+            cert: cert.into(),
+            key: key.into(),
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// The slow-consumer policy (`--slow-consumer close|skip`): what a stream
@@ -385,6 +427,7 @@ impl Default for Config {
             log_segment_bytes: 64 * 1024 * 1024,
             metrics_listen: None,
             metrics_token: None,
+            tls: None,
         }
     }
 }

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
     let reuse_port = config.reuse_port;
     let drain_timeout = config.drain_timeout;
     let redis = config.redis.clone();
+    let tls_cert = config.tls.as_ref().map(|t| t.cert.display().to_string());
     let server = match Server::bind(*config) {
         Ok(server) => server,
         Err(e) => {
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
             if e.get_ref().is_some_and(|inner| {
                 inner.is::<pushwire::server::log::DataDirError>()
                     || inner.is::<pushwire::server::redis::RedisError>()
+                    || inner.is::<pushwire::server::tls::TlsError>()
             }) {
                 eprintln!("pushwire: {e}");
                 return ExitCode::from(2);
@@ -78,19 +80,23 @@ fn main() -> ExitCode {
     }
     let addr = server.local_addr();
     let metrics = server.metrics_addr().unwrap_or(addr);
+    let scheme = if server.is_tls() { "https" } else { "http" };
     // `write!`, not `println!`: a parent that stopped reading our stdout
     // must not take the server down with a broken-pipe panic.
     let _ = write!(
         std::io::stdout(),
-        "pushwire {version} listening on http://{addr}\n  \
-         publish:  curl -d 'hello' http://{addr}/pub/demo\n  \
-         poll:     curl 'http://{addr}/poll/demo?since=0'\n  \
-         info:     curl http://{addr}/pub/demo\n  \
-         demo:     open http://{addr}/ in a browser\n  \
-         help:     curl http://{addr}/help\n  \
-         metrics:  curl http://{metrics}/metrics\n",
+        "pushwire {version} listening on {scheme}://{addr}\n  \
+         publish:  curl -d 'hello' {scheme}://{addr}/pub/demo\n  \
+         poll:     curl '{scheme}://{addr}/poll/demo?since=0'\n  \
+         info:     curl {scheme}://{addr}/pub/demo\n  \
+         demo:     open {scheme}://{addr}/ in a browser\n  \
+         help:     curl {scheme}://{addr}/help\n  \
+         metrics:  curl {scheme}://{metrics}/metrics\n",
         version = env!("CARGO_PKG_VERSION")
     );
+    if let Some(cert) = tls_cert {
+        reload_on_sighup(server.hub(), cert);
+    }
     let hub = server.hub();
     let drain_timeout = drain_timeout.as_secs_f64();
     // The first SIGTERM or SIGINT drains (docs/operations.md), the second
@@ -127,4 +133,29 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// SIGHUP reads the TLS certificate and key again (`Hub::reload_tls`), on
+/// a thread of its own; what happened is said on stderr.
+fn reload_on_sighup(hub: pushwire::Hub, cert: String) {
+    let mut signal = match sys::catch_reload_signal() {
+        Ok(signal) => signal,
+        Err(e) => {
+            eprintln!("pushwire: cannot catch SIGHUP, no certificate reload: {e}");
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        while signal.wait().is_ok() {
+            match hub.reload_tls() {
+                Ok(()) => eprintln!(
+                    "pushwire: SIGHUP: TLS certificate reloaded from {cert}; \
+                     new connections get it, open ones keep theirs"
+                ),
+                Err(e) => eprintln!(
+                    "pushwire: SIGHUP: TLS certificate not reloaded, the one in force stays: {e}"
+                ),
+            }
+        }
+    });
 }

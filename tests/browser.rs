@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::process::Command;
 use std::time::Duration;
 
 use common::tools::{node_script, spawn};
@@ -12,6 +13,21 @@ use common::TestServer;
 
 /// Generous: Chromium starts in about 2 s on the CI machine.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(90);
+
+/// The base64 SHA-256 of the test leaf's SubjectPublicKeyInfo
+/// (`tests/tls/make-certs.sh` prints it): Chromium is told to accept
+/// certificates with this key, and no other, with
+/// `--ignore-certificate-errors-spki-list` (trusting a CA needs an NSS
+/// database in the profile; this flag is what Chromium offers for tests).
+#[cfg(feature = "tls")]
+const TEST_LEAF_SPKI: &str = "e16Tq2+LmCenpAfmkaskSb0oNon8BrDqPh40qhZDD0o=";
+
+/// Lets the browser accept the test leaf (tests/browser/chromium.mjs
+/// reads the variable).
+#[cfg(feature = "tls")]
+fn trust_the_test_leaf(command: &mut Command) {
+    command.env("PUSHWIRE_CHROMIUM_SPKI", TEST_LEAF_SPKI);
+}
 
 /// What the test publishes as message `i`: plain, unicode and multi-line
 /// text, so that the browser's own event-stream parser is exercised too.
@@ -42,12 +58,32 @@ fn id_data_pairs(events: &serde_json::Value) -> Vec<(u64, String)> {
 #[test]
 #[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
 fn event_source_reconnects_with_last_event_id_and_gets_every_message_once() {
+    event_source_reconnects_with_last_event_id_and_gets_every_message_once_on(
+        TestServer::start(&["--sse-max-age", "1", "--sse-retry", "300"]),
+        |_| {},
+    );
+}
+
+#[cfg(feature = "tls")]
+#[test]
+#[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
+fn event_source_over_https_reconnects_and_gets_every_message_once() {
+    event_source_reconnects_with_last_event_id_and_gets_every_message_once_on(
+        common::tls::start(&["--sse-max-age", "1", "--sse-retry", "300"]),
+        trust_the_test_leaf,
+    );
+}
+
+fn event_source_reconnects_with_last_event_id_and_gets_every_message_once_on(
+    server: TestServer,
+    configure: fn(&mut Command),
+) {
     // The server ends every stream after 1 s and tells EventSource to come
     // back after 300 ms: over ~4 s of publishing the browser reconnects at
     // least twice, and messages are published while it is away.
-    let server = TestServer::start(&["--sse-max-age", "1", "--sse-retry", "300"]);
     let count = 100;
     let mut command = node_script("sse.mjs");
+    configure(&mut command);
     command.args([&server.url(""), "news", &count.to_string()]);
     let browser = spawn(command);
     server.wait_subscribers("news", "sse", 1);
@@ -96,9 +132,29 @@ const FROM_BROWSER: &str = "from the browser ✓ 😀";
 #[test]
 #[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
 fn browser_websocket_receives_published_messages_and_publishes_its_own() {
-    let server = TestServer::start(&[]);
+    browser_websocket_receives_published_messages_and_publishes_its_own_on(
+        TestServer::start(&[]),
+        |_| {},
+    );
+}
+
+#[cfg(feature = "tls")]
+#[test]
+#[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
+fn browser_websocket_over_wss_receives_and_publishes() {
+    browser_websocket_receives_published_messages_and_publishes_its_own_on(
+        common::tls::start(&[]),
+        trust_the_test_leaf,
+    );
+}
+
+fn browser_websocket_receives_published_messages_and_publishes_its_own_on(
+    server: TestServer,
+    configure: fn(&mut Command),
+) {
     let count = 40;
     let mut command = node_script("ws.mjs");
+    configure(&mut command);
     command.args([&server.url(""), "live", &count.to_string()]);
     let browser = spawn(command);
     // `since` omitted: only what is published from now on, so wait for both.
@@ -145,12 +201,32 @@ fn browser_websocket_receives_published_messages_and_publishes_its_own() {
 #[test]
 #[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
 fn the_demo_page_shows_a_message_published_from_it_in_all_four_panels() {
-    let server = TestServer::start(&[]);
+    the_demo_page_shows_a_message_published_from_it_in_all_four_panels_on(
+        TestServer::start(&[]),
+        |_| {},
+    );
+}
+
+#[cfg(feature = "tls")]
+#[test]
+#[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
+fn the_demo_page_over_https_shows_a_message_in_all_four_panels() {
+    the_demo_page_shows_a_message_published_from_it_in_all_four_panels_on(
+        common::tls::start(&[]),
+        trust_the_test_leaf,
+    );
+}
+
+fn the_demo_page_shows_a_message_published_from_it_in_all_four_panels_on(
+    server: TestServer,
+    configure: fn(&mut Command),
+) {
     // Messages from before the page opened must not show up: every panel
     // starts at "now".
     server.publish("demo", "before the page");
     let shot = std::env::temp_dir().join(format!("pushwire-demo-{}.png", std::process::id()));
     let mut command = node_script("demo.mjs");
+    configure(&mut command);
     command.args([server.url("").trim_end_matches('/'), shot.to_str().unwrap()]);
     let result = spawn(command).finish(SCRIPT_LIMIT);
     let expected = vec![

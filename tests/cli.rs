@@ -45,6 +45,9 @@ fn help_lists_every_flag_and_version_prints_the_version() {
         "--slow-consumer",
         "--drain-timeout",
         "--lock-wait",
+        "--tls-cert",
+        "--tls-key",
+        "--tls-handshake-timeout",
     ] {
         assert!(text.contains(flag), "{flag} missing from --help");
     }
@@ -70,6 +73,22 @@ fn bad_flags_exit_with_status_2_and_say_why() {
             "{stderr}"
         );
     }
+    // A certificate that cannot be read: exit 2 with the file named, in
+    // a build with or without TLS (the files are read first).
+    let out = pushwire(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "/nonexistent/chain.pem",
+        "--tls-key",
+        "/nonexistent/key.pem",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("cannot read /nonexistent/chain.pem"),
+        "{stderr}"
+    );
     let taken = TestServer::start(&[]);
     let out = pushwire(&["--listen", &taken.addr.to_string()]);
     assert_eq!(out.status.code(), Some(1));

@@ -139,3 +139,58 @@ fn a_library_server_with_a_data_dir_keeps_what_its_hub_published_across_a_restar
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn a_tls_config_is_refused_by_a_build_without_tls() {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(pushwire::config::TlsSettings::new("cert.pem", "key.pem")),
+        ..Config::default()
+    };
+    let error = pushwire::Server::bind(config).unwrap_err();
+    // The files are read first: a missing one is named.
+    assert!(
+        error.to_string().contains("cannot read cert.pem"),
+        "{error}"
+    );
+    let dir = std::env::temp_dir().join(format!("pushwire-no-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("c.pem"), "x").unwrap();
+    std::fs::write(dir.join("k.pem"), "x").unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls: Some(pushwire::config::TlsSettings::new(
+            dir.join("c.pem"),
+            dir.join("k.pem"),
+        )),
+        ..Config::default()
+    };
+    let error = pushwire::Server::bind(config).unwrap_err();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(error.to_string().contains("--features tls"), "{error}");
+}
+
+#[test]
+fn a_server_without_tls_refuses_a_certificate_reload_and_counts_nothing() {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
+    let server = pushwire::Server::bind(config).unwrap();
+    assert!(!server.is_tls());
+    let hub = server.hub();
+    let error = hub.reload_tls().unwrap_err();
+    assert!(matches!(
+        error,
+        pushwire::server::tls::TlsError::NotConfigured
+    ));
+    assert_eq!(
+        error.to_string(),
+        "the server was started without a TLS certificate"
+    );
+    assert_eq!(
+        hub.tls_counts(),
+        pushwire::server::tls::TlsCounts::default()
+    );
+}

@@ -59,6 +59,46 @@ fn python_websockets_echo_channels_resume_publish_and_refusal() {
     assert_eq!(server.poll("py-pub", Some(0))["last_id"], server.id(1));
 }
 
+/// `command` trusting only the test CA of `tests/tls`: `requests` reads
+/// `REQUESTS_CA_BUNDLE`, `websockets` (Python's `ssl` default context)
+/// `SSL_CERT_FILE`.
+#[cfg(feature = "tls")]
+fn trusting_the_test_ca(mut command: std::process::Command) -> std::process::Command {
+    let ca = common::tls::ca();
+    command
+        .env("REQUESTS_CA_BUNDLE", &ca)
+        .env("SSL_CERT_FILE", &ca);
+    command
+}
+
+#[cfg(feature = "tls")]
+#[test]
+#[ignore = "needs the Python module requests: run by .ci/run"]
+fn python_requests_resumes_the_event_stream_over_https() {
+    let server = common::tls::start(&["--sse-max-age", "1", "--sse-retry", "300"]);
+    let mut command = trusting_the_test_ca(python_script("sse_requests.py"));
+    command.args([&server.url(""), "py-sse", "80"]);
+    let result = run_for_json(command, SCRIPT_LIMIT);
+    assert_eq!(result["events"], 80, "{result}");
+    assert!(result["connections"].as_u64().unwrap() >= 3, "{result}");
+    assert_eq!(server.poll("py-sse", Some(0))["last_id"], server.id(80));
+}
+
+#[cfg(feature = "tls")]
+#[test]
+#[ignore = "needs the Python module websockets: run by .ci/run"]
+fn python_websockets_over_wss_echo_channels_resume_publish_and_refusal() {
+    let server = common::tls::start(&[]);
+    let mut command = trusting_the_test_ca(python_script("ws_websockets.py"));
+    command.arg(server.url(""));
+    let result = run_for_json(command, SCRIPT_LIMIT);
+    assert_eq!(
+        result,
+        serde_json::json!({"echo": 20, "channel": 5, "resume": 7, "publish": 3, "refused": 2})
+    );
+    assert_eq!(server.poll("py-pub", Some(0))["last_id"], server.id(1));
+}
+
 /// 64 bytes: the script also signs HS384 and HS512 tokens with it (which
 /// the server must refuse), and PyJWT warns about an HMAC key shorter
 /// than the hash (RFC 7518 section 3.2).

@@ -134,7 +134,12 @@ impl Crowd {
         };
         let target = &self.plan.targets[target];
         let stream = self.sources.connect(target.addr)?;
-        let mut link = Link::new(self.poll.registry(), stream, Token(key))?;
+        let mut link = Link::new(
+            self.poll.registry(),
+            stream,
+            Token(key),
+            target.tls.as_ref(),
+        )?;
         if let Some(entry) = self.entries.get_mut(key) {
             entry
                 .sub

@@ -168,7 +168,7 @@ fn run_thread(plan: &EchoPlan, connections: usize, thread: u64) -> Result<Share,
             let stream = sources
                 .connect(plan.target.addr)
                 .map_err(|e| format!("connect: {e}"))?;
-            let mut link = Link::new(poll.registry(), stream, Token(conns.len()))
+            let mut link = Link::new(poll.registry(), stream, Token(conns.len()), None)
                 .map_err(|e| e.to_string())?;
             let key = write_ws_request(&mut link.out, &plan.target.host, &path, &mut rng);
             let mask = rng.mask();

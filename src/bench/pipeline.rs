@@ -92,7 +92,7 @@ impl Pipeline {
     ) -> io::Result<Pipeline> {
         let stream = sources.connect(addr)?;
         Ok(Pipeline {
-            link: Link::new(registry, stream, token)?,
+            link: Link::new(registry, stream, token, None)?,
             responses: ResponseReader::new(),
             body: Vec::new(),
             status: 0,

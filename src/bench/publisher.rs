@@ -44,7 +44,7 @@ impl Publisher {
         let stream = sources.connect(target.addr)?;
         let path = target.path(channel, "pub", 0);
         Ok(Publisher {
-            link: Link::new(registry, stream, token)?,
+            link: Link::new(registry, stream, token, target.tls.as_ref())?,
             token,
             target,
             path,
@@ -112,7 +112,7 @@ impl Publisher {
                     let stream = sources
                         .connect(self.target.addr)
                         .map_err(|e| format!("publisher: {e}"))?;
-                    self.link = Link::new(registry, stream, self.token)
+                    self.link = Link::new(registry, stream, self.token, self.target.tls.as_ref())
                         .map_err(|e| format!("publisher: {e}"))?;
                     self.responses = ResponseReader::new();
                     return Ok(());

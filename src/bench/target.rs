@@ -17,6 +17,8 @@ pub struct Template {
     /// The `Host` header value, as written in the URL.
     pub host: String,
     path: String,
+    /// `https://` and `wss://`: how to speak TLS to it.
+    pub tls: Option<super::link::TlsClient>,
 }
 
 impl Template {
@@ -26,7 +28,12 @@ impl Template {
         let Url {
             authority: host,
             target: path,
+            secure,
         } = Url::parse(url)?;
+        let tls = match secure {
+            false => None,
+            true => Some(super::link::tls_client(&host).map_err(|e| format!("'{url}': {e}"))?),
+        };
         let with_port = if host.contains(':') {
             host.clone()
         } else {
@@ -37,7 +44,12 @@ impl Template {
             .map_err(|e| format!("'{url}': {e}"))?
             .find(SocketAddr::is_ipv4)
             .ok_or_else(|| format!("'{url}': no IPv4 address"))?;
-        Ok(Template { addr, host, path })
+        Ok(Template {
+            addr,
+            host,
+            path,
+            tls,
+        })
     }
 
     /// The request target with the placeholders filled in.

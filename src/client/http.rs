@@ -5,6 +5,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use pushwire::http::response::write_content_length;
@@ -13,23 +14,86 @@ use pushwire::http::response_reader::{ResponseEvent, ResponseFraming, ResponseRe
 /// The largest response head accepted.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// `http://host:port/path?query` (or `ws://`), split.
+/// `http://host:port/path?query` (or `ws://`, `https://`, `wss://`), split.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
     /// `host:port` as written (the `Host` header).
     pub authority: String,
     /// Path and query, at least `/`.
     pub target: String,
+    /// `https://` or `wss://`: TLS.
+    pub secure: bool,
+}
+
+/// Whom a TLS client trusts: the CA certificates of `--cacert FILE`, or
+/// the system's bundle (`SSL_CERT_FILE`, else Debian's
+/// `/etc/ssl/certs/ca-certificates.crt`).
+#[derive(Clone, Debug, Default)]
+pub struct Trust {
+    /// The PEM file of `--cacert`.
+    pub cacert: Option<PathBuf>,
+}
+
+/// A connection to the server, in clear or through TLS.
+pub enum Stream {
+    /// `http://`, `ws://`.
+    Plain(TcpStream),
+    /// `https://`, `wss://`.
+    #[cfg(feature = "tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.flush(),
+        }
+    }
 }
 
 impl Url {
-    /// Parses an `http://` or `ws://` URL; https and wss need TLS, which
-    /// pushwire does not speak.
+    /// Parses an `http://` or `ws://` URL, and with the `tls` feature an
+    /// `https://` or `wss://` one.
     pub fn parse(text: &str) -> Result<Url, String> {
-        let rest = text
-            .strip_prefix("http://")
-            .or_else(|| text.strip_prefix("ws://"))
-            .ok_or_else(|| format!("'{text}': only http:// and ws:// URLs (no TLS)"))?;
+        let (rest, secure) = if let Some(rest) = text
+            .strip_prefix("https://")
+            .or_else(|| text.strip_prefix("wss://"))
+        {
+            if !cfg!(feature = "tls") {
+                return Err(format!(
+                    "'{text}': this pushwire was built without TLS (cargo build --features tls)"
+                ));
+            }
+            (rest, true)
+        } else {
+            let rest = text
+                .strip_prefix("http://")
+                .or_else(|| text.strip_prefix("ws://"))
+                .ok_or_else(|| {
+                    format!("'{text}': only http://, ws://, https:// and wss:// URLs")
+                })?;
+            (rest, false)
+        };
         let (authority, target) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -40,6 +104,7 @@ impl Url {
         Ok(Url {
             authority: authority.to_owned(),
             target: target.to_owned(),
+            secure,
         })
     }
 
@@ -55,17 +120,41 @@ impl Url {
         format!("{path}?{}", params.join("&"))
     }
 
-    /// Connects, with `timeout` for every read.
-    pub fn connect(&self, timeout: Option<Duration>) -> io::Result<TcpStream> {
-        let host = if self.authority.contains(':') {
-            self.authority.clone()
-        } else {
-            format!("{}:80", self.authority)
+    /// The host, without the port or an IPv6 address's brackets.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub fn host(&self) -> &str {
+        let authority = self.authority.as_str();
+        if let Some(rest) = authority.strip_prefix('[') {
+            return rest.split(']').next().unwrap_or(rest);
+        }
+        authority.split(':').next().unwrap_or(authority)
+    }
+
+    /// Connects, with `timeout` for every read; through TLS for
+    /// `https://` and `wss://`, trusting `trust`.
+    pub fn connect(&self, timeout: Option<Duration>, trust: &Trust) -> io::Result<Stream> {
+        let has_port = match self.authority.rfind(']') {
+            Some(end) => self.authority.get(end..).is_some_and(|r| r.contains(':')),
+            None => self.authority.contains(':'),
+        };
+        let host = match (has_port, self.secure) {
+            (true, _) => self.authority.clone(),
+            (false, false) => format!("{}:80", self.authority),
+            (false, true) => format!("{}:443", self.authority),
         };
         let stream = TcpStream::connect(host)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(timeout)?;
-        Ok(stream)
+        if !self.secure {
+            return Ok(Stream::Plain(stream));
+        }
+        #[cfg(feature = "tls")]
+        return super::tls::connect(stream, self.host(), trust);
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = trust;
+            Err(io::Error::other("this pushwire was built without TLS"))
+        }
     }
 }
 
@@ -81,7 +170,7 @@ pub struct Head {
 /// A connection that reads responses; bytes past one response stay for
 /// the next.
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// Bytes read and not yet taken by the reader.
     buf: Vec<u8>,
     responses: ResponseReader,
@@ -92,7 +181,7 @@ fn invalid(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Er
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream) -> Conn {
+    pub fn new(stream: Stream) -> Conn {
         Conn {
             stream,
             buf: Vec::new(),
@@ -214,7 +303,7 @@ impl Conn {
 /// Writes a request: method, target, Host, the extra header lines, and a
 /// body with its length.
 pub fn write_request(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     url: &Url,
     method: &str,
     target: &str,
@@ -248,7 +337,18 @@ mod tests {
             (bare.target.as_str(), bare.with_param("a", "b")),
             ("/", "/?a=b".to_owned())
         );
-        assert!(Url::parse("https://example.com/").is_err());
+        assert_eq!(
+            Url::parse("https://example.com/").is_ok(),
+            cfg!(feature = "tls")
+        );
+        assert!(!bare.secure);
+        assert_eq!(bare.host(), "localhost");
+        if cfg!(feature = "tls") {
+            let wss = Url::parse("wss://[::1]:8443/ws/a").unwrap();
+            assert!(wss.secure);
+            assert_eq!((wss.host(), wss.authority.as_str()), ("::1", "[::1]:8443"));
+        }
+        assert!(Url::parse("ftp://example.com/").is_err());
         assert!(Url::parse("http:///x").is_err());
     }
 }

@@ -23,6 +23,8 @@
 //! and again on every reconnection.
 
 pub(crate) mod http;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
 mod token;
 
 pub use token::token_main;
@@ -35,7 +37,7 @@ use base64::Engine as _;
 use pushwire::sse::{EventStreamParser, SseItem};
 use pushwire::ws::{self, close_code, Role, Session, SessionEvent};
 
-use http::{write_request, Conn, Url};
+use http::{write_request, Conn, Trust, Url};
 
 const SUB_USAGE: &str = "\
 Usage: pushwire sub ws|sse|longpoll|poll URL [OPTIONS]
@@ -50,14 +52,17 @@ Options:
   --timeout SECS    longpoll: how long the server may hold a request [default: 30]
   --token TOKEN     send `Authorization: Bearer TOKEN` on every request, reconnections
                     included (a server with --jwt-secret; `pushwire token` makes one)
+  --cacert FILE     https:// and wss://: trust the CA certificates in this PEM file
+                    [default: the system's, SSL_CERT_FILE or /etc/ssl/certs/ca-certificates.crt]
 ";
 
 const PUB_USAGE: &str = "\
-Usage: pushwire pub URL MESSAGE [--token TOKEN]
+Usage: pushwire pub URL MESSAGE [--token TOKEN] [--cacert FILE]
 
 POSTs MESSAGE to URL (e.g. http://127.0.0.1:8080/pub/demo) and prints the answer.
 --token TOKEN sends `Authorization: Bearer TOKEN` (the server's --publish-token, or a
 token from `pushwire token` for a server with --jwt-secret).
+--cacert FILE trusts the CA certificates in FILE for an https:// URL.
 ";
 
 /// Largest body or message the client accepts.
@@ -85,6 +90,8 @@ struct Sub {
     /// `Authorization: Bearer TOKEN\r\n` with `--token`, else empty: a
     /// field line for every request head.
     authorization: String,
+    /// Whom to trust for `https://` and `wss://`.
+    trust: Trust,
 }
 
 /// Why a session ended.
@@ -143,9 +150,13 @@ fn parse_sub(args: impl IntoIterator<Item = String>) -> Result<Option<Sub>, Stri
     let (mut since, mut count, mut interval, mut timeout) =
         (None, None, Duration::from_secs(1), Duration::from_secs(30));
     let mut bearer = String::new();
+    let mut trust = Trust::default();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
+            "--cacert" => {
+                trust.cacert = Some(args.next().ok_or("--cacert needs a value")?.into());
+            }
             "--since" => since = Some(number(&arg, args.next())?),
             "--count" => count = Some(number(&arg, args.next())?),
             "--interval" => interval = seconds(&arg, args.next())?,
@@ -178,6 +189,7 @@ fn parse_sub(args: impl IntoIterator<Item = String>) -> Result<Option<Sub>, Stri
         interval,
         timeout,
         authorization: bearer,
+        trust,
     }))
 }
 
@@ -241,7 +253,10 @@ impl Sub {
     /// Ajax polling: ask, print, wait, ask again.
     fn poll(&mut self) -> End {
         let result = (|| -> Result<(), End> {
-            let mut conn = Conn::new(self.url.connect(Some(Duration::from_secs(30)))?);
+            let mut conn = Conn::new(
+                self.url
+                    .connect(Some(Duration::from_secs(30)), &self.trust)?,
+            );
             loop {
                 let target = self
                     .url
@@ -260,7 +275,7 @@ impl Sub {
     fn longpoll(&mut self) -> End {
         let result = (|| -> Result<(), End> {
             let wait = self.timeout + Duration::from_secs(10);
-            let mut conn = Conn::new(self.url.connect(Some(wait))?);
+            let mut conn = Conn::new(self.url.connect(Some(wait), &self.trust)?);
             if self.last_id.is_none() {
                 // "Only new messages": learn where the channel is now.
                 let probe = self.url.with_param("timeout", "0");
@@ -269,8 +284,8 @@ impl Sub {
             loop {
                 let since = self.last_id.unwrap_or(0).to_string();
                 let target = Url {
-                    authority: self.url.authority.clone(),
                     target: self.url.with_param("since", &since),
+                    ..self.url.clone()
                 }
                 .with_param("timeout", &format!("{}", self.timeout.as_secs_f64()));
                 self.batch(&mut conn, &target)?;
@@ -320,7 +335,7 @@ impl Sub {
     fn sse(&mut self) -> End {
         let mut retry = BACKOFF;
         let result = (|| -> Result<(), End> {
-            let mut conn = Conn::new(self.url.connect(None)?);
+            let mut conn = Conn::new(self.url.connect(None, &self.trust)?);
             let resume = match self.last_id {
                 Some(id) => format!("Last-Event-ID: {id}\r\n"),
                 None => String::new(),
@@ -394,7 +409,7 @@ impl Sub {
                 Some(id) => self.url.with_param("since", &id.to_string()),
                 None => self.url.target.clone(),
             };
-            let mut conn = Conn::new(self.url.connect(None)?);
+            let mut conn = Conn::new(self.url.connect(None, &self.trust)?);
             let mut request = Vec::new();
             ws::write_client_request(
                 &mut request,
@@ -536,6 +551,7 @@ impl Rng {
 pub fn pub_main(args: impl IntoIterator<Item = String>) -> ExitCode {
     let mut positional = Vec::new();
     let mut bearer = String::new();
+    let mut trust = Trust::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -543,6 +559,13 @@ pub fn pub_main(args: impl IntoIterator<Item = String>) -> ExitCode {
                 print!("{PUB_USAGE}");
                 return ExitCode::SUCCESS;
             }
+            "--cacert" => match args.next() {
+                Some(file) => trust.cacert = Some(file.into()),
+                None => {
+                    eprintln!("pushwire pub: --cacert needs a value\n{PUB_USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             "--token" => match authorization(&arg, args.next()) {
                 Ok(line) => bearer = line,
                 Err(e) => {
@@ -566,7 +589,7 @@ pub fn pub_main(args: impl IntoIterator<Item = String>) -> ExitCode {
     };
     let extra = format!("{bearer}Connection: close\r\n");
     let result = (|| -> io::Result<(u16, Vec<u8>)> {
-        let mut conn = Conn::new(url.connect(Some(Duration::from_secs(30)))?);
+        let mut conn = Conn::new(url.connect(Some(Duration::from_secs(30)), &trust)?);
         write_request(
             &mut conn.stream,
             &url,
@@ -626,7 +649,13 @@ mod tests {
         );
         assert!(parse(&["carrier-pigeon", "http://x/"]).is_err());
         assert!(parse(&["ws"]).is_err());
-        assert!(parse(&["ws", "wss://x/"]).is_err());
+        assert_eq!(parse(&["ws", "wss://x/"]).is_ok(), cfg!(feature = "tls"));
+        let trusting = parse(&["sse", "http://x/", "--cacert", "ca.pem"]);
+        assert_eq!(
+            trusting.unwrap().unwrap().trust.cacert,
+            Some("ca.pem".into())
+        );
+        assert!(parse(&["sse", "http://x/", "--cacert"]).is_err());
         assert!(parse(&["poll", "http://x/", "--interval", "-1"]).is_err());
         let with_token = parse(&["poll", "http://x/", "--token", "a.b-c_d~e+f/g="]);
         assert_eq!(

@@ -488,10 +488,16 @@ fn publish_refusal(
     }
     if let Some(origin) = head.header("origin") {
         // A browser page may POST cross-site without a preflight; only
-        // our own origin and explicitly listed ones may publish.
+        // our own origin and explicitly listed ones may publish. Our own
+        // is the scheme the listener speaks and the Host (RFC 6454
+        // section 4: an origin is scheme, host and port).
+        let scheme: &[u8] = match cx.config.tls {
+            Some(_) => b"https://",
+            None => b"http://",
+        };
         let own = head
             .header("host")
-            .is_some_and(|host| origin.strip_prefix(b"http://") == Some(host));
+            .is_some_and(|host| origin.strip_prefix(scheme) == Some(host));
         if !own && !cx.config.allow_origin.lists(origin) {
             return Err(Refusal::CrossSitePublish);
         }

@@ -26,13 +26,14 @@ mod process;
 mod reactor;
 pub mod redis;
 pub mod sys;
+pub mod tls;
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use crate::broker::valid_channel_name;
-use crate::config::Config;
+use crate::config::{Config, TlsSettings};
 use crate::engine::{PublishError, REJECT_SLACK};
 
 /// File descriptors the server needs besides its connections: the
@@ -127,10 +128,27 @@ impl Server {
             Some(url) => Some(redis::check(url)?),
             None => None,
         };
-        let bound = reactor::Bound::new(listener, metrics, config, kernel_share, log, redis)?;
+        let tls_settings = config.tls.clone();
+        let tls = match &tls_settings {
+            Some(settings) => Some(
+                tls::load(settings).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+            ),
+            None => None,
+        };
+        let counters = Arc::new(tls::TlsCounters::default());
+        let bound = reactor::Bound::new(
+            (listener, metrics),
+            config,
+            kernel_share,
+            log,
+            redis,
+            (tls, Arc::clone(&counters)),
+        )?;
         let hub = Hub {
             inbox: Arc::new(Mutex::new(Inbox::default())),
             waker: bound.waker(),
+            tls: tls_settings.map(Arc::new),
+            counters,
         };
         let closer = InboxCloser(Arc::clone(&hub.inbox));
         Ok(Server {
@@ -142,6 +160,11 @@ impl Server {
             max_connections,
             send_buffer,
         })
+    }
+
+    /// Whether the listener speaks TLS (`Config::tls`).
+    pub fn is_tls(&self) -> bool {
+        self.hub.tls.is_some()
     }
 
     /// The address the server listens on (with the real port when
@@ -211,6 +234,9 @@ impl Drop for InboxCloser {
 pub(crate) struct Inbox {
     publishes: Vec<HubPublish>,
     stop: Stop,
+    /// A certificate and key loaded by [`Hub::reload_tls`], for the
+    /// connections accepted from now on.
+    tls: Option<Arc<tls::ServerConfig>>,
     /// The loop is gone: nothing more will be taken.
     closed: bool,
 }
@@ -304,6 +330,9 @@ impl Receipt {
 pub struct Hub {
     inbox: Arc<Mutex<Inbox>>,
     waker: Arc<mio::Waker>,
+    /// Where the certificate and key are read again at a reload.
+    tls: Option<Arc<TlsSettings>>,
+    counters: Arc<tls::TlsCounters>,
 }
 
 impl Hub {
@@ -335,6 +364,30 @@ impl Hub {
             let _ = self.waker.wake();
         }
         Ok(Receipt(slot))
+    }
+
+    /// Reads the TLS certificate chain and key again from the files of
+    /// `Config::tls` and, if they load, puts them in force for the
+    /// connections accepted from then on; open connections keep theirs
+    /// and are not disturbed. If they do not load, the certificate in
+    /// force stays and the error says why. The files are read on the
+    /// calling thread, not the loop's. The `pushwire` command calls this
+    /// on SIGHUP.
+    pub fn reload_tls(&self) -> Result<(), tls::TlsError> {
+        let settings = self.tls.as_ref().ok_or(tls::TlsError::NotConfigured)?;
+        let config = tls::load(settings)?;
+        let mut inbox = self.inbox.lock().unwrap_or_else(PoisonError::into_inner);
+        inbox.tls = Some(config);
+        drop(inbox);
+        let _ = self.waker.wake();
+        Ok(())
+    }
+
+    /// What the TLS layer has counted so far: handshakes completed,
+    /// failed and cut at their deadline, plain HTTP refused, reloads.
+    /// All zero without TLS.
+    pub fn tls_counts(&self) -> tls::TlsCounts {
+        self.counters.read()
     }
 
     /// Asks the loop to drain and stop (what SIGTERM and SIGINT do): it
@@ -381,5 +434,10 @@ impl Inbox {
     /// Takes the queued publishes and whether to stop.
     pub(crate) fn take(&mut self) -> (Vec<HubPublish>, Stop) {
         (std::mem::take(&mut self.publishes), self.stop)
+    }
+
+    /// Takes the TLS configuration a reload loaded, if any.
+    pub(crate) fn take_tls(&mut self) -> Option<Arc<tls::ServerConfig>> {
+        self.tls.take()
     }
 }

@@ -54,6 +54,17 @@
 //! With `--trace`, the reactor shows the wire tracer exactly the bytes it
 //! read and the bytes each write took: the tracer decodes what really
 //! crossed the socket, not what the engine meant to send.
+//!
+//! # TLS
+//!
+//! With `Config::tls` (the `tls` feature), every connection's bytes go
+//! through its [`TlsSession`] on the way in and out, and the tracer sees
+//! the plaintext. A read is decrypted into one plaintext buffer shared by
+//! all connections and handed to the engine; a flush hands the output
+//! queue's slices to the session (the one copy, encrypted) and writes
+//! every record with one `writev`. The handshake's deadline is on a wheel
+//! of the reactor's own; plain HTTP to the port gets a 400 in plaintext.
+//! docs/tls.md has the whole layer.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
@@ -68,12 +79,14 @@ use slab::Slab;
 
 use crate::broker::ConnId;
 use crate::config::Config;
-use crate::engine::{Engine, Event, MemoryStore, Step};
+use crate::engine::{Engine, Event, MemoryStore, Step, TICK};
+use crate::timer::{TimerHandle, Wheel};
 use crate::trace::{Direction, Tracer};
 
 use super::log::LogStore;
 use super::process::ProcSelf;
 use super::redis::{self, Link};
+use super::tls::{self, ServerConfig, TlsCount, TlsCounters, TlsInput, TlsSession};
 use super::{Inbox, Promise, Stop};
 use crate::cluster::{NodeOptions, RedisStore};
 
@@ -128,6 +141,18 @@ struct Socket {
     /// The peer's FIN has arrived (`EPOLLRDHUP`): a short read does not
     /// end the reading, the `read` that returns 0 must come.
     read_closed: bool,
+    /// With TLS: its session and handshake deadline (boxed: a plain
+    /// connection pays one pointer for them).
+    tls: Option<Box<TlsSocket>>,
+}
+
+/// A TLS connection's part of its [`Socket`].
+#[derive(Debug)]
+struct TlsSocket {
+    /// The session the bytes go through.
+    session: TlsSession,
+    /// Until the handshake is done: its deadline.
+    handshake: Option<TimerHandle>,
 }
 
 /// The event loop's state.
@@ -167,6 +192,20 @@ struct Reactor {
     more_accepts: bool,
     /// Bytes written in this pass, against `FLUSH_BYTES_PER_PASS`.
     flushed_bytes: usize,
+    /// With TLS: the certificate and settings new connections get.
+    tls: Option<Arc<ServerConfig>>,
+    /// How long a TLS handshake may take.
+    handshake_timeout: Duration,
+    /// The deadlines of the TLS handshakes under way, one per connection,
+    /// on a wheel of the reactor's own (the engine's holds the
+    /// connections' protocol deadlines; a handshake is below it).
+    handshakes: Wheel<ConnId>,
+    /// Handshake deadlines that fired in this pass.
+    expired: Vec<ConnId>,
+    counters: Arc<TlsCounters>,
+    /// The plaintext one read decrypted, handed to the engine: one
+    /// buffer for every TLS connection, like the read buffer.
+    plaintext: Vec<u8>,
 }
 
 /// What the loop needs before it runs: all of it `Send`, so a server can
@@ -186,16 +225,21 @@ pub(super) struct Bound {
     log: Option<super::log::Opened>,
     /// Where Redis is, with `--redis` (checked at bind).
     redis: Option<SocketAddr>,
+    /// With TLS: the certificate and settings loaded at bind.
+    tls: Option<Arc<ServerConfig>>,
+    counters: Arc<TlsCounters>,
 }
 
 impl Bound {
+    /// `listeners`: the main one, and `--metrics-listen`'s if any; `tls`:
+    /// the loaded certificate, and where TLS counts what it does.
     pub fn new(
-        mut listener: TcpListener,
-        mut metrics: Option<TcpListener>,
+        (mut listener, mut metrics): (TcpListener, Option<TcpListener>),
         config: Config,
         kernel_share: usize,
         log: Option<super::log::Opened>,
         redis: Option<SocketAddr>,
+        (tls, counters): (Option<Arc<ServerConfig>>, Arc<TlsCounters>),
     ) -> io::Result<Bound> {
         let poll = Poll::new()?;
         poll.registry()
@@ -214,6 +258,8 @@ impl Bound {
             kernel_share,
             log,
             redis,
+            tls,
+            counters,
         })
     }
 
@@ -224,6 +270,11 @@ impl Bound {
     /// Runs the loop on this thread until the inbox says stop.
     pub fn run(self, inbox: &Mutex<Inbox>) -> io::Result<()> {
         let tracer = self.config.trace.then(|| Box::new(Tracer::new()));
+        let handshake_timeout = self
+            .config
+            .tls
+            .as_ref()
+            .map_or(Duration::ZERO, |t| t.handshake_timeout);
         // Ids start above the time this run starts, in microseconds, so a
         // restart never gives an id twice (docs/durability.md); with a
         // data dir, also above every id in the log.
@@ -284,6 +335,12 @@ impl Bound {
             more_ready: false,
             more_accepts: false,
             flushed_bytes: 0,
+            tls: self.tls,
+            handshake_timeout,
+            handshakes: Wheel::new(Instant::now(), TICK),
+            expired: Vec::new(),
+            counters: self.counters,
+            plaintext: Vec::new(),
         };
         reactor.first_sync()?;
         reactor.run(inbox)
@@ -383,6 +440,11 @@ impl Reactor {
             let mut stop = Stop::Run;
             // What the last pass left unread goes first.
             std::mem::swap(&mut readable, &mut self.again);
+            // A reload woke the loop: a connection accepted in this pass,
+            // after the reload returned, gets the new certificate.
+            if self.tls.is_some() && events.iter().any(|e| e.token() == WAKER) {
+                self.take_reload(inbox);
+            }
             if std::mem::take(&mut self.more_accepts) {
                 self.accept(now, &mut readable, false);
                 self.accept(now, &mut readable, true);
@@ -442,6 +504,7 @@ impl Reactor {
             }
             self.engine.handle_commits(now);
             self.engine.handle_timeout(now);
+            self.cut_slow_handshakes(now);
             self.more_ready = false;
             self.flushed_bytes = 0;
             let flushing = Instant::now();
@@ -536,11 +599,13 @@ impl Reactor {
             return Some(Duration::ZERO);
         }
         let redis = self.redis.as_ref().and_then(Link::poll_timeout);
+        let handshake = self.handshakes.next_expiry();
         let deadline = [
             self.engine.poll_timeout(),
             self.accept_paused_until,
             redis,
             self.drain_deadline,
+            handshake,
         ]
         .into_iter()
         .flatten()
@@ -572,7 +637,39 @@ impl Reactor {
         }
     }
 
+    /// TLS handshakes past their deadline: closed, counted.
+    fn cut_slow_handshakes(&mut self, now: Instant) {
+        if self.handshakes.is_empty() {
+            return;
+        }
+        let mut expired = std::mem::take(&mut self.expired);
+        self.handshakes.advance(now, &mut expired);
+        for id in expired.drain(..) {
+            if let Some(Some(Socket { tls: Some(tls), .. })) = self.sockets.get_mut(id) {
+                // Fired: the handle is spent, not to be cancelled.
+                tls.handshake = None;
+                self.counters.add(TlsCount::Timeout);
+                self.close(id);
+            }
+        }
+        self.expired = expired;
+    }
+
+    /// Puts a certificate a reload loaded in force: new connections get
+    /// it; open ones keep the session they were accepted with.
+    fn take_reload(&mut self, inbox: &Mutex<Inbox>) {
+        let reloaded = inbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take_tls();
+        if let Some(config) = reloaded {
+            self.tls = Some(config);
+            self.counters.add(TlsCount::Reload);
+        }
+    }
+
     fn drain_inbox(&mut self, inbox: &Mutex<Inbox>, now: Instant) -> Stop {
+        self.take_reload(inbox);
         let (publishes, stop) = inbox.lock().unwrap_or_else(PoisonError::into_inner).take();
         for publish in publishes {
             let entry = self.promises.vacant_entry();
@@ -647,6 +744,13 @@ impl Reactor {
             return None; // dropped: closed without a word
         }
         let _ = stream.set_nodelay(true);
+        let session = match &self.tls {
+            Some(config) => match TlsSession::new(Arc::clone(config)) {
+                Ok(session) => Some(session),
+                Err(_) => return None,
+            },
+            None => None,
+        };
         let id = match metrics {
             true => self.engine.handle_accept_metrics(now),
             false => self.engine.handle_accept(now),
@@ -666,12 +770,20 @@ impl Reactor {
         if self.sockets.len() <= id {
             self.sockets.resize_with(id + 1, || None);
         }
+        let tls = session.map(|session| {
+            let deadline = now + self.handshake_timeout;
+            Box::new(TlsSocket {
+                session,
+                handshake: Some(self.handshakes.insert(deadline, id)),
+            })
+        });
         if let Some(slot) = self.sockets.get_mut(id) {
             *slot = Some(Socket {
                 stream,
                 writable: false,
                 read_paused: false,
                 read_closed: false,
+                tls,
             });
         }
         Some(id)
@@ -700,6 +812,15 @@ impl Reactor {
                 }
                 Ok(n) => {
                     let bytes = buf.get(..n).unwrap_or_default();
+                    if sock.tls.is_some() {
+                        if !self.decrypt(id, bytes, now) {
+                            return;
+                        }
+                        if n < buf.len() && !fin {
+                            return self.flush(id, now);
+                        }
+                        continue;
+                    }
                     if let Some(tracer) = &mut self.tracer {
                         tracer.observe(id, Direction::In, bytes);
                     }
@@ -722,7 +843,157 @@ impl Reactor {
         self.flush(id, now);
     }
 
+    /// Bytes read from a TLS connection: through its session, and the
+    /// plaintext to the engine. False if the connection was closed.
+    fn decrypt(&mut self, id: ConnId, bytes: &[u8], now: Instant) -> bool {
+        let Some(Some(sock)) = self.sockets.get_mut(id) else {
+            return false;
+        };
+        let Some(tls) = sock.tls.as_deref_mut() else {
+            return false;
+        };
+        let session = &mut tls.session;
+        let was_handshaking = session.is_handshaking();
+        let was_closed = session.peer_closed();
+        let mut plaintext = std::mem::take(&mut self.plaintext);
+        let verdict = session.handle_ciphertext(bytes, &mut plaintext);
+        if was_handshaking && !session.is_handshaking() {
+            self.counters.add(TlsCount::Handshake);
+            if let Some(handle) = tls.handshake.take() {
+                self.handshakes.cancel(handle);
+            }
+        }
+        // close_notify: the end of the peer's input, said once.
+        let peer_closed = !was_closed && session.peer_closed();
+        match verdict {
+            TlsInput::Records => {}
+            TlsInput::PlainHttp => {
+                // Said in plaintext, once, whatever the socket takes.
+                let _ = sock.stream.write(tls::PLAIN_HTTP_REFUSAL);
+                let _ = sock.stream.shutdown(Shutdown::Write);
+                self.counters.add(TlsCount::PlainHttp);
+                self.plaintext = plaintext;
+                self.close(id);
+                return false;
+            }
+            TlsInput::Failed(_) => {
+                // The alert rustls queued, if the socket takes it.
+                let _ = session.write_ciphertext(&mut sock.stream);
+                if was_handshaking {
+                    self.counters.add(TlsCount::Failure);
+                }
+                self.plaintext = plaintext;
+                self.close(id);
+                return false;
+            }
+        }
+        if !plaintext.is_empty() {
+            if let Some(tracer) = &mut self.tracer {
+                tracer.observe(id, Direction::In, &plaintext);
+            }
+            self.engine.handle_input(id, &plaintext, now);
+        }
+        if peer_closed {
+            self.engine.handle_eof(id, now);
+        }
+        plaintext.clear();
+        self.plaintext = plaintext;
+        true
+    }
+
+    /// Writes a TLS connection's waiting ciphertext. True if the socket
+    /// took it all; otherwise WRITABLE interest is asked for (or the
+    /// connection closed).
+    fn write_ciphertext(&mut self, id: ConnId) -> bool {
+        loop {
+            let Some(Some(sock)) = self.sockets.get_mut(id) else {
+                return false;
+            };
+            let Some(session) = sock.tls.as_deref_mut().map(|t| &mut t.session) else {
+                return true;
+            };
+            if !session.has_ciphertext() {
+                return true;
+            }
+            match session.write_ciphertext(&mut sock.stream) {
+                Ok(0) => {
+                    self.close(id);
+                    return false;
+                }
+                Ok(k) => {
+                    self.flushed_bytes += k;
+                    if session.has_ciphertext() {
+                        // The send buffer is full.
+                        self.want_writable(id, true);
+                        return false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.want_writable(id, true);
+                    return false;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.close(id);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// The engine's output for a TLS connection, into its session (one
+    /// copy, encrypted), then to the socket.
+    fn flush_tls(&mut self, id: ConnId, now: Instant) {
+        loop {
+            if !self.write_ciphertext(id) {
+                return;
+            }
+            let Some(Some(sock)) = self.sockets.get_mut(id) else {
+                self.engine.handle_closed(id);
+                return;
+            };
+            let Some(session) = sock.tls.as_deref_mut().map(|t| &mut t.session) else {
+                return;
+            };
+            match self.engine.poll_step(id) {
+                Step::Write => {
+                    let mut iov = [IoSlice::new(&[]); IOV_MAX];
+                    let n = self.engine.poll_output(id, &mut iov);
+                    let slices = iov.get(..n).unwrap_or(&[]);
+                    let k = session.handle_plaintext(slices);
+                    if let Some(tracer) = &mut self.tracer {
+                        trace_written(tracer, id, slices, k);
+                    }
+                    self.engine.handle_written(id, k, now);
+                    if k == 0 {
+                        // Held until the handshake is done: the read that
+                        // finishes it flushes again.
+                        return self.want_writable(id, false);
+                    }
+                }
+                Step::Wait => return self.wait_for_input(id),
+                Step::Shutdown => {
+                    if session.is_handshaking() {
+                        // What is held (a 503) leaves once it is done.
+                        return self.want_writable(id, false);
+                    }
+                    // RFC 8446 6.1: close_notify before the FIN, so the
+                    // client can tell the end from a truncation.
+                    session.close();
+                    if session.has_ciphertext() {
+                        continue;
+                    }
+                    return self.shut_down_write(id, now);
+                }
+                Step::Close => return self.close(id),
+            }
+        }
+    }
+
     fn flush(&mut self, id: ConnId, now: Instant) {
+        if let Some(Some(Socket { tls: Some(_), .. })) = self.sockets.get(id) {
+            return self.flush_tls(id, now);
+        }
         loop {
             let Some(Some(sock)) = self.sockets.get_mut(id) else {
                 self.engine.handle_closed(id);
@@ -756,25 +1027,37 @@ impl Reactor {
                         Err(_) => return self.close(id),
                     }
                 }
-                Step::Wait => {
-                    if sock.read_paused && self.engine.wants_input(id) {
-                        sock.read_paused = false;
-                        self.again.push(id);
-                    }
-                    return self.want_writable(id, false);
-                }
-                Step::Shutdown => {
-                    let _ = sock.stream.shutdown(Shutdown::Write);
-                    self.engine.handle_write_shutdown(id, now);
-                    if sock.read_paused {
-                        sock.read_paused = false;
-                        self.again.push(id);
-                    }
-                    return self.want_writable(id, false);
-                }
+                Step::Wait => return self.wait_for_input(id),
+                Step::Shutdown => return self.shut_down_write(id, now),
                 Step::Close => return self.close(id),
             }
         }
+    }
+
+    /// Nothing left to write: reading goes on if it waited for the output
+    /// to drain, and WRITABLE interest is dropped.
+    fn wait_for_input(&mut self, id: ConnId) {
+        if let Some(Some(sock)) = self.sockets.get_mut(id) {
+            if sock.read_paused && self.engine.wants_input(id) {
+                sock.read_paused = false;
+                self.again.push(id);
+            }
+        }
+        self.want_writable(id, false)
+    }
+
+    /// Everything is sent and the connection is ending: the FIN, then
+    /// the engine lingers, reading what still comes.
+    fn shut_down_write(&mut self, id: ConnId, now: Instant) {
+        if let Some(Some(sock)) = self.sockets.get_mut(id) {
+            let _ = sock.stream.shutdown(Shutdown::Write);
+            self.engine.handle_write_shutdown(id, now);
+            if sock.read_paused {
+                sock.read_paused = false;
+                self.again.push(id);
+            }
+        }
+        self.want_writable(id, false)
     }
 
     fn want_writable(&mut self, id: ConnId, writable: bool) {
@@ -801,6 +1084,10 @@ impl Reactor {
 
     fn close(&mut self, id: ConnId) {
         if let Some(slot) = self.sockets.get_mut(id) {
+            let tls = slot.as_mut().and_then(|s| s.tls.as_deref_mut());
+            if let Some(handle) = tls.and_then(|t| t.handshake.take()) {
+                self.handshakes.cancel(handle);
+            }
             // Dropping the stream closes the descriptor, which also takes
             // it out of the epoll set.
             *slot = None;

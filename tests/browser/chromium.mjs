@@ -23,6 +23,12 @@ const ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
+// HTTPS tests (tests/browser.rs, --features tls): accept the test leaf's
+// key, and only it. The flag needs a --user-data-dir, which the persistent
+// context below gives.
+if (process.env.PUSHWIRE_CHROMIUM_SPKI) {
+  ARGS.push(`--ignore-certificate-errors-spki-list=${process.env.PUSHWIRE_CHROMIUM_SPKI}`);
+}
 
 /// Serves `html` at http://127.0.0.1:PORT/ and returns { url, close }.
 function servePage(html) {

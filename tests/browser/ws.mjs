@@ -15,7 +15,7 @@ if (!base || !channel || !(count > 0)) {
   console.error('usage: node ws.mjs BASE CHANNEL COUNT');
   process.exit(2);
 }
-const url = `${base.replace(/^http:/, 'ws:')}/ws/${channel}`;
+const url = `${base.replace(/^http(s?):/, 'ws$1:')}/ws/${channel}`;
 const FROM_BROWSER = 'from the browser ✓ 😀';
 
 await withPage('<!doctype html><title>pushwire WebSocket</title>', 60_000, async (page) => {

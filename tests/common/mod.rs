@@ -5,6 +5,8 @@
 pub mod events;
 pub mod redis;
 pub mod resume;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod tools;
 pub mod wsclient;
 
@@ -24,6 +26,8 @@ pub struct TestServer {
     _stdout: BufReader<std::process::ChildStdout>,
     pub addr: SocketAddr,
     floor: std::cell::OnceCell<u64>,
+    /// Started with `--tls-cert`: the helpers speak TLS (`tls.rs`).
+    pub tls: bool,
 }
 
 impl TestServer {
@@ -46,8 +50,10 @@ impl TestServer {
         let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
         stdout.read_line(&mut line).expect("first line");
+        // http://ADDR, or https://ADDR with TLS.
+        let tls = line.contains("https://");
         let addr = line
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|rest| rest.trim().parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"));
@@ -56,6 +62,7 @@ impl TestServer {
             _stdout: stdout,
             addr,
             floor: std::cell::OnceCell::new(),
+            tls,
         }
     }
 
@@ -77,8 +84,13 @@ impl TestServer {
         self.addr.port()
     }
 
+    /// `http://ADDR{path}`, or with TLS `https://localhost:PORT{path}`
+    /// (the name in the test certificate).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        match self.tls {
+            true => format!("https://localhost:{}{}", self.addr.port(), path),
+            false => format!("http://{}{}", self.addr, path),
+        }
     }
 
     pub fn connect(&self) -> TcpStream {
@@ -100,8 +112,13 @@ impl TestServer {
         stream
     }
 
-    /// Sends `raw` on a new connection and reads one response.
+    /// Sends `raw` on a new connection and reads one response (through
+    /// TLS if the server speaks it).
     pub fn exchange(&self, raw: &[u8]) -> Response {
+        #[cfg(feature = "tls")]
+        if self.tls {
+            return tls::exchange(self.addr, raw);
+        }
         let mut stream = self.connect();
         stream.write_all(raw).unwrap();
         read_response(&mut BufReader::new(stream)).expect("response")

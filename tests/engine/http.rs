@@ -351,6 +351,16 @@ fn a_cross_site_publish_is_refused_unless_same_origin_or_listed() {
         // A page of the server's own origin may publish.
         let c = h.connect();
         assert_eq!(h.request(c, &post("http://127.0.0.1:1")).status, 202);
+        // Behind TLS the own origin is https://: the http:// one is
+        // another site (RFC 6454 4), whatever the Host.
+        let mut tls = Harness::new(Config {
+            tls: Some(pushwire::config::TlsSettings::new("c.pem", "k.pem")),
+            ..Config::default()
+        });
+        let c = tls.connect();
+        assert_eq!(tls.request(c, &post("https://127.0.0.1:1")).status, 202);
+        let c = tls.connect();
+        assert_eq!(tls.request(c, &post("http://127.0.0.1:1")).status, 403);
         // With a list, a listed origin may, and is named in the answer.
         let mut h = Harness::new(Config {
             allow_origin: AllowOrigin::List(vec!["https://app.example".into()]),

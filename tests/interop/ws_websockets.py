@@ -2,7 +2,9 @@
 
     python3 ws_websockets.py BASE
 
-BASE is the server's http://127.0.0.1:PORT. Run by tests/interop.rs
+BASE is the server's http://127.0.0.1:PORT, or https://localhost:PORT
+with SSL_CERT_FILE (websockets) and REQUESTS_CA_BUNDLE (requests) naming
+the test CA of tests/tls. Run by tests/interop.rs
 against a server with the default limits (1 MiB messages). Each check
 asserts; the last stdout line is a JSON object of how many checks of each
 kind passed, which the Rust test compares with what it expects.
@@ -32,6 +34,9 @@ def passed(kind):
 
 
 def ws_url(base, path):
+    # https://: wss://, trusting the CA that SSL_CERT_FILE names.
+    if base.startswith("https://"):
+        return "wss://" + base.removeprefix("https://") + path
     return "ws://" + base.removeprefix("http://") + path
 
 

@@ -297,7 +297,7 @@ impl Fleet {
         };
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        let mut link = match Link::new(registry, stream, Token(key)) {
+        let mut link = match Link::new(registry, stream, Token(key), None) {
             Ok(l) => l,
             Err(_) => {
                 let name = g.name.clone();

@@ -338,8 +338,8 @@ impl NormalClient {
             .sources
             .connect(self.plan.addr)
             .map_err(|e| e.to_string())?;
-        let mut link =
-            Link::new(self.poll.registry(), socket, stream.token).map_err(|e| e.to_string())?;
+        let mut link = Link::new(self.poll.registry(), socket, stream.token, None)
+            .map_err(|e| e.to_string())?;
         stream.sub = Subscriber::new(stream.transport, self.plan.capacity, self.clock);
         stream.sub.write_request(
             &mut link.out,
