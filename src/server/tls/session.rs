@@ -92,6 +92,15 @@ pub struct TlsSession {
     fresh: bool,
     /// The peer sent close_notify.
     closed: bool,
+    /// rustls refused the input (and queued its fatal alert): it must not
+    /// be asked to process more (it asserts so in debug builds), so any
+    /// later input fails at once. Found by the `tls_session` fuzz target.
+    failed: bool,
+    /// This side sent close_notify: its output is over, and what still
+    /// comes in is read and dropped unparsed (rustls counts close_notify
+    /// as the one alert it may send, and asserts in a debug build that a
+    /// bad record after it does not send another).
+    closing: bool,
 }
 
 impl TlsSession {
@@ -103,13 +112,27 @@ impl TlsSession {
             conn,
             fresh: true,
             closed: false,
+            failed: false,
+            closing: false,
         })
     }
 
     /// Takes `bytes` read from the socket (any split of a record stream
     /// gives the same result), appends the plaintext they carried to
     /// `plaintext`, and says whether the connection goes on.
-    pub fn handle_ciphertext(&mut self, mut bytes: &[u8], plaintext: &mut Vec<u8>) -> TlsInput {
+    pub fn handle_ciphertext(&mut self, bytes: &[u8], plaintext: &mut Vec<u8>) -> TlsInput {
+        if self.failed {
+            return TlsInput::Failed("the session failed before".into());
+        }
+        if self.closing {
+            return TlsInput::Records;
+        }
+        let input = self.take_ciphertext(bytes, plaintext);
+        self.failed = matches!(input, TlsInput::Failed(_));
+        input
+    }
+
+    fn take_ciphertext(&mut self, mut bytes: &[u8], plaintext: &mut Vec<u8>) -> TlsInput {
         if self.fresh {
             match bytes.first() {
                 None => return TlsInput::Records,
@@ -187,6 +210,7 @@ impl TlsSession {
     /// Queues close_notify (RFC 8446 6.1): the end of this side's output.
     pub fn close(&mut self) {
         self.conn.send_close_notify();
+        self.closing = true;
     }
 }
 
@@ -249,6 +273,45 @@ mod tests {
             }
         }
         plain
+    }
+
+    /// After this side's close_notify, input is dropped unparsed: a bad
+    /// record then would make rustls send a second alert, which it
+    /// asserts against in a debug build (the `tls_session` fuzz target,
+    /// in CI's smoke run).
+    #[test]
+    fn input_after_close_notify_is_dropped() {
+        let mut session = TlsSession::new(server_config()).unwrap();
+        let mut plaintext = Vec::new();
+        session.close();
+        let bad = [0x17, 0x03, 0x03, 0x00, 0x04, 9, 9, 9, 9];
+        assert!(matches!(
+            session.handle_ciphertext(&bad, &mut plaintext),
+            TlsInput::Records
+        ));
+        assert!(plaintext.is_empty());
+    }
+
+    /// A record rustls refuses, then more bytes: the session fails once
+    /// and stays failed without asking rustls again (which asserts, in a
+    /// debug build, that nothing is processed after its fatal alert: the
+    /// `tls_session` fuzz target's first find in CI).
+    #[test]
+    fn input_after_a_failure_fails_at_once() {
+        let mut session = TlsSession::new(server_config()).unwrap();
+        let mut plaintext = Vec::new();
+        // A handshake record header with a length past what TLS allows.
+        let bad = [0x16, 0x03, 0x01, 0xff, 0xff, 0, 0, 0, 0];
+        assert!(matches!(
+            session.handle_ciphertext(&bad, &mut plaintext),
+            TlsInput::Failed(_)
+        ));
+        let more = [0x16, 0x03, 0x01, 0x00, 0x04, 1, 2, 3, 4];
+        assert!(matches!(
+            session.handle_ciphertext(&more, &mut plaintext),
+            TlsInput::Failed(why) if why == "the session failed before"
+        ));
+        assert!(plaintext.is_empty());
     }
 
     #[test]
