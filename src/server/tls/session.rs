@@ -182,6 +182,12 @@ impl TlsSession {
         self.conn.is_handshaking()
     }
 
+    /// This side sent close_notify ([`TlsSession::close`]): what comes in
+    /// from then on is dropped unparsed.
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
     /// The peer sent close_notify: the end of its input, as EOF is for a
     /// plain connection.
     pub fn peer_closed(&self) -> bool {
