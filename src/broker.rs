@@ -377,6 +377,12 @@ impl Channel {
         self.origin
     }
 
+    /// No message was ever kept here: the channel is still where it was
+    /// created (its subscribers have nothing of it).
+    pub fn never_had_one(&self) -> bool {
+        self.history.is_empty() && self.last_id == self.origin
+    }
+
     /// Messages after `since`; `since` 0 means "from the start", which is
     /// the channel's origin. A `since` below the origin (a client that
     /// outlived a server restart) is a gap: what it missed is not known
@@ -835,8 +841,7 @@ impl Broker {
             .get_mut(id as usize)
             .ok_or(AppendError::NoSuchChannel)?;
         let mut missed = None;
-        let never_had_one = channel.history.is_empty() && channel.last_id == channel.origin;
-        if never_had_one && message_id > prev {
+        if channel.never_had_one() && message_id > prev {
             if channel.epoch != epoch || epoch == OUT_OF_STEP {
                 missed = Some(channel.last_id);
             }

@@ -1237,7 +1237,7 @@ impl Engine {
             .common
             .broker
             .channel(channel)
-            .is_some_and(|ch| ch.oldest().is_none() && ch.last_id() == ch.origin());
+            .is_some_and(crate::broker::Channel::never_had_one);
         let outcome =
             match self
                 .common
