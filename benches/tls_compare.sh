@@ -2,30 +2,35 @@
 # TLS next to nginx + nchan, on the same certificate (tests/tls, an ECDSA
 # P-256 leaf) and so the same cipher suite: fan-out to SUBS wss:// and
 # https:// SSE subscribers (`pushwire bench fanout` built with --features
-# tls, trusting the test CA through SSL_CERT_FILE), handshakes per second
-# (`openssl s_time`, new sessions, TLS 1.3 and 1.2) and idle memory per
-# TLS connection (benches/tls_idle.py, SSE and WebSocket subscribers).
-# Each server on core 0, the client on core 1; ROUNDS rounds, interleaved;
-# prints one line per measurement and the medians.
+# tls, trusting the test CA through SSL_CERT_FILE), full handshakes per
+# second (`pushwire bench handshake`, TLS 1.3 and 1.2, no resumption,
+# CONC handshakes at a time) with the server's CPU per handshake, and
+# idle memory per TLS connection (benches/tls_idle.py, SSE and WebSocket
+# subscribers). Each server on core 0, the client on core 1; ROUNDS
+# rounds, interleaved; prints one line per measurement and the medians.
 #
 # Usage: benches/tls_compare.sh [ROUNDS]      (default 3)
-#   HANDSHAKES=""   idle memory only (HANDSHAKES=tls1_3: TLS 1.3 only)
-#   IDLE=N          idle connections per measurement (default 5000)
-#   SECS=N          seconds of each s_time run (default 10)
+#   HANDSHAKES="1.3"  TLS 1.3 only; HANDSHAKES="" leaves handshakes out
+#   IDLE=N          idle connections per measurement (default 5000);
+#                   IDLE_KINDS="" leaves idle memory out
+#   SECS=N          seconds of each handshake run (default 10)
+#   CONC=N          handshakes at a time (default 64)
 #   SUBS=N MSGS=M   fan-out: N subscribers, M messages of 64 B (10000, 50);
 #                   FANOUT="" leaves it out
-# s_time is one process: on this 2-core machine it, not the server, is
-# the limit (about 550 handshakes per second of its own CPU), so the
-# handshake rates say little unless the machine is quiet and the client
-# faster than both servers.
+# The handshake client skips the certificate check (--no-verify), the one
+# cost it has and a server has not: on this 2-core machine a client that
+# checks spends more per handshake than pushwire does, and becomes the
+# limit. Its CPU is printed; the server's CPU per handshake
+# (handshake-us) is the figure a busy client cannot move.
 # Needs: target/release/pushwire built with --features tls, nginx with
-# nchan (apt-get install -y nginx libnginx-mod-nchan), openssl, python3.
+# nchan (apt-get install -y nginx libnginx-mod-nchan), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 ROUNDS=${1:-3}
 IDLE=${IDLE:-5000}
 SECS=${SECS:-10}
+CONC=${CONC:-64}
 SUBS=${SUBS:-10000}
 MSGS=${MSGS:-50}
 PUSHWIRE=$root/target/release/pushwire
@@ -34,7 +39,6 @@ KEY=$root/tests/tls/leaf.key
 CA=$root/tests/tls/ca.pem
 die() { echo "tls_compare.sh: $*" >&2; exit 1; }
 command -v nginx >/dev/null || die "nginx not found: apt-get install -y nginx libnginx-mod-nchan"
-command -v openssl >/dev/null || die "openssl not found"
 [ -x "$PUSHWIRE" ] || die "$PUSHWIRE not found: cargo build --release --features tls"
 
 work=$(mktemp -d)
@@ -70,10 +74,10 @@ start_nginx() {
 
 stop() { kill "$server"; wait "$server" 2>/dev/null || true; rm -f "$work/nginx/nginx.pid"; }
 
-handshakes() { # version -> handshakes per second
-    taskset -c 1 openssl s_time -connect "127.0.0.1:$port" -new -time "$SECS" "-$1" 2>/dev/null |
-        sed -n 's/^\([0-9]*\) connections in \([0-9.]*\) real seconds.*/\1 \2/p' |
-        awk '{ printf "%.0f\n", $1 / $2 }' | head -1
+handshakes() { # version -> handshakes per second, server CPU us per handshake, bench CPU %
+    SSL_CERT_FILE=$CA taskset -c 1 "$PUSHWIRE" bench handshake --url "https://localhost:$port/" \
+        --tls-version "$1" --no-verify --concurrency "$CONC" --seconds "$SECS" --pid "$measured" 2>>"$work/bench.log" |
+        head -1 | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["errors"]==0, r; print(round(r["handshakes_per_s"]), round(r["server_cpu_us_per_handshake"]), round(100*r["client_cpu_share"]))'
 }
 
 idle() { # kind -> bytes per connection
@@ -102,13 +106,15 @@ for round in $(seq "$ROUNDS"); do
             echo "round $round $server_name fanout-p99-us $t $p99" | tee -a "$results"
             stop
         done
-        for what in ${HANDSHAKES-tls1_3 tls1_2}; do
+        for what in ${HANDSHAKES-1.3 1.2}; do
             [ $server_name = pushwire ] && start_pushwire || start_nginx
-            n=$(handshakes "$what")
-            echo "round $round $server_name handshakes/s $what $n" | tee -a "$results"
+            read -r rate us client < <(handshakes "$what" || echo "0 0 0")
+            echo "round $round $server_name handshakes/s tls$what $rate" | tee -a "$results"
+            echo "round $round $server_name handshake-us tls$what $us" | tee -a "$results"
+            echo "round $round $server_name handshake-bench-cpu% tls$what $client" | tee -a "$results"
             stop
         done
-        for kind in sse ws; do
+        for kind in ${IDLE_KINDS-sse ws}; do
             [ $server_name = pushwire ] && start_pushwire || start_nginx
             n=$(idle "$kind")
             echo "round $round $server_name idle-bytes $kind $n" | tee -a "$results"

@@ -417,6 +417,20 @@ fn the_hub_counts_handshakes_failures_timeouts_plain_http_and_reloads() {
             reloads: 1,
         }
     );
+    // The same counts in /metrics (its own request's handshake is the
+    // second one).
+    let scraped = tls_metrics(addr);
+    assert_eq!(
+        (
+            scraped.handshakes,
+            scraped.error,
+            scraped.timeout,
+            scraped.plain_http,
+            scraped.reloads
+        ),
+        (2, 1, 1, 1, 1),
+        "{scraped:?}"
+    );
     hub.stop();
     running.join().unwrap().unwrap();
 }
@@ -454,20 +468,134 @@ fn the_load_generator_fans_out_over_https_and_wss_without_loss() {
             .env("SSL_CERT_FILE", tls::ca())
             .output()
             .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with('{'))
-            .unwrap_or_else(|| {
-                panic!(
-                    "{transport}: {stdout} {}",
-                    String::from_utf8_lossy(&out.stderr)
-                )
-            });
-        let result: serde_json::Value = serde_json::from_str(line).unwrap();
+        let result = bench_json(&out);
         assert_eq!(result["delivered"], 500, "{transport}: {result}");
         for bad in ["lost", "duplicated", "out_of_order", "corrupt", "errors"] {
             assert_eq!(result[bad], 0, "{transport} {bad}: {result}");
         }
     }
+}
+
+#[test]
+fn a_client_close_notify_is_answered_with_the_servers_before_the_end() {
+    let server = tls::start(&[]);
+    let mut stream = tls::connect(server.addr);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock).unwrap();
+    }
+    // An idle connection that ends: RFC 8446 6.1 wants the server's own
+    // close_notify before its FIN, and rustls reads a bare FIN as
+    // UnexpectedEof (a truncation attack, for all it knows).
+    stream.conn.send_close_notify();
+    stream.flush().unwrap();
+    let mut rest = Vec::new();
+    let ended = stream.read_to_end(&mut rest);
+    assert!(ended.is_ok(), "{ended:?}");
+    assert!(rest.is_empty(), "{rest:?}");
+}
+
+/// `pushwire bench handshake` against `server`; the JSON line and
+/// whether it exited 0.
+fn bench_handshakes(
+    server: &TestServer,
+    ca: &std::path::Path,
+    extra: &[&str],
+) -> (serde_json::Value, bool) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pushwire"))
+        .args(["bench", "handshake", "--url", &tls::url(server, "/")])
+        .args(["--seconds", "0.5", "--warmup", "0.1", "--concurrency", "4"])
+        .args(["--pid", &server.pid().to_string()])
+        .args(extra)
+        .env("SSL_CERT_FILE", ca)
+        .output()
+        .unwrap();
+    (bench_json(&out), out.status.success())
+}
+
+/// The JSON line a `pushwire bench` run printed.
+fn bench_json(out: &std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| {
+            panic!("{stdout} {}", String::from_utf8_lossy(&out.stderr));
+        });
+    serde_json::from_str(line).unwrap()
+}
+
+#[test]
+fn the_handshake_bench_counts_full_handshakes_the_server_confirmed() {
+    let server = tls::start(&[]);
+    let before = tls_metrics(server.addr);
+    let (result, ok) = bench_handshakes(&server, &tls::ca(), &[]);
+    assert!(ok, "{result}");
+    assert_eq!(result["errors"], 0, "{result}");
+    assert_eq!(
+        result["negotiated"], "TLSv1_3 TLS13_AES_256_GCM_SHA384",
+        "{result}"
+    );
+    let done = result["handshakes"].as_u64().unwrap();
+    assert!(done > 0, "{result}");
+    assert!(result["server_cpu_us_per_handshake"].as_f64().unwrap() > 0.0);
+    // The server counted them too (and those of the warm-up and of the
+    // window's end, and the /metrics requests' own).
+    let after = tls_metrics(server.addr);
+    assert!(
+        after.handshakes >= before.handshakes + done,
+        "{before:?} {after:?} {result}"
+    );
+    let (tls12, ok) = bench_handshakes(
+        &server,
+        &tls::ca(),
+        &["--tls-version", "1.2", "--no-verify"],
+    );
+    assert!(ok, "{tls12}");
+    assert_eq!(
+        tls12["negotiated"], "TLSv1_2 TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "{tls12}"
+    );
+    // A client that does not trust the server's CA fails every handshake,
+    // and says so.
+    let (refused, ok) = bench_handshakes(&server, &tls::file("leaf2.pem"), &[]);
+    assert!(!ok, "{refused}");
+    assert_eq!(refused["handshakes"], 0, "{refused}");
+    assert!(refused["errors"].as_u64().unwrap() > 0, "{refused}");
+    // The client's alert (unknown CA) is a failed handshake to the server.
+    let failed = tls_metrics(server.addr);
+    assert!(failed.error > after.error, "{after:?} {failed:?}");
+}
+
+/// The TLS families of `/metrics`.
+#[derive(Debug, Default)]
+struct TlsMetrics {
+    handshakes: u64,
+    error: u64,
+    timeout: u64,
+    plain_http: u64,
+    reloads: u64,
+}
+
+fn tls_metrics(addr: std::net::SocketAddr) -> TlsMetrics {
+    let response = tls::get(addr, "/metrics");
+    assert_eq!(response.status, 200);
+    let mut m = TlsMetrics::default();
+    for line in String::from_utf8_lossy(&response.body).lines() {
+        let Some((name, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let value: u64 = match value.parse() {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        match name {
+            "pushwire_tls_handshakes_total" => m.handshakes = value,
+            "pushwire_tls_handshake_failures_total{reason=\"error\"}" => m.error = value,
+            "pushwire_tls_handshake_failures_total{reason=\"timeout\"}" => m.timeout = value,
+            "pushwire_tls_handshake_failures_total{reason=\"plain_http\"}" => m.plain_http = value,
+            "pushwire_tls_certificate_reloads_total" => m.reloads = value,
+            _ => {}
+        }
+    }
+    m
 }

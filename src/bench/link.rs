@@ -161,6 +161,32 @@ impl Link {
         }
     }
 
+    /// Whether the TLS handshake is still going (false without TLS).
+    #[cfg(feature = "tls")]
+    pub fn handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.is_handshaking())
+    }
+
+    /// Queues close_notify (RFC 8446 section 6.1) and sends it: the end
+    /// of this side's output.
+    #[cfg(feature = "tls")]
+    pub fn close_tls(&mut self) -> io::Result<()> {
+        if let Some(tls) = &mut self.tls {
+            tls.send_close_notify();
+        }
+        self.flush()
+    }
+
+    /// The protocol version and cipher suite agreed, once the handshake
+    /// is done: "TLSv1_3 TLS13_AES_256_GCM_SHA384".
+    #[cfg(feature = "tls")]
+    pub fn negotiated(&self) -> Option<String> {
+        let tls = self.tls.as_ref()?;
+        let version = tls.protocol_version()?;
+        let suite = tls.negotiated_cipher_suite()?;
+        Some(format!("{version:?} {:?}", suite.suite()))
+    }
+
     pub fn deregister(&mut self, registry: &Registry) {
         let _ = registry.deregister(&mut self.stream);
     }
@@ -201,7 +227,13 @@ fn read_records(
         match tls.read_tls(stream) {
             Ok(0) => return Ok(ReadOutcome::Closed),
             Ok(_) => {
-                tls.process_new_packets().map_err(io::Error::other)?;
+                if let Err(e) = tls.process_new_packets() {
+                    // The alert rustls queued (a certificate it does not
+                    // trust: unknown_ca) tells the server why, as any
+                    // client would.
+                    let _ = write_records(tls, stream);
+                    return Err(io::Error::other(e));
+                }
                 write_records(tls, stream)?;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadOutcome::Again),

@@ -12,6 +12,7 @@ mod attack;
 mod crowd;
 mod echo;
 mod fanout;
+mod handshake;
 mod idle;
 mod link;
 mod net;
@@ -42,6 +43,9 @@ Scenarios:
            202 arrived): acknowledged msg/s, latency p50/p99/max; any answer but
            202 is an error
   idle     hold N idle subscribers; the server's resident memory per connection
+  handshake  full TLS handshakes per second, C at a time, each a new session
+           (--features tls): rate, handshake time p50/p99, the server's CPU per
+           handshake (--pid), the bench's own CPU
   attack   one attack next to a normal client: the normal client's latency
            p50/p99/max (keep-alive poll, new connection + poll, publish, SSE and
            WebSocket delivery) before, during and after, the server's RSS and CPU
@@ -72,6 +76,10 @@ echo:    --connections C [100]  --size B [32]  --depth D [16]  --seconds T [5]
          split over [1]; the report says when the bench's own CPU is the limit
 publish: --connections C [50]  --size B [64]  --seconds T [5]  --warmup SECS [1]
 idle:    --transport T  --connections N [1000]  --pid P (the server)  --hold SECS [2]
+handshake: --url https://HOST:PORT/ [https://SERVER/]  --concurrency C [64]  --seconds T [5]
+         --warmup SECS [1]  --tls-version 1.3|1.2 [both offered]  --pid P (the server)
+         --no-verify: skip the certificate and signature checks (the bench's cost,
+           not the server's) [default: trust SSL_CERT_FILE or the system's CAs]
 attack:  --attack NAME  --pid P (the server: RSS and CPU time, required)
          --quiet SECS [4]  --during SECS [8]  --after SECS [6]  (the three phases)
          --probe-rate R: each normal-client measurement R times a second [100]
@@ -105,7 +113,7 @@ impl Args {
         let mut args = args.into_iter().peekable();
         let scenario = args
             .next()
-            .ok_or("which scenario? fanout, echo, publish, idle or attack")?;
+            .ok_or("which scenario? fanout, echo, publish, idle, handshake or attack")?;
         let mut flags = Vec::new();
         while let Some(arg) = args.next() {
             let Some(name) = arg.strip_prefix("--") else {
@@ -113,7 +121,7 @@ impl Args {
             };
             if let Some((name, value)) = name.split_once('=') {
                 flags.push((name.to_owned(), Some(value.to_owned())));
-            } else if matches!(name, "binary" | "help" | "no-reconnect") {
+            } else if matches!(name, "binary" | "help" | "no-reconnect" | "no-verify") {
                 flags.push((name.to_owned(), None));
             } else {
                 let value = args
@@ -146,6 +154,16 @@ impl Args {
                 .parse()
                 .map_err(|_| format!("--{name}: '{v}' is not a number")),
         }
+    }
+
+    /// `--pid`, the server's process id, if given.
+    fn pid(&mut self) -> Result<Option<u32>, String> {
+        self.take("pid")
+            .map(|p| {
+                p.parse()
+                    .map_err(|_| format!("--pid: '{p}' is not a process id"))
+            })
+            .transpose()
     }
 
     fn secs(&mut self, name: &str, default: f64) -> Result<Duration, String> {
@@ -278,11 +296,8 @@ fn attack_plan(
         .ok_or("attack needs --attack NAME (see --help)")?;
     let which = attack::Attack::parse(&name)?;
     let pid = args
-        .take("pid")
+        .pid()?
         .ok_or("attack needs --pid (the server's process id)")?;
-    let pid = pid
-        .parse()
-        .map_err(|_| format!("--pid: '{pid}' is not a process id"))?;
     let target = Template::parse(&format!("http://{server}/"))?;
     let base = args.take("channel").unwrap_or_else(fresh_channel);
     let default_rss = attack::available_memory().map_or(4 << 30, |b| b / 3);
@@ -394,11 +409,8 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<(String, String, bool),
         }
         "idle" => {
             let pid = args
-                .take("pid")
+                .pid()?
                 .ok_or("idle needs --pid (the server's process id)")?;
-            let pid = pid
-                .parse()
-                .map_err(|_| format!("--pid: '{pid}' is not a process id"))?;
             let crowd = crowd_plan(&mut args, &server, "connections", 0)?;
             let plan = idle::IdlePlan {
                 crowd,
@@ -409,6 +421,25 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<(String, String, bool),
             args.finish()?;
             idle::run(plan)
         }
+        "handshake" => {
+            let pid = args.pid()?;
+            let plan = handshake::HandshakePlan {
+                target: Template::parse(
+                    &args
+                        .take("url")
+                        .unwrap_or_else(|| format!("https://{server}/")),
+                )?,
+                concurrency: args.num("concurrency", 64usize)?.max(1),
+                seconds: args.secs("seconds", 5.0)?.max(Duration::from_millis(100)),
+                warmup: args.secs("warmup", 1.0)?,
+                version: args.take("tls-version"),
+                verify: args.take("no-verify").is_none(),
+                pid,
+                sources,
+            };
+            args.finish()?;
+            handshake::run(plan)
+        }
         "attack" => {
             let plan = attack_plan(&mut args, &server, sources)?;
             args.finish()?;
@@ -416,7 +447,7 @@ fn run(args: impl IntoIterator<Item = String>) -> Result<(String, String, bool),
         }
         other => {
             return Err(format!(
-                "unknown scenario '{other}': fanout, echo, publish, idle or attack"
+                "unknown scenario '{other}': fanout, echo, publish, idle, handshake or attack"
             ))
         }
     };

@@ -46,13 +46,25 @@ fn roots(trust: &Trust) -> io::Result<RootCertStore> {
 /// A client configuration trusting `trust`: TLS 1.3 and 1.2, the `ring`
 /// provider, ALPN `http/1.1`.
 pub fn client_config(trust: &Trust) -> io::Result<Arc<ClientConfig>> {
+    Ok(Arc::new(client_config_with(
+        trust,
+        rustls::DEFAULT_VERSIONS,
+    )?))
+}
+
+/// Like [`client_config`], offering only `versions` (`pushwire bench
+/// handshake --tls-version`).
+pub fn client_config_with(
+    trust: &Trust,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> io::Result<ClientConfig> {
     let mut config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(io::Error::other)?
         .with_root_certificates(roots(trust)?)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(config)
 }
 
 /// `host` as the name checked against the certificate (and sent as SNI

@@ -30,6 +30,11 @@ use super::Engine;
 pub trait ProcessProbe: fmt::Debug {
     /// The process's figures now.
     fn sample(&mut self) -> ProcessStats;
+
+    /// Families the driver counts itself, below the engine (the TLS
+    /// layer's handshakes), written after the `process_*` ones. None by
+    /// default.
+    fn write_own(&mut self, _text: &mut Exposition<'_>) {}
 }
 
 /// The connection states of `pushwire_connections`, as (transport,
@@ -208,6 +213,7 @@ impl Engine {
         }
         if let Some(probe) = &mut self.probe {
             probe.sample().write(&mut text);
+            probe.write_own(&mut text);
         }
     }
 

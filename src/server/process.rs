@@ -14,20 +14,67 @@
 //! Clock ticks are `USER_HZ`, which Linux fixes at 100 for everything
 //! it reports to user space (time(7)), as Prometheus's `procfs` assumes.
 //! A file that cannot be read leaves its metric out.
+//!
+//! With TLS on the listener, the TLS layer's counts follow (the layer
+//! sits in the reactor, below the engine, so they are the driver's own):
+//!
+//! | metric | counts |
+//! |--------|--------|
+//! | `pushwire_tls_handshakes_total` | handshakes completed |
+//! | `pushwire_tls_handshake_failures_total{reason}` | `error` (a bad record, an alert, nothing in common), `timeout` (cut at `--tls-handshake-timeout`), `plain_http` (answered the plaintext 400) |
+//! | `pushwire_tls_certificate_reloads_total` | certificates put in force by SIGHUP or `Hub::reload_tls` |
 
 use std::fs;
+use std::sync::Arc;
 
 use crate::engine::ProcessProbe;
-use crate::prometheus::ProcessStats;
+use crate::prometheus::{Exposition, Kind, ProcessStats};
+
+use super::tls::TlsCounters;
 
 /// Clock ticks per second in `/proc` (`USER_HZ`).
 const USER_HZ: f64 = 100.0;
 
-/// Reads `/proc/self` at each scrape.
+/// Reads `/proc/self` at each scrape, and the TLS layer's counts when
+/// the listener speaks TLS.
 #[derive(Debug, Default)]
-pub(super) struct ProcSelf;
+pub(super) struct ProcSelf {
+    pub(super) tls: Option<Arc<TlsCounters>>,
+}
 
 impl ProcessProbe for ProcSelf {
+    fn write_own(&mut self, text: &mut Exposition<'_>) {
+        let Some(tls) = &self.tls else {
+            return;
+        };
+        let counts = tls.read();
+        text.single(
+            "pushwire_tls_handshakes_total",
+            Kind::Counter,
+            "TLS handshakes completed.",
+            counts.handshakes,
+        );
+        let name = "pushwire_tls_handshake_failures_total";
+        text.family(
+            name,
+            Kind::Counter,
+            "TLS handshakes that did not complete, by reason: error (a bad record, an alert, nothing in common), timeout (--tls-handshake-timeout), plain_http (plain HTTP on the TLS port, answered 400).",
+        );
+        for (reason, n) in [
+            ("error", counts.failures),
+            ("timeout", counts.timeouts),
+            ("plain_http", counts.plain_http),
+        ] {
+            text.sample(name, &[("reason", reason)], n);
+        }
+        text.single(
+            "pushwire_tls_certificate_reloads_total",
+            Kind::Counter,
+            "Certificates put in force by a reload (SIGHUP or Hub::reload_tls).",
+            counts.reloads,
+        );
+    }
+
     fn sample(&mut self) -> ProcessStats {
         let stat = fs::read_to_string("/proc/self/stat").ok();
         let times = stat.as_deref().and_then(parse_stat);
@@ -140,7 +187,7 @@ mod tests {
 
     #[test]
     fn this_process_reads_itself() {
-        let stats = ProcSelf.sample();
+        let stats = ProcSelf::default().sample();
         assert!(stats.open_fds.is_some_and(|n| n >= 3), "{stats:?}");
         assert!(stats.max_fds.is_some_and(|n| n >= 3), "{stats:?}");
         assert!(stats.resident_memory_bytes.is_some_and(|n| n > 0));

@@ -317,7 +317,9 @@ impl Bound {
             }
         };
         engine.set_kernel_send_buffer(self.kernel_share);
-        engine.set_process_probe(Box::new(ProcSelf));
+        engine.set_process_probe(Box::new(ProcSelf {
+            tls: self.tls.is_some().then(|| Arc::clone(&self.counters)),
+        }));
         let mut reactor = Reactor {
             poll: self.poll,
             listener: Some(self.listener),
@@ -985,7 +987,20 @@ impl Reactor {
                     }
                     return self.shut_down_write(id, now);
                 }
-                Step::Close => return self.close(id),
+                Step::Close => {
+                    // The peer's close_notify answered with ours (RFC 8446
+                    // 6.1: each side sends one before closing its write
+                    // side), as on any close with nothing else waiting:
+                    // one try, what the socket takes, then the close.
+                    if !session.is_handshaking()
+                        && !session.is_closing()
+                        && !session.has_ciphertext()
+                    {
+                        session.close();
+                        let _ = session.write_ciphertext(&mut sock.stream);
+                    }
+                    return self.close(id);
+                }
             }
         }
     }
