@@ -2,9 +2,14 @@
 //! `WebSocket`, driven by the node scripts in `tests/browser/` through
 //! playwright-core. Ignored by plain `cargo test`: `.ci/run` installs
 //! Chromium and the node modules (`.ci/install-test-deps`) and runs them.
+//! Over `https://` and `wss://` the browser verifies the server's
+//! certificate against the test CA, which each test adds to an NSS
+//! database in a fresh HOME with certutil (Debian's `libnss3-tools`).
 
 mod common;
 
+#[cfg(feature = "tls")]
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -14,19 +19,80 @@ use common::TestServer;
 /// Generous: Chromium starts in about 2 s on the CI machine.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(90);
 
-/// The base64 SHA-256 of the test leaf's SubjectPublicKeyInfo
-/// (`tests/tls/make-certs.sh` prints it): Chromium is told to accept
-/// certificates with this key, and no other, with
-/// `--ignore-certificate-errors-spki-list` (trusting a CA needs an NSS
-/// database in the profile; this flag is what Chromium offers for tests).
+/// A fresh HOME whose NSS database trusts the test CA
+/// (`tests/tls/ca.pem`) to issue server certificates, removed when
+/// dropped. Chromium on Linux takes the certificates a user added from
+/// `$HOME/.pki/nssdb`, so a browser started with this HOME accepts the
+/// test leaf as a user's browser accepts a site: through its issuer, for
+/// the name and dates the leaf carries, and nothing another CA signed.
+/// A HOME of its own per test keeps the user's database untouched and
+/// the tests independent.
 #[cfg(feature = "tls")]
-const TEST_LEAF_SPKI: &str = "e16Tq2+LmCenpAfmkaskSb0oNon8BrDqPh40qhZDD0o=";
+struct HomeTrustingTestCa {
+    dir: PathBuf,
+}
 
-/// Lets the browser accept the test leaf (tests/browser/chromium.mjs
-/// reads the variable).
 #[cfg(feature = "tls")]
-fn trust_the_test_leaf(command: &mut Command) {
-    command.env("PUSHWIRE_CHROMIUM_SPKI", TEST_LEAF_SPKI);
+impl HomeTrustingTestCa {
+    /// Creates the HOME of the test `test` and its database with
+    /// certutil (`-t "C,,"`: a CA trusted to issue TLS server
+    /// certificates).
+    fn create(test: &str) -> HomeTrustingTestCa {
+        let dir = std::env::temp_dir().join(format!("pushwire-home-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let nssdb = dir.join(".pki/nssdb");
+        std::fs::create_dir_all(&nssdb).expect("the NSS database folder");
+        // Made before certutil runs, so that a failure below removes it too.
+        let home = HomeTrustingTestCa { dir };
+        let db = format!("sql:{}", nssdb.display());
+        let ca = common::tls::ca();
+        certutil(&["-N", "-d", &db, "--empty-password"]);
+        certutil(&[
+            "-A",
+            "-d",
+            &db,
+            "-n",
+            "pushwire-test-ca",
+            "-t",
+            "C,,",
+            "-i",
+            ca.to_str().expect("a UTF-8 path"),
+        ]);
+        home
+    }
+
+    /// Runs `command` (the node script, and the Chromium it launches,
+    /// which inherits its environment) with this HOME.
+    fn set(&self, command: &mut Command) {
+        command.env("HOME", &self.dir);
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Drop for HomeTrustingTestCa {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs NSS's `certutil` with `args`, and fails the test with what to
+/// install when it is missing.
+#[cfg(feature = "tls")]
+fn certutil(args: &[&str]) {
+    let output = match Command::new("certutil").args(args).output() {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("certutil not found: apt-get install libnss3-tools (or run `bash .ci/install-test-deps`)")
+        }
+        Err(e) => panic!("cannot run certutil: {e}"),
+    };
+    assert!(
+        output.status.success(),
+        "certutil {args:?} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// What the test publishes as message `i`: plain, unicode and multi-line
@@ -68,15 +134,16 @@ fn event_source_reconnects_with_last_event_id_and_gets_every_message_once() {
 #[test]
 #[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
 fn event_source_over_https_reconnects_and_gets_every_message_once() {
+    let home = HomeTrustingTestCa::create("sse");
     event_source_reconnects_with_last_event_id_and_gets_every_message_once_on(
         common::tls::start(&["--sse-max-age", "1", "--sse-retry", "300"]),
-        trust_the_test_leaf,
+        |command| home.set(command),
     );
 }
 
 fn event_source_reconnects_with_last_event_id_and_gets_every_message_once_on(
     server: TestServer,
-    configure: fn(&mut Command),
+    configure: impl FnOnce(&mut Command),
 ) {
     // The server ends every stream after 1 s and tells EventSource to come
     // back after 300 ms: over ~4 s of publishing the browser reconnects at
@@ -142,15 +209,16 @@ fn browser_websocket_receives_published_messages_and_publishes_its_own() {
 #[test]
 #[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
 fn browser_websocket_over_wss_receives_and_publishes() {
+    let home = HomeTrustingTestCa::create("ws");
     browser_websocket_receives_published_messages_and_publishes_its_own_on(
         common::tls::start(&[]),
-        trust_the_test_leaf,
+        |command| home.set(command),
     );
 }
 
 fn browser_websocket_receives_published_messages_and_publishes_its_own_on(
     server: TestServer,
-    configure: fn(&mut Command),
+    configure: impl FnOnce(&mut Command),
 ) {
     let count = 40;
     let mut command = node_script("ws.mjs");
@@ -211,15 +279,16 @@ fn the_demo_page_shows_a_message_published_from_it_in_all_four_panels() {
 #[test]
 #[ignore = "needs headless Chromium and tests/browser/node_modules: run by .ci/run"]
 fn the_demo_page_over_https_shows_a_message_in_all_four_panels() {
+    let home = HomeTrustingTestCa::create("demo");
     the_demo_page_shows_a_message_published_from_it_in_all_four_panels_on(
         common::tls::start(&[]),
-        trust_the_test_leaf,
+        |command| home.set(command),
     );
 }
 
 fn the_demo_page_shows_a_message_published_from_it_in_all_four_panels_on(
     server: TestServer,
-    configure: fn(&mut Command),
+    configure: impl FnOnce(&mut Command),
 ) {
     // Messages from before the page opened must not show up: every panel
     // starts at "now".

@@ -23,12 +23,10 @@ const ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-// HTTPS tests (tests/browser.rs, --features tls): accept the test leaf's
-// key, and only it. The flag needs a --user-data-dir, which the persistent
-// context below gives.
-if (process.env.PUSHWIRE_CHROMIUM_SPKI) {
-  ARGS.push(`--ignore-certificate-errors-spki-list=${process.env.PUSHWIRE_CHROMIUM_SPKI}`);
-}
+// HTTPS tests (tests/browser.rs, --features tls) need no flag: they run
+// this script with a HOME whose NSS database ($HOME/.pki/nssdb) trusts the
+// test CA, and Chromium, which inherits our environment, verifies the
+// server's certificate against it as it would any site's.
 
 /// Serves `html` at http://127.0.0.1:PORT/ and returns { url, close }.
 function servePage(html) {
