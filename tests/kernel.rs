@@ -126,17 +126,62 @@ fn chunk(text: &str) -> String {
     format!("{:x}\r\n{text}\r\n", text.len())
 }
 
+/// What an SSE subscriber cut off by the bound was sent and owed.
+struct CutStream {
+    /// The bytes it received before the stream's end.
+    received: usize,
+    /// What was written for it before the message that cut it off and
+    /// never reached it: pushwire's queue at the cut (all but the event
+    /// begun, which was finished: so the queue was `dropped` plus at most
+    /// one event).
+    dropped: usize,
+    /// The event that cut it off.
+    next: usize,
+}
+
+/// Reads a cut SSE stream of 4000-byte `z` events: `ids` are those
+/// published, the last one the message that cut it off. The stream must
+/// be a prefix of what was owed, end on an event boundary, then say why
+/// and end with the last chunk.
+fn cut_stream(received: Vec<u8>, ids: &[u64]) -> CutStream {
+    let text = String::from_utf8(received).unwrap();
+    let end = chunk(": too slow: reconnect with Last-Event-ID\n\n") + "0\r\n\r\n";
+    let text = text
+        .strip_suffix(&end)
+        .unwrap_or_else(|| panic!("the stream does not end whole: {:?}", tail(&text)));
+    let head_end = text.find("\r\n\r\n").unwrap() + 4;
+    let data = "z".repeat(4000);
+    let event = |id: &u64| chunk(&format!("id: {id}\ndata: {data}\n\n"));
+    let (cut_by, before) = ids.split_last().unwrap();
+    let mut owed = text[..head_end].to_owned() + &chunk("retry: 2000\n\n");
+    for id in before {
+        owed += &event(id);
+    }
+    assert!(owed.starts_with(text), "not a prefix of the stream");
+    // ...that ends on an event boundary: the event begun is finished.
+    assert!(text.ends_with("\n\n\r\n"), "{:?}", tail(text));
+    CutStream {
+        received: text.len(),
+        dropped: owed.len() - text.len(),
+        next: event(cut_by).len(),
+    }
+}
+
+/// The SSE bound tests' server: a 256 KiB bound, a 64 KiB send buffer,
+/// and no heartbeat to add bytes.
+const SSE_BOUND: [&str; 6] = [
+    "--max-backlog-bytes",
+    "262144",
+    "--send-buffer-bytes",
+    "65536",
+    "--heartbeat",
+    "600",
+];
+
 #[test]
 fn a_non_reading_sse_subscriber_is_cut_when_its_queue_and_the_kernels_reach_the_bound() {
     let (max, send_buffer) = (262_144, 65_536);
-    let server = TestServer::start(&[
-        "--max-backlog-bytes",
-        "262144",
-        "--send-buffer-bytes",
-        "65536",
-        "--heartbeat",
-        "600",
-    ]);
+    let server = TestServer::start(&SSE_BOUND);
     let share = send_buffer_in_force(send_buffer) + SEND_BUFFER_OVERSHOOT;
     let (mut client, port) = non_reading_client(&server, "GET /sse/k HTTP/1.1\r\nHost: t\r\n\r\n");
     server.wait_subscribers("k", "sse", 1);
@@ -150,32 +195,12 @@ fn a_non_reading_sse_subscriber_is_cut_when_its_queue_and_the_kernels_reach_the_
     // The client gets what the kernels held when it was cut, then the
     // stream's end (why, and the last chunk), then EOF.
     let received = read_until_closed(&mut client).unwrap();
-    let text = String::from_utf8(received).unwrap();
-    let end = chunk(": too slow: reconnect with Last-Event-ID\n\n") + "0\r\n\r\n";
-    let text = text
-        .strip_suffix(&end)
-        .unwrap_or_else(|| panic!("the stream does not end whole: {:?}", tail(&text)));
-    let head_end = text.find("\r\n\r\n").unwrap() + 4;
-    // Everything the server wrote for it before the message that cut it
-    // off; the client received a prefix of it, and the rest was in
-    // pushwire's queue when it was dropped (all but the event begun,
-    // which was finished: so the queue at the cut was `dropped` plus at
-    // most one event).
-    let data = "z".repeat(4000);
-    let mut owed = text[..head_end].to_owned() + &chunk("retry: 2000\n\n");
-    for k in 1..cut.by {
-        let id = server.id(k as u64);
-        owed += &chunk(&format!("id: {id}\ndata: {data}\n\n"));
-    }
-    assert!(owed.starts_with(text), "not a prefix of the stream");
-    // ...that ends on an event boundary: the event begun is finished.
-    assert!(text.ends_with("\n\n\r\n"), "{:?}", tail(text));
-    let dropped = owed.len() - text.len();
-    let next = chunk(&format!(
-        "id: {}\ndata: {data}\n\n",
-        server.id(cut.by as u64)
-    ))
-    .len();
+    let ids: Vec<u64> = (1..=cut.by).map(|k| server.id(k as u64)).collect();
+    let CutStream {
+        received: text_len,
+        dropped,
+        next,
+    } = cut_stream(received, &ids);
     // Cut when its queue, the kernel's share and the next event would
     // pass the bound (to the byte in tests/engine/kernel.rs)...
     let queued = dropped + next;
@@ -188,7 +213,7 @@ fn a_non_reading_sse_subscriber_is_cut_when_its_queue_and_the_kernels_reach_the_
     assert!(dropped + cut.most_in_kernel <= max);
     // Seen from the client: what the server sent it beyond what the
     // client's kernel held at the cut.
-    assert!(text.len() - cut.in_client <= max);
+    assert!(text_len - cut.in_client <= max);
 }
 
 #[test]
@@ -297,4 +322,87 @@ fn a_fin_that_comes_with_the_request_gets_the_answer_and_the_end_at_once() {
             "EOF after the answer"
         );
     }
+}
+
+/// Over TLS, the session holds up to `SESSION_OUTPUT_LIMIT` of the
+/// subscriber's output beyond the kernel (bytes the engine counts as
+/// written): the bound counts it as full too, so the subscriber is cut
+/// that much earlier, and what pushwire, its TLS session and its kernel
+/// held never passed `--max-backlog-bytes`.
+#[cfg(feature = "tls")]
+#[test]
+fn a_non_reading_tls_sse_subscriber_is_cut_with_its_sessions_share_counted() {
+    use common::tls;
+    use pushwire::server::tls::SESSION_OUTPUT_LIMIT;
+
+    let (max, send_buffer) = (262_144, 65_536);
+    let server = tls::start(&SSE_BOUND);
+    let share = send_buffer_in_force(send_buffer) + SEND_BUFFER_OVERSHOOT + SESSION_OUTPUT_LIMIT;
+    // The handshake and the request, then no more reading, with a small
+    // receive buffer as for the plain subscribers above.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    let tcp: TcpStream = socket.into();
+    tcp.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(tls::client_config(), name).unwrap();
+    let mut client = rustls::StreamOwned::new(conn, tcp);
+    client
+        .write_all(b"GET /sse/k HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    client.flush().unwrap();
+    let sse_subscribers = || {
+        let info = tls::get(server.addr, "/pub/k");
+        match info.status {
+            404 => 0,
+            _ => info.json()["subscribers"]["sse"].as_u64().unwrap(),
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sse_subscribers() != 1 {
+        assert!(std::time::Instant::now() < deadline, "never subscribed");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Publish until it is cut off, each over a new TLS connection.
+    let data = "z".repeat(4000);
+    let mut ids = Vec::new();
+    let mut cut = None;
+    for _ in 0..400 {
+        let request = format!(
+            "POST /pub/k HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{data}",
+            data.len()
+        );
+        let answer = tls::exchange(server.addr, request.as_bytes());
+        assert_eq!(answer.status, 202);
+        ids.push(answer.json()["id"].as_u64().unwrap());
+        if sse_subscribers() == 0 {
+            let (_, in_client) = queues(port, server.port()).unwrap();
+            cut = Some(in_client);
+            break;
+        }
+    }
+    let in_client = cut.expect("400 messages of 4000 bytes never cut the subscriber off");
+    // Everything the kernels and the session held, then the stream's end
+    // and close_notify.
+    let mut received = Vec::new();
+    client.read_to_end(&mut received).unwrap();
+    let CutStream {
+        received: text_len,
+        dropped,
+        next,
+    } = cut_stream(received, &ids);
+    // Cut when its queue, the kernel's and the session's shares and the
+    // next event would pass the bound; without the session's share
+    // counted, the queue held up to 64 KiB more and the first fails.
+    assert!(dropped + share <= max, "{dropped} dropped + {share}");
+    assert!(
+        dropped + next + share + next > max,
+        "{dropped} dropped + {share} + {next}"
+    );
+    // Seen from the client: what the server's kernel and the session
+    // held at the cut (the client's kernel held `in_client` of it, in
+    // ciphertext, which is more than the plaintext it carries).
+    assert!(dropped + text_len.saturating_sub(in_client) <= max);
 }

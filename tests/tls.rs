@@ -599,3 +599,31 @@ fn tls_metrics(addr: std::net::SocketAddr) -> TlsMetrics {
     }
     m
 }
+
+#[test]
+fn a_backlog_bound_with_no_room_beside_the_tls_session_is_refused_at_start() {
+    // The kernel's share here is 65,536 + 65,536 (tests/kernel.rs): room
+    // for pushwire's own queue in plain HTTP, none once the TLS session's
+    // 64 KiB are counted too.
+    let bound = [
+        "--max-backlog-bytes",
+        "196608",
+        "--send-buffer-bytes",
+        "65536",
+    ];
+    let plain = TestServer::start(&bound);
+    assert_eq!(plain.get("/help").status, 200);
+    let out = Command::new(env!("CARGO_BIN_EXE_pushwire"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(bound)
+        .args(tls::leaf_args())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("max_backlog_bytes 196608 leaves nothing for pushwire's own queue")
+            && stderr.contains("and 65536 bytes in its TLS session"),
+        "{stderr}"
+    );
+}

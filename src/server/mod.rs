@@ -92,16 +92,29 @@ impl Server {
             .unwrap_or_else(|| default_send_buffer(config.max_backlog_bytes));
         let (listener, send_buffer) =
             listener::bind(config.listen, config.backlog, config.reuse_port, asked)?;
-        let kernel_share = send_buffer.saturating_add(SEND_BUFFER_OVERSHOOT);
+        // With TLS the session holds up to its own limit more, below the
+        // engine, as the kernel does.
+        let session = match config.tls {
+            Some(_) => tls::SESSION_OUTPUT_LIMIT,
+            None => 0,
+        };
+        let kernel_share = send_buffer
+            .saturating_add(SEND_BUFFER_OVERSHOOT)
+            .saturating_add(session);
         if kernel_share >= config.max_backlog_bytes {
+            let tls = match session {
+                0 => String::new(),
+                n => format!(", and {n} bytes in its TLS session"),
+            };
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
                     "max_backlog_bytes {} leaves nothing for pushwire's own queue: the kernel \
-                     may hold {kernel_share} bytes of a connection (its send buffer of \
-                     {send_buffer} bytes and one {SEND_BUFFER_OVERSHOOT}-byte segment past it); \
+                     may hold {} bytes of a connection (its send buffer of {send_buffer} bytes \
+                     and one {SEND_BUFFER_OVERSHOOT}-byte segment past it){tls}; \
                      raise --max-backlog-bytes or lower --send-buffer-bytes",
-                    config.max_backlog_bytes
+                    config.max_backlog_bytes,
+                    send_buffer + SEND_BUFFER_OVERSHOOT,
                 ),
             ));
         }

@@ -56,6 +56,15 @@ use std::sync::Arc;
 
 use crate::config::TlsSettings;
 
+/// What a TLS session may hold of a connection's output beyond what the
+/// kernel took: rustls accepts plaintext until this much ciphertext waits
+/// in it (`set_buffer_limit`). The engine's output waits in its own queue
+/// (shared message bytes, not copies) until this is written. The
+/// slow-consumer bound counts it as full, beside the kernel's share
+/// ([`crate::engine::Engine::set_kernel_send_buffer`]): bytes the session
+/// took are written as far as the engine knows.
+pub const SESSION_OUTPUT_LIMIT: usize = 64 * 1024;
+
 /// What a client that speaks plain HTTP to the TLS port is told, in
 /// plaintext, before the connection is closed.
 pub const PLAIN_HTTP_REFUSAL: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\

@@ -10,16 +10,10 @@ use rustls::{ServerConfig, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::{is_plain_text, TlsError, TlsInput};
+use super::{is_plain_text, TlsError, TlsInput, SESSION_OUTPUT_LIMIT};
 
 /// ALPN (RFC 7301): the only protocol spoken over TLS here.
 const HTTP_1_1: &[u8] = b"http/1.1";
-
-/// Ciphertext rustls may hold for a connection beyond what the kernel
-/// took: what [`TlsSession::handle_plaintext`] accepts at most per call.
-/// The engine's output waits in its own queue (shared message bytes, not
-/// copies) until this is written.
-const CIPHERTEXT_LIMIT: usize = 64 * 1024;
 
 /// Builds the configuration new connections are accepted with from the
 /// PEM text of a certificate chain (`cert_path`'s, the server's own
@@ -107,7 +101,7 @@ impl TlsSession {
     /// A session for a new connection, with the configuration in force.
     pub fn new(config: Arc<ServerConfig>) -> Result<TlsSession, rustls::Error> {
         let mut conn = ServerConnection::new(config)?;
-        conn.set_buffer_limit(Some(CIPHERTEXT_LIMIT));
+        conn.set_buffer_limit(Some(SESSION_OUTPUT_LIMIT));
         Ok(TlsSession {
             conn,
             fresh: true,
