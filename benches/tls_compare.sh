@@ -17,6 +17,9 @@
 #   CONC=N          handshakes at a time (default 64)
 #   SUBS=N MSGS=M   fan-out: N subscribers, M messages of 64 B (10000, 50);
 #                   FANOUT="" leaves it out
+#   RATE=R          fan-out: publish R messages per second (default: each
+#                   as soon as the last was answered), for latency at a
+#                   load both servers keep up with
 # The handshake client skips the certificate check (--no-verify), the one
 # cost it has and a server has not: on this 2-core machine a client that
 # checks spends more per handshake than pushwire does, and becomes the
@@ -89,7 +92,7 @@ fanout() { # server transport -> delivered msg/s and p99 latency (us)
     local since=""
     [ "$1" = pushwire ] && since="?since=0"
     SSL_CERT_FILE=$CA timeout 300 taskset -c 1 "$PUSHWIRE" bench fanout --transport "$2" \
-        --subscribers "$SUBS" --messages "$MSGS" --size 64 --timeout 120 \
+        --subscribers "$SUBS" --messages "$MSGS" --size 64 --timeout 120 ${RATE:+--rate "$RATE"} \
         --sub-url "https://localhost:$port/$2/{channel}$since" \
         --pub-url "https://localhost:$port/pub/{channel}" 2>>"$work/bench.log" |
         head -1 | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["lost"]==0 and r["errors"]==0, r; print(round(r["msgs_per_s"]), round(r["p99_us"]))'
