@@ -67,7 +67,7 @@ async function withSite(site, timeoutMs, body) {
   // (it must not outlive us; its profile may, on that failure path).
   process.once('SIGTERM', async () => {
     if (context) await context.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
+    removeProfile(profile);
     process.exit(143);
   });
   try {
@@ -90,6 +90,18 @@ async function withSite(site, timeoutMs, body) {
     clearTimeout(timer);
     if (context) await context.close();
     site.close();
-    rmSync(profile, { recursive: true, force: true });
+    removeProfile(profile);
+  }
+}
+
+/// Removes a profile directory. Chromium may still be writing to it when
+/// a run is stopped during the launch (no context to close yet), and a
+/// file it adds makes the removal fail with ENOTEMPTY: try again a few
+/// times, then leave it rather than turn a stopped run into a crash.
+function removeProfile(profile) {
+  try {
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  } catch (err) {
+    console.error(`profile ${profile} left behind: ${err.message}`);
   }
 }
