@@ -340,11 +340,7 @@ fn a_non_reading_tls_sse_subscriber_is_cut_with_its_sessions_share_counted() {
     let share = send_buffer_in_force(send_buffer) + SEND_BUFFER_OVERSHOOT + SESSION_OUTPUT_LIMIT;
     // The handshake and the request, then no more reading, with a small
     // receive buffer as for the plain subscribers above.
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&server.addr.into()).unwrap();
-    let tcp: TcpStream = socket.into();
-    tcp.set_read_timeout(Some(common::READ_TIMEOUT)).unwrap();
+    let tcp = server.connect_slow();
     let port = tcp.local_addr().unwrap().port();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let conn = rustls::ClientConnection::new(tls::client_config(), name).unwrap();
@@ -353,31 +349,15 @@ fn a_non_reading_tls_sse_subscriber_is_cut_with_its_sessions_share_counted() {
         .write_all(b"GET /sse/k HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     client.flush().unwrap();
-    let sse_subscribers = || {
-        let info = tls::get(server.addr, "/pub/k");
-        match info.status {
-            404 => 0,
-            _ => info.json()["subscribers"]["sse"].as_u64().unwrap(),
-        }
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while sse_subscribers() != 1 {
-        assert!(std::time::Instant::now() < deadline, "never subscribed");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    // Publish until it is cut off, each over a new TLS connection.
+    server.wait_subscribers("k", "sse", 1);
+    // Publish until it is cut off (the server's helpers speak TLS to it,
+    // a new connection each).
     let data = "z".repeat(4000);
     let mut ids = Vec::new();
     let mut cut = None;
     for _ in 0..400 {
-        let request = format!(
-            "POST /pub/k HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{data}",
-            data.len()
-        );
-        let answer = tls::exchange(server.addr, request.as_bytes());
-        assert_eq!(answer.status, 202);
-        ids.push(answer.json()["id"].as_u64().unwrap());
-        if sse_subscribers() == 0 {
+        ids.push(server.publish("k", &data));
+        if server.subscribers("k", "sse") == 0 {
             let (_, in_client) = queues(port, server.port()).unwrap();
             cut = Some(in_client);
             break;

@@ -92,10 +92,10 @@ mod with_tls {
     }
 
     pub fn run(plan: HandshakePlan) -> Result<(String, String, bool), String> {
-        let Some((config, name)) = plan.target.tls.clone() else {
+        let Some((_, name)) = plan.target.tls.clone() else {
             return Err("handshake measures TLS: give --url https://HOST:PORT/".into());
         };
-        let tls: TlsClient = (client_config(&plan, &config)?, name);
+        let tls: TlsClient = (client_config(&plan)?, name);
         let concurrency = plan.concurrency.max(1);
         super::super::net::ensure_fd_limit(concurrency + 16)?;
         // Ports come back at once (reset, no TIME_WAIT), but a few source
@@ -156,25 +156,19 @@ mod with_tls {
         ))
     }
 
-    /// The client configuration: as `https://` URLs get, minus session
-    /// resumption, optionally one version only and no certificate check.
-    fn client_config(
-        plan: &HandshakePlan,
-        base: &Arc<rustls::ClientConfig>,
-    ) -> Result<Arc<rustls::ClientConfig>, String> {
-        let mut config = match plan.version.as_deref() {
-            None => (**base).clone(),
-            Some(v) => {
-                let version = match v {
-                    "1.3" => &rustls::version::TLS13,
-                    "1.2" => &rustls::version::TLS12,
-                    other => return Err(format!("--tls-version: '{other}' is not 1.2 or 1.3")),
-                };
-                let trust = crate::client::http::Trust::default();
-                crate::client::tls::client_config_with(&trust, &[version])
-                    .map_err(|e| e.to_string())?
-            }
+    /// The client configuration: as `https://` URLs get (trusting
+    /// `SSL_CERT_FILE` or the system), minus session resumption,
+    /// optionally one version only and no certificate check.
+    fn client_config(plan: &HandshakePlan) -> Result<Arc<rustls::ClientConfig>, String> {
+        let versions: &[&'static rustls::SupportedProtocolVersion] = match plan.version.as_deref() {
+            None => rustls::DEFAULT_VERSIONS,
+            Some("1.3") => &[&rustls::version::TLS13],
+            Some("1.2") => &[&rustls::version::TLS12],
+            Some(other) => return Err(format!("--tls-version: '{other}' is not 1.2 or 1.3")),
         };
+        let trust = crate::client::http::Trust::default();
+        let mut config =
+            crate::client::tls::client_config_with(&trust, versions).map_err(|e| e.to_string())?;
         config.resumption = rustls::client::Resumption::disabled();
         if !plan.verify {
             let schemes = config

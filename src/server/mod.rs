@@ -98,9 +98,8 @@ impl Server {
             Some(_) => tls::SESSION_OUTPUT_LIMIT,
             None => 0,
         };
-        let kernel_share = send_buffer
-            .saturating_add(SEND_BUFFER_OVERSHOOT)
-            .saturating_add(session);
+        let kernel = send_buffer.saturating_add(SEND_BUFFER_OVERSHOOT);
+        let kernel_share = kernel.saturating_add(session);
         if kernel_share >= config.max_backlog_bytes {
             let tls = match session {
                 0 => String::new(),
@@ -113,8 +112,7 @@ impl Server {
                      may hold {} bytes of a connection (its send buffer of {send_buffer} bytes \
                      and one {SEND_BUFFER_OVERSHOOT}-byte segment past it){tls}; \
                      raise --max-backlog-bytes or lower --send-buffer-bytes",
-                    config.max_backlog_bytes,
-                    send_buffer + SEND_BUFFER_OVERSHOOT,
+                    config.max_backlog_bytes, kernel,
                 ),
             ));
         }
